@@ -1,0 +1,42 @@
+// Timing statistics in the one schema used everywhere (SPEC "Kernels"), and the CPU benchmark.
+#pragma once
+
+#include "qmpp/types.h"
+
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+
+namespace qmpp {
+
+struct TimingStats {
+    std::string kernel, version, precision;
+    i64 n = 0, d = 0, l = 0, k = 0;
+    int repeats = 0;
+    double median = 0, min = 0, max = 0, p10 = 0, p90 = 0, stddev = 0; // milliseconds
+    double tflops = 0, gbps = 0; // achieved, from the flop and byte counts of the stage
+    bool verified = false;
+};
+
+// Statistics of repeated measurements (ms); percentiles by linear interpolation.
+TimingStats summarize(const std::vector<double>& ms);
+nlohmann::ordered_json toJson(const TimingStats& s);
+
+// Tokens [N, D] for benchmarks and checks: low-rank structure plus noise, a few outliers
+// (never all zeros), reproducible from the seed.
+std::vector<float> syntheticTokens(i64 n, i64 d, std::uint64_t seed);
+
+struct BenchOptions {
+    std::vector<i64> tokens = {196, 1024, 4096};
+    i64 dim = 768;
+    std::vector<int> layers = {1, 12};
+    int repeats = 7;
+    int warmup = 1;
+    double budget = 0.2;
+    ClusterMethod cluster = ClusterMethod::Seeded;
+};
+
+// Runs the CPU pipeline per (N, L): each stage and the whole pipeline, verified first.
+std::vector<TimingStats> benchCpu(const BenchOptions& o, std::ostream& log);
+
+} // namespace qmpp

@@ -1,0 +1,39 @@
+// The engine's front door: validate, choose a backend, run the pipeline.
+#pragma once
+
+#include "qmpp/types.h"
+
+#include <memory>
+
+namespace qmpp {
+
+constexpr const char* kVersion = "0.1.0";
+
+// A backend runs the whole pipeline for one token set. The CPU backend composes the free
+// functions of ops.h; a GPU backend keeps every stage on the device.
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;   // "cpu", "cuda-basic", "cuda"
+    virtual std::string device() const = 0; // human-readable device name
+    virtual MergeResult run(const TokenSet& t, const MergeParams& p, i64 k) = 0;
+};
+
+std::unique_ptr<Backend> makeCpuBackend();
+// The backend for `kind`; Auto takes a GPU when one is usable and the CPU otherwise, with the
+// reason appended to `notes`. An explicit GPU kind without a device is a RuntimeFailure.
+std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
+                                     std::vector<std::string>& notes);
+// Whether a CUDA device can be used, and if not why ("no CUDA device: ...").
+bool gpuAvailable(std::string* why = nullptr);
+
+// K from the parameters: k if set, else max(1, floor(budget * N)).
+i64 resolveK(i64 n, const MergeParams& p);
+// Shape, range and finiteness checks with a message a user understands (UsageError for bad
+// parameters, InputError for bad data).
+void validate(const TokenSet& t, const MergeParams& p);
+
+// validate + makeBackend + run.
+MergeResult runMerge(const TokenSet& t, const MergeParams& p);
+
+} // namespace qmpp

@@ -1,0 +1,67 @@
+// Turning a user's file into token sets: embeddings (.npy/.safetensors) and images (OpenCV).
+#pragma once
+
+#include "qmpp/types.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qmpp {
+
+enum class InputKind { Embeddings, Image, Video, Unknown };
+InputKind inputKind(const std::string& path); // from the extension
+bool haveImageSupport();                      // built with OpenCV
+
+// A ViT patch-embedding conv weight [D', 3, P, P] (flattened to [D', 3*P*P]) and bias [D'].
+struct Projection {
+    i64 dOut = 0;
+    int patch = 0;
+    std::vector<float> weight; // [D', 3*P*P]
+    std::vector<float> bias;   // [D'] (zeros when the file has none)
+    std::string source;
+};
+// From .npy (the weight alone) or .safetensors (a 4-D "*weight" tensor and its "*bias").
+Projection loadProjection(const std::string& path, int patch);
+
+// The image as the engine saw it: resized so each side is a multiple of the patch size.
+struct ImageInput {
+    std::string path;
+    int width = 0, height = 0, patch = 16;
+    int originalWidth = 0, originalHeight = 0;
+    std::vector<std::uint8_t> rgb; // [H, W, 3]
+    bool projected = false;
+};
+
+// Image tokens: patches of P x P, channel-major (3, P, P), ImageNet-normalized, optionally
+// projected; grid rows x cols, row-major token order.
+TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
+                       ImageInput* image);
+
+struct InputOptions {
+    int patch = 16;
+    std::string projection; // ViT patch-embedding weights (images)
+    std::string key;        // tensor name inside a .safetensors input
+    i64 batch = -1;         // pick one item of a [B, N, D] input
+    std::string hidden;     // hidden states [L, N, D]
+    std::string attention;  // attention maps [L, N, N] or [L, H, N, N]
+    std::string labels;     // one token label per line
+};
+
+struct LoadedInput {
+    InputKind kind = InputKind::Unknown;
+    std::vector<TokenSet> items; // one per batch item
+    bool batched = false;        // the input was [B, N, D] and no item was picked
+    std::vector<i64> sourceShape;
+    std::optional<ImageInput> image;
+};
+LoadedInput loadInput(const std::string& path, const InputOptions& opt);
+
+// Supplied Gumbel uniforms [N] from .npy/.safetensors.
+std::vector<float> loadUniforms(const std::string& path);
+
+// saliency.png, clusters.png and merged.png for an image input; returns the names written.
+std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSet& t,
+                                            const MergeResult& r, const std::string& dir);
+
+} // namespace qmpp

@@ -1,0 +1,44 @@
+// Array files: .npy (format 1-3) and .safetensors, read with every length and offset checked.
+// Every error is an InputError whose message names the file and the problem.
+#pragma once
+
+#include "qmpp/array.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qmpp {
+
+// .npy: float16/32/64, int32/64, either byte order, C order. Fortran order, object, bool,
+// complex and other dtypes, bad headers and truncated data are rejected.
+NdArray readNpy(const std::string& path);
+NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& name);
+void writeNpy(const std::string& path, const NdArray& a);
+std::vector<std::uint8_t> encodeNpy(const NdArray& a);
+
+// .safetensors: tensors in the file's order; F16, BF16, F32, F64, I32, I64.
+struct TensorFile {
+    std::vector<std::pair<std::string, NdArray>> tensors; // file order
+    std::map<std::string, std::string> metadata;
+    const NdArray* find(const std::string& key) const;
+};
+TensorFile readSafetensors(const std::string& path);
+TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name);
+void writeSafetensors(const std::string& path, const TensorFile& f);
+
+// Reads a whole file; InputError naming the path when it is missing, a directory or unreadable.
+std::vector<std::uint8_t> readFileBytes(const std::string& path);
+// Writes a whole file; RuntimeFailure when it cannot be written completely (disk full...).
+void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
+// One array from an .npy file, or from a .safetensors file: `key` if given, else the only
+// tensor, else the tensor named `preferredKey`; otherwise InputError listing the keys.
+NdArray loadArray(const std::string& path, const std::string& key = {},
+                  const std::string& preferredKey = "tokens");
+
+// Lower-cased extension with the dot ("/a/b.NPY" -> ".npy").
+std::string fileExtension(const std::string& path);
+
+} // namespace qmpp

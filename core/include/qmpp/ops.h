@@ -1,0 +1,78 @@
+// The QuickMerge++ steps as small free functions, one job each (SPEC "The pipeline").
+// These are the CPU implementations; accumulation is in double unless a comment says otherwise.
+#pragma once
+
+#include "qmpp/types.h"
+
+namespace qmpp {
+
+// Step 1. Attention entropies H [L, N] from one of the three sources.
+// tokens x [N, D]: L layers of self-attention with beta_l = c_l / sqrt(D),
+// c_l = 4^(2l/(L-1) - 1) (c = 1 for L = 1). One Gram product serves every layer.
+std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers);
+double multiScaleFactor(int l, int layers); // c_l
+// hidden states h [L, N, D]: Q = K = h_l, beta = 1/sqrt(D).
+std::vector<double> entropyHidden(const float* h, i64 layers, i64 n, i64 d);
+// attention maps a [L, H, N, N]: rows renormalized; per-head entropies averaged.
+std::vector<double> entropyMaps(const float* a, i64 layers, i64 heads, i64 n);
+// s_i = 1 - (1/L) sum_l minmax_i(H_li); a constant layer normalizes to 0.
+std::vector<float> saliencyFromEntropy(const std::vector<double>& h, i64 layers, i64 n);
+
+// Step 2. Uniforms from cuRAND's host Philox4_32_10 generator (seed, offset 0), clamped to
+// [1e-7, 1 - 1e-7]: bit-identical to the device generator.
+std::vector<float> philoxUniforms(i64 n, std::uint64_t seed);
+// pi = softmax((s + g) / tau) with g = -ln(-ln u); keys = s + g.
+void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, double tau,
+                   std::vector<float>& pi, std::vector<double>& keys);
+// The k largest keys (ties: lower index first), returned in ascending token order.
+std::vector<i64> topK(const std::vector<double>& keys, i64 k);
+
+// Step 3. m_i = pi_i s_i + (1 - pi_i) eps.
+std::vector<float> saliencyMass(const std::vector<float>& pi, const std::vector<float>& s,
+                                double eps);
+
+// Step 4. Group id per token, in 0..K-1 (ids are not yet in merged order).
+// seeded: centres = foreground tokens (in ascending index order), argmax cosine (ties: lower
+// centre), then `refine` rounds of centre = normalized mass-weighted mean; founders stay.
+std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<float>& mass,
+                               const std::vector<i64>& foreground, int refine);
+// agglomerative: average linkage on cosine distance 1 - cos, cut at K (nearest-neighbour chain).
+std::vector<i64> clusterAgglomerative(const float* x, i64 n, i64 d, i64 k);
+// reference: scikit-learn AgglomerativeClustering(n_clusters=K, linkage='average') on the rows
+// of the N x N cosine-similarity matrix (Euclidean distance between rows). O(N^3).
+std::vector<i64> clusterReference(const float* x, i64 n, i64 d, i64 k);
+// Average linkage over a full symmetric distance matrix dist [N, N] (overwritten), cut at K;
+// scipy's nn_chain merge order and tie rules.
+std::vector<i64> averageLinkageCut(std::vector<double>& dist, i64 n, i64 k);
+// Largest N the O(N^2)-memory methods accept (a message suggests `seeded` beyond it).
+i64 maxExactClusterN();
+
+// Step 5. x~_k = sum_{j in G_k} m_j x_j / sum m_j, groups ordered by smallest token index.
+// Relabels `labels` in place to index the merged sequence. A group whose mass sums to 0 is
+// averaged plainly.
+void mergeWeighted(const float* x, i64 n, i64 d, const std::vector<float>& mass,
+                   std::vector<i64>& labels, i64 k, std::vector<float>& merged,
+                   std::vector<i64>& sizes);
+
+// Step 6. AR heads: the default init (PyTorch's nn.Linear init, from Philox with seed 0) or a
+// .safetensors file with the seed module's state_dict names.
+std::shared_ptr<const ArHeads> defaultArHeads(i64 d);
+std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d);
+// L_forward, L_backward and their per-position errors (each [K-1]); K = 1 gives zeros.
+void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads, Losses& losses,
+            std::vector<double>& errFwd, std::vector<double>& errBwd);
+// gamma_actual = sum of the min(K, floor(N/2)) largest token norms / sum of norms.
+double normMassTopK(const float* x, i64 n, i64 d, i64 k);
+// The seed's fidelity loss (almost always 0: its threshold dwarfs the residuals).
+double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
+                    double gammaActual);
+
+// Step 7. Every metric of SPEC step 7 that does not come from the AR heads.
+void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r);
+
+// Cosine similarity, 0 when either norm is 0.
+double cosine(const float* a, const float* b, i64 d);
+// Dot product in float with several independent lanes (vectorized; AVX2 where available).
+float dotf(const float* a, const float* b, i64 d);
+
+} // namespace qmpp

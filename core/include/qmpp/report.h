@@ -1,0 +1,50 @@
+// What a run writes: arrays (.npy, .safetensors), report.json, and the output-folder protocol
+// (fresh temporary folder, moved into place at the end; a folder with results needs force).
+#pragma once
+
+#include "qmpp/types.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace qmpp {
+
+nlohmann::ordered_json paramsJson(const MergeParams& p, i64 k);
+nlohmann::ordered_json lossesJson(const Losses& l);
+nlohmann::ordered_json metricsJson(const Metrics& m);
+nlohmann::ordered_json timingsJson(const std::vector<StageTiming>& t);
+// One result: k, losses, metrics, timings_ms, backend, device, sources, notes.
+nlohmann::ordered_json resultJson(const MergeResult& r);
+
+// merged.npy, labels.npy, saliency.npy, mask.npy, mass.npy and result.safetensors; with
+// `batched` every array gains a leading B axis. Returns the file names written.
+std::vector<std::string> writeResultArrays(const std::string& dir,
+                                           const std::vector<MergeResult>& results, bool batched);
+
+// The names a run may write into its output folder.
+const std::vector<std::string>& outputFileNames();
+
+// Output-folder protocol. Files are written into tempDir() (a fresh folder beside the target);
+// commit() moves them into the target. Without commit() (an exception), the temporary folder
+// is removed and the target is left as it was.
+class OutputDir {
+  public:
+    // InputError (exit 3) if target is a file or already holds results and !force;
+    // RuntimeFailure if the temporary folder cannot be made (not writable...).
+    OutputDir(const std::string& target, bool force);
+    ~OutputDir();
+    OutputDir(const OutputDir&) = delete;
+    OutputDir& operator=(const OutputDir&) = delete;
+
+    const std::string& tempDir() const { return m_temp; }
+    std::string path(const std::string& name) const { return m_temp + "/" + name; }
+    void commit();
+
+  private:
+    std::string m_target, m_temp;
+    bool m_committed = false;
+};
+
+} // namespace qmpp

@@ -1,0 +1,78 @@
+// Whole-file reads and writes with messages that name the file, and array loading by extension.
+#include "qmpp/error.h"
+#include "qmpp/io.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace qmpp {
+
+std::string fileExtension(const std::string& path) {
+    std::string e = fs::path(path).extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+    return e;
+}
+
+std::vector<std::uint8_t> readFileBytes(const std::string& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw InputError(path + ": no such file");
+    if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a file");
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) throw InputError(path + ": cannot be opened for reading");
+    const std::streamoff size = in.tellg();
+    if (size < 0) throw InputError(path + ": cannot determine its size");
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+    in.seekg(0);
+    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
+        throw InputError(path + ": read failed");
+    return bytes;
+}
+
+void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw RuntimeFailure(path + ": cannot be written (" + std::strerror(errno) + ")");
+    const std::size_t n = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
+    const int err = n == bytes.size() ? 0 : errno;
+    const bool closed = std::fclose(f) == 0;
+    if (n != bytes.size() || !closed)
+        throw RuntimeFailure(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
+}
+
+NdArray loadArray(const std::string& path, const std::string& key, const std::string& preferredKey) {
+    const std::string ext = fileExtension(path);
+    if (ext == ".npy") {
+        if (!key.empty()) throw UsageError(path + ": a key was given but .npy files hold one array");
+        return readNpy(path);
+    }
+    if (ext != ".safetensors")
+        throw InputError(path + ": unsupported extension '" + ext +
+                         "' for an array (expected .npy or .safetensors)");
+    TensorFile f = readSafetensors(path);
+    auto take = [&](const std::string& k) -> NdArray {
+        for (auto& t : f.tensors)
+            if (t.first == k) return std::move(t.second);
+        return {};
+    };
+    if (!key.empty()) {
+        if (!f.find(key)) {
+            std::string keys;
+            for (const auto& t : f.tensors) keys += (keys.empty() ? "" : ", ") + t.first;
+            throw InputError(path + ": no tensor named '" + key + "' (it holds: " + keys + ")");
+        }
+        return take(key);
+    }
+    if (f.tensors.size() == 1) return std::move(f.tensors[0].second);
+    if (f.tensors.empty()) throw InputError(path + ": holds no tensors");
+    if (f.find(preferredKey)) return take(preferredKey);
+    std::string keys;
+    for (const auto& t : f.tensors) keys += (keys.empty() ? "" : ", ") + t.first;
+    throw InputError(path + ": holds several tensors (" + keys + "); choose one with --key");
+}
+
+} // namespace qmpp

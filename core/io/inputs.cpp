@@ -1,0 +1,181 @@
+// Loading a user's input file into token sets, with every shape checked and explained.
+#include "qmpp/error.h"
+#include "qmpp/inputs.h"
+#include "qmpp/io.h"
+
+#include <fstream>
+
+namespace qmpp {
+
+InputKind inputKind(const std::string& path) {
+    const std::string e = fileExtension(path);
+    if (e == ".npy" || e == ".safetensors") return InputKind::Embeddings;
+    for (const char* x : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+        if (e == x) return InputKind::Image;
+    for (const char* x : {".mp4", ".avi", ".mkv", ".mov", ".webm"})
+        if (e == x) return InputKind::Video;
+    return InputKind::Unknown;
+}
+
+namespace {
+
+std::vector<float> floats(const NdArray& a, const std::string& path, const char* what) {
+    if (a.dtype == DType::I32 || a.dtype == DType::I64)
+        throw InputError(path + ": " + what + " must be floating point, not " + dtypeName(a.dtype));
+    return a.toFloat();
+}
+
+} // namespace
+
+Projection loadProjection(const std::string& path, int patch) {
+    Projection p;
+    p.source = path;
+    p.patch = patch;
+    NdArray w, b;
+    if (fileExtension(path) == ".npy") {
+        w = readNpy(path);
+    } else if (fileExtension(path) == ".safetensors") {
+        TensorFile f = readSafetensors(path);
+        std::string wkey;
+        for (const auto& [k, a] : f.tensors)
+            if (a.ndim() == 4 && k.size() >= 6 && k.compare(k.size() - 6, 6, "weight") == 0) {
+                if (!wkey.empty())
+                    throw InputError(path + ": several 4-D '*weight' tensors; keep only the patch "
+                                            "embedding's");
+                wkey = k;
+            }
+        if (wkey.empty()) throw InputError(path + ": no 4-D '*weight' tensor [D', 3, P, P]");
+        w = *f.find(wkey);
+        const std::string bkey = wkey.substr(0, wkey.size() - 6) + "bias";
+        if (const NdArray* bb = f.find(bkey)) b = *bb;
+    } else {
+        throw InputError(path + ": a projection must be .npy or .safetensors");
+    }
+    if (w.ndim() != 4 || w.shape[1] != 3 || w.shape[2] != patch || w.shape[3] != patch)
+        throw InputError(path + ": the patch-embedding weight must be [D', 3, " +
+                         std::to_string(patch) + ", " + std::to_string(patch) + "], got " +
+                         w.shapeString() + " (is --patch right?)");
+    p.dOut = w.shape[0];
+    if (p.dOut < 1) throw InputError(path + ": the projection has D' = 0");
+    p.weight = floats(w, path, "the projection weight");
+    if (!b.bytes.empty() || b.ndim() > 0) {
+        if (b.ndim() != 1 || b.shape[0] != p.dOut)
+            throw InputError(path + ": bias must be [" + std::to_string(p.dOut) + "], got " +
+                             b.shapeString());
+        p.bias = floats(b, path, "the projection bias");
+    } else {
+        p.bias.assign(static_cast<std::size_t>(p.dOut), 0.0f);
+    }
+    return p;
+}
+
+std::vector<float> loadUniforms(const std::string& path) {
+    const NdArray a = loadArray(path, {}, "uniforms");
+    if (a.ndim() != 1) throw InputError(path + ": uniforms must be 1-D [N], got " + a.shapeString());
+    return floats(a, path, "uniforms");
+}
+
+LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
+    LoadedInput in;
+    in.kind = inputKind(path);
+    switch (in.kind) {
+    case InputKind::Unknown:
+        throw InputError(path + ": unknown input type '" + fileExtension(path) +
+                         "' (expected .npy, .safetensors, or an image: png, jpg, bmp, tiff, webp)");
+    case InputKind::Video:
+        throw InputError(path + ": video input is not supported by this version yet; extract "
+                                "frames as images, or tokens as .npy");
+    case InputKind::Image: {
+        std::optional<Projection> proj;
+        if (!opt.projection.empty()) proj = loadProjection(opt.projection, opt.patch);
+        ImageInput img;
+        in.items.push_back(tokenizeImage(path, opt.patch, proj ? &*proj : nullptr, &img));
+        in.sourceShape = {in.items[0].n, in.items[0].d};
+        in.image = std::move(img);
+        break;
+    }
+    case InputKind::Embeddings: {
+        if (!opt.projection.empty())
+            throw UsageError("--projection applies to image inputs, not to " + path);
+        const NdArray a = loadArray(path, opt.key);
+        in.sourceShape = a.shape;
+        const std::vector<float> v = floats(a, path, "tokens");
+        if (a.ndim() == 2) {
+            if (opt.batch > 0)
+                throw UsageError("--batch " + std::to_string(opt.batch) + ": " + path +
+                                 " holds one token set [N, D], not a batch");
+            TokenSet t;
+            t.n = a.shape[0];
+            t.d = a.shape[1];
+            t.x = v;
+            in.items.push_back(std::move(t));
+        } else if (a.ndim() == 3) {
+            const i64 b = a.shape[0], n = a.shape[1], d = a.shape[2];
+            if (opt.batch >= b)
+                throw UsageError("--batch " + std::to_string(opt.batch) + " is out of range: " +
+                                 path + " holds " + std::to_string(b) + " items");
+            for (i64 i = 0; i < b; ++i) {
+                if (opt.batch >= 0 && i != opt.batch) continue;
+                TokenSet t;
+                t.n = n;
+                t.d = d;
+                t.x.assign(v.begin() + i * n * d, v.begin() + (i + 1) * n * d);
+                in.items.push_back(std::move(t));
+            }
+            in.batched = opt.batch < 0;
+            if (b == 0) throw InputError(path + ": the batch is empty (B = 0)");
+        } else {
+            throw InputError(path + ": tokens must be [N, D] or [B, N, D], got " +
+                             std::to_string(a.ndim()) + "-D " + a.shapeString());
+        }
+        if (in.items[0].n == 0) throw InputError(path + ": no tokens (N = 0)");
+        if (in.items[0].d == 0) throw InputError(path + ": tokens have no features (D = 0)");
+        break;
+    }
+    }
+
+    if (!opt.hidden.empty() || !opt.attention.empty()) {
+        if (in.items.size() > 1)
+            throw UsageError("hidden states and attention maps belong to one token set: pick an "
+                             "item of the batch with --batch");
+        TokenSet& t = in.items[0];
+        if (!opt.hidden.empty()) {
+            const NdArray h = loadArray(opt.hidden, {}, "hidden_states");
+            if (h.ndim() != 3 || h.shape[1] != t.n || h.shape[2] != t.d)
+                throw InputError(opt.hidden + ": hidden states must be [L, " + std::to_string(t.n) +
+                                 ", " + std::to_string(t.d) + "] to match the tokens, got " +
+                                 h.shapeString());
+            if (h.shape[0] < 1) throw InputError(opt.hidden + ": no layers (L = 0)");
+            t.hiddenLayers = h.shape[0];
+            t.hidden = floats(h, opt.hidden, "hidden states");
+        }
+        if (!opt.attention.empty()) {
+            const NdArray m = loadArray(opt.attention, {}, "attentions");
+            const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
+            const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
+            if (!ok3 && !ok4)
+                throw InputError(opt.attention + ": attention maps must be [L, N, N] or [L, H, N, N]"
+                                 " with N = " + std::to_string(t.n) + ", got " + m.shapeString());
+            if (m.shape[0] < 1 || (ok4 && m.shape[1] < 1))
+                throw InputError(opt.attention + ": no layers or heads");
+            t.attnLayers = m.shape[0];
+            t.attnHeads = ok4 ? m.shape[1] : 1;
+            t.attention = floats(m, opt.attention, "attention maps");
+        }
+    }
+    if (!opt.labels.empty()) {
+        readFileBytes(opt.labels); // the same missing/directory messages as everywhere
+        std::ifstream f(opt.labels);
+        std::vector<std::string> labels;
+        for (std::string line; std::getline(f, line);) labels.push_back(line);
+        for (auto& t : in.items) {
+            if (static_cast<i64>(labels.size()) != t.n)
+                throw InputError(opt.labels + ": " + std::to_string(labels.size()) +
+                                 " labels for N = " + std::to_string(t.n) + " tokens");
+            t.labels = labels;
+        }
+    }
+    return in;
+}
+
+} // namespace qmpp

@@ -1,0 +1,184 @@
+// Step 6: the seed's bidirectional AR-alignment loss and norm-based fidelity loss.
+#include "qmpp/error.h"
+#include "qmpp/io.h"
+#include "qmpp/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+
+namespace qmpp {
+
+namespace {
+
+// f(v) = W2 relu(W1 v + b1) + b2, in double.
+void applyHead(const float* w1, const float* b1, const float* w2, const float* b2, i64 d,
+               const double* v, double* out, double* hidden) {
+    const i64 hdim = ArHeads::kHidden;
+    for (i64 h = 0; h < hdim; ++h) {
+        double s = b1[h];
+        const float* row = w1 + h * d;
+        for (i64 j = 0; j < d; ++j) s += row[j] * v[j];
+        hidden[h] = s > 0 ? s : 0;
+    }
+    for (i64 j = 0; j < d; ++j) {
+        double s = b2[j];
+        const float* row = w2 + j * hdim;
+        for (i64 h = 0; h < hdim; ++h) s += row[h] * hidden[h];
+        out[j] = s;
+    }
+}
+
+} // namespace
+
+std::shared_ptr<const ArHeads> defaultArHeads(i64 d) {
+    static std::mutex mu;
+    static std::map<i64, std::shared_ptr<const ArHeads>> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(d); it != cache.end()) return it->second;
+    auto h = std::make_shared<ArHeads>();
+    h->d = d;
+    h->source = "default init (PyTorch nn.Linear bounds, Philox seed 0)";
+    const i64 hd = ArHeads::kHidden;
+    // nn.Linear's default init: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    const i64 total = 2 * (hd * d + hd + d * hd + d);
+    const std::vector<float> u = philoxUniforms(total, 0);
+    std::size_t at = 0;
+    auto fill = [&](std::vector<float>& v, i64 count, i64 fanIn) {
+        const double bound = 1.0 / std::sqrt(double(fanIn));
+        v.resize(static_cast<std::size_t>(count));
+        for (auto& e : v) e = static_cast<float>((2.0 * u[at++] - 1.0) * bound);
+    };
+    fill(h->fw1, hd * d, d);
+    fill(h->fb1, hd, d);
+    fill(h->fw2, d * hd, hd);
+    fill(h->fb2, d, hd);
+    fill(h->bw1, hd * d, d);
+    fill(h->bb1, hd, d);
+    fill(h->bw2, d * hd, hd);
+    fill(h->bb2, d, hd);
+    cache[d] = h;
+    return h;
+}
+
+std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d) {
+    const TensorFile f = readSafetensors(path);
+    auto h = std::make_shared<ArHeads>();
+    h->d = d;
+    h->source = path;
+    const i64 hd = ArHeads::kHidden;
+    auto get = [&](const std::string& name, std::vector<i64> shape, std::vector<float>& out) {
+        const NdArray* a = f.find("ar_alignment." + name);
+        if (!a) a = f.find(name);
+        if (!a)
+            throw InputError(path + ": missing tensor '" + name + "' (or 'ar_alignment." + name +
+                             "')");
+        if (a->shape != shape) {
+            NdArray want;
+            want.shape = shape;
+            throw InputError(path + ": tensor '" + name + "' has shape " + a->shapeString() +
+                             ", expected " + want.shapeString() + " for D = " + std::to_string(d));
+        }
+        if (a->dtype == DType::I32 || a->dtype == DType::I64)
+            throw InputError(path + ": tensor '" + name + "' must be floating point");
+        out = a->toFloat();
+        for (std::size_t i = 0; i < out.size(); ++i)
+            if (!std::isfinite(out[i]))
+                throw InputError(path + ": tensor '" + name + "' holds a non-finite value at " +
+                                 std::to_string(i));
+    };
+    for (const auto& [pre, w1, b1, w2, b2] :
+         {std::tuple{"forward_ar", &h->fw1, &h->fb1, &h->fw2, &h->fb2},
+          std::tuple{"backward_ar", &h->bw1, &h->bb1, &h->bw2, &h->bb2}}) {
+        const std::string p = pre;
+        get(p + ".0.weight", {hd, d}, *w1);
+        get(p + ".0.bias", {hd}, *b1);
+        get(p + ".2.weight", {d, hd}, *w2);
+        get(p + ".2.bias", {d}, *b2);
+    }
+    return h;
+}
+
+void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads, Losses& losses,
+            std::vector<double>& errFwd, std::vector<double>& errBwd) {
+    errFwd.assign(static_cast<std::size_t>(std::max<i64>(k - 1, 0)), 0.0);
+    errBwd = errFwd;
+    losses.arForward = losses.arBackward = losses.ar = 0;
+    if (k <= 1) return;
+    // Prefix means P_t = mean(x_0..x_t) and suffix means Q_t = mean(x_t..x_{K-1}) by scans.
+    std::vector<double> prefix(static_cast<std::size_t>(k * d)), suffix(prefix.size());
+    std::vector<double> run(static_cast<std::size_t>(d), 0.0);
+    for (i64 t = 0; t < k; ++t)
+        for (i64 j = 0; j < d; ++j) {
+            run[j] += merged[t * d + j];
+            prefix[t * d + j] = run[j] / double(t + 1);
+        }
+    std::fill(run.begin(), run.end(), 0.0);
+    for (i64 t = k - 1; t >= 0; --t)
+        for (i64 j = 0; j < d; ++j) {
+            run[j] += merged[t * d + j];
+            suffix[t * d + j] = run[j] / double(k - t);
+        }
+#pragma omp parallel
+    {
+        std::vector<double> out(static_cast<std::size_t>(d)), hidden(ArHeads::kHidden);
+#pragma omp for schedule(static)
+        for (i64 t = 0; t < k - 1; ++t) {
+            // forward: f_fwd(P_t) predicts x_{t+1}
+            applyHead(heads.fw1.data(), heads.fb1.data(), heads.fw2.data(), heads.fb2.data(), d,
+                      &prefix[t * d], out.data(), hidden.data());
+            double e = 0;
+            for (i64 j = 0; j < d; ++j) e += (out[j] - merged[(t + 1) * d + j]) * (out[j] - merged[(t + 1) * d + j]);
+            errFwd[t] = e / double(d);
+            // backward: f_bwd(Q_{t+1}) predicts x_t
+            applyHead(heads.bw1.data(), heads.bb1.data(), heads.bw2.data(), heads.bb2.data(), d,
+                      &suffix[(t + 1) * d], out.data(), hidden.data());
+            e = 0;
+            for (i64 j = 0; j < d; ++j) e += (out[j] - merged[t * d + j]) * (out[j] - merged[t * d + j]);
+            errBwd[t] = e / double(d);
+        }
+    }
+    for (i64 t = 0; t < k - 1; ++t) {
+        losses.arForward += errFwd[t];
+        losses.arBackward += errBwd[t];
+    }
+    losses.arForward /= double(k - 1);
+    losses.arBackward /= double(k - 1);
+    losses.ar = losses.arForward + losses.arBackward;
+}
+
+double normMassTopK(const float* x, i64 n, i64 d, i64 k) {
+    std::vector<double> nrm(static_cast<std::size_t>(n));
+    double total = 0;
+    for (i64 i = 0; i < n; ++i) {
+        double s = 0;
+        for (i64 j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
+        total += (nrm[i] = std::sqrt(s));
+    }
+    const i64 top = std::min(k, n / 2);
+    if (total <= 0 || top <= 0) return 0.0;
+    std::partial_sort(nrm.begin(), nrm.begin() + top, nrm.end(), std::greater<double>());
+    double s = 0;
+    for (i64 i = 0; i < top; ++i) s += nrm[i];
+    return s / total;
+}
+
+double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
+                    double gammaActual) {
+    double fro2 = 0;
+    for (i64 i = 0; i < n * d; ++i) fro2 += double(x[i]) * x[i];
+    const double threshold = (1.0 - gammaActual) * (1.0 - gammaActual) * fro2;
+    double loss = 0;
+    for (i64 i = 0; i < n; ++i) {
+        double r = 0; // merged padded with zero rows to N rows
+        for (i64 j = 0; j < d; ++j) {
+            const double diff = double(x[i * d + j]) - (i < k ? merged[i * d + j] : 0.0f);
+            r += diff * diff;
+        }
+        loss += std::max(0.0, r / double(d) - threshold);
+    }
+    return loss / double(n);
+}
+
+} // namespace qmpp

@@ -1,0 +1,71 @@
+// Step 7: label-free metrics. A token with label -1 (dropped by pruning) reconstructs as zero.
+#include "qmpp/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qmpp {
+
+double cosine(const float* a, const float* b, i64 d) {
+    double ab = 0, aa = 0, bb = 0;
+    for (i64 j = 0; j < d; ++j) {
+        ab += double(a[j]) * b[j];
+        aa += double(a[j]) * a[j];
+        bb += double(b[j]) * b[j];
+    }
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r) {
+    const i64 n = t.n, d = t.d, k = r.k;
+    const float* x = t.x.data();
+    Metrics& m = r.metrics;
+    double err2 = 0, fro2 = 0, cosSum = 0, normSum = 0;
+    for (i64 i = 0; i < n; ++i) {
+        const i64 g = r.labels[i];
+        const float* xi = x + i * d;
+        double nx = 0;
+        for (i64 j = 0; j < d; ++j) {
+            const double u = g >= 0 ? r.merged[g * d + j] : 0.0;
+            err2 += (xi[j] - u) * (xi[j] - u);
+            nx += double(xi[j]) * xi[j];
+        }
+        fro2 += nx;
+        normSum += std::sqrt(nx);
+        if (g >= 0) cosSum += cosine(xi, &r.merged[g * d], d);
+    }
+    m.reconstructionError = fro2 > 0 ? std::sqrt(err2 / fro2) : 0.0;
+    m.meanCosine = cosSum / double(n);
+    m.normMassTopK = normMassTopK(x, n, d, k);
+    double kept = 0;
+    for (i64 g = 0; g < k; ++g) {
+        double s = 0;
+        for (i64 j = 0; j < d; ++j) s += double(r.merged[g * d + j]) * r.merged[g * d + j];
+        kept += double(r.groupSizes[g]) * std::sqrt(s);
+    }
+    m.normMassRetention = normSum > 0 ? kept / normSum : 0.0;
+    m.fidelityOk = m.normMassRetention >= p.gamma;
+    double sAll = 0, sFg = 0;
+    for (float s : r.saliency) sAll += s;
+    for (i64 i : r.foreground) sFg += r.saliency[i];
+    m.saliencyRetention = sAll > 0 ? sFg / sAll : 0.0;
+
+    std::vector<i64> sizes = r.groupSizes;
+    std::sort(sizes.begin(), sizes.end());
+    m.groupSizeMin = sizes.empty() ? 0 : sizes.front();
+    m.groupSizeMax = sizes.empty() ? 0 : sizes.back();
+    const std::size_t h = sizes.size() / 2;
+    m.groupSizeMedian = sizes.empty() ? 0.0
+                        : sizes.size() % 2 ? double(sizes[h])
+                                           : 0.5 * double(sizes[h - 1] + sizes[h]);
+    m.groupSizeHistogram.clear();
+    for (i64 s : sizes) {
+        if (s <= 0) continue;
+        std::size_t b = 0;
+        while ((i64(2) << b) <= s) ++b; // bin b holds sizes in [2^b, 2^(b+1))
+        if (m.groupSizeHistogram.size() <= b) m.groupSizeHistogram.resize(b + 1, 0);
+        ++m.groupSizeHistogram[b];
+    }
+}
+
+} // namespace qmpp

@@ -1,0 +1,309 @@
+// The whole QuickMerge++ pipeline on the CPU, read top to bottom (SPEC "The pipeline"),
+// plus validation at the API boundary and backend selection.
+#include "qmpp/engine.h"
+#include "qmpp/error.h"
+#include "qmpp/ops.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#ifdef QMPP_HAVE_CUDA
+#include "qmpp/kernels/device.h"
+#endif
+
+namespace qmpp {
+
+namespace {
+
+class StageClock {
+  public:
+    explicit StageClock(std::vector<StageTiming>& out) : m_out(out) {}
+    void lap(const char* stage) {
+        const auto now = std::chrono::steady_clock::now();
+        m_out.push_back({stage, std::chrono::duration<double, std::milli>(now - m_last).count()});
+        m_last = now;
+    }
+    void total() {
+        m_out.push_back({"total", std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now() - m_start)
+                                      .count()});
+    }
+
+  private:
+    std::vector<StageTiming>& m_out;
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(),
+                                          m_last = m_start;
+};
+
+std::string cpuName() {
+    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    return "CPU (" + std::to_string(threads) + " threads)";
+}
+
+class CpuBackend final : public Backend {
+  public:
+    std::string name() const override { return "cpu"; }
+    std::string device() const override { return cpuName(); }
+
+    MergeResult run(const TokenSet& t, const MergeParams& p, i64 k) override {
+        MergeResult r;
+        r.n = t.n;
+        r.d = t.d;
+        r.k = k;
+        r.backend = name();
+        r.device = device();
+        r.precision = toString(Precision::FP32);
+        StageClock clock(r.timings);
+        const float* x = t.x.data();
+
+        // 1. Saliency: low attention entropy = focused attention = salient.
+        std::vector<double> h;
+        if (!t.attention.empty()) {
+            r.layers = t.attnLayers;
+            h = entropyMaps(t.attention.data(), t.attnLayers, t.attnHeads, t.n);
+            r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) +
+                               ", H=" + std::to_string(t.attnHeads) + ")";
+        } else if (!t.hidden.empty()) {
+            r.layers = t.hiddenLayers;
+            h = entropyHidden(t.hidden.data(), t.hiddenLayers, t.n, t.d);
+            r.saliencySource = "hidden states (L=" + std::to_string(t.hiddenLayers) + ")";
+        } else {
+            r.layers = p.layers;
+            h = entropyMultiScale(x, t.n, t.d, p.layers);
+            r.saliencySource = "tokens, multi-scale self-attention (L=" +
+                               std::to_string(p.layers) + ")";
+        }
+        r.layerEntropy.assign(h.begin(), h.end());
+        r.saliency = saliencyFromEntropy(h, r.layers, t.n);
+        clock.lap("saliency");
+
+        // 2. Gumbel-softmax mask and the hard foreground (top-K of s + g).
+        r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
+        for (auto& u : r.uniforms) u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
+        std::vector<double> keys;
+        gumbelSoftmax(r.saliency, r.uniforms, p.temperature, r.pi, keys);
+        r.foreground = topK(keys, k);
+        // 3. Saliency mass.
+        r.mass = saliencyMass(r.pi, r.saliency, p.epsilon);
+        clock.lap("gumbel");
+
+        // 4. Cluster into K groups by cosine similarity.
+        switch (p.cluster) {
+        case ClusterMethod::Seeded:
+            r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, p.refine);
+            break;
+        case ClusterMethod::Agglomerative: r.labels = clusterAgglomerative(x, t.n, t.d, k); break;
+        case ClusterMethod::Reference: r.labels = clusterReference(x, t.n, t.d, k); break;
+        }
+        clock.lap("cluster");
+
+        // 5. Saliency-weighted merge, order-preserving.
+        mergeWeighted(x, t.n, t.d, r.mass, r.labels, k, r.merged, r.groupSizes);
+        clock.lap("merge");
+
+        // 6. AR prior and the seed's fidelity loss.
+        auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
+        r.arHeadsSource = heads->source;
+        arLoss(r.merged, k, t.d, *heads, r.losses, r.metrics.arErrorForward,
+               r.metrics.arErrorBackward);
+        const double gammaActual = normMassTopK(x, t.n, t.d, k);
+        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, gammaActual);
+        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
+        clock.lap("ar_loss");
+
+        // 7. Metrics.
+        computeMetrics(t, p, r);
+        clock.lap("metrics");
+        clock.total();
+        return r;
+    }
+};
+
+template <class T> void requireFinite(const std::vector<T>& v, const std::string& what, i64 rowLen) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i])) {
+            std::ostringstream os;
+            os << what << " holds a non-finite value (" << v[i] << ") at flat index " << i;
+            if (rowLen > 0) os << " (row " << i / rowLen << ", column " << i % rowLen << ")";
+            throw InputError(os.str());
+        }
+}
+
+} // namespace
+
+// --- names ------------------------------------------------------------------------------
+
+const char* toString(ClusterMethod m) {
+    switch (m) {
+    case ClusterMethod::Seeded: return "seeded";
+    case ClusterMethod::Agglomerative: return "agglomerative";
+    case ClusterMethod::Reference: return "reference";
+    }
+    return "?";
+}
+const char* toString(BackendKind b) {
+    switch (b) {
+    case BackendKind::Auto: return "auto";
+    case BackendKind::Cpu: return "cpu";
+    case BackendKind::CudaBasic: return "cuda-basic";
+    case BackendKind::Cuda: return "cuda";
+    }
+    return "?";
+}
+const char* toString(Precision p) { return p == Precision::FP16 ? "fp16" : "fp32"; }
+
+template <class E> static bool parseEnum(const std::string& s, E& out, std::initializer_list<E> all) {
+    for (E e : all)
+        if (s == toString(e)) {
+            out = e;
+            return true;
+        }
+    return false;
+}
+bool parse(const std::string& s, ClusterMethod& out) {
+    return parseEnum(s, out, {ClusterMethod::Seeded, ClusterMethod::Agglomerative,
+                              ClusterMethod::Reference});
+}
+bool parse(const std::string& s, BackendKind& out) {
+    return parseEnum(s, out,
+                     {BackendKind::Auto, BackendKind::Cpu, BackendKind::CudaBasic, BackendKind::Cuda});
+}
+bool parse(const std::string& s, Precision& out) {
+    return parseEnum(s, out, {Precision::FP32, Precision::FP16});
+}
+
+// --- validation ---------------------------------------------------------------------------
+
+i64 resolveK(i64 n, const MergeParams& p) {
+    if (p.k != 0) return p.k;
+    return std::max<i64>(1, static_cast<i64>(std::floor(p.budget * double(n))));
+}
+
+void validate(const TokenSet& t, const MergeParams& p) {
+    if (t.n < 1) throw InputError("the token set is empty (N = 0)");
+    if (t.d < 1) throw InputError("tokens have no features (D = 0)");
+    if (static_cast<i64>(t.x.size()) != t.n * t.d)
+        throw InputError("token buffer holds " + std::to_string(t.x.size()) + " values, not N*D = " +
+                         std::to_string(t.n * t.d));
+    if (p.k == 0 && !(p.budget > 0 && p.budget <= 1))
+        throw UsageError("budget must lie in (0, 1], got " + std::to_string(p.budget));
+    const i64 k = resolveK(t.n, p);
+    if (k < 1) throw UsageError("K must be at least 1, got " + std::to_string(k));
+    if (k > t.n)
+        throw UsageError("K = " + std::to_string(k) + " exceeds the number of tokens N = " +
+                         std::to_string(t.n));
+    if (!(p.temperature > 0) || !std::isfinite(p.temperature))
+        throw UsageError("temperature must be > 0, got " + std::to_string(p.temperature));
+    if (!(p.epsilon >= 0) || !std::isfinite(p.epsilon))
+        throw UsageError("epsilon must be >= 0, got " + std::to_string(p.epsilon));
+    if (!(p.gamma >= 0 && p.gamma <= 1))
+        throw UsageError("gamma must lie in [0, 1], got " + std::to_string(p.gamma));
+    if (!(p.alpha >= 0) || !std::isfinite(p.alpha))
+        throw UsageError("alpha must be >= 0, got " + std::to_string(p.alpha));
+    if (p.layers < 1 || p.layers > 64)
+        throw UsageError("layers must lie in 1..64, got " + std::to_string(p.layers));
+    if (p.refine < 0 || p.refine > 100)
+        throw UsageError("refinements must lie in 0..100, got " + std::to_string(p.refine));
+    if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
+        throw UsageError("fp16 needs a CUDA backend; the CPU backend computes in fp32/fp64");
+    requireFinite(t.x, "tokens", t.d);
+    if (!p.uniforms.empty()) {
+        if (static_cast<i64>(p.uniforms.size()) != t.n)
+            throw InputError("the supplied uniforms hold " + std::to_string(p.uniforms.size()) +
+                             " values, but there are N = " + std::to_string(t.n) + " tokens");
+        requireFinite(p.uniforms, "the supplied uniforms", 0);
+        for (std::size_t i = 0; i < p.uniforms.size(); ++i)
+            if (p.uniforms[i] < 0 || p.uniforms[i] > 1)
+                throw InputError("the supplied uniforms must lie in [0, 1]; index " +
+                                 std::to_string(i) + " holds " + std::to_string(p.uniforms[i]));
+    }
+    if (!t.hidden.empty()) {
+        if (t.hiddenLayers < 1 || static_cast<i64>(t.hidden.size()) != t.hiddenLayers * t.n * t.d)
+            throw InputError("hidden states must be [L, N, D] = [L, " + std::to_string(t.n) +
+                             ", " + std::to_string(t.d) + "] to match the tokens");
+        requireFinite(t.hidden, "hidden states", t.d);
+    }
+    if (!t.attention.empty()) {
+        if (t.attnLayers < 1 || t.attnHeads < 1 ||
+            static_cast<i64>(t.attention.size()) != t.attnLayers * t.attnHeads * t.n * t.n)
+            throw InputError("attention maps must be [L, N, N] or [L, H, N, N] with N = " +
+                             std::to_string(t.n));
+        requireFinite(t.attention, "attention maps", t.n);
+        const i64 rows = t.attnLayers * t.attnHeads * t.n;
+        for (i64 r = 0; r < rows; ++r) {
+            double sum = 0;
+            for (i64 j = 0; j < t.n; ++j) {
+                const float v = t.attention[r * t.n + j];
+                if (v < 0)
+                    throw InputError("attention maps hold a negative entry (" + std::to_string(v) +
+                                     ") in row " + std::to_string(r % t.n) + " of map " +
+                                     std::to_string(r / t.n));
+                sum += v;
+            }
+            if (sum <= 0)
+                throw InputError("attention maps hold an all-zero row: row " +
+                                 std::to_string(r % t.n) + " of map " + std::to_string(r / t.n));
+        }
+    }
+    if (t.gridRows * t.gridCols != 0 && i64(t.gridRows) * t.gridCols != t.n)
+        throw InputError("image grid " + std::to_string(t.gridRows) + "x" +
+                         std::to_string(t.gridCols) + " does not hold N tokens");
+    if (!t.labels.empty() && static_cast<i64>(t.labels.size()) != t.n)
+        throw InputError("the labels file has " + std::to_string(t.labels.size()) +
+                         " lines, but there are N = " + std::to_string(t.n) + " tokens");
+    if (p.arHeads && p.arHeads->d != t.d)
+        throw InputError("the AR heads are for D = " + std::to_string(p.arHeads->d) +
+                         ", the tokens have D = " + std::to_string(t.d));
+}
+
+// --- backends -----------------------------------------------------------------------------
+
+std::unique_ptr<Backend> makeCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+bool gpuAvailable(std::string* why) {
+#ifdef QMPP_HAVE_CUDA
+    std::string reason;
+    const int count = kernels::deviceCount(&reason);
+    if (count > 0) return true;
+    if (why) *why = "no CUDA device: " + reason;
+    return false;
+#else
+    if (why) *why = "this build has no CUDA support (built without nvcc)";
+    return false;
+#endif
+}
+
+std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
+                                     std::vector<std::string>& notes) {
+    if (kind == BackendKind::Cpu) return makeCpuBackend();
+    std::string why;
+    const bool gpu = gpuAvailable(&why);
+    if (kind == BackendKind::Auto) {
+        if (!gpu) {
+            notes.push_back(why + "; using the CPU backend");
+            if (precision == Precision::FP16)
+                throw UsageError("fp16 needs a CUDA backend, and none is usable (" + why + ")");
+            return makeCpuBackend();
+        }
+        notes.push_back("the CUDA backend is not part of this version yet; using the CPU backend");
+        if (precision == Precision::FP16)
+            throw UsageError("fp16 needs the CUDA backend, which is not part of this version yet");
+        return makeCpuBackend();
+    }
+    if (!gpu) throw RuntimeFailure(std::string("backend ") + toString(kind) + ": " + why);
+    throw RuntimeFailure(std::string("backend ") + toString(kind) +
+                         " is not part of this version yet; use --backend cpu");
+}
+
+MergeResult runMerge(const TokenSet& t, const MergeParams& p) {
+    validate(t, p);
+    std::vector<std::string> notes;
+    auto backend = makeBackend(p.backend, p.precision, notes);
+    MergeResult r = backend->run(t, p, resolveK(t.n, p));
+    r.notes.insert(r.notes.begin(), notes.begin(), notes.end());
+    return r;
+}
+
+} // namespace qmpp

@@ -1,0 +1,107 @@
+// Step 1: saliency from attention entropy, never materializing an N x N matrix per layer.
+#include "qmpp/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace qmpp {
+
+namespace {
+
+// Entropy of softmax(z) from a streaming (max, sum e, sum e*z): H = m + ln S - (sum e z) / S.
+double softmaxEntropy(const double* z, i64 n) {
+    double m = -std::numeric_limits<double>::infinity();
+    for (i64 j = 0; j < n; ++j) m = std::max(m, z[j]);
+    double se = 0, sez = 0;
+    for (i64 j = 0; j < n; ++j) {
+        const double e = std::exp(z[j] - m);
+        se += e;
+        sez += e * (z[j] - m); // shifted by m to keep the terms small; H is shift invariant
+    }
+    return std::log(se) - sez / se;
+}
+
+// Entropies [layers, N] of softmax_row(beta_l * q_i . k_j) for q = k = rows of x [N, D].
+std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vector<double>& betas) {
+    const i64 layers = static_cast<i64>(betas.size());
+    std::vector<double> h(static_cast<std::size_t>(layers * n));
+#pragma omp parallel
+    {
+        std::vector<double> dots(static_cast<std::size_t>(n)), z(static_cast<std::size_t>(n));
+#pragma omp for schedule(static)
+        for (i64 i = 0; i < n; ++i) {
+            const float* xi = x + i * d;
+            for (i64 j = 0; j < n; ++j) dots[j] = dotf(xi, x + j * d, d);
+            // One row of the Gram product serves every layer's scale.
+            for (i64 l = 0; l < layers; ++l) {
+                for (i64 j = 0; j < n; ++j) z[j] = betas[l] * dots[j];
+                h[l * n + i] = softmaxEntropy(z.data(), n);
+            }
+        }
+    }
+    return h;
+}
+
+} // namespace
+
+double multiScaleFactor(int l, int layers) {
+    if (layers <= 1) return 1.0;
+    return std::pow(4.0, 2.0 * l / (layers - 1) - 1.0);
+}
+
+std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers) {
+    std::vector<double> betas(static_cast<std::size_t>(layers));
+    for (int l = 0; l < layers; ++l) betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
+    return gramEntropies(x, n, d, betas);
+}
+
+std::vector<double> entropyHidden(const float* h, i64 layers, i64 n, i64 d) {
+    std::vector<double> out;
+    out.reserve(static_cast<std::size_t>(layers * n));
+    const std::vector<double> beta{1.0 / std::sqrt(double(d))};
+    for (i64 l = 0; l < layers; ++l) {
+        auto hl = gramEntropies(h + l * n * d, n, d, beta);
+        out.insert(out.end(), hl.begin(), hl.end());
+    }
+    return out;
+}
+
+std::vector<double> entropyMaps(const float* a, i64 layers, i64 heads, i64 n) {
+    std::vector<double> out(static_cast<std::size_t>(layers * n), 0.0);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (i64 l = 0; l < layers; ++l)
+        for (i64 i = 0; i < n; ++i) {
+            double acc = 0;
+            for (i64 hd = 0; hd < heads; ++hd) {
+                const float* row = a + ((l * heads + hd) * n + i) * n;
+                double sum = 0;
+                for (i64 j = 0; j < n; ++j) sum += row[j];
+                double e = 0;
+                for (i64 j = 0; j < n; ++j) {
+                    const double p = row[j] / sum; // rows renormalized to sum 1
+                    if (p > 0) e -= p * std::log(p);
+                }
+                acc += e;
+            }
+            out[l * n + i] = acc / double(heads);
+        }
+    return out;
+}
+
+std::vector<float> saliencyFromEntropy(const std::vector<double>& h, i64 layers, i64 n) {
+    std::vector<double> acc(static_cast<std::size_t>(n), 0.0);
+    for (i64 l = 0; l < layers; ++l) {
+        const double* hl = h.data() + l * n;
+        const auto [lo, hi] = std::minmax_element(hl, hl + n);
+        const double range = *hi - *lo;
+        // A constant layer (range at rounding level) normalizes to 0.
+        if (!(range > 1e-12 * std::max(1.0, std::abs(*hi)))) continue;
+        for (i64 i = 0; i < n; ++i) acc[i] += (hl[i] - *lo) / range;
+    }
+    std::vector<float> s(static_cast<std::size_t>(n));
+    for (i64 i = 0; i < n; ++i) s[i] = static_cast<float>(1.0 - acc[i] / double(layers));
+    return s;
+}
+
+} // namespace qmpp
