@@ -113,6 +113,7 @@ int doRun(const RunArgs& a) {
         rep["losses"] = lossesJson(r0.losses);
         rep["metrics"] = metricsJson(r0.metrics);
     }
+    rep["refine_rounds"] = r0.refineRounds;
     rep["timings_ms"] = timingsJson(r0.timings);
     rep["backend"] = r0.backend;
     rep["device"] = r0.device;

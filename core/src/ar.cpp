@@ -12,21 +12,25 @@ namespace qmpp {
 
 namespace {
 
-// f(v) = W2 relu(W1 v + b1) + b2, in double.
+// out [M, D] = f(v) = W2 relu(W1 v + b1) + b2 for the M rows of v [M, D], as two products.
 void applyHead(const float* w1, const float* b1, const float* w2, const float* b2, i64 d,
-               const double* v, double* out, double* hidden) {
-    const i64 hdim = ArHeads::kHidden;
-    for (i64 h = 0; h < hdim; ++h) {
-        double s = b1[h];
-        const float* row = w1 + h * d;
-        for (i64 j = 0; j < d; ++j) s += row[j] * v[j];
-        hidden[h] = s > 0 ? s : 0;
-    }
-    for (i64 j = 0; j < d; ++j) {
-        double s = b2[j];
-        const float* row = w2 + j * hdim;
-        for (i64 h = 0; h < hdim; ++h) s += row[h] * hidden[h];
-        out[j] = s;
+               const std::vector<float>& v, i64 m, std::vector<float>& out) {
+    const i64 hd = ArHeads::kHidden;
+    std::vector<float> hidden(static_cast<std::size_t>(m * hd));
+    out.assign(static_cast<std::size_t>(m * d), 0.0f);
+    const i64 blocks = (m + kRowBlock - 1) / kRowBlock;
+    const PackedRows w1p = packRows(w1, hd, d), w2p = packRows(w2, d, hd);
+#pragma omp parallel for schedule(static)
+    for (i64 b = 0; b < blocks; ++b) {
+        const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, m - i0);
+        float* h = hidden.data() + i0 * hd;
+        gemmPacked(v.data() + i0 * d, rows, w1p, h);
+        for (i64 r = 0; r < rows; ++r)
+            for (i64 j = 0; j < hd; ++j) h[r * hd + j] = std::max(0.0f, h[r * hd + j] + b1[j]);
+        float* o = out.data() + i0 * d;
+        gemmPacked(h, rows, w2p, o);
+        for (i64 r = 0; r < rows; ++r)
+            for (i64 j = 0; j < d; ++j) o[r * d + j] += b2[j];
     }
 }
 
@@ -120,24 +124,24 @@ void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads
             run[j] += merged[t * d + j];
             suffix[t * d + j] = run[j] / double(k - t);
         }
-#pragma omp parallel
-    {
-        std::vector<double> out(static_cast<std::size_t>(d)), hidden(ArHeads::kHidden);
-#pragma omp for schedule(static)
-        for (i64 t = 0; t < k - 1; ++t) {
-            // forward: f_fwd(P_t) predicts x_{t+1}
-            applyHead(heads.fw1.data(), heads.fb1.data(), heads.fw2.data(), heads.fb2.data(), d,
-                      &prefix[t * d], out.data(), hidden.data());
-            double e = 0;
-            for (i64 j = 0; j < d; ++j) e += (out[j] - merged[(t + 1) * d + j]) * (out[j] - merged[(t + 1) * d + j]);
-            errFwd[t] = e / double(d);
-            // backward: f_bwd(Q_{t+1}) predicts x_t
-            applyHead(heads.bw1.data(), heads.bb1.data(), heads.bw2.data(), heads.bb2.data(), d,
-                      &suffix[(t + 1) * d], out.data(), hidden.data());
-            e = 0;
-            for (i64 j = 0; j < d; ++j) e += (out[j] - merged[t * d + j]) * (out[j] - merged[t * d + j]);
-            errBwd[t] = e / double(d);
+    // Heads applied to all positions at once: forward f_fwd(P_t) predicts x_{t+1} (t < K-1),
+    // backward f_bwd(Q_{t+1}) predicts x_t.
+    const i64 m = k - 1;
+    std::vector<float> pin(prefix.begin(), prefix.begin() + m * d);
+    std::vector<float> sin(suffix.begin() + d, suffix.end());
+    std::vector<float> fwd, bwd;
+    applyHead(heads.fw1.data(), heads.fb1.data(), heads.fw2.data(), heads.fb2.data(), d, pin, m, fwd);
+    applyHead(heads.bw1.data(), heads.bb1.data(), heads.bw2.data(), heads.bb2.data(), d, sin, m, bwd);
+    for (i64 t = 0; t < m; ++t) {
+        double ef = 0, eb = 0;
+        for (i64 j = 0; j < d; ++j) {
+            const double a = double(fwd[t * d + j]) - merged[(t + 1) * d + j];
+            const double b = double(bwd[t * d + j]) - merged[t * d + j];
+            ef += a * a;
+            eb += b * b;
         }
+        errFwd[t] = ef / double(d);
+        errBwd[t] = eb / double(d);
     }
     for (i64 t = 0; t < k - 1; ++t) {
         losses.arForward += errFwd[t];

@@ -25,23 +25,26 @@ std::vector<double> rowNorms(const float* x, i64 n, i64 d) {
 // centres: [K, D], unit length or zero.
 void assign(const float* x, i64 n, i64 d, const std::vector<float>& centres, i64 k,
             const std::vector<i64>& founderOf, std::vector<i64>& labels) {
-#pragma omp parallel for schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        if (founderOf[i] >= 0) {
-            labels[i] = founderOf[i];
-            continue;
-        }
-        // cos(x_i, c) = x_i . c / ||x_i|| for unit c: the argmax needs no division.
-        i64 best = 0;
-        float bestScore = -std::numeric_limits<float>::infinity();
-        for (i64 c = 0; c < k; ++c) {
-            const float sc = dotf(x + i * d, centres.data() + c * d, d);
-            if (sc > bestScore) {
-                bestScore = sc;
-                best = c;
+    const i64 blocks = (n + kRowBlock - 1) / kRowBlock;
+    const PackedRows cp = packRows(centres.data(), k, d);
+#pragma omp parallel
+    {
+        std::vector<float> scores(static_cast<std::size_t>(kRowBlock * k));
+#pragma omp for schedule(static)
+        for (i64 b = 0; b < blocks; ++b) {
+            const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
+            // cos(x_i, c) = x_i . c / ||x_i|| for unit c: the argmax needs no division.
+            gemmPacked(x + i0 * d, rows, cp, scores.data());
+            for (i64 r = 0; r < rows; ++r) {
+                const i64 i = i0 + r;
+                if (founderOf[i] >= 0) {
+                    labels[i] = founderOf[i];
+                    continue;
+                }
+                const float* row = scores.data() + r * k;
+                labels[i] = std::max_element(row, row + k) - row; // first maximum: lower centre
             }
         }
-        labels[i] = best;
     }
 }
 
@@ -111,7 +114,7 @@ void checkExactSize(i64 n, const char* method) {
 i64 maxExactClusterN() { return 16384; } // N^2 doubles = 2 GiB
 
 std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<float>& mass,
-                               const std::vector<i64>& foreground, int refine) {
+                               const std::vector<i64>& foreground, int refine, int* rounds) {
     const i64 k = static_cast<i64>(foreground.size());
     std::vector<i64> founderOf(static_cast<std::size_t>(n), -1);
     std::vector<double> acc(static_cast<std::size_t>(k * d));
@@ -123,7 +126,9 @@ std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<f
     normalizeRows(acc, k, d, centres);
     std::vector<i64> labels(static_cast<std::size_t>(n));
     assign(x, n, d, centres, k, founderOf, labels);
+    if (rounds) *rounds = 0;
     for (int r = 0; r < refine; ++r) {
+        if (rounds) *rounds = r + 1;
         // Centre = normalized mass-weighted mean of its group (the direction of its merge).
         std::fill(acc.begin(), acc.end(), 0.0);
         for (i64 i = 0; i < n; ++i)

@@ -92,7 +92,7 @@ class CpuBackend final : public Backend {
         // 4. Cluster into K groups by cosine similarity.
         switch (p.cluster) {
         case ClusterMethod::Seeded:
-            r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, p.refine);
+            r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, p.refine, &r.refineRounds);
             break;
         case ClusterMethod::Agglomerative: r.labels = clusterAgglomerative(x, t.n, t.d, k); break;
         case ClusterMethod::Reference: r.labels = clusterReference(x, t.n, t.d, k); break;

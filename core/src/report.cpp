@@ -59,6 +59,7 @@ json resultJson(const MergeResult& r) {
     j["n"] = r.n;
     j["d"] = r.d;
     j["k"] = r.k;
+    j["refine_rounds"] = r.refineRounds;
     j["losses"] = lossesJson(r.losses);
     j["metrics"] = metricsJson(r.metrics);
     j["timings_ms"] = timingsJson(r.timings);

@@ -26,18 +26,23 @@ double softmaxEntropy(const double* z, i64 n) {
 std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vector<double>& betas) {
     const i64 layers = static_cast<i64>(betas.size());
     std::vector<double> h(static_cast<std::size_t>(layers * n));
+    const i64 blocks = (n + kRowBlock - 1) / kRowBlock;
+    const PackedRows xp = packRows(x, n, d);
 #pragma omp parallel
     {
-        std::vector<double> dots(static_cast<std::size_t>(n)), z(static_cast<std::size_t>(n));
+        std::vector<float> dots(static_cast<std::size_t>(kRowBlock * n));
+        std::vector<double> z(static_cast<std::size_t>(n));
 #pragma omp for schedule(static)
-        for (i64 i = 0; i < n; ++i) {
-            const float* xi = x + i * d;
-            for (i64 j = 0; j < n; ++j) dots[j] = dotf(xi, x + j * d, d);
+        for (i64 b = 0; b < blocks; ++b) {
+            const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
+            gemmPacked(x + i0 * d, rows, xp, dots.data());
             // One row of the Gram product serves every layer's scale.
-            for (i64 l = 0; l < layers; ++l) {
-                for (i64 j = 0; j < n; ++j) z[j] = betas[l] * dots[j];
-                h[l * n + i] = softmaxEntropy(z.data(), n);
-            }
+            for (i64 r = 0; r < rows; ++r)
+                for (i64 l = 0; l < layers; ++l) {
+                    const float* row = dots.data() + r * n;
+                    for (i64 j = 0; j < n; ++j) z[j] = betas[l] * row[j];
+                    h[l * n + i0 + r] = softmaxEntropy(z.data(), n);
+                }
         }
     }
     return h;

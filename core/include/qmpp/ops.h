@@ -34,8 +34,10 @@ std::vector<float> saliencyMass(const std::vector<float>& pi, const std::vector<
 // Step 4. Group id per token, in 0..K-1 (ids are not yet in merged order).
 // seeded: centres = foreground tokens (in ascending index order), argmax cosine (ties: lower
 // centre), then `refine` rounds of centre = normalized mass-weighted mean; founders stay.
+// `rounds` (optional) receives the refinements run before the labels stopped changing.
 std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<float>& mass,
-                               const std::vector<i64>& foreground, int refine);
+                               const std::vector<i64>& foreground, int refine,
+                               int* rounds = nullptr);
 // agglomerative: average linkage on cosine distance 1 - cos, cut at K (nearest-neighbour chain).
 std::vector<i64> clusterAgglomerative(const float* x, i64 n, i64 d, i64 k);
 // reference: scikit-learn AgglomerativeClustering(n_clusters=K, linkage='average') on the rows
@@ -74,5 +76,16 @@ void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r);
 double cosine(const float* a, const float* b, i64 d);
 // Dot product in float with several independent lanes (vectorized; AVX2 where available).
 float dotf(const float* a, const float* b, i64 d);
+// The rows of b [N, D] packed into 16-column panels [ceil(N/16), D, 16] for gemmPacked.
+struct PackedRows {
+    i64 n = 0, d = 0;
+    std::vector<float> data;
+};
+PackedRows packRows(const float* b, i64 n, i64 d);
+// c [M, N] = a [M, D] . b^T in float, register-blocked and vectorized; single-threaded
+// (callers split rows across threads, so results never depend on the thread count).
+void gemmPacked(const float* a, i64 m, const PackedRows& b, float* c);
+// Rows per block when callers split a product across threads.
+constexpr i64 kRowBlock = 48;
 
 } // namespace qmpp

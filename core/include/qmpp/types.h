@@ -103,6 +103,7 @@ struct MergeResult {
     std::vector<i64> labels;         // [N] index into merged
     std::vector<float> merged;       // [K, D], ordered by each group's smallest token index
     std::vector<i64> groupSizes;     // [K]
+    int refineRounds = 0;            // seeded: refinements run (fewer than R once converged)
     Losses losses;
     Metrics metrics;
     std::vector<StageTiming> timings; // per stage, then "total"
