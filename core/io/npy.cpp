@@ -135,7 +135,7 @@ NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& 
     if (fortran)
         throw InputError(name + ": Fortran-ordered arrays are not supported; save it with "
                                 "numpy.ascontiguousarray first");
-    if (descr.size() < 3) bad(name, "bad dtype '" + descr + "'");
+    if (descr.size() < 2) bad(name, "bad dtype '" + descr + "'");
     const char order = descr[0];
     const std::string kind = descr.substr(1);
     NdArray a;

@@ -1,0 +1,283 @@
+// The qmpp CLI end to end: outputs on the bundled photo, batches, and every error path with
+// its exit code (2 usage, 3 bad input, 4 runtime), the output folder left as it was.
+#include "qmpp/io.h"
+#include "testutil.h"
+
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <cmath>
+
+using namespace qmpp;
+using namespace qmpp::test;
+
+namespace {
+
+struct Result {
+    int code = -1;
+    QString out, err;
+};
+
+Result qmppRun(const QStringList& args) {
+    QProcess p;
+    p.start(QMPP_CLI, args);
+    if (!p.waitForFinished(300000)) return {};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
+            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+QString sample() { return QString(QMPP_SAMPLES) + "/chelsea.png"; }
+
+QStringList listing(const QString& dir) {
+    return QDir(dir).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
+}
+
+} // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_tokens; // [40, 6] float32
+
+    QString path(const QString& name) const { return m_dir.filePath(name); }
+    void saveNpy(const QString& name, const NdArray& a) const { writeNpy(path(name).toStdString(), a); }
+
+  private slots:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        m_tokens = path("tokens.npy");
+        saveNpy("tokens.npy", NdArray::fromFloat(randomTokens(40, 6, 1), {40, 6}));
+    }
+
+    void helpAndVersion() {
+        Result r = qmppRun({"--version"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("qmpp 0."));
+        r = qmppRun({"--help"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("run") && r.out.contains("tokenize") && r.out.contains("bench"));
+        r = qmppRun({"run", "--help"});
+        QCOMPARE(r.code, 0);
+        for (const char* opt : {"--tokens", "--budget", "--temperature", "--epsilon", "--gamma", "--alpha",
+                                "--layers", "--refine", "--seed", "--uniform", "--hidden-states",
+                                "--attention", "--cluster", "--ar-weights", "--patch", "--projection",
+                                "--batch", "--backend", "--precision", "--force", "--quiet"})
+            QVERIFY2(r.out.contains(opt), opt);
+    }
+
+    void runOnBundledPhoto() {
+        const QString out = path("photo");
+        const Result r = qmppRun({"run", sample(), "--out", out, "--budget", "0.1", "--seed", "3"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains(out));
+        for (const char* f : {"merged.npy", "labels.npy", "saliency.npy", "mask.npy", "mass.npy",
+                              "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png"})
+            QVERIFY2(QFile::exists(out + "/" + f), f);
+        // no temporary folders left beside it
+        for (const QString& e : listing(m_dir.path())) QVERIFY2(!e.contains(".qmpp-"), qPrintable(e));
+
+        const NdArray merged = readNpy((out + "/merged.npy").toStdString());
+        const NdArray labels = readNpy((out + "/labels.npy").toStdString());
+        const NdArray mass = readNpy((out + "/mass.npy").toStdString());
+        const NdArray sal = readNpy((out + "/saliency.npy").toStdString());
+        const NdArray pi = readNpy((out + "/mask.npy").toStdString());
+        QCOMPARE(int(labels.dtype), int(DType::I64));
+        QCOMPARE(int(merged.dtype), int(DType::F32));
+        const i64 n = 19 * 28, d = 768, k = 53; // 451x300 -> 448x304, K = floor(0.1 N)
+        QCOMPARE(merged.shape, (std::vector<i64>{k, d}));
+        QCOMPARE(labels.shape, (std::vector<i64>{n}));
+        for (float s : sal.toFloat()) QVERIFY(s >= 0 && s <= 1);
+        double piSum = 0;
+        for (float p : pi.toFloat()) piSum += p;
+        QVERIFY(std::abs(piSum - 1) < 1e-4);
+        // merged tokens = mass-weighted means of the tokens each label gathers
+        const QString tok = path("photo-tokens.npy");
+        QCOMPARE(qmppRun({"tokenize", sample(), "--out", tok}).code, 0);
+        const auto x = readNpy(tok.toStdString()).toFloat();
+        QCOMPARE(i64(x.size()), n * d);
+        const auto lab = labels.toDouble();
+        const auto m = mass.toFloat();
+        const auto mg = merged.toFloat();
+        std::vector<double> acc(k * d, 0.0), ms(k, 0.0);
+        for (i64 i = 0; i < n; ++i) {
+            const i64 g = i64(lab[i]);
+            QVERIFY(g >= 0 && g < k);
+            ms[g] += m[i];
+            for (i64 j = 0; j < d; ++j) acc[g * d + j] += double(m[i]) * x[i * d + j];
+        }
+        for (i64 g = 0; g < k; ++g)
+            for (i64 j = 0; j < d; ++j)
+                QVERIFY(std::abs(mg[g * d + j] - acc[g * d + j] / ms[g]) < 1e-4);
+        // result.safetensors holds the same arrays plus group sizes
+        const TensorFile st = readSafetensors((out + "/result.safetensors").toStdString());
+        QCOMPARE(st.find("labels")->bytes, labels.bytes);
+        QCOMPARE(st.find("group_sizes")->shape, (std::vector<i64>{k}));
+        // report.json
+        QFile f(out + "/report.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(rep["parameters"].toObject()["k"].toInt(), int(k));
+        QCOMPARE(rep["parameters"].toObject()["seed"].toInt(), 3);
+        for (const char* key : {"ar", "fidelity", "total"}) QVERIFY(rep["losses"].toObject().contains(key));
+        for (const char* key : {"reconstruction_error", "mean_cosine", "norm_mass_top_k", "norm_mass_retention",
+                                "fidelity_ok", "saliency_retention", "group_size_min", "group_size_median",
+                                "group_size_max", "group_size_histogram", "ar_error_forward", "ar_error_backward"})
+            QVERIFY2(rep["metrics"].toObject().contains(key), key);
+        QCOMPARE(rep["metrics"].toObject()["ar_error_forward"].toArray().size(), int(k - 1));
+        for (const char* key : {"saliency", "gumbel", "cluster", "merge", "ar_loss", "metrics", "total"})
+            QVERIFY2(rep["timings_ms"].toObject().contains(key), key);
+        QCOMPARE(rep["backend"].toString(), QString("cpu"));
+        QVERIFY(!rep["device"].toString().isEmpty());
+        QVERIFY(rep["ar_heads"].toString().contains("default"));
+        QCOMPARE(rep["input"].toObject()["grid"].toArray().size(), 2);
+
+        // the same folder again: refused with exit 3, untouched; --force replaces
+        const QByteArray before = QFile(out + "/labels.npy").open(QIODevice::ReadOnly) ? QByteArray() : QByteArray();
+        Q_UNUSED(before);
+        const Result again = qmppRun({"run", sample(), "--out", out, "--seed", "4"});
+        QCOMPARE(again.code, 3);
+        QVERIFY(again.err.contains("--force"));
+        QCOMPARE(readNpy((out + "/labels.npy").toStdString()).bytes, labels.bytes);
+        const Result forced = qmppRun({"run", sample(), "--out", out, "--seed", "4", "--force", "--quiet"});
+        QCOMPARE(forced.code, 0);
+        QVERIFY(forced.out.isEmpty());
+        QVERIFY(readNpy((out + "/labels.npy").toStdString()).bytes != labels.bytes);
+    }
+
+    void runOnEmbeddingsAndBatches() {
+        Result r = qmppRun({"run", m_tokens, "--out", path("emb"), "--tokens", "8", "--cluster", "agglomerative"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readNpy(path("emb/merged.npy").toStdString()).shape, (std::vector<i64>{8, 6}));
+        QVERIFY(!QFile::exists(path("emb/saliency.png")));
+        // [B, N, D]: every item, outputs gain a leading B axis; --batch picks one
+        std::vector<float> b3 = randomTokens(3 * 20 * 4, 1, 9);
+        saveNpy("batch.npy", NdArray::fromFloat(b3, {3, 20, 4}));
+        r = qmppRun({"run", path("batch.npy"), "--out", path("b"), "--tokens", "5"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readNpy(path("b/merged.npy").toStdString()).shape, (std::vector<i64>{3, 5, 4}));
+        QCOMPARE(readNpy(path("b/labels.npy").toStdString()).shape, (std::vector<i64>{3, 20}));
+        r = qmppRun({"run", path("batch.npy"), "--out", path("b1"), "--tokens", "5", "--batch", "1"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(readNpy(path("b1/merged.npy").toStdString()).shape, (std::vector<i64>{5, 4}));
+        // item 1 alone equals item 1 of the batch
+        const auto all = readNpy(path("b/merged.npy").toStdString()).toFloat();
+        const auto one = readNpy(path("b1/merged.npy").toStdString()).toFloat();
+        QCOMPARE(std::vector<float>(all.begin() + 20, all.begin() + 40), one);
+        // .safetensors input with hidden states and supplied uniforms
+        TensorFile f;
+        f.tensors = {{"tokens", NdArray::fromFloat(randomTokens(40, 6, 1), {40, 6})},
+                     {"other", NdArray::fromFloat({1}, {1})}};
+        writeSafetensors(path("in.safetensors").toStdString(), f);
+        saveNpy("hidden.npy", NdArray::fromFloat(randomTokens(2 * 40 * 6, 1, 4), {2, 40, 6}));
+        std::vector<float> u(40, 0.5f);
+        saveNpy("u.npy", NdArray::fromFloat(u, {40}));
+        r = qmppRun({"run", path("in.safetensors"), "--out", path("st"), "--hidden-states",
+                     path("hidden.npy"), "--uniform", path("u.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readNpy(path("st/merged.npy").toStdString()).shape, (std::vector<i64>{8, 6}));
+    }
+
+    void errorPaths_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("code");
+        QTest::addColumn<QString>("message");
+        const QString out = m_dir.filePath("err-out");
+        const QString tok = m_dir.filePath("tokens.npy");
+        QTest::newRow("no args") << QStringList{} << 2 << "";
+        QTest::newRow("unknown option") << QStringList{"run", tok, "--out", out, "--bogus"} << 2 << "bogus";
+        QTest::newRow("missing --out") << QStringList{"run", tok} << 2 << "--out";
+        QTest::newRow("tokens and budget") << QStringList{"run", tok, "--out", out, "--tokens", "3", "--budget", "0.5"} << 2 << "excludes";
+        QTest::newRow("K > N") << QStringList{"run", tok, "--out", out, "--tokens", "41"} << 2 << "exceeds";
+        QTest::newRow("K = 0") << QStringList{"run", tok, "--out", out, "--tokens", "-1"} << 2 << "at least 1";
+        QTest::newRow("budget > 1") << QStringList{"run", tok, "--out", out, "--budget", "1.5"} << 2 << "budget";
+        QTest::newRow("budget 0") << QStringList{"run", tok, "--out", out, "--budget", "0"} << 2 << "budget";
+        QTest::newRow("tau 0") << QStringList{"run", tok, "--out", out, "--temperature", "0"} << 2 << "temperature";
+        QTest::newRow("not a number") << QStringList{"run", tok, "--out", out, "--tokens", "abc"} << 2 << "abc";
+        QTest::newRow("bad cluster") << QStringList{"run", tok, "--out", out, "--cluster", "kmeans"} << 2 << "kmeans";
+        QTest::newRow("fp16 on cpu") << QStringList{"run", tok, "--out", out, "--backend", "cpu", "--precision", "fp16"} << 2 << "fp16";
+        QTest::newRow("batch of 2-D") << QStringList{"run", tok, "--out", out, "--batch", "1"} << 2 << "batch";
+        QTest::newRow("missing input") << QStringList{"run", m_dir.filePath("nope.npy"), "--out", out} << 3 << "nope.npy: no such file";
+        QTest::newRow("directory input") << QStringList{"run", m_dir.filePath("photo"), "--out", out} << 3 << "unknown input type";
+        QTest::newRow("wrong extension") << QStringList{"run", m_dir.filePath("x.txt"), "--out", out} << 3 << "unknown input type";
+        QTest::newRow("truncated npy") << QStringList{"run", m_dir.filePath("trunc.npy"), "--out", out} << 3 << "truncated";
+        QTest::newRow("nan tokens") << QStringList{"run", m_dir.filePath("nan.npy"), "--out", out} << 3 << "non-finite";
+        QTest::newRow("1-d tokens") << QStringList{"run", m_dir.filePath("vec.npy"), "--out", out} << 3 << "[N, D]";
+        QTest::newRow("int tokens") << QStringList{"run", m_dir.filePath("ints.npy"), "--out", out} << 3 << "floating point";
+        QTest::newRow("not an image") << QStringList{"run", m_dir.filePath("junk.png"), "--out", out} << 3 << "junk.png";
+        QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3 << "video";
+        QTest::newRow("uniform length") << QStringList{"run", tok, "--out", out, "--uniform", m_dir.filePath("u5.npy")} << 3 << "uniforms";
+        QTest::newRow("hidden mismatch") << QStringList{"run", tok, "--out", out, "--hidden-states", m_dir.filePath("h-bad.npy")} << 3 << "hidden states";
+        QTest::newRow("negative attention") << QStringList{"run", tok, "--out", out, "--attention", m_dir.filePath("att-neg.npy")} << 3 << "negative";
+        QTest::newRow("ar weights missing") << QStringList{"run", tok, "--out", out, "--ar-weights", m_dir.filePath("ar.safetensors")} << 3 << "forward_ar";
+        QTest::newRow("out is a file") << QStringList{"run", tok, "--out", tok} << 3 << "not a folder";
+        QTest::newRow("bench bad repeats") << QStringList{"bench", "--repeats", "0"} << 2 << "repeats";
+    }
+    void errorPaths() {
+        QFETCH(QStringList, args);
+        QFETCH(int, code);
+        QFETCH(QString, message);
+        // fixtures for the rows above
+        auto raw = [&](const QString& name, const QByteArray& bytes) {
+            QFile f(path(name));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(bytes);
+        };
+        const auto good = encodeNpy(NdArray::fromFloat(randomTokens(10, 3, 2), {10, 3}));
+        raw("trunc.npy", QByteArray(reinterpret_cast<const char*>(good.data()), int(good.size()) - 7));
+        std::vector<float> nan = randomTokens(10, 3, 2);
+        nan[13] = NAN;
+        saveNpy("nan.npy", NdArray::fromFloat(nan, {10, 3}));
+        saveNpy("vec.npy", NdArray::fromFloat({1, 2, 3}, {3}));
+        saveNpy("ints.npy", NdArray::fromInt32({1, 2, 3, 4}, {2, 2}));
+        raw("junk.png", "not a png at all");
+        raw("x.txt", "hello");
+        raw("clip.mp4", "not a video");
+        saveNpy("u5.npy", NdArray::fromFloat({0.1f, 0.2f, 0.3f, 0.4f, 0.5f}, {5}));
+        saveNpy("h-bad.npy", NdArray::fromFloat(std::vector<float>(2 * 40 * 5, 1.0f), {2, 40, 5}));
+        std::vector<float> att(40 * 40, 1.0f);
+        att[77] = -0.5f;
+        saveNpy("att-neg.npy", NdArray::fromFloat(att, {1, 40, 40}));
+        TensorFile ar;
+        ar.tensors = {{"unrelated", NdArray::fromFloat({1}, {1})}};
+        writeSafetensors(path("ar.safetensors").toStdString(), ar);
+
+        // an output folder that holds an unrelated file: left exactly as it was
+        QDir().mkpath(path("err-out"));
+        raw("err-out/keep.txt", "keep me");
+        const QStringList before = listing(path("err-out"));
+        const QStringList parentBefore = listing(m_dir.path());
+
+        const Result r = qmppRun(args);
+        QCOMPARE(r.code, code);
+        QVERIFY2(r.err.contains(message), qPrintable(r.err));
+        QVERIFY2(!r.err.contains("terminate") && !r.err.contains("Aborted"), qPrintable(r.err));
+        QCOMPARE(listing(path("err-out")), before);
+        QCOMPARE(listing(m_dir.path()), parentBefore); // no temporary folder left behind
+    }
+
+    void benchWritesSchema() {
+        const Result r = qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64,100", "--dim", "32",
+                                  "--layers", "1,3", "--repeats", "3", "--json", path("bench.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile f(path("bench.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonArray rows = QJsonDocument::fromJson(f.readAll()).object()["results"].toArray();
+        QCOMPARE(rows.size(), 2 * 2 * 7); // (N, L) pairs x (6 stages + pipeline)
+        for (const auto& v : rows) {
+            const QJsonObject o = v.toObject();
+            for (const char* key : {"kernel", "version", "precision", "N", "D", "L", "K", "repeats", "median",
+                                    "min", "max", "p10", "p90", "stddev", "tflops", "gbps", "verified"})
+                QVERIFY2(o.contains(key), key);
+            QVERIFY(o["min"].toDouble() <= o["median"].toDouble());
+            QVERIFY(o["median"].toDouble() <= o["max"].toDouble());
+            QVERIFY(o["verified"].toBool());
+            QCOMPARE(o["repeats"].toInt(), 3);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
