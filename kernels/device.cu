@@ -1,7 +1,7 @@
-// Device discovery. Kernels of each operation live in their own file beside this one.
-#include "qmpp/kernels/device.h"
+// Device discovery, error checks, timers and names shared by every kernel file.
+#include "common.cuh"
 
-#include <cuda_runtime.h>
+#include <cstdio>
 
 namespace qmpp::kernels {
 
@@ -11,7 +11,7 @@ int deviceCount(std::string* why) {
     if (err != cudaSuccess) {
         if (why) *why = std::string(cudaGetErrorString(err)) + " (cudaGetDeviceCount = " +
                         std::to_string(static_cast<int>(err)) + ")";
-        cudaGetLastError(); // clear the sticky-free error so later calls start clean
+        cudaGetLastError(); // clear it so later calls start clean
         return 0;
     }
     if (n == 0 && why) *why = "the driver reports no CUDA device";
@@ -20,10 +20,7 @@ int deviceCount(std::string* why) {
 
 DeviceInfo deviceInfo(int device) {
     cudaDeviceProp p{};
-    const cudaError_t err = cudaGetDeviceProperties(&p, device);
-    if (err != cudaSuccess)
-        throw CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) +
-                        ": cudaGetDeviceProperties: " + cudaGetErrorString(err));
+    QMPP_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
     DeviceInfo info;
     info.name = p.name;
     info.major = p.major;
@@ -31,6 +28,72 @@ DeviceInfo deviceInfo(int device) {
     info.smCount = p.multiProcessorCount;
     info.totalMemory = p.totalGlobalMem;
     return info;
+}
+
+void cudaCheck(cudaError_t err, const char* expr, const char* file, int line) {
+    if (err == cudaSuccess) return;
+    const std::string msg = std::string(file) + ":" + std::to_string(line) + ": " + expr + ": " +
+                            cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+    if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        throw CudaOutOfMemory("GPU out of memory: " + msg);
+    }
+    throw CudaError(msg);
+}
+
+void cudaCheckPrint(cudaError_t err, const char* expr, const char* file, int line) noexcept {
+    if (err != cudaSuccess)
+        std::fprintf(stderr, "qmpp: %s:%d: %s: %s\n", file, line, expr, cudaGetErrorString(err));
+}
+
+EventTimer::EventTimer() {
+    QMPP_CUDA_CHECK(cudaEventCreate(&m_start));
+    QMPP_CUDA_CHECK(cudaEventCreate(&m_stop));
+}
+EventTimer::~EventTimer() {
+    QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(m_start));
+    QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(m_stop));
+}
+void EventTimer::start(cudaStream_t s) { QMPP_CUDA_CHECK(cudaEventRecord(m_start, s)); }
+void EventTimer::stop(cudaStream_t s) { QMPP_CUDA_CHECK(cudaEventRecord(m_stop, s)); }
+float EventTimer::ms() const {
+    QMPP_CUDA_CHECK(cudaEventSynchronize(m_stop));
+    float ms = 0;
+    QMPP_CUDA_CHECK(cudaEventElapsedTime(&ms, m_start, m_stop));
+    return ms;
+}
+
+const char* versionName(Version v) { return v == Version::Basic ? "basic" : "optimized"; }
+const char* precName(Prec p) { return p == Prec::F16 ? "fp16" : "fp32"; }
+
+const char* kernelName(Kernel k) {
+    switch (k) {
+    case Kernel::EntropyGram: return "entropy_gram";
+    case Kernel::EntropyMaps: return "entropy_maps";
+    case Kernel::Saliency: return "saliency";
+    case Kernel::Cosine: return "cosine";
+    case Kernel::Gumbel: return "gumbel";
+    case Kernel::TopK: return "topk";
+    case Kernel::Assign: return "assign";
+    case Kernel::Centres: return "centres";
+    case Kernel::Merge: return "merge";
+    case Kernel::ArHeads: return "ar_heads";
+    case Kernel::Metrics: return "metrics";
+    }
+    return "?";
+}
+
+bool available(Kernel, Version v) { return v == Version::Basic; }
+
+__global__ void to_half_kernel(const float* in, __half* out, long long n) {
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i < n) out[i] = __float2half_rn(in[i]);
+}
+
+void toHalf(const float* in, void* out, std::size_t n, cudaStream_t s) {
+    if (n == 0) return;
+    to_half_kernel<<<blocksFor(n, 256), 256, 0, s>>>(in, static_cast<__half*>(out), (long long)n);
+    QMPP_CUDA_CHECK_LAUNCH();
 }
 
 } // namespace qmpp::kernels

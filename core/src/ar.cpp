@@ -154,12 +154,18 @@ void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads
 
 double normMassTopK(const float* x, i64 n, i64 d, i64 k) {
     std::vector<double> nrm(static_cast<std::size_t>(n));
-    double total = 0;
     for (i64 i = 0; i < n; ++i) {
         double s = 0;
         for (i64 j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
-        total += (nrm[i] = std::sqrt(s));
+        nrm[i] = std::sqrt(s);
     }
+    return normMassTopKFromNorms(std::move(nrm), k);
+}
+
+double normMassTopKFromNorms(std::vector<double> nrm, i64 k) {
+    const i64 n = static_cast<i64>(nrm.size());
+    double total = 0;
+    for (double v : nrm) total += v;
     const i64 top = std::min(k, n / 2);
     if (total <= 0 || top <= 0) return 0.0;
     std::partial_sort(nrm.begin(), nrm.begin() + top, nrm.end(), std::greater<double>());

@@ -19,30 +19,39 @@ double cosine(const float* a, const float* b, i64 d) {
 void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r) {
     const i64 n = t.n, d = t.d, k = r.k;
     const float* x = t.x.data();
-    Metrics& m = r.metrics;
-    double err2 = 0, fro2 = 0, cosSum = 0, normSum = 0;
+    MetricSums sums;
+    sums.norms.resize(static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) {
         const i64 g = r.labels[i];
         const float* xi = x + i * d;
         double nx = 0;
         for (i64 j = 0; j < d; ++j) {
             const double u = g >= 0 ? r.merged[g * d + j] : 0.0;
-            err2 += (xi[j] - u) * (xi[j] - u);
+            sums.err2 += (xi[j] - u) * (xi[j] - u);
             nx += double(xi[j]) * xi[j];
         }
-        fro2 += nx;
-        normSum += std::sqrt(nx);
-        if (g >= 0) cosSum += cosine(xi, &r.merged[g * d], d);
+        sums.x2 += nx;
+        sums.norms[i] = std::sqrt(nx);
+        if (g >= 0) sums.cosSum += cosine(xi, &r.merged[g * d], d);
     }
-    m.reconstructionError = fro2 > 0 ? std::sqrt(err2 / fro2) : 0.0;
-    m.meanCosine = cosSum / double(n);
-    m.normMassTopK = normMassTopK(x, n, d, k);
-    double kept = 0;
+    sums.mergedNorms.resize(static_cast<std::size_t>(k));
     for (i64 g = 0; g < k; ++g) {
         double s = 0;
         for (i64 j = 0; j < d; ++j) s += double(r.merged[g * d + j]) * r.merged[g * d + j];
-        kept += double(r.groupSizes[g]) * std::sqrt(s);
+        sums.mergedNorms[g] = std::sqrt(s);
     }
+    finishMetrics(sums, p, r);
+}
+
+void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r) {
+    Metrics& m = r.metrics;
+    const i64 n = static_cast<i64>(sums.norms.size()), k = r.k;
+    m.reconstructionError = sums.x2 > 0 ? std::sqrt(sums.err2 / sums.x2) : 0.0;
+    m.meanCosine = sums.cosSum / double(n);
+    m.normMassTopK = normMassTopKFromNorms(sums.norms, k);
+    double normSum = 0, kept = 0;
+    for (double v : sums.norms) normSum += v;
+    for (i64 g = 0; g < k; ++g) kept += double(r.groupSizes[g]) * sums.mergedNorms[g];
     m.normMassRetention = normSum > 0 ? kept / normSum : 0.0;
     m.fidelityOk = m.normMassRetention >= p.gamma;
     double sAll = 0, sFg = 0;

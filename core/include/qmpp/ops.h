@@ -71,6 +71,14 @@ double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merg
 
 // Step 7. Every metric of SPEC step 7 that does not come from the AR heads.
 void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r);
+// The sums computeMetrics gathers (a GPU backend gathers them on the device), and the rest.
+struct MetricSums {
+    double err2 = 0, x2 = 0, cosSum = 0; // sum ||x_i - u_i||^2, sum ||x_i||^2, sum cos(x_i, u_i)
+    std::vector<double> norms;           // ||x_i|| [N]
+    std::vector<double> mergedNorms;     // ||merged_k|| [K]
+};
+void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r);
+double normMassTopKFromNorms(std::vector<double> norms, i64 k);
 
 // Cosine similarity, 0 when either norm is 0.
 double cosine(const float* a, const float* b, i64 d);

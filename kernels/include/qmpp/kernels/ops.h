@@ -1,0 +1,160 @@
+// The kernels' host API: one params struct per operation, launched by version and precision.
+// Shapes are row-major; "T" storage is float (FP32) or half (FP16) per Prec, with FP32
+// accumulation everywhere. Every launcher checks its launch and throws CudaError on failure.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+namespace qmpp::kernels {
+
+enum class Version { Basic = 0, Optimized = 1 };
+enum class Prec { F32 = 0, F16 = 1 };
+constexpr int kMaxLayers = 64;
+constexpr int kArHidden = 256;
+
+const char* versionName(Version v); // "basic", "optimized"
+const char* precName(Prec p);       // "fp32", "fp16"
+
+// The kernel families, as the harness and the profiler name them.
+enum class Kernel {
+    EntropyGram,    // attention entropy from Q = K = x (tokens multi-scale, or hidden states)
+    EntropyMaps,    // attention entropy of supplied attention maps
+    Saliency,       // per-layer min-max normalization and average: s = 1 - mean
+    Cosine,         // cosine similarity, a [M, D] against b [N, D]
+    Gumbel,         // g, pi = softmax((s + g) / tau), mass
+    TopK,           // the K largest keys, ascending token order
+    Assign,         // seeded assignment: argmax cosine against unit centres, founders fixed
+    Centres,        // centre = normalized mass-weighted sum of its group
+    Merge,          // saliency-weighted merge, groups ordered by first token
+    ArHeads,        // AR-loss heads on prefix/suffix means: per-position errors
+    Metrics,        // per-token reconstruction error, cosine and norms
+};
+const char* kernelName(Kernel k);
+// Whether a version of a kernel exists (optimized versions land one by one).
+bool available(Kernel k, Version v);
+
+// ---- attention entropy ------------------------------------------------------------------
+struct EntropyGramParams {
+    const void* x = nullptr; // [sources, N, D] in T
+    int sources = 1;         // 1 (tokens, multi-scale) or L (hidden states, one scale each)
+    int n = 0, d = 0;
+    int scales = 1;          // scales per source (L for multi-scale)
+    float beta[kMaxLayers] = {}; // beta of each scale
+    float* h = nullptr;      // out [sources * scales, N]: entropy of softmax_row(beta q.k)
+};
+void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t s);
+
+struct EntropyMapsParams {
+    const void* a = nullptr; // [L, H, N, N] in T, non-negative; rows renormalized
+    int layers = 0, heads = 1, n = 0;
+    float* h = nullptr;      // out [L, N]: per-head entropies averaged
+};
+void entropyMaps(const EntropyMapsParams& p, Version v, Prec prec, cudaStream_t s);
+
+struct SaliencyParams {
+    const float* h = nullptr; // [L, N]
+    int layers = 0, n = 0;
+    float* minmax = nullptr;  // scratch [L, 2]
+    float* s = nullptr;       // out [N]: 1 - mean_l minmax(h_l)
+};
+void saliency(const SaliencyParams& p, Version v, cudaStream_t s);
+
+// ---- cosine similarity -------------------------------------------------------------------
+struct CosineParams {
+    const void* a = nullptr; // [M, D] in T
+    const void* b = nullptr; // [N, D] in T
+    int m = 0, n = 0, d = 0;
+    float* out = nullptr;    // [M, N]; 0 where either norm is 0
+};
+void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s);
+
+// ---- Gumbel mask and top-K ---------------------------------------------------------------
+struct GumbelParams {
+    const float* s = nullptr; // saliency [N]
+    const float* u = nullptr; // uniforms [N] (clamped inside to [1e-7, 1 - 1e-7])
+    int n = 0;
+    float tau = 0.1f, eps = 0.01f;
+    float* keys = nullptr;    // out [N]: s + g
+    float* pi = nullptr;      // out [N]: softmax(keys / tau)
+    float* mass = nullptr;    // out [N]: pi s + (1 - pi) eps
+    float* scratch = nullptr; // [2]: max and sum of the softmax
+};
+void gumbel(const GumbelParams& p, Version v, cudaStream_t s);
+// Uniforms from cuRAND's device Philox4_32_10 generator (seed, offset 0): the CPU path's numbers.
+void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream_t s);
+
+struct TopKParams {
+    const float* keys = nullptr; // [N]
+    int n = 0, k = 0;
+    int* selected = nullptr;     // scratch [N]: 1 when among the K largest (ties: lower index)
+    int* idx = nullptr;          // out [K], ascending token index
+};
+void topK(const TopKParams& p, Version v, cudaStream_t s);
+
+// ---- seeded clustering -------------------------------------------------------------------
+struct AssignParams {
+    const void* x = nullptr;        // tokens [N, D] in T
+    int n = 0, d = 0, k = 0;
+    const float* centres = nullptr; // [K, D] unit length (or zero)
+    const int* founderOf = nullptr; // [N]: the centre a token founded, or -1
+    int* labels = nullptr;          // out [N]: argmax_c x_i . c (ties: lower c)
+    const int* previous = nullptr;  // optional [N]: labels of the last round
+    int* changed = nullptr;         // optional [1]: += number of labels that differ
+};
+void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s);
+
+struct CentresParams {
+    const void* x = nullptr;      // tokens [N, D] in T
+    int n = 0, d = 0, k = 0;
+    const int* labels = nullptr;  // [N] group of each token (or null with `founders`)
+    const float* mass = nullptr;  // [N] weights (ignored with `founders`)
+    const int* founders = nullptr; // optional [K]: centre c = x[founders[c]] instead
+    float* centres = nullptr;     // out [K, D], normalized (zero stays zero)
+};
+void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s);
+
+// ---- merge --------------------------------------------------------------------------------
+struct MergeParams {
+    const void* x = nullptr;     // tokens [N, D] in T
+    int n = 0, d = 0, k = 0;
+    const float* mass = nullptr; // [N]
+    int* labels = nullptr;       // in: group ids 0..K-1; out: index into merged (first-token order)
+    int* first = nullptr;        // scratch [K]: smallest token index of each group
+    int* rank = nullptr;         // scratch [K]: merged position of each group
+    float* merged = nullptr;     // out [K, D]
+    int* sizes = nullptr;        // out [K]
+};
+void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s);
+
+// ---- AR heads -----------------------------------------------------------------------------
+struct ArParams {
+    const float* merged = nullptr;   // [K, D]
+    int k = 0, d = 0;
+    const void* w1[2] = {};          // [256, D] in T; [0] forward head, [1] backward head
+    const void* b1[2] = {};          // [256]
+    const void* w2[2] = {};          // [D, 256]
+    const void* b2[2] = {};          // [D]
+    float* means = nullptr;          // scratch [2, K-1, D]: prefix means, then suffix means
+    float* hidden = nullptr;         // scratch [2, K-1, 256]
+    float* err = nullptr;            // out [2, K-1]: forward then backward per-position errors
+};
+void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s);
+
+// ---- metrics ------------------------------------------------------------------------------
+struct MetricsParams {
+    const void* x = nullptr;       // tokens [N, D] in T
+    int n = 0, d = 0, k = 0;
+    const int* labels = nullptr;   // [N] index into merged, or -1 (dropped: reconstructs as 0)
+    const float* merged = nullptr; // [K, D]
+    float* tokenTerms = nullptr;   // out [N, 4]: ||x - u||^2, ||x||^2, cos(x, u), ||x||
+    float* mergedNorm = nullptr;   // out [K]: ||merged_k||
+};
+void metrics(const MetricsParams& p, Version v, Prec prec, cudaStream_t s);
+
+// Converts float to half on the device (n elements).
+void toHalf(const float* in, void* out, std::size_t n, cudaStream_t s);
+
+} // namespace qmpp::kernels
