@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     const Runner run = addRun(app);
     const Runner tokenize = addTokenize(app);
     const Runner bench = addBench(app);
+    const Runner check = addCheck(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("run")) return run();
         if (app.got_subcommand("tokenize")) return tokenize();
         if (app.got_subcommand("bench")) return bench();
+        if (app.got_subcommand("check")) return check();
     } catch (const qmpp::UsageError& e) {
         std::cerr << "qmpp: usage error: " << e.what() << "\n";
         return kUsage;

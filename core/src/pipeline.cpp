@@ -10,7 +10,8 @@
 #include <thread>
 
 #ifdef QMPP_HAVE_CUDA
-#include "qmpp/kernels/device.h"
+#include "qmpp/cuda_backend.h"
+#include "qmpp/kernels/common.h"
 #endif
 
 namespace qmpp {
@@ -280,28 +281,40 @@ std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
     if (kind == BackendKind::Cpu) return makeCpuBackend();
     std::string why;
     const bool gpu = gpuAvailable(&why);
-    if (kind == BackendKind::Auto) {
-        if (!gpu) {
-            notes.push_back(why + "; using the CPU backend");
-            if (precision == Precision::FP16)
-                throw UsageError("fp16 needs a CUDA backend, and none is usable (" + why + ")");
-            return makeCpuBackend();
-        }
-        notes.push_back("the CUDA backend is not part of this version yet; using the CPU backend");
+    if (!gpu) {
+        if (kind != BackendKind::Auto)
+            throw RuntimeFailure(std::string("backend ") + toString(kind) + ": " + why);
         if (precision == Precision::FP16)
-            throw UsageError("fp16 needs the CUDA backend, which is not part of this version yet");
+            throw UsageError("fp16 needs a CUDA backend, and none is usable (" + why + ")");
+        notes.push_back(why + "; using the CPU backend");
         return makeCpuBackend();
     }
-    if (!gpu) throw RuntimeFailure(std::string("backend ") + toString(kind) + ": " + why);
-    throw RuntimeFailure(std::string("backend ") + toString(kind) +
-                         " is not part of this version yet; use --backend cpu");
+#ifdef QMPP_HAVE_CUDA
+    return makeCudaBackend(kind != BackendKind::CudaBasic, precision);
+#else
+    throw RuntimeFailure("unreachable: a GPU without CUDA support");
+#endif
 }
 
 MergeResult runMerge(const TokenSet& t, const MergeParams& p) {
     validate(t, p);
     std::vector<std::string> notes;
     auto backend = makeBackend(p.backend, p.precision, notes);
-    MergeResult r = backend->run(t, p, resolveK(t.n, p));
+    MergeResult r;
+#ifdef QMPP_HAVE_CUDA
+    try {
+        r = backend->run(t, p, resolveK(t.n, p));
+    } catch (const kernels::CudaOutOfMemory& e) {
+        // auto falls back to the CPU when the device runs out of memory; an explicit GPU
+        // backend reports it.
+        if (p.backend != BackendKind::Auto || p.precision == Precision::FP16)
+            throw RuntimeFailure(e.what());
+        notes.push_back(std::string(e.what()) + "; using the CPU backend");
+        r = makeCpuBackend()->run(t, p, resolveK(t.n, p));
+    }
+#else
+    r = backend->run(t, p, resolveK(t.n, p));
+#endif
     r.notes.insert(r.notes.begin(), notes.begin(), notes.end());
     return r;
 }

@@ -1,0 +1,11 @@
+// The CUDA backend (built when nvcc is found): every stage on the GPU through qmpp_kernels.
+#pragma once
+
+#include "qmpp/engine.h"
+
+namespace qmpp {
+
+// `optimized`: each kernel's optimized version where one exists, basic otherwise.
+std::unique_ptr<Backend> makeCudaBackend(bool optimized, Precision precision);
+
+} // namespace qmpp

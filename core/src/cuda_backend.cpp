@@ -1,0 +1,368 @@
+// The CUDA backend: the pipeline of pipeline.cpp with every stage as kernels on one stream.
+// Device buffers persist between runs (they only grow), so the live slider loop allocates once.
+#include "qmpp/cuda_backend.h"
+#include "qmpp/error.h"
+#include "qmpp/ops.h"
+
+#include "qmpp/kernels/common.h"
+#include "qmpp/kernels/ops.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+
+namespace qmpp {
+
+namespace k = kernels;
+using k::DeviceBuffer;
+
+namespace {
+
+class CudaBackend final : public Backend {
+  public:
+    CudaBackend(bool optimized, Precision precision)
+        : m_optimized(optimized), m_prec(precision == Precision::FP16 ? k::Prec::F16 : k::Prec::F32) {
+        const k::DeviceInfo info = k::deviceInfo(0);
+        m_device = info.name + " (sm_" + std::to_string(info.major) + std::to_string(info.minor) +
+                   ", " + std::to_string(info.smCount) + " SMs)";
+        QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
+    }
+    ~CudaBackend() override { QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(m_stream)); }
+
+    std::string name() const override { return m_optimized ? "cuda" : "cuda-basic"; }
+    std::string device() const override { return m_device; }
+    MergeResult run(const TokenSet& t, const MergeParams& p, i64 kk) override;
+
+  private:
+    k::Version version(k::Kernel kern) const {
+        return m_optimized && k::available(kern, k::Version::Optimized) ? k::Version::Optimized
+                                                                         : k::Version::Basic;
+    }
+    // Token-like data in the working precision: float uploaded, converted on the device.
+    const void* stage(DeviceBuffer<float>& f32, DeviceBuffer<std::uint16_t>& f16, const float* host,
+                      std::size_t count) {
+        f32.upload(host, count, m_stream);
+        if (m_prec == k::Prec::F32) return f32.get();
+        f16.resize(count);
+        k::toHalf(f32.get(), f16.get(), count, m_stream);
+        return f16.get();
+    }
+    // Times one stage on the stream and appends it to the result's timings.
+    template <class F> void timed(MergeResult& r, const char* stageName, F&& f) {
+        m_timer.start(m_stream);
+        f();
+        m_timer.stop(m_stream);
+        r.timings.push_back({stageName, m_timer.ms()});
+    }
+
+    bool m_optimized;
+    k::Prec m_prec;
+    std::string m_device;
+    cudaStream_t m_stream = nullptr;
+    k::EventTimer m_timer;
+
+    DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
+    DeviceBuffer<float> m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
+    DeviceBuffer<std::uint16_t> m_x16, m_src16, m_w16;
+    DeviceBuffer<int> m_sel, m_idx, m_founderOf, m_labels, m_labels2, m_changed, m_first, m_rank,
+        m_sizes;
+    const ArHeads* m_headsFor = nullptr; // the heads whose weights m_w32/m_w16 hold
+    k::Prec m_headsPrec = k::Prec::F32;
+};
+
+MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
+    const auto wall0 = std::chrono::steady_clock::now();
+    const int n = static_cast<int>(t.n), d = static_cast<int>(t.d), K = static_cast<int>(kk);
+    MergeResult r;
+    r.n = t.n;
+    r.d = t.d;
+    r.k = kk;
+    r.backend = name();
+    r.device = m_device;
+    r.precision = k::precName(m_prec);
+
+    const void* x = nullptr;
+    timed(r, "upload", [&] { x = stage(m_x, m_x16, t.x.data(), t.x.size()); });
+
+    // 1. Saliency from attention entropy.
+    timed(r, "entropy", [&] {
+        if (!t.attention.empty()) {
+            r.layers = t.attnLayers;
+            k::EntropyMapsParams ep;
+            ep.a = stage(m_src, m_src16, t.attention.data(), t.attention.size());
+            ep.layers = static_cast<int>(t.attnLayers);
+            ep.heads = static_cast<int>(t.attnHeads);
+            ep.n = n;
+            m_h.resize(t.attnLayers * t.n);
+            ep.h = m_h.get();
+            k::entropyMaps(ep, version(k::Kernel::EntropyMaps), m_prec, m_stream);
+            r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) + ", H=" +
+                               std::to_string(t.attnHeads) + ")";
+            return;
+        }
+        k::EntropyGramParams gp;
+        gp.n = n;
+        gp.d = d;
+        if (!t.hidden.empty()) {
+            r.layers = t.hiddenLayers;
+            gp.x = stage(m_src, m_src16, t.hidden.data(), t.hidden.size());
+            gp.sources = static_cast<int>(t.hiddenLayers);
+            gp.scales = 1;
+            gp.beta[0] = static_cast<float>(1.0 / std::sqrt(double(d)));
+            r.saliencySource = "hidden states (L=" + std::to_string(t.hiddenLayers) + ")";
+        } else {
+            r.layers = p.layers;
+            gp.x = x;
+            gp.sources = 1;
+            gp.scales = p.layers;
+            for (int l = 0; l < p.layers; ++l)
+                gp.beta[l] = static_cast<float>(multiScaleFactor(l, p.layers) / std::sqrt(double(d)));
+            r.saliencySource = "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
+        }
+        m_h.resize(r.layers * t.n);
+        gp.h = m_h.get();
+        k::entropyGram(gp, version(k::Kernel::EntropyGram), m_prec, m_stream);
+    });
+    timed(r, "saliency", [&] {
+        k::SaliencyParams sp;
+        sp.h = m_h.get();
+        sp.layers = static_cast<int>(r.layers);
+        sp.n = n;
+        m_minmax.resize(2 * r.layers);
+        m_s.resize(t.n);
+        sp.minmax = m_minmax.get();
+        sp.s = m_s.get();
+        k::saliency(sp, version(k::Kernel::Saliency), m_stream);
+    });
+
+    // 2-3. Gumbel-softmax mask, hard foreground, mass.
+    timed(r, "gumbel", [&] {
+        if (p.uniforms.empty()) {
+            m_u.resize(t.n);
+            k::philoxUniforms(m_u.get(), t.n, p.seed, m_stream);
+        } else {
+            m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
+        }
+        k::GumbelParams gp;
+        gp.s = m_s.get();
+        gp.u = m_u.get();
+        gp.n = n;
+        gp.tau = static_cast<float>(p.temperature);
+        gp.eps = static_cast<float>(p.epsilon);
+        for (auto* b : {&m_keys, &m_pi, &m_mass}) b->resize(t.n);
+        m_scratch.resize(2);
+        gp.keys = m_keys.get();
+        gp.pi = m_pi.get();
+        gp.mass = m_mass.get();
+        gp.scratch = m_scratch.get();
+        k::gumbel(gp, version(k::Kernel::Gumbel), m_stream);
+    });
+    timed(r, "topk", [&] {
+        k::TopKParams tp;
+        tp.keys = m_keys.get();
+        tp.n = n;
+        tp.k = K;
+        m_sel.resize(t.n);
+        m_idx.resize(kk);
+        tp.selected = m_sel.get();
+        tp.idx = m_idx.get();
+        k::topK(tp, version(k::Kernel::TopK), m_stream);
+    });
+    std::vector<int> fg(static_cast<std::size_t>(K));
+    m_idx.download(fg.data(), fg.size(), m_stream);
+    QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    r.foreground.assign(fg.begin(), fg.end());
+
+    // 4. Cluster.
+    m_labels.resize(t.n);
+    if (p.cluster == ClusterMethod::Seeded) {
+        std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
+        for (int c = 0; c < K; ++c) founderOf[fg[c]] = c;
+        m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
+        m_centres.resize(kk * t.d);
+        auto centresFrom = [&](const int* founders, const int* labels) {
+            k::CentresParams cp;
+            cp.x = x;
+            cp.n = n;
+            cp.d = d;
+            cp.k = K;
+            cp.founders = founders;
+            cp.labels = labels;
+            cp.mass = m_mass.get();
+            cp.centres = m_centres.get();
+            k::centres(cp, version(k::Kernel::Centres), m_prec, m_stream);
+        };
+        auto assignTo = [&](int* out, const int* previous) {
+            k::AssignParams ap;
+            ap.x = x;
+            ap.n = n;
+            ap.d = d;
+            ap.k = K;
+            ap.centres = m_centres.get();
+            ap.founderOf = m_founderOf.get();
+            ap.labels = out;
+            ap.previous = previous;
+            ap.changed = previous ? m_changed.get() : nullptr;
+            k::assign(ap, version(k::Kernel::Assign), m_prec, m_stream);
+        };
+        m_labels2.resize(t.n);
+        m_changed.resize(1);
+        timed(r, "cluster", [&] {
+            centresFrom(m_idx.get(), nullptr);
+            assignTo(m_labels.get(), nullptr);
+            for (int round = 0; round < p.refine; ++round) {
+                r.refineRounds = round + 1;
+                centresFrom(nullptr, m_labels.get());
+                m_changed.fillBytes(0, m_stream);
+                assignTo(m_labels2.get(), m_labels.get());
+                std::swap(m_labels, m_labels2);
+                int changed = 0;
+                m_changed.download(&changed, 1, m_stream);
+                QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+                if (changed == 0) break; // converged
+            }
+        });
+    } else {
+        // The exact methods are CPU algorithms (O(N^2) memory); their labels come back up.
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<i64> groups = p.cluster == ClusterMethod::Agglomerative
+                                      ? clusterAgglomerative(t.x.data(), t.n, t.d, kk)
+                                      : clusterReference(t.x.data(), t.n, t.d, kk);
+        std::vector<int> g32(groups.begin(), groups.end());
+        m_labels.upload(g32.data(), g32.size(), m_stream);
+        r.timings.push_back({"cluster", std::chrono::duration<double, std::milli>(
+                                            std::chrono::steady_clock::now() - t0).count()});
+        r.notes.push_back(std::string("--cluster ") + toString(p.cluster) + " ran on the CPU");
+    }
+
+    // 5. Merge.
+    timed(r, "merge", [&] {
+        k::MergeParams mp;
+        mp.x = x;
+        mp.n = n;
+        mp.d = d;
+        mp.k = K;
+        mp.mass = m_mass.get();
+        mp.labels = m_labels.get();
+        for (auto* b : {&m_first, &m_rank, &m_sizes}) b->resize(kk);
+        m_merged.resize(kk * t.d);
+        mp.first = m_first.get();
+        mp.rank = m_rank.get();
+        mp.merged = m_merged.get();
+        mp.sizes = m_sizes.get();
+        k::merge(mp, version(k::Kernel::Merge), m_prec, m_stream);
+    });
+
+    // 6. AR heads (weights uploaded once per heads object and precision).
+    auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
+    r.arHeadsSource = heads->source;
+    const std::size_t hd = ArHeads::kHidden, D = static_cast<std::size_t>(d);
+    const std::size_t sizes[4] = {hd * D, hd, D * hd, D};
+    if (m_headsFor != heads.get() || m_headsPrec != m_prec) {
+        std::vector<float> all;
+        for (const auto* v : {&heads->fw1, &heads->fb1, &heads->fw2, &heads->fb2, &heads->bw1,
+                              &heads->bb1, &heads->bw2, &heads->bb2})
+            all.insert(all.end(), v->begin(), v->end());
+        stage(m_w32, m_w16, all.data(), all.size());
+        m_headsFor = heads.get();
+        m_headsPrec = m_prec;
+    }
+    const std::size_t m1 = kk > 1 ? static_cast<std::size_t>(kk - 1) : 0;
+    std::vector<float> err(2 * m1);
+    timed(r, "ar_heads", [&] {
+        k::ArParams ap;
+        ap.merged = m_merged.get();
+        ap.k = K;
+        ap.d = d;
+        const std::size_t esize = m_prec == k::Prec::F16 ? 2 : 4;
+        const auto* base = static_cast<const std::uint8_t*>(
+            m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get());
+        std::size_t off = 0;
+        for (int dir = 0; dir < 2; ++dir) {
+            const void** slots[4] = {&ap.w1[dir], &ap.b1[dir], &ap.w2[dir], &ap.b2[dir]};
+            for (int i = 0; i < 4; ++i) {
+                *slots[i] = base + off * esize;
+                off += sizes[i];
+            }
+        }
+        m_means.resize(std::max<std::size_t>(1, 2 * m1 * D));
+        m_hidden.resize(std::max<std::size_t>(1, 2 * m1 * hd));
+        m_err.resize(std::max<std::size_t>(1, 2 * m1));
+        ap.means = m_means.get();
+        ap.hidden = m_hidden.get();
+        ap.err = m_err.get();
+        k::arHeads(ap, version(k::Kernel::ArHeads), m_prec, m_stream);
+    });
+
+    // 7. Metrics terms.
+    timed(r, "metrics", [&] {
+        k::MetricsParams mp;
+        mp.x = x;
+        mp.n = n;
+        mp.d = d;
+        mp.k = K;
+        mp.labels = m_labels.get();
+        mp.merged = m_merged.get();
+        m_terms.resize(4 * t.n);
+        m_mnorm.resize(kk);
+        mp.tokenTerms = m_terms.get();
+        mp.mergedNorm = m_mnorm.get();
+        k::metrics(mp, version(k::Kernel::Metrics), m_prec, m_stream);
+    });
+
+    // Results back to the host.
+    std::vector<float> terms(4 * static_cast<std::size_t>(n)), mnorm(static_cast<std::size_t>(K));
+    std::vector<int> labels(static_cast<std::size_t>(n)), gsizes(static_cast<std::size_t>(K));
+    timed(r, "download", [&] {
+        r.layerEntropy.resize(r.layers * t.n);
+        for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass}) v->resize(t.n);
+        r.merged.resize(kk * t.d);
+        m_h.download(r.layerEntropy.data(), r.layerEntropy.size(), m_stream);
+        m_s.download(r.saliency.data(), t.n, m_stream);
+        m_u.download(r.uniforms.data(), t.n, m_stream);
+        m_pi.download(r.pi.data(), t.n, m_stream);
+        m_mass.download(r.mass.data(), t.n, m_stream);
+        m_labels.download(labels.data(), labels.size(), m_stream);
+        m_merged.download(r.merged.data(), r.merged.size(), m_stream);
+        m_sizes.download(gsizes.data(), gsizes.size(), m_stream);
+        if (m1) m_err.download(err.data(), err.size(), m_stream);
+        m_terms.download(terms.data(), terms.size(), m_stream);
+        m_mnorm.download(mnorm.data(), mnorm.size(), m_stream);
+    });
+    for (auto& u : r.uniforms) u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
+    r.labels.assign(labels.begin(), labels.end());
+    r.groupSizes.assign(gsizes.begin(), gsizes.end());
+
+    // Losses and metrics from the device's per-position and per-token terms, summed in double.
+    r.metrics.arErrorForward.assign(err.begin(), err.begin() + m1);
+    r.metrics.arErrorBackward.assign(err.begin() + m1, err.end());
+    for (std::size_t i = 0; i < m1; ++i) {
+        r.losses.arForward += err[i] / double(m1);
+        r.losses.arBackward += err[m1 + i] / double(m1);
+    }
+    r.losses.ar = r.losses.arForward + r.losses.arBackward;
+    MetricSums sums;
+    sums.norms.resize(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        sums.err2 += terms[4 * i];
+        sums.x2 += terms[4 * i + 1];
+        sums.cosSum += terms[4 * i + 2];
+        sums.norms[i] = terms[4 * i + 3];
+    }
+    sums.mergedNorms.assign(mnorm.begin(), mnorm.end());
+    const double gammaActual = normMassTopKFromNorms(sums.norms, kk);
+    r.losses.fidelity = fidelityLoss(t.x.data(), t.n, t.d, r.merged, kk, gammaActual);
+    r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
+    finishMetrics(sums, p, r);
+    r.timings.push_back({"total", std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now() - wall0).count()});
+    return r;
+}
+
+} // namespace
+
+std::unique_ptr<Backend> makeCudaBackend(bool optimized, Precision precision) {
+    return std::make_unique<CudaBackend>(optimized, precision);
+}
+
+} // namespace qmpp
