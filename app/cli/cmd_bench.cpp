@@ -18,19 +18,16 @@ Runner addBench(CLI::App& app) {
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand("bench", "Time every stage and the whole pipeline");
-    c->add_option("--backend", a->backend, "cpu (default cpu)")->check(CLI::IsMember({"cpu", "cuda-basic", "cuda"}));
+    c->add_option("--backend", a->backend, "cpu | cuda-basic | cuda (default cpu)")->check(CLI::IsMember({"cpu", "cuda-basic", "cuda"}));
     c->add_option("--tokens-list", a->o.tokens, "token counts N (default 196,1024,4096)")->delimiter(',');
     c->add_option("--dim", a->o.dim, "token dimension D (default 768)");
     c->add_option("--layers", a->o.layers, "multi-scale layer counts L (default 1,12)")->delimiter(',');
-    c->add_option("--repeats", a->o.repeats, "timed repeats after one warm-up (default 7)");
+    c->add_option("--repeats", a->o.repeats, "timed repeats after warm-up (default 7; at least 20 on a GPU)");
     c->add_option("--budget", a->o.budget, "K = floor(budget * N) (default 0.2)");
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--json", a->json, "write the statistics as JSON");
     return [a] {
-        if (a->backend != "cpu")
-            throw RuntimeFailure("bench --backend " + a->backend +
-                                 ": the CUDA backend is not part of this version yet");
         if (a->o.repeats < 1) throw UsageError("--repeats must be at least 1");
         if (a->o.dim < 1) throw UsageError("--dim must be at least 1");
         for (i64 n : a->o.tokens)
@@ -38,13 +35,24 @@ Runner addBench(CLI::App& app) {
         for (int l : a->o.layers)
             if (l < 1 || l > 64) throw UsageError("--layers entries must lie in 1..64");
         parse(a->cluster, a->o.cluster);
-        const auto stats = benchCpu(a->o, std::cout);
-        if (!a->json.empty()) {
-            nlohmann::ordered_json j;
-            j["tool"] = "qmpp bench";
-            j["version"] = kVersion;
-            j["backend"] = "cpu";
+        nlohmann::ordered_json j;
+        j["tool"] = "qmpp bench";
+        j["version"] = kVersion;
+        j["backend"] = a->backend;
+        std::vector<TimingStats> stats;
+        if (a->backend == "cpu") {
             j["device"] = makeCpuBackend()->device();
+            stats = benchCpu(a->o, std::cout);
+        } else {
+            std::string why;
+            if (!gpuAvailable(&why)) throw RuntimeFailure("bench --backend " + a->backend + ": " + why);
+#ifdef QMPP_HAVE_CUDA
+            if (a->o.tokens == BenchOptions{}.tokens) a->o.tokens = {196, 1024, 4096, 16384};
+            a->o.repeats = std::max(a->o.repeats, 20);
+            stats = benchCuda(a->o, a->backend == "cuda", std::cout, j);
+#endif
+        }
+        if (!a->json.empty()) {
             j["results"] = nlohmann::ordered_json::array();
             for (const auto& s : stats) j["results"].push_back(toJson(s));
             const std::string text = j.dump(2) + "\n";

@@ -23,6 +23,7 @@
 #include <numeric>
 #include <ostream>
 #include <random>
+#include <sstream>
 
 namespace qmpp {
 
@@ -676,6 +677,42 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
             const bool same = dev == host;
             pr.row({"uniforms", "curand", "fp32", "philox", n, 0, same ? 0.0 : 1.0, 0, 0, same,
                     same ? "device == host, bit for bit" : "device and host differ"});
+        }
+        // The whole pipeline on the GPU against the CPU backend: FP32, same seed, a real photo.
+        for (const auto& in : inputs) {
+            if (in.name != "photo") continue;
+            TokenSet t;
+            t.n = in.n;
+            t.d = in.d;
+            t.x = in.x;
+            MergeParams p;
+            p.backend = BackendKind::Cpu;
+            const MergeResult cpu = runMerge(t, p);
+            for (const char* which : {"cuda-basic", "cuda"}) {
+                if (o.backend != "all" && o.backend != which) continue;
+                parse(which, p.backend);
+                const MergeResult gpu = runMerge(t, p);
+                i64 same = 0;
+                double worstGap = 0, salDiff = 0;
+                for (i64 i = 0; i < t.n; ++i) {
+                    salDiff = std::max(salDiff, double(std::abs(cpu.saliency[i] - gpu.saliency[i])));
+                    if (cpu.labels[i] == gpu.labels[i]) {
+                        ++same;
+                        continue;
+                    }
+                    // a disagreement must be a near-tie between the two groups' directions
+                    const double a = cosine(&t.x[i * t.d], &gpu.merged[gpu.labels[i] * t.d], t.d);
+                    const double b = cosine(&t.x[i * t.d], &gpu.merged[cpu.labels[i] * t.d], t.d);
+                    worstGap = std::max(worstGap, std::abs(a - b));
+                }
+                const double agree = double(same) / double(t.n);
+                const bool ok = agree >= 0.995 && worstGap <= 1e-5;
+                std::ostringstream note;
+                note << std::fixed << std::setprecision(2) << 100 * agree << "% labels agree with the CPU, "
+                     << std::scientific << std::setprecision(1) << "largest disagreement gap " << worstGap
+                     << ", saliency max |diff| " << salDiff;
+                pr.row({"pipeline", which, "fp32", in.name, t.n, t.d, 1 - agree, 0.005, 0, ok, note.str()});
+            }
         }
         std::vector<kk::Version> versions;
         if (o.backend != "cuda") versions.push_back(kk::Version::Basic);

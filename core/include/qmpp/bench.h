@@ -39,4 +39,11 @@ struct BenchOptions {
 // Runs the CPU pipeline per (N, L): each stage and the whole pipeline, verified first.
 std::vector<TimingStats> benchCpu(const BenchOptions& o, std::ostream& log);
 
+// GPU (builds with CUDA): every kernel x version x precision, verified first by the quick check
+// (a variant that fails is not timed), cuBLAS QK^T references, measured device ceilings (in
+// meta["ceilings"]), and the whole pipeline host-in/host-out. `withOptimized` adds the
+// optimized versions and the `cuda` backend.
+std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, std::ostream& log,
+                                   nlohmann::ordered_json& meta);
+
 } // namespace qmpp

@@ -1,0 +1,377 @@
+// GPU benchmark: every kernel x version x precision (verified by `qmpp check --quick` first),
+// cuBLAS products of the same shapes as references, the device's measured ceilings, and the
+// whole pipeline host-in/host-out. Times are CUDA-event medians after warm-up; inputs rotate
+// among several copies when they would fit in L2, so the cache does not flatter small sizes.
+#include "qmpp/bench.h"
+#include "qmpp/check.h"
+#include "qmpp/cuda_backend.h"
+#include "qmpp/engine.h"
+#include "qmpp/ops.h"
+
+#include "qmpp/kernels/common.h"
+#include "qmpp/kernels/ops.h"
+
+#include <cublas_v2.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+namespace qmpp {
+
+namespace kk = kernels;
+using kk::DeviceBuffer;
+
+namespace {
+
+#define QMPP_CUBLAS_CHECK(expr)                                                                    \
+    do {                                                                                           \
+        const cublasStatus_t st_ = (expr);                                                         \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
+            throw kk::CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +   \
+                                #expr + " failed (" + std::to_string(int(st_)) + ")");             \
+    } while (0)
+
+struct Ctx {
+    std::ostream& log;
+    cudaStream_t stream = nullptr;
+    int warmup = 2, repeats = 20;
+    std::vector<TimingStats> rows;
+};
+
+// Times f(rep) with events: warm-up, then repeats (fewer when one call is slow).
+std::vector<double> timeIt(Ctx& c, const std::function<void(int)>& f) {
+    kk::EventTimer t;
+    double first = 0;
+    for (int w = 0; w < c.warmup; ++w) {
+        t.start(c.stream);
+        f(w);
+        t.stop(c.stream);
+        first = t.ms();
+    }
+    const int reps = first > 2000 ? 2 : first > 200 ? 5 : c.repeats;
+    std::vector<double> ms;
+    for (int r = 0; r < reps; ++r) {
+        t.start(c.stream);
+        f(r);
+        t.stop(c.stream);
+        ms.push_back(t.ms());
+    }
+    return ms;
+}
+
+void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel, const std::string& version,
+            const std::string& prec, i64 n, i64 d, i64 l, i64 k, double flops, double bytes, bool verified) {
+    TimingStats s = summarize(ms);
+    s.kernel = kernel;
+    s.version = version;
+    s.precision = prec;
+    s.n = n;
+    s.d = d;
+    s.l = l;
+    s.k = k;
+    s.tflops = s.median > 0 ? flops / (s.median * 1e9) : 0;
+    s.gbps = s.median > 0 ? bytes / (s.median * 1e6) : 0;
+    s.verified = verified;
+    c.log << std::left << std::setw(14) << kernel << std::setw(11) << version << std::setw(6) << prec
+          << std::right << std::setw(7) << n << std::setw(4) << l << std::setw(6) << k << std::fixed
+          << std::setprecision(4) << std::setw(12) << s.median << std::setw(11) << s.min << std::setw(11)
+          << s.p90 << std::setprecision(2) << std::setw(9) << s.tflops << std::setw(9) << s.gbps << "\n";
+    c.log.unsetf(std::ios::fixed);
+    c.rows.push_back(s);
+}
+
+// Copies of one input, rotated per repeat when a copy would stay in L2.
+struct Rotating {
+    std::vector<DeviceBuffer<float>> f32;
+    std::vector<DeviceBuffer<std::uint16_t>> f16;
+    kk::Prec prec;
+    Rotating(const std::vector<float>& host, kk::Prec p, cudaStream_t s) : prec(p) {
+        const std::size_t bytes = host.size() * (p == kk::Prec::F16 ? 2 : 4);
+        const int copies = bytes < (64u << 20) ? 4 : 1;
+        f32.resize(copies);
+        f16.resize(copies);
+        for (int i = 0; i < copies; ++i) {
+            f32[i].upload(host.data(), host.size(), s);
+            if (p == kk::Prec::F16) {
+                f16[i].resize(host.size());
+                kk::toHalf(f32[i].get(), f16[i].get(), host.size(), s);
+            }
+        }
+    }
+    const void* get(int rep) const {
+        const int i = rep % static_cast<int>(f32.size());
+        return prec == kk::Prec::F16 ? static_cast<const void*>(f16[i].get()) : f32[i].get();
+    }
+};
+
+void ceilings(Ctx& c, cublasHandle_t h, nlohmann::ordered_json& out) {
+    // Device-to-device copy of 1 GiB: bytes read + written over time.
+    const std::size_t bytes = std::size_t(1) << 30;
+    DeviceBuffer<std::uint8_t> a(bytes), b(bytes);
+    a.fillBytes(1, c.stream);
+    const auto copy = timeIt(c, [&](int) {
+        QMPP_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, c.stream));
+    });
+    const double copyGbps = 2.0 * bytes / (summarize(copy).median * 1e6);
+    // Large GEMMs through cuBLAS: FP16 in, FP32 accumulate (tensor cores), and FP32 (SGEMM).
+    const int m = 8192;
+    DeviceBuffer<float> A(std::size_t(m) * m), C(std::size_t(m) * m);
+    kk::philoxUniforms(A.get(), A.size(), 11, c.stream);
+    DeviceBuffer<std::uint16_t> Ah(A.size()), Ch(A.size());
+    kk::toHalf(A.get(), Ah.get(), A.size(), c.stream);
+    const float one = 1.0f, zero = 0.0f;
+    auto gemm = [&](bool half) {
+        QMPP_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one,
+                                       half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
+                                       half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m, &zero,
+                                       half ? (void*)Ch.get() : (void*)C.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    };
+    const double flops = 2.0 * m * double(m) * m;
+    const double f16 = flops / (summarize(timeIt(c, [&](int) { gemm(true); })).median * 1e9);
+    const double f32 = flops / (summarize(timeIt(c, [&](int) { gemm(false); })).median * 1e9);
+    out = {{"copy_gbps", copyGbps}, {"gemm_fp16_tflops", f16}, {"gemm_fp32_tflops", f32},
+           {"how", "1 GiB device-to-device copy (read + write); cuBLAS 8192^3 GEMM, FP32 accumulate"}};
+    c.log << "ceilings: copy " << std::fixed << std::setprecision(0) << copyGbps << " GB/s, GEMM fp16 "
+          << std::setprecision(1) << f16 << " TFLOP/s, fp32 " << f32 << " TFLOP/s\n";
+    c.log.unsetf(std::ios::fixed);
+}
+
+} // namespace
+
+std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, std::ostream& log,
+                                   nlohmann::ordered_json& meta) {
+    Ctx c{log, nullptr, 2, 20, {}};
+    c.repeats = o.repeats;
+    c.warmup = std::max(1, o.warmup);
+    QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
+    cublasHandle_t cublas = nullptr;
+    QMPP_CUBLAS_CHECK(cublasCreate(&cublas));
+    QMPP_CUBLAS_CHECK(cublasSetStream(cublas, c.stream));
+    const kk::DeviceInfo info = kk::deviceInfo(0);
+    meta["device"] = {{"name", info.name}, {"sm", std::to_string(info.major) + std::to_string(info.minor)},
+                      {"sms", info.smCount}, {"memory_gib", double(info.totalMemory) / (1 << 30)}};
+    log << "device: " << info.name << "\n";
+
+    // Verify first: a variant that fails its check is not timed.
+    std::ostringstream checkLog;
+    CheckOptions co;
+    co.quick = true;
+    co.backend = withOptimized ? "all" : "cuda-basic";
+    const auto checks = runChecks(co, checkLog);
+    std::set<std::string> failed;
+    for (const auto& r : checks)
+        if (!r.pass) failed.insert(r.kernel + "/" + r.version + "/" + r.precision);
+    meta["verification"] = {{"command", "qmpp check --quick (same process)"},
+                            {"rows", checks.size()}, {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
+    log << "verified: " << checks.size() - failed.size() << " of " << checks.size() << " check rows passed\n";
+
+    ceilings(c, cublas, meta["ceilings"]);
+    log << std::left << std::setw(14) << "kernel" << std::setw(11) << "version" << std::setw(6) << "prec"
+        << std::right << std::setw(7) << "N" << std::setw(4) << "L" << std::setw(6) << "K" << std::setw(12)
+        << "median ms" << std::setw(11) << "min" << std::setw(11) << "p90" << std::setw(9) << "TFLOP/s"
+        << std::setw(9) << "GB/s" << "\n";
+
+    std::vector<kk::Version> versions = {kk::Version::Basic};
+    if (withOptimized) versions.push_back(kk::Version::Optimized);
+    const i64 d = o.dim;
+    for (i64 n : o.tokens) {
+        const i64 k = std::max<i64>(1, static_cast<i64>(std::floor(o.budget * double(n))));
+        const auto host = syntheticTokens(n, d, 1000 + n);
+        for (auto prec : {kk::Prec::F32, kk::Prec::F16}) {
+            const std::string pn = kk::precName(prec);
+            const double es = prec == kk::Prec::F16 ? 2 : 4;
+            Rotating X(host, prec, c.stream);
+            // cuBLAS reference: the QK^T product of one layer, and L hidden-state layers batched.
+            for (int L : o.layers) {
+                std::vector<float> hid;
+                for (int l = 0; l < L; ++l) {
+                    const auto part = syntheticTokens(n, d, 2000 + 31 * l + n);
+                    hid.insert(hid.end(), part.begin(), part.end());
+                }
+                Rotating H(hid, prec, c.stream);
+                DeviceBuffer<float> S32(std::size_t(L) * n * n);
+                DeviceBuffer<std::uint16_t> S16(prec == kk::Prec::F16 ? std::size_t(L) * n * n : 1);
+                const float one = 1.0f, zero = 0.0f;
+                const auto ms = timeIt(c, [&](int rep) {
+                    const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
+                    void* out = prec == kk::Prec::F16 ? (void*)S16.get() : (void*)S32.get();
+                    QMPP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+                        cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one, H.get(rep), t, int(d),
+                        n * d, H.get(rep), t, int(d), n * d, &zero, out, t, int(n), n * n, L,
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                });
+                record(c, ms, "cublas_qkt", "cublas", pn, n, d, L, 0, 2.0 * L * n * n * double(d),
+                       es * (L * n * d + L * n * double(n)), true);
+
+                for (auto v : versions) {
+                    const std::string vn = kk::versionName(v);
+                    if (!kk::available(kk::Kernel::EntropyGram, v)) continue;
+                    const bool ok = !failed.count("entropy_gram/" + vn + "/" + pn);
+                    DeviceBuffer<float> h(std::size_t(L) * n);
+                    // hidden states: L sources, one scale each
+                    kk::EntropyGramParams gp;
+                    gp.sources = L;
+                    gp.scales = 1;
+                    gp.n = int(n);
+                    gp.d = int(d);
+                    gp.beta[0] = float(1 / std::sqrt(double(d)));
+                    gp.h = h.get();
+                    if (ok)
+                        record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
+                               "entropy_hidden", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
+                               es * L * n * d + 4.0 * L * n, true);
+                    // tokens: one source, L scales
+                    gp.sources = 1;
+                    gp.scales = L;
+                    for (int l = 0; l < L; ++l) gp.beta[l] = float(multiScaleFactor(l, L) / std::sqrt(double(d)));
+                    if (ok)
+                        record(c, timeIt(c, [&](int rep) { gp.x = X.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
+                               "entropy_tokens", vn, pn, n, d, L, 0, 2.0 * n * n * double(d) + 5.0 * L * n * n,
+                               es * n * d + 4.0 * L * n, true);
+                }
+            }
+            // The other kernels at this size (L does not enter them).
+            DeviceBuffer<float> cosBuf(std::size_t(n) * n);
+            DeviceBuffer<float> s(n), u(n), keys(n), pi(n), mass(n), scr(2), cen(k * d), merged(k * d), terms(4 * n), mn(k);
+            DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k), founderOf(n);
+            kk::philoxUniforms(s.get(), n, 5, c.stream);
+            kk::philoxUniforms(u.get(), n, 6, c.stream);
+            kk::philoxUniforms(mass.get(), n, 8, c.stream);
+            std::vector<int> g(static_cast<std::size_t>(n)), fo(static_cast<std::size_t>(n), -1);
+            for (i64 i = 0; i < n; ++i) g[i] = int(i % k);
+            for (i64 c2 = 0; c2 < k; ++c2) fo[c2] = int(c2);
+            groups.upload(g.data(), g.size(), c.stream);
+            founderOf.upload(fo.data(), fo.size(), c.stream);
+            const auto heads = defaultArHeads(d);
+            std::vector<float> w;
+            for (const auto* vv : {&heads->fw1, &heads->fb1, &heads->fw2, &heads->fb2, &heads->bw1, &heads->bb1, &heads->bw2, &heads->bb2})
+                w.insert(w.end(), vv->begin(), vv->end());
+            Rotating W(w, prec, c.stream);
+            const i64 m1 = std::max<i64>(k - 1, 1);
+            DeviceBuffer<float> means(2 * m1 * d), hidden(2 * m1 * 256), err(2 * m1);
+            for (auto v : versions) {
+                const std::string vn = kk::versionName(v);
+                auto run = [&](kk::Kernel kern, const std::string& p2, double flops, double bytes,
+                               const std::function<void(int)>& f) {
+                    if (!kk::available(kern, v)) return;
+                    if (failed.count(std::string(kk::kernelName(kern)) + "/" + vn + "/" + p2)) {
+                        c.log << kk::kernelName(kern) << " " << vn << " " << p2 << ": failed its check, not timed\n";
+                        return;
+                    }
+                    record(c, timeIt(c, f), kk::kernelName(kern), vn, p2, n, d, 1, k, flops, bytes, true);
+                };
+                const double N = double(n), D = double(d), K = double(k);
+                if (prec == kk::Prec::F32) { // precision-independent kernels, timed once
+                    run(kk::Kernel::Gumbel, "fp32", 20 * N, 24 * N, [&](int) {
+                        kk::GumbelParams gp{s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(), pi.get(), mass.get(), scr.get()};
+                        kk::gumbel(gp, v, c.stream);
+                    });
+                    run(kk::Kernel::TopK, "fp32", 0, 8 * N + 4 * K, [&](int) {
+                        kk::TopKParams tp{keys.get(), int(n), int(k), sel.get(), idx.get()};
+                        kk::topK(tp, v, c.stream);
+                    });
+                }
+                run(kk::Kernel::Cosine, pn, 2 * N * N * D, es * N * D + 4 * N * N, [&](int rep) {
+                    kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get()};
+                    kk::cosine(cp, v, prec, c.stream);
+                });
+                run(kk::Kernel::Centres, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
+                    kk::CentresParams cp;
+                    cp.x = X.get(rep);
+                    cp.n = int(n);
+                    cp.d = int(d);
+                    cp.k = int(k);
+                    cp.labels = groups.get();
+                    cp.mass = mass.get();
+                    cp.centres = cen.get();
+                    kk::centres(cp, v, prec, c.stream);
+                });
+                run(kk::Kernel::Assign, pn, 2 * N * K * D, es * N * D + 4 * K * D, [&](int rep) {
+                    kk::AssignParams ap;
+                    ap.x = X.get(rep);
+                    ap.n = int(n);
+                    ap.d = int(d);
+                    ap.k = int(k);
+                    ap.centres = cen.get();
+                    ap.founderOf = founderOf.get();
+                    ap.labels = labels.get();
+                    kk::assign(ap, v, prec, c.stream);
+                });
+                run(kk::Kernel::Merge, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
+                    QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n, cudaMemcpyDeviceToDevice, c.stream));
+                    kk::MergeParams mp{X.get(rep), int(n), int(d), int(k), mass.get(), labels.get(), first.get(), rank.get(), merged.get(), sizes.get()};
+                    kk::merge(mp, v, prec, c.stream);
+                });
+                run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D, es * 4 * 256 * D + 4 * K * D, [&](int rep) {
+                    kk::ArParams ap;
+                    const std::size_t e2 = prec == kk::Prec::F16 ? 2 : 4, hd = 256;
+                    const auto* base = static_cast<const std::uint8_t*>(W.get(rep));
+                    const std::size_t sz[4] = {hd * d, hd, std::size_t(d) * hd, std::size_t(d)};
+                    std::size_t off = 0;
+                    for (int dir = 0; dir < 2; ++dir) {
+                        const void** slots[4] = {&ap.w1[dir], &ap.b1[dir], &ap.w2[dir], &ap.b2[dir]};
+                        for (int i = 0; i < 4; ++i) {
+                            *slots[i] = base + off * e2;
+                            off += sz[i];
+                        }
+                    }
+                    ap.merged = merged.get();
+                    ap.k = int(k);
+                    ap.d = int(d);
+                    ap.means = means.get();
+                    ap.hidden = hidden.get();
+                    ap.err = err.get();
+                    kk::arHeads(ap, v, prec, c.stream);
+                });
+                run(kk::Kernel::Metrics, pn, 8 * N * D, es * N * D + 4 * K * D, [&](int rep) {
+                    kk::MetricsParams mp{X.get(rep), int(n), int(d), int(k), groups.get(), merged.get(), terms.get(), mn.get()};
+                    kk::metrics(mp, v, prec, c.stream);
+                });
+            }
+        }
+        // The whole pipeline, host tokens in, host result out.
+        for (int L : o.layers)
+            for (bool opt : {false, true}) {
+                if (opt && !withOptimized) continue;
+                for (auto prec : {Precision::FP32, Precision::FP16}) {
+                    auto backend = makeCudaBackend(opt, prec);
+                    TokenSet t;
+                    t.n = n;
+                    t.d = d;
+                    t.x = host;
+                    MergeParams p;
+                    p.k = k;
+                    p.layers = L;
+                    p.precision = prec;
+                    std::vector<double> ms;
+                    bool verified = true;
+                    for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
+                        const auto t0 = std::chrono::steady_clock::now();
+                        const MergeResult r = backend->run(t, p, k);
+                        const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                        if (rep == 0) {
+                            double piSum = 0;
+                            for (float x : r.pi) piSum += x;
+                            verified = std::abs(piSum - 1) < 1e-3 && i64(r.labels.size()) == n;
+                        }
+                        if (rep >= c.warmup) ms.push_back(el);
+                        if (rep >= c.warmup + 2 && el > 2000) break;
+                    }
+                    record(c, ms, "pipeline", backend->name(), toString(prec), n, d, L, k, 0,
+                           4.0 * n * d + 4.0 * k * d, verified);
+                }
+            }
+    }
+    cublasDestroy(cublas);
+    QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(c.stream));
+    return c.rows;
+}
+
+} // namespace qmpp
