@@ -1,5 +1,6 @@
 // The qmpp CLI end to end: outputs on the bundled photo, batches, and every error path with
 // its exit code (2 usage, 3 bad input, 4 runtime), the output folder left as it was.
+#include "qmpp/engine.h"
 #include "qmpp/io.h"
 #include "testutil.h"
 
@@ -256,6 +257,28 @@ class TestCli : public QObject {
         QVERIFY2(!r.err.contains("terminate") && !r.err.contains("Aborted"), qPrintable(r.err));
         QCOMPARE(listing(path("err-out")), before);
         QCOMPARE(listing(m_dir.path()), parentBefore); // no temporary folder left behind
+    }
+
+    void checkAndGpuBackends() {
+        // `qmpp check` verifies the CPU steps (and every kernel, given a GPU) and says so
+        const Result c = qmppRun({"check", "--quick"});
+        QVERIFY2(c.code == 0, qPrintable(c.out + c.err));
+        QVERIFY(c.out.contains(" passed, 0 failed"));
+        if (!gpuAvailable()) {
+            QVERIFY(c.out.contains("no GPU"));
+            // an explicit GPU backend without a device is a runtime failure (exit 4), auto says why
+            const Result r = qmppRun({"run", m_tokens, "--out", path("gpu"), "--backend", "cuda-basic"});
+            QCOMPARE(r.code, 4);
+            QVERIFY2(r.err.contains("no CUDA device") || r.err.contains("no CUDA support"), qPrintable(r.err));
+            QVERIFY(!QFile::exists(path("gpu")));
+            const Result a = qmppRun({"run", m_tokens, "--out", path("auto")});
+            QCOMPARE(a.code, 0);
+            QVERIFY(a.err.contains("using the CPU backend"));
+            const Result h = qmppRun({"run", m_tokens, "--out", path("half"), "--precision", "fp16"});
+            QCOMPARE(h.code, 2);
+            const Result b = qmppRun({"bench", "--backend", "cuda"});
+            QCOMPARE(b.code, 4);
+        }
     }
 
     void benchWritesSchema() {

@@ -1,0 +1,57 @@
+// GPU tests: every kernel against the float64 reference (qmpp check --quick) and the CUDA
+// backend against the CPU backend. Without a usable CUDA device they skip and say why.
+#include "qmpp/check.h"
+#include "qmpp/engine.h"
+#include "qmpp/error.h"
+#include "qmpp/io.h"
+#include "testutil.h"
+
+#include <sstream>
+
+using namespace qmpp;
+using namespace qmpp::test;
+
+class TestGpu : public QObject {
+    Q_OBJECT
+    std::string m_why;
+
+  private slots:
+    void initTestCase() {
+        if (!gpuAvailable(&m_why)) QSKIP(qPrintable("GPU tests skipped: " + QString::fromStdString(m_why)));
+    }
+
+    void kernelsMatchReference() {
+        CheckOptions o;
+        o.quick = true;
+        o.photoTokens = std::string(QMPP_SAMPLES) + "/chelsea_tokens.npy";
+        std::ostringstream log;
+        const auto rows = runChecks(o, log);
+        QVERIFY(rows.size() > 50);
+        for (const auto& r : rows)
+            QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.kernel + " " + r.version + " " + r.precision + " " + r.note)));
+    }
+
+    void backendsAgree() {
+        const NdArray a = readNpy(std::string(QMPP_SAMPLES) + "/chelsea_tokens.npy");
+        TokenSet t = tokenSet(a.toFloat(), a.shape[0], a.shape[1]);
+        MergeParams p;
+        p.backend = BackendKind::Cpu;
+        const MergeResult cpu = runMerge(t, p);
+        p.backend = BackendKind::CudaBasic;
+        const MergeResult gpu = runMerge(t, p);
+        QCOMPARE(gpu.backend, std::string("cuda-basic"));
+        i64 same = 0;
+        for (i64 i = 0; i < t.n; ++i) same += cpu.labels[i] == gpu.labels[i];
+        QVERIFY(double(same) / t.n >= 0.995);
+        QCOMPARE(gpu.foreground, cpu.foreground);
+        for (i64 i = 0; i < t.n; ++i) QVERIFY(std::abs(cpu.saliency[i] - gpu.saliency[i]) < 1e-4);
+        QVERIFY(std::abs(cpu.metrics.reconstructionError - gpu.metrics.reconstructionError) < 1e-4);
+        p.precision = Precision::FP16;
+        const MergeResult half = runMerge(t, p);
+        QCOMPARE(half.precision, std::string("fp16"));
+        QVERIFY(std::abs(cpu.metrics.reconstructionError - half.metrics.reconstructionError) < 1e-2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGpu)
+#include "tst_gpu.moc"
