@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "qmpp/engine.h"
+#include "qmpp/export.h"
 #include "qmpp/error.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
@@ -30,31 +31,6 @@ struct RunArgs {
     bool force = false, quiet = false;
 };
 
-std::string nowIso() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::ostringstream os;
-    os << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-    return os.str();
-}
-
-// Means of the scalar metrics and losses over a batch.
-nlohmann::ordered_json meanOf(const std::vector<MergeResult>& rs, const char* part) {
-    nlohmann::ordered_json acc;
-    for (const auto& r : rs) {
-        const auto j = std::string(part) == "losses" ? lossesJson(r.losses) : metricsJson(r.metrics);
-        for (auto it = j.begin(); it != j.end(); ++it)
-            if (it.value().is_number() || it.value().is_boolean()) {
-                const double v = it.value().is_boolean() ? double(it.value().get<bool>())
-                                                         : it.value().get<double>();
-                acc[it.key()] = (acc.contains(it.key()) ? acc[it.key()].get<double>() : 0.0) +
-                                v / double(rs.size());
-            }
-    }
-    return acc;
-}
-
 int doRun(const RunArgs& a) {
     MergeParams p = a.p;
     p.k = a.tokens;
@@ -65,70 +41,21 @@ int doRun(const RunArgs& a) {
     if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
         throw UsageError("--precision fp16 needs a CUDA backend; the CPU backend runs fp32");
 
-    OutputDir out(a.out, a.force); // refuse early: before any work is done
+    OutputDir::checkTarget(a.out, a.force); // refuse before any work is done
     const LoadedInput in = loadInput(a.input, a.in);
     if (!a.uniform.empty()) p.uniforms = loadUniforms(a.uniform);
     if (!a.arWeights.empty()) p.arHeads = loadArHeads(a.arWeights, in.items[0].d);
 
-    std::vector<MergeResult> results;
-    for (const auto& t : in.items) results.push_back(runMerge(t, p));
-    const MergeResult& r0 = results.front();
-
-    std::vector<std::string> files = writeResultArrays(out.tempDir(), results, in.batched);
-    if (in.image) {
-        const auto pngs = writeImageOverlays(*in.image, in.items[0], r0, out.tempDir());
-        files.insert(files.end(), pngs.begin(), pngs.end());
-    }
-    files.push_back("report.json");
-
-    nlohmann::ordered_json rep;
-    rep["tool"] = "qmpp";
-    rep["version"] = kVersion;
-    rep["created"] = nowIso();
-    auto& jin = rep["input"];
-    jin["path"] = a.input;
-    jin["kind"] = in.kind == InputKind::Image ? "image" : "embeddings";
-    jin["shape"] = in.sourceShape;
-    jin["n"] = r0.n;
-    jin["d"] = r0.d;
-    if (in.batched) jin["batch_size"] = results.size();
-    if (a.in.batch >= 0) jin["batch_index"] = a.in.batch;
-    if (in.image) {
-        jin["patch"] = in.image->patch;
-        jin["grid"] = {in.items[0].gridRows, in.items[0].gridCols};
-        jin["image_size"] = {in.image->width, in.image->height};
-        jin["original_size"] = {in.image->originalWidth, in.image->originalHeight};
-        jin["projection"] = a.in.projection.empty() ? nlohmann::ordered_json(nullptr)
-                                                    : nlohmann::ordered_json(a.in.projection);
-    }
-    if (!a.in.hidden.empty()) jin["hidden_states"] = a.in.hidden;
-    if (!a.in.attention.empty()) jin["attention"] = a.in.attention;
-    rep["parameters"] = paramsJson(p, r0.k);
-    if (!a.uniform.empty()) rep["parameters"]["uniforms"] = a.uniform;
-    if (in.batched) {
-        rep["losses"] = meanOf(results, "losses");
-        rep["metrics"] = meanOf(results, "metrics");
-        rep["aggregate"] = "losses and metrics are means over the batch; see items";
-    } else {
-        rep["losses"] = lossesJson(r0.losses);
-        rep["metrics"] = metricsJson(r0.metrics);
-    }
-    rep["refine_rounds"] = r0.refineRounds;
-    rep["timings_ms"] = timingsJson(r0.timings);
-    rep["backend"] = r0.backend;
-    rep["device"] = r0.device;
-    rep["precision"] = r0.precision;
-    rep["saliency_source"] = r0.saliencySource;
-    rep["ar_heads"] = r0.arHeadsSource;
-    rep["notes"] = r0.notes;
-    if (in.batched) {
-        rep["items"] = nlohmann::ordered_json::array();
-        for (const auto& r : results) rep["items"].push_back(resultJson(r));
-    }
-    rep["outputs"] = files;
-    const std::string text = rep.dump(2) + "\n";
-    writeFileBytes(out.path("report.json"), std::vector<std::uint8_t>(text.begin(), text.end()));
-    out.commit();
+    RunRecord run;
+    run.inputPath = a.input;
+    run.inputOptions = a.in;
+    run.input = &in;
+    run.params = p;
+    run.uniformsPath = a.uniform;
+    for (const auto& t : in.items) run.results.push_back(runMerge(t, p));
+    const MergeResult& r0 = run.results.front();
+    const std::vector<std::string> files = exportRun(a.out, a.force, run);
+    const auto& results = run.results;
 
     if (!a.quiet) {
         for (const auto& note : r0.notes) std::cerr << "qmpp: note: " << note << "\n";

@@ -12,6 +12,7 @@
 #include "qmpp/kernels/ops.h"
 
 #include <cublas_v2.h>
+#include <dlfcn.h>
 
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace qmpp {
 
@@ -36,6 +38,50 @@ namespace {
             throw kk::CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +   \
                                 #expr + " failed (" + std::to_string(int(st_)) + ")");             \
     } while (0)
+
+// cuBLAS is loaded only when a benchmark needs it: linking it would add a third of a second to
+// every start of qmpp (its libraries are over half a gigabyte).
+struct Cublas {
+    void* lib = nullptr;
+    decltype(&cublasCreate_v2) create = nullptr;
+    decltype(&cublasDestroy_v2) destroy = nullptr;
+    decltype(&cublasSetStream_v2) setStream = nullptr;
+    // the C entry points (C++ sees overloads of these names)
+    cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                           const void*, const void*, cudaDataType, int, const void*, cudaDataType,
+                           int, const void*, void*, cudaDataType, int, cublasComputeType_t,
+                           cublasGemmAlgo_t) = nullptr;
+    cublasStatus_t (*gemmBatched)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                  int, const void*, const void*, cudaDataType, int, long long,
+                                  const void*, cudaDataType, int, long long, const void*, void*,
+                                  cudaDataType, int, long long, int, cublasComputeType_t,
+                                  cublasGemmAlgo_t) = nullptr;
+    cublasHandle_t handle = nullptr;
+
+    explicit Cublas(cudaStream_t s) {
+        const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+        for (const std::string& path : {name, std::string(QMPP_CUDA_LIBDIR) + "/" + name})
+            if ((lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
+        if (!lib) throw kk::CudaError("cannot load " + name + " for the cuBLAS references: " + dlerror());
+        auto sym = [&](auto& fn, const char* n) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, n));
+            if (!fn) throw kk::CudaError(std::string("cuBLAS lacks ") + n);
+        };
+        sym(create, "cublasCreate_v2");
+        sym(destroy, "cublasDestroy_v2");
+        sym(setStream, "cublasSetStream_v2");
+        sym(gemm, "cublasGemmEx");
+        sym(gemmBatched, "cublasGemmStridedBatchedEx");
+        QMPP_CUBLAS_CHECK(create(&handle));
+        QMPP_CUBLAS_CHECK(setStream(handle, s));
+    }
+    ~Cublas() {
+        if (handle) destroy(handle);
+        if (lib) dlclose(lib);
+    }
+    Cublas(const Cublas&) = delete;
+    Cublas& operator=(const Cublas&) = delete;
+};
 
 struct Ctx {
     std::ostream& log;
@@ -110,7 +156,7 @@ struct Rotating {
     }
 };
 
-void ceilings(Ctx& c, cublasHandle_t h, nlohmann::ordered_json& out) {
+void ceilings(Ctx& c, Cublas& cb, nlohmann::ordered_json& out) {
     // Device-to-device copy of 1 GiB: bytes read + written over time.
     const std::size_t bytes = std::size_t(1) << 30;
     DeviceBuffer<std::uint8_t> a(bytes), b(bytes);
@@ -127,7 +173,7 @@ void ceilings(Ctx& c, cublasHandle_t h, nlohmann::ordered_json& out) {
     kk::toHalf(A.get(), Ah.get(), A.size(), c.stream);
     const float one = 1.0f, zero = 0.0f;
     auto gemm = [&](bool half) {
-        QMPP_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one,
+        QMPP_CUBLAS_CHECK(cb.gemm(cb.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one,
                                        half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
                                        half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m, &zero,
                                        half ? (void*)Ch.get() : (void*)C.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
@@ -151,9 +197,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
     c.repeats = o.repeats;
     c.warmup = std::max(1, o.warmup);
     QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
-    cublasHandle_t cublas = nullptr;
-    QMPP_CUBLAS_CHECK(cublasCreate(&cublas));
-    QMPP_CUBLAS_CHECK(cublasSetStream(cublas, c.stream));
+    Cublas cublas(c.stream);
     const kk::DeviceInfo info = kk::deviceInfo(0);
     meta["device"] = {{"name", info.name}, {"sm", std::to_string(info.major) + std::to_string(info.minor)},
                       {"sms", info.smCount}, {"memory_gib", double(info.totalMemory) / (1 << 30)}};
@@ -202,8 +246,8 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 const auto ms = timeIt(c, [&](int rep) {
                     const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
                     void* out = prec == kk::Prec::F16 ? (void*)S16.get() : (void*)S32.get();
-                    QMPP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-                        cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one, H.get(rep), t, int(d),
+                    QMPP_CUBLAS_CHECK(cublas.gemmBatched(
+                        cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one, H.get(rep), t, int(d),
                         n * d, H.get(rep), t, int(d), n * d, &zero, out, t, int(n), n * n, L,
                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
                 });
@@ -369,7 +413,6 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 }
             }
     }
-    cublasDestroy(cublas);
     QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(c.stream));
     return c.rows;
 }

@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 
 namespace qmpp {
 
-OutputDir::OutputDir(const std::string& target, bool force) : m_target(target) {
+void OutputDir::checkTarget(const std::string& target, bool force) {
     std::error_code ec;
     const fs::path t(target);
     if (fs::exists(t, ec)) {
@@ -24,6 +24,12 @@ OutputDir::OutputDir(const std::string& target, bool force) : m_target(target) {
                     throw InputError(target + ": already holds results (" + name +
                                      "); use --force to replace them");
     }
+}
+
+OutputDir::OutputDir(const std::string& target, bool force) : m_target(target) {
+    checkTarget(target, force);
+    std::error_code ec;
+    const fs::path t(target);
     fs::path parent = fs::absolute(t, ec).parent_path();
     if (!fs::exists(parent, ec) && !fs::create_directories(parent, ec))
         throw RuntimeFailure(parent.string() + ": cannot create the output's parent folder (" +

@@ -38,6 +38,9 @@ class OutputDir {
     OutputDir(const OutputDir&) = delete;
     OutputDir& operator=(const OutputDir&) = delete;
 
+    // The refusals of the constructor alone, with nothing created: a caller checks early.
+    static void checkTarget(const std::string& target, bool force);
+
     const std::string& tempDir() const { return m_temp; }
     std::string path(const std::string& name) const { return m_temp + "/" + name; }
     void commit();

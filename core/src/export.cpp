@@ -1,0 +1,107 @@
+// The output folder of a run: arrays, overlays for images, report.json.
+#include "qmpp/export.h"
+#include "qmpp/engine.h"
+#include "qmpp/io.h"
+#include "qmpp/report.h"
+
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+namespace qmpp {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string nowIso() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::ostringstream os;
+    os << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+    return os.str();
+}
+
+// Means of the scalar losses or metrics over a batch.
+json meanOf(const std::vector<MergeResult>& rs, bool losses) {
+    json acc;
+    for (const auto& r : rs) {
+        const json j = losses ? lossesJson(r.losses) : metricsJson(r.metrics);
+        for (auto it = j.begin(); it != j.end(); ++it)
+            if (it.value().is_number() || it.value().is_boolean()) {
+                const double v = it.value().is_boolean() ? double(it.value().get<bool>()) : it.value().get<double>();
+                acc[it.key()] = (acc.contains(it.key()) ? acc[it.key()].get<double>() : 0.0) + v / double(rs.size());
+            }
+    }
+    return acc;
+}
+
+} // namespace
+
+json runReport(const RunRecord& run, const std::vector<std::string>& files) {
+    const MergeResult& r0 = run.results.front();
+    const LoadedInput& in = *run.input;
+    const bool batched = in.batched;
+    json rep;
+    rep["tool"] = "qmpp";
+    rep["version"] = kVersion;
+    rep["created"] = nowIso();
+    auto& jin = rep["input"];
+    jin["path"] = run.inputPath;
+    jin["kind"] = in.kind == InputKind::Image ? "image" : "embeddings";
+    jin["shape"] = in.sourceShape;
+    jin["n"] = r0.n;
+    jin["d"] = r0.d;
+    if (batched) jin["batch_size"] = run.results.size();
+    if (run.inputOptions.batch >= 0) jin["batch_index"] = run.inputOptions.batch;
+    if (in.image) {
+        jin["patch"] = in.image->patch;
+        jin["grid"] = {in.items[0].gridRows, in.items[0].gridCols};
+        jin["image_size"] = {in.image->width, in.image->height};
+        jin["original_size"] = {in.image->originalWidth, in.image->originalHeight};
+        jin["projection"] = run.inputOptions.projection.empty() ? json(nullptr) : json(run.inputOptions.projection);
+    }
+    if (!run.inputOptions.hidden.empty()) jin["hidden_states"] = run.inputOptions.hidden;
+    if (!run.inputOptions.attention.empty()) jin["attention"] = run.inputOptions.attention;
+    rep["parameters"] = paramsJson(run.params, r0.k);
+    if (!run.uniformsPath.empty()) rep["parameters"]["uniforms"] = run.uniformsPath;
+    if (batched) {
+        rep["losses"] = meanOf(run.results, true);
+        rep["metrics"] = meanOf(run.results, false);
+        rep["aggregate"] = "losses and metrics are means over the batch; see items";
+    } else {
+        rep["losses"] = lossesJson(r0.losses);
+        rep["metrics"] = metricsJson(r0.metrics);
+    }
+    rep["refine_rounds"] = r0.refineRounds;
+    rep["timings_ms"] = timingsJson(r0.timings);
+    rep["backend"] = r0.backend;
+    rep["device"] = r0.device;
+    rep["precision"] = r0.precision;
+    rep["saliency_source"] = r0.saliencySource;
+    rep["ar_heads"] = r0.arHeadsSource;
+    rep["notes"] = r0.notes;
+    if (batched) {
+        rep["items"] = json::array();
+        for (const auto& r : run.results) rep["items"].push_back(resultJson(r));
+    }
+    rep["outputs"] = files;
+    return rep;
+}
+
+std::vector<std::string> exportRun(const std::string& dir, bool force, const RunRecord& run) {
+    OutputDir out(dir, force);
+    std::vector<std::string> files = writeResultArrays(out.tempDir(), run.results, run.input->batched);
+    if (run.input->image) {
+        const auto pngs = writeImageOverlays(*run.input->image, run.input->items[0], run.results.front(), out.tempDir());
+        files.insert(files.end(), pngs.begin(), pngs.end());
+    }
+    files.push_back("report.json");
+    const std::string text = runReport(run, files).dump(2) + "\n";
+    writeFileBytes(out.path("report.json"), std::vector<std::uint8_t>(text.begin(), text.end()));
+    out.commit();
+    return files;
+}
+
+} // namespace qmpp
