@@ -1,0 +1,65 @@
+// The central canvas: the input picture under toggleable overlays, zoom (wheel) and pan (drag),
+// hover details of a token, and click to highlight its whole group.
+#pragma once
+
+#include "overlays.h"
+#include "runner.h"
+
+#include <QWidget>
+
+namespace studio {
+
+enum class Overlay { Saliency, Mask, Foreground, Clusters, Merged, Groups, Grid };
+
+class ImageCanvas : public QWidget {
+    Q_OBJECT
+  public:
+    explicit ImageCanvas(QWidget* parent = nullptr);
+
+    void setInput(const StudioInput& input);
+    void setOutput(std::shared_ptr<const RunOutput> out);
+    void setOverlay(Overlay o, bool on);
+    bool overlay(Overlay o) const;
+    void setOpacity(Overlay o, double opacity);
+    double zoom() const { return m_zoom; }
+    void fitToWindow();
+    // Token under a widget position, or -1.
+    long long tokenAt(const QPointF& pos) const;
+    long long selectedGroup() const { return m_selectedGroup; }
+    void selectGroupOf(long long token);
+    // A text describing a token (index, row/col, saliency, pi, mass, group, size, cosine).
+    QString describe(long long token) const;
+    // The canvas as shown (for export and screenshots).
+    QImage render() const;
+
+  signals:
+    void tokenHovered(long long token, const QString& text);
+    void groupSelected(long long group);
+
+  protected:
+    void paintEvent(QPaintEvent*) override;
+    void wheelEvent(QWheelEvent* e) override;
+    void mousePressEvent(QMouseEvent* e) override;
+    void mouseMoveEvent(QMouseEvent* e) override;
+    void mouseReleaseEvent(QMouseEvent* e) override;
+    void resizeEvent(QResizeEvent*) override;
+
+  private:
+    void paintScene(QPainter& p) const;
+    QPointF toImage(const QPointF& widgetPos) const;
+
+    StudioInput m_input;
+    Grid m_grid;
+    QImage m_base;
+    std::shared_ptr<const RunOutput> m_out;
+    bool m_on[7] = {true, false, true, false, false, false, false};
+    double m_opacity[7] = {0.6, 0.6, 1.0, 1.0, 1.0, 0.5, 0.4};
+    double m_zoom = 1.0;
+    QPointF m_offset;
+    bool m_fit = true;
+    QPoint m_pressPos, m_lastPos;
+    bool m_dragging = false;
+    long long m_selectedGroup = -1, m_hover = -1;
+};
+
+} // namespace studio

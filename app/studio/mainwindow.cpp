@@ -1,0 +1,372 @@
+#include "mainwindow.h"
+
+#include "qmpp/error.h"
+#include "qmpp/export.h"
+#include "qmpp/report.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStatusBar>
+#include <QThread>
+
+namespace studio {
+
+namespace {
+
+constexpr int kMaxRecent = 8;
+
+QString describeInput(const StudioInput& in) {
+    const auto& t = in.tokens();
+    QString s = QStringLiteral("<b>%1</b><br>").arg(QFileInfo(in.path).fileName().toHtmlEscaped());
+    if (in.isImage()) {
+        const auto& im = *in.loaded->image;
+        s += QObject::tr("image %1×%2 (resized from %3×%4)<br>%5×%6 patches of %7 px<br>")
+                 .arg(im.width).arg(im.height).arg(im.originalWidth).arg(im.originalHeight)
+                 .arg(t.gridCols).arg(t.gridRows).arg(im.patch);
+    }
+    s += QObject::tr("N = %1 tokens, D = %2").arg(t.n).arg(t.d);
+    if (in.loaded->batched) s += QObject::tr("<br>batch of %1: showing item 0").arg(in.loaded->items.size());
+    if (t.hiddenLayers) s += QObject::tr("<br>hidden states: L = %1").arg(t.hiddenLayers);
+    if (t.attnLayers) s += QObject::tr("<br>attention maps: L = %1, H = %2").arg(t.attnLayers).arg(t.attnHeads);
+    return s;
+}
+
+void writeParams(QSettings& s, const qmpp::MergeParams& p) {
+    s.beginGroup("params");
+    s.setValue("budget", p.budget);
+    s.setValue("temperature", p.temperature);
+    s.setValue("epsilon", p.epsilon);
+    s.setValue("gamma", p.gamma);
+    s.setValue("alpha", p.alpha);
+    s.setValue("layers", p.layers);
+    s.setValue("refine", p.refine);
+    s.setValue("seed", qulonglong(p.seed));
+    s.setValue("cluster", int(p.cluster));
+    s.setValue("backend", int(p.backend));
+    s.setValue("precision", int(p.precision));
+    s.endGroup();
+}
+
+qmpp::MergeParams readParams(QSettings& s) {
+    qmpp::MergeParams p;
+    s.beginGroup("params");
+    p.budget = s.value("budget", p.budget).toDouble();
+    p.temperature = s.value("temperature", p.temperature).toDouble();
+    p.epsilon = s.value("epsilon", p.epsilon).toDouble();
+    p.gamma = s.value("gamma", p.gamma).toDouble();
+    p.alpha = s.value("alpha", p.alpha).toDouble();
+    p.layers = s.value("layers", p.layers).toInt();
+    p.refine = s.value("refine", p.refine).toInt();
+    p.seed = s.value("seed", qulonglong(p.seed)).toULongLong();
+    p.cluster = qmpp::ClusterMethod(s.value("cluster", int(p.cluster)).toInt());
+    p.backend = qmpp::BackendKind(s.value("backend", int(qmpp::BackendKind::Cpu)).toInt());
+    p.precision = qmpp::Precision(s.value("precision", int(p.precision)).toInt());
+    s.endGroup();
+    return p;
+}
+
+} // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(tr("QuickMerge++ Studio"));
+    setAcceptDrops(true);
+    m_canvas = new ImageCanvas(this);
+    setCentralWidget(m_canvas);
+
+    m_overlays = new OverlayPanel(m_canvas, this);
+    auto* inputDock = new QDockWidget(tr("Input and overlays"), this);
+    inputDock->setObjectName("inputDock");
+    inputDock->setWidget(m_overlays);
+    addDockWidget(Qt::LeftDockWidgetArea, inputDock);
+
+    m_params = new ParamsPanel(this);
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidget(m_params);
+    scroll->setWidgetResizable(true);
+    auto* paramsDock = new QDockWidget(tr("Parameters"), this);
+    paramsDock->setObjectName("paramsDock");
+    paramsDock->setWidget(scroll);
+    addDockWidget(Qt::RightDockWidgetArea, paramsDock);
+
+    m_plots = new PlotsPanel(this);
+    auto* plotsDock = new QDockWidget(tr("Plots"), this);
+    plotsDock->setObjectName("plotsDock");
+    plotsDock->setWidget(m_plots);
+    addDockWidget(Qt::BottomDockWidgetArea, plotsDock);
+
+    m_status = new QLabel(this);
+    m_hover = new QLabel(this);
+    m_error = new QLabel(this);
+    m_error->setStyleSheet("color: #d04030");
+    statusBar()->addWidget(m_status);
+    statusBar()->addWidget(m_error, 1);
+    statusBar()->addPermanentWidget(m_hover);
+
+    std::string why;
+    m_gpu = qmpp::gpuAvailable(&why);
+    m_params->setGpu(m_gpu, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
+    buildMenus();
+    if (!m_gpu) {
+        m_profile->setEnabled(false);
+        m_profile->setToolTip(tr("Profiling the kernel variants needs a GPU: %1").arg(QString::fromStdString(why)));
+    }
+
+    QSettings settings;
+    m_params->setParams(readParams(settings));
+    if (!m_gpu) m_params->setGpu(false, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
+    m_params->setPatch(settings.value("patch", 16).toInt());
+    restoreGeometry(settings.value("geometry").toByteArray());
+    restoreState(settings.value("windowState").toByteArray());
+    if (!settings.contains("geometry")) resize(1400, 900);
+
+    connect(m_params, &ParamsPanel::paramsChanged, this, [this] { rerun(); });
+    connect(m_params, &ParamsPanel::patchChanged, this, [this](int) {
+        if (m_runner.input().loaded) openFile(m_runner.input().path);
+    });
+    connect(&m_runner, &MergeRunner::resultReady, this, &MainWindow::onResult);
+    connect(&m_runner, &MergeRunner::failed, this, &MainWindow::onFailed);
+    connect(&m_runner, &MergeRunner::busyChanged, this, [this](bool busy) {
+        if (busy) m_status->setText(m_status->text().section(" · running", 0, 0) + tr(" · running…"));
+    });
+    connect(m_canvas, &ImageCanvas::tokenHovered, this, [this](long long, const QString& text) {
+        m_hover->setText(QString(text).replace('\n', "  |  "));
+    });
+    refreshRecent();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
+    m_recent = file->addMenu(tr("Open &recent"));
+    file->addAction(tr("Open &sample photo"), this, [this] { openSample(); });
+    file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
+    file->addSeparator();
+    file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog);
+    file->addAction(tr("Save canvas as &PNG…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png", tr("PNG images (*.png)"));
+        if (!f.isEmpty() && !m_canvas->render().save(f)) showError(tr("Cannot write %1").arg(f));
+    });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); });
+    m_profile = run->addAction(tr("&Profile kernel variants (GPU)"), this, &MainWindow::profile);
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
+    view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas, &ImageCanvas::fitToWindow);
+}
+
+bool MainWindow::openFile(const QString& path, bool quiet) {
+    m_inputOptions.patch = m_params->patch();
+    StudioInput in;
+    in.path = path;
+    try {
+        in.loaded = std::make_shared<const qmpp::LoadedInput>(qmpp::loadInput(path.toStdString(), m_inputOptions));
+    } catch (const std::exception& e) {
+        const QString msg = tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what()));
+        m_lastError = msg;
+        if (!quiet) QMessageBox::warning(this, tr("Open failed"), msg);
+        showError(msg);
+        return false;
+    }
+    m_runner.setInput(in);
+    m_canvas->setInput(in);
+    m_params->setTokenCount(in.tokens().n);
+    m_overlays->setInputDescription(describeInput(in));
+    setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
+    if (!path.startsWith(m_sampleDir.path())) addRecent(path);
+    m_error->clear();
+    rerun(true);
+    return true;
+}
+
+bool MainWindow::openSample() {
+    const QString target = m_sampleDir.filePath("chelsea.png");
+    if (!QFile::exists(target) && !QFile::copy(":/samples/chelsea.png", target)) {
+        showError(tr("Cannot unpack the bundled sample"));
+        return false;
+    }
+    return openFile(target);
+}
+
+void MainWindow::rerun(bool now) {
+    if (!m_runner.input().loaded) return;
+    const qmpp::MergeParams p = m_params->params();
+    if (now) m_runner.requestNow(p);
+    else m_runner.request(p);
+}
+
+void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
+    m_last = out;
+    m_lastError.clear();
+    m_error->clear();
+    m_canvas->setOutput(out);
+    m_plots->setOutput(out);
+    const auto& r = out->result;
+    m_params->setFidelity(r.metrics.fidelityOk, r.metrics.normMassRetention);
+    m_status->setText(tr("%1 · %2 · %3 · K = %4 · last run %5 ms")
+                          .arg(QString::fromStdString(r.backend), QString::fromStdString(r.precision),
+                               QString::fromStdString(r.device))
+                          .arg(r.k)
+                          .arg(out->wallMs, 0, 'f', 1));
+    if (!r.notes.empty()) m_status->setToolTip(QString::fromStdString(r.notes.front()));
+}
+
+void MainWindow::onFailed(const QString& message) {
+    m_lastError = message;
+    showError(tr("Run failed: %1").arg(message));
+}
+
+void MainWindow::showError(const QString& text) {
+    m_error->setText(QString(text).replace('\n', ' '));
+    m_error->setToolTip(text);
+}
+
+void MainWindow::addRecent(const QString& path) {
+    QSettings s;
+    QStringList files = s.value("recentFiles").toStringList();
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    files.removeAll(abs);
+    files.prepend(abs);
+    while (files.size() > kMaxRecent) files.removeLast();
+    s.setValue("recentFiles", files);
+    refreshRecent();
+}
+
+void MainWindow::refreshRecent() {
+    m_recent->clear();
+    const QStringList files = QSettings().value("recentFiles").toStringList();
+    for (const QString& f : files) m_recent->addAction(QFileInfo(f).fileName(), this, [this, f] { openFile(f); })->setToolTip(f);
+    m_recent->setEnabled(!files.isEmpty());
+}
+
+void MainWindow::openDialog() {
+    const QString f = QFileDialog::getOpenFileName(
+        this, tr("Open"), QString(),
+        tr("Images and embeddings (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.safetensors);;All files (*)"));
+    if (!f.isEmpty()) openFile(f);
+}
+
+bool MainWindow::exportResults(const QString& dir, bool force) {
+    if (!m_last || !m_runner.input().loaded) {
+        showError(tr("Nothing to export yet"));
+        return false;
+    }
+    qmpp::RunRecord run;
+    run.inputPath = m_runner.input().path.toStdString();
+    run.inputOptions = m_inputOptions;
+    run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
+    qmpp::LoadedInput one = *m_runner.input().loaded; // the studio shows (and exports) item 0
+    one.items.resize(1);
+    one.batched = false;
+    run.input = &one;
+    run.params = m_last->params;
+    run.results = {m_last->result};
+    try {
+        qmpp::exportRun(dir.toStdString(), force, run);
+    } catch (const std::exception& e) {
+        m_lastError = QString::fromUtf8(e.what());
+        showError(tr("Export failed: %1").arg(m_lastError));
+        return false;
+    }
+    statusBar()->showMessage(tr("Exported to %1").arg(dir), 5000);
+    return true;
+}
+
+void MainWindow::exportDialog() {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export results into"));
+    if (dir.isEmpty()) return;
+    bool force = false;
+    try {
+        qmpp::OutputDir::checkTarget(dir.toStdString(), false);
+    } catch (const qmpp::InputError&) {
+        if (QMessageBox::question(this, tr("Replace results?"),
+                                  tr("%1 already holds results. Replace them?").arg(dir)) != QMessageBox::Yes)
+            return;
+        force = true;
+    }
+    if (!exportResults(dir, force)) QMessageBox::warning(this, tr("Export failed"), m_lastError);
+}
+
+void MainWindow::openTimingsDialog() {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open timings"), QString(), tr("qmpp bench JSON (*.json)"));
+    if (f.isEmpty()) return;
+    try {
+        m_plots->loadBench(f);
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Cannot open timings"), QString::fromUtf8(e.what()));
+    }
+}
+
+void MainWindow::profile() {
+    // Each GPU variant once on the current input, per stage, shown as bench rows.
+    if (!m_gpu || !m_runner.input().loaded) return;
+    const StudioInput in = m_runner.input();
+    const qmpp::MergeParams base = m_params->params();
+    auto* thread = QThread::create([this, in, base] {
+        nlohmann::json bench;
+        bench["device"] = "this GPU";
+        bench["results"] = nlohmann::json::array();
+        QString error;
+        for (auto kind : {qmpp::BackendKind::CudaBasic, qmpp::BackendKind::Cuda})
+            for (auto prec : {qmpp::Precision::FP32, qmpp::Precision::FP16}) {
+                qmpp::MergeParams p = base;
+                p.backend = kind;
+                p.precision = prec;
+                try {
+                    const qmpp::MergeResult r = qmpp::runMerge(in.tokens(), p);
+                    bench["device"] = r.device;
+                    for (const auto& t : r.timings)
+                        bench["results"].push_back({{"kernel", t.stage}, {"version", r.backend}, {"precision", r.precision},
+                                                    {"N", r.n}, {"L", r.layers}, {"median", t.ms}, {"verified", true}});
+                } catch (const std::exception& e) {
+                    error = QString::fromUtf8(e.what());
+                }
+            }
+        QMetaObject::invokeMethod(this, [this, bench, error] {
+            if (!error.isEmpty()) showError(tr("Profile: %1").arg(error));
+            if (!bench["results"].empty())
+                m_plots->setBench(bench, tr("Profile: %1").arg(QString::fromStdString(bench["device"].get<std::string>())));
+        });
+    });
+    connect(thread, &QThread::finished, thread, &QObject::deleteLater);
+    thread->start();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+    const auto urls = e->mimeData()->urls();
+    if (!urls.isEmpty() && urls.first().isLocalFile()) openFile(urls.first().toLocalFile());
+}
+
+void MainWindow::saveSettings() const {
+    QSettings s;
+    s.setValue("geometry", saveGeometry());
+    s.setValue("windowState", saveState());
+    s.setValue("patch", m_params->patch());
+    writeParams(s, m_params->params());
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    saveSettings();
+    QMainWindow::closeEvent(e);
+}
+
+} // namespace studio

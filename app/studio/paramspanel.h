@@ -1,0 +1,83 @@
+// The parameters dock: sliders and spin boxes kept in sync, emitting paramsChanged().
+#pragma once
+
+#include "qmpp/types.h"
+
+#include <QWidget>
+#include <functional>
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QSlider;
+class QSpinBox;
+
+namespace studio {
+
+// A slider and a spin box showing one value; the slider may be non-linear (log scale).
+class SliderSpin : public QWidget {
+    Q_OBJECT
+  public:
+    SliderSpin(double lo, double hi, int decimals, std::function<int(double)> toSlider,
+               std::function<double(int)> fromSlider, QWidget* parent = nullptr);
+    double value() const;
+    void setValue(double v); // emits valueChanged when it changes
+    QSlider* slider() const { return m_slider; }
+    QDoubleSpinBox* spin() const { return m_spin; }
+
+  signals:
+    void valueChanged(double v);
+
+  private:
+    QSlider* m_slider;
+    QDoubleSpinBox* m_spin;
+    std::function<int(double)> m_toSlider;
+    std::function<double(int)> m_fromSlider;
+    bool m_syncing = false;
+};
+
+class ParamsPanel : public QWidget {
+    Q_OBJECT
+  public:
+    explicit ParamsPanel(QWidget* parent = nullptr);
+
+    qmpp::MergeParams params() const;
+    void setParams(const qmpp::MergeParams& p); // without emitting paramsChanged
+    void setTokenCount(long long n);
+    long long tokenCount() const { return m_n; }
+    int patch() const;
+    void setPatch(int p);
+    void setFidelity(bool ok, double retention);
+    // GPU entries enabled only with a usable device; `why` becomes their tooltip otherwise.
+    void setGpu(bool available, const QString& why);
+
+    // The controls, for tests and keyboard users.
+    SliderSpin* budget() const { return m_budget; }
+    SliderSpin* temperature() const { return m_tau; }
+    SliderSpin* gamma() const { return m_gamma; }
+    QSpinBox* tokens() const { return m_k; }
+    QSpinBox* seed() const { return m_seed; }
+    QComboBox* backend() const { return m_backend; }
+    QComboBox* precision() const { return m_precision; }
+    QComboBox* cluster() const { return m_cluster; }
+    QSpinBox* layers() const { return m_layers; }
+
+  signals:
+    void paramsChanged();
+    void patchChanged(int patch);
+
+  private:
+    void changed();
+    void budgetToK();
+    void kToBudget();
+
+    long long m_n = 1;
+    bool m_quiet = false;
+    SliderSpin *m_budget, *m_tau, *m_gamma;
+    QSpinBox *m_k, *m_layers, *m_refine, *m_seed, *m_patch;
+    QDoubleSpinBox *m_eps, *m_alpha;
+    QComboBox *m_cluster, *m_backend, *m_precision;
+    QLabel* m_fidelity;
+};
+
+} // namespace studio

@@ -1,0 +1,253 @@
+#include "plotspanel.h"
+
+#include <QComboBox>
+#include <QEvent>
+#include <QFile>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QTabWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace studio {
+
+namespace {
+
+QCustomPlot* makePlot(QWidget* parent) {
+    auto* p = new QCustomPlot(parent);
+    p->setMinimumHeight(160);
+    p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    return p;
+}
+
+// Bars with value labels above them.
+void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<double>& values,
+              const QColor& colour, bool logScale, const QString& unit) {
+    plot->clearPlottables();
+    plot->clearItems();
+    auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+    QVector<double> ticks(names.size());
+    for (int i = 0; i < names.size(); ++i) ticks[i] = i + 1;
+    bars->setData(ticks, values);
+    bars->setBrush(colour);
+    bars->setPen(colour.darker(130));
+    bars->setWidth(0.7);
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    ticker->addTicks(ticks, names);
+    plot->xAxis->setTicker(ticker);
+    plot->xAxis->setTickLabelRotation(names.size() > 6 ? 30 : 0);
+    plot->xAxis->setRange(0.3, names.size() + 0.7);
+    plot->yAxis->setScaleType(logScale ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (logScale) plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    double lo = 1e300, hi = 0;
+    for (double v : values)
+        if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (hi <= 0) lo = 0.001, hi = 1;
+    plot->yAxis->setRange(logScale ? lo / 3 : 0, logScale ? hi * 5 : hi * 1.2);
+    for (int i = 0; i < names.size(); ++i) {
+        auto* label = new QCPItemText(plot);
+        label->position->setCoords(i + 1, values[i]);
+        label->setPositionAlignment(Qt::AlignBottom | Qt::AlignHCenter);
+        label->setText(QString::number(values[i], 'g', 3) + unit);
+        label->setFont(QFont(plot->font().family(), 8));
+        label->setColor(plot->palette().color(QPalette::WindowText));
+    }
+    plot->replot();
+}
+
+void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<double>& counts, double width,
+               const QColor& colour, const QString& xlabel) {
+    plot->clearPlottables();
+    auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+    bars->setData(centres, counts);
+    bars->setWidth(width);
+    bars->setBrush(colour);
+    bars->setPen(colour.darker(130));
+    plot->xAxis->setLabel(xlabel);
+    plot->yAxis->setLabel(QObject::tr("count"));
+    plot->rescaleAxes();
+    plot->yAxis->setRangeLower(0);
+    plot->replot();
+}
+
+} // namespace
+
+PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
+    auto* v = new QVBoxLayout(this);
+    v->setContentsMargins(2, 2, 2, 2);
+    m_tabs = new QTabWidget(this);
+    v->addWidget(m_tabs);
+
+    auto* timingsPage = new QWidget(m_tabs);
+    auto* tv = new QVBoxLayout(timingsPage);
+    auto* row = new QHBoxLayout;
+    m_source = new QComboBox(timingsPage);
+    m_source->addItem(tr("Last run (per stage)"));
+    m_benchN = new QComboBox(timingsPage);
+    m_benchN->setVisible(false);
+    m_timingNote = new QLabel(timingsPage);
+    row->addWidget(new QLabel(tr("Timings of"), timingsPage));
+    row->addWidget(m_source);
+    row->addWidget(m_benchN);
+    row->addWidget(m_timingNote, 1);
+    tv->addLayout(row);
+    m_timings = makePlot(timingsPage);
+    tv->addWidget(m_timings);
+    m_tabs->addTab(timingsPage, tr("Timings"));
+
+    m_saliency = makePlot(m_tabs);
+    m_tabs->addTab(m_saliency, tr("Saliency"));
+    m_sizes = makePlot(m_tabs);
+    m_tabs->addTab(m_sizes, tr("Group sizes"));
+    m_entropy = makePlot(m_tabs);
+    m_tabs->addTab(m_entropy, tr("Entropy per layer"));
+    m_table = new QTableView(m_tabs);
+    m_model = new MetricsModel(m_table);
+    m_table->setModel(m_model);
+    m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->verticalHeader()->setVisible(false);
+    m_tabs->addTab(m_table, tr("Metrics"));
+
+    connect(m_source, &QComboBox::currentIndexChanged, this, [this](int i) {
+        m_benchN->setVisible(i > 0);
+        if (i == 0) showRunTimings();
+        else showBenchTimings();
+    });
+    connect(m_benchN, &QComboBox::currentIndexChanged, this, &PlotsPanel::showBenchTimings);
+    restyle();
+}
+
+void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
+    m_out = std::move(out);
+    m_model->setOutput(m_out);
+    if (!m_out) return;
+    const auto& r = m_out->result;
+    if (m_source->currentIndex() == 0) showRunTimings();
+    // saliency histogram, 20 bins over [0, 1]
+    QVector<double> centres(20), counts(20, 0);
+    for (int b = 0; b < 20; ++b) centres[b] = (b + 0.5) / 20;
+    for (float s : r.saliency) counts[std::min(19, int(s * 20))] += 1;
+    histogram(m_saliency, centres, counts, 0.045, QColor(33, 144, 141), tr("saliency s"));
+    // group sizes: one bar per size
+    std::map<long long, double> bySize;
+    for (long long s : r.groupSizes) bySize[s] += 1;
+    QVector<double> sx, sy;
+    for (const auto& [s, c] : bySize) sx << double(s), sy << c;
+    histogram(m_sizes, sx, sy, 0.8, QColor(92, 200, 99), tr("group size (tokens)"));
+    // entropy per layer
+    m_entropy->clearGraphs();
+    const long long n = r.n;
+    for (long long l = 0; l < r.layers; ++l) {
+        auto* g = m_entropy->addGraph();
+        QVector<double> x(n), y(n);
+        for (long long i = 0; i < n; ++i) x[i] = double(i), y[i] = r.layerEntropy[l * n + i];
+        g->setData(x, y);
+        g->setPen(QPen(QColor::fromHsvF(0.66 * l / std::max<long long>(1, r.layers - 1), 0.8, 0.85), 1));
+        g->setName(tr("layer %1").arg(l));
+    }
+    m_entropy->xAxis->setLabel(tr("token"));
+    m_entropy->yAxis->setLabel(tr("attention entropy H (nats)"));
+    m_entropy->legend->setVisible(r.layers > 1 && r.layers <= 12);
+    m_entropy->rescaleAxes();
+    m_entropy->replot();
+}
+
+void PlotsPanel::showRunTimings() {
+    if (!m_out) return;
+    QVector<QString> names;
+    QVector<double> ms;
+    for (const auto& t : m_out->result.timings)
+        if (t.stage != "total") names << QString::fromStdString(t.stage), ms << std::max(t.ms, 1e-4);
+    names << tr("total");
+    ms << std::max(m_out->result.timings.back().ms, 1e-4);
+    m_timings->yAxis->setLabel(tr("ms (log)"));
+    barChart(m_timings, names, ms, QColor(59, 81, 139), true, "");
+    m_barCount = int(names.size());
+    m_timingNote->setText(tr("%1 · %2").arg(QString::fromStdString(m_out->result.backend), QString::fromStdString(m_out->result.device)));
+}
+
+void PlotsPanel::loadBench(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) throw std::runtime_error(path.toStdString() + ": cannot be opened");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(f.readAll().toStdString());
+    } catch (const std::exception& e) {
+        throw std::runtime_error(path.toStdString() + ": not JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || !j.contains("results") || !j["results"].is_array() || j["results"].empty())
+        throw std::runtime_error(path.toStdString() + ": not a `qmpp bench --json` file (no results)");
+    for (const auto& r : j["results"])
+        if (!r.is_object() || !r.contains("kernel") || !r.contains("median") || !r.contains("N"))
+            throw std::runtime_error(path.toStdString() + ": a result lacks kernel, N or median");
+    QString device;
+    if (j.contains("device")) device = QString::fromStdString(j["device"].is_object() ? j["device"].value("name", "") : j["device"].get<std::string>());
+    setBench(j, tr("File: %1").arg(device.isEmpty() ? path : device));
+}
+
+void PlotsPanel::setBench(const nlohmann::json& j, const QString& label) {
+    m_bench = j;
+    std::set<long long> sizes;
+    for (const auto& r : j["results"]) sizes.insert(r["N"].get<long long>());
+    {
+        const QSignalBlocker b(m_benchN);
+        m_benchN->clear();
+        for (long long n : sizes) m_benchN->addItem(QStringLiteral("N = %1").arg(n), qlonglong(n));
+    }
+    if (m_source->count() > 1) m_source->setItemText(1, label);
+    else m_source->addItem(label);
+    m_source->setCurrentIndex(1);
+    showBenchTimings();
+}
+
+void PlotsPanel::showBenchTimings() {
+    if (m_bench.is_null() || m_benchN->count() == 0) return;
+    const long long n = m_benchN->currentData().toLongLong();
+    QVector<QString> names;
+    QVector<double> ms;
+    for (const auto& r : m_bench["results"]) {
+        if (r["N"].get<long long>() != n) continue;
+        if (r.value("verified", true) == false) continue; // never show a variant that failed its check
+        QString name = QString::fromStdString(r["kernel"].get<std::string>());
+        name += "\n" + QString::fromStdString(r.value("version", "")) + " " + QString::fromStdString(r.value("precision", ""));
+        if (r.value("L", 1) != 1) name += QStringLiteral(" L%1").arg(r.value("L", 1));
+        names << name;
+        ms << std::max(r["median"].get<double>(), 1e-5);
+    }
+    m_timings->yAxis->setLabel(tr("median ms (log)"));
+    barChart(m_timings, names, ms, QColor(39, 173, 129), true, "");
+    m_barCount = int(names.size());
+    m_timingNote->setText(tr("%1 rows").arg(names.size()));
+}
+
+void PlotsPanel::restyle() {
+    const QPalette pal = palette();
+    for (QCustomPlot* p : {m_timings, m_saliency, m_sizes, m_entropy}) {
+        p->setBackground(pal.color(QPalette::Base));
+        for (QCPAxis* a : {p->xAxis, p->yAxis}) {
+            a->setBasePen(QPen(pal.color(QPalette::WindowText)));
+            a->setTickPen(QPen(pal.color(QPalette::WindowText)));
+            a->setSubTickPen(QPen(pal.color(QPalette::WindowText)));
+            a->setTickLabelColor(pal.color(QPalette::WindowText));
+            a->setLabelColor(pal.color(QPalette::WindowText));
+        }
+        p->replot();
+    }
+}
+
+void PlotsPanel::changeEvent(QEvent* e) {
+    if (e->type() == QEvent::PaletteChange) restyle();
+    QWidget::changeEvent(e);
+}
+
+} // namespace studio
