@@ -19,10 +19,14 @@ std::string fileExtension(const std::string& path) {
     return e;
 }
 
-std::vector<std::uint8_t> readFileBytes(const std::string& path) {
+void requireFile(const std::string& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw InputError(path + ": no such file");
     if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a file");
+}
+
+std::vector<std::uint8_t> readFileBytes(const std::string& path) {
+    requireFile(path);
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw InputError(path + ": cannot be opened for reading");
     const std::streamoff size = in.tellg();

@@ -1,6 +1,7 @@
 // Image tokenizer and overlay images (OpenCV core, imgproc, imgcodecs).
 #include "qmpp/error.h"
 #include "qmpp/inputs.h"
+#include "qmpp/io.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -48,6 +49,7 @@ bool haveImageSupport() { return true; }
 TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
                        ImageInput* image) {
     if (patch < 1 || patch > 256) throw UsageError("patch size must lie in 1..256");
+    requireFile(path);
     cv::Mat bgr;
     try {
         bgr = cv::imread(path, cv::IMREAD_COLOR);

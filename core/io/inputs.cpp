@@ -164,7 +164,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
         }
     }
     if (!opt.labels.empty()) {
-        readFileBytes(opt.labels); // the same missing/directory messages as everywhere
+        requireFile(opt.labels); // the same missing/directory messages as everywhere
         std::ifstream f(opt.labels);
         std::vector<std::string> labels;
         for (std::string line; std::getline(f, line);) labels.push_back(line);

@@ -28,6 +28,8 @@ TensorFile readSafetensors(const std::string& path);
 TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name);
 void writeSafetensors(const std::string& path, const TensorFile& f);
 
+// InputError naming the path when it is missing or a directory.
+void requireFile(const std::string& path);
 // Reads a whole file; InputError naming the path when it is missing, a directory or unreadable.
 std::vector<std::uint8_t> readFileBytes(const std::string& path);
 // Writes a whole file; RuntimeFailure when it cannot be written completely (disk full...).

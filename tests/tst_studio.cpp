@@ -1,0 +1,213 @@
+// The studio: the runner's queued protocol (supersession, no stale results), the main window on
+// the bundled photo, 1,000 programmatic slider changes, the canvas, the models, export, timings
+// files and bad input. Runs offscreen (QT_QPA_PLATFORM=offscreen).
+#include "mainwindow.h"
+#include "metricsmodel.h"
+#include "runner.h"
+
+#include "qmpp/engine.h"
+#include "qmpp/inputs.h"
+#include "qmpp/io.h"
+#include "testutil.h"
+
+#include <QAbstractItemModelTester>
+#include <QComboBox>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QTabWidget>
+
+using namespace studio;
+
+namespace {
+
+StudioInput tokensInput(const QString& path) {
+    StudioInput in;
+    in.path = path;
+    in.loaded = std::make_shared<const qmpp::LoadedInput>(qmpp::loadInput(path.toStdString(), {}));
+    return in;
+}
+
+} // namespace
+
+class TestStudio : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_tokens;
+
+  private slots:
+    void initTestCase() {
+        Q_INIT_RESOURCE(studio);
+        QCoreApplication::setOrganizationName("QuickMergeTests");
+        QCoreApplication::setApplicationName("tst_studio");
+        m_tokens = m_dir.filePath("tokens.npy");
+        qmpp::writeNpy(m_tokens.toStdString(), qmpp::NdArray::fromFloat(qmpp::test::randomTokens(120, 16, 3), {120, 16}));
+    }
+
+    void runnerEmitsResult() {
+        MergeRunner runner;
+        runner.setInput(tokensInput(m_tokens));
+        QSignalSpy ready(&runner, &MergeRunner::resultReady);
+        qmpp::MergeParams p;
+        p.backend = qmpp::BackendKind::Cpu;
+        p.k = 17;
+        runner.requestNow(p);
+        QVERIFY(ready.wait(10000));
+        const auto out = ready.first().first().value<std::shared_ptr<const RunOutput>>();
+        QCOMPARE(out->result.k, 17);
+        QVERIFY(!out->saliency.isNull());
+        QCOMPARE(out->saliency.width() * out->saliency.height() >= 120, true);
+    }
+
+    void newerRequestsSupersedeOlder() {
+        MergeRunner runner;
+        runner.setDebounceMs(0);
+        runner.setInput(tokensInput(m_tokens));
+        QSignalSpy ready(&runner, &MergeRunner::resultReady);
+        QSignalSpy failed(&runner, &MergeRunner::failed);
+        qmpp::MergeParams p;
+        p.backend = qmpp::BackendKind::Cpu;
+        for (int k = 1; k <= 60; ++k) {
+            p.k = k;
+            if (k % 2) runner.requestNow(p);
+            else runner.request(p);
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(!runner.busy() && ready.count() >= 1, 20000);
+        QCOMPARE(failed.count(), 0);
+        // never a stale result: only the last request's parameters are ever shown
+        const auto last = ready.last().first().value<std::shared_ptr<const RunOutput>>();
+        QCOMPARE(last->params.k, 60);
+        QCOMPARE(last->generation, runner.latestGeneration());
+        for (const auto& args : ready) QCOMPARE(args.first().value<std::shared_ptr<const RunOutput>>()->params.k, 60);
+    }
+
+    void failuresAreReported() {
+        MergeRunner runner;
+        runner.setInput(tokensInput(m_tokens));
+        QSignalSpy failed(&runner, &MergeRunner::failed);
+        qmpp::MergeParams p;
+        p.k = 500; // K > N
+        runner.requestNow(p);
+        QVERIFY(failed.wait(10000));
+        QVERIFY(failed.first().first().toString().contains("exceeds"));
+    }
+
+    void metricsModel() {
+        MergeRunner runner;
+        runner.setInput(tokensInput(m_tokens));
+        QSignalSpy ready(&runner, &MergeRunner::resultReady);
+        qmpp::MergeParams p;
+        runner.requestNow(p);
+        QVERIFY(ready.wait(10000));
+        MetricsModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setOutput(ready.first().first().value<std::shared_ptr<const RunOutput>>());
+        QVERIFY(model.rowCount() > 10);
+        bool found = false;
+        for (int r = 0; r < model.rowCount(); ++r)
+            found |= model.data(model.index(r, 0)).toString() == "reconstruction_error";
+        QVERIFY(found);
+        model.setOutput(nullptr);
+        QCOMPARE(model.rowCount(), 0);
+    }
+
+    void mainWindowShowsTheSample() {
+        MainWindow w;
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const auto out = w.lastOutput();
+        QVERIFY(out);
+        QCOMPARE(out->result.n, 532); // 448 x 304 at 16-pixel patches
+        QCOMPARE(out->result.k, w.paramsPanel()->tokens()->value());
+        // GPU entries are disabled (with a tooltip) without a device
+        if (!qmpp::gpuAvailable()) {
+            auto* model = qobject_cast<QStandardItemModel*>(w.paramsPanel()->backend()->model());
+            QVERIFY(!model->item(1)->isEnabled());
+            QVERIFY(!model->item(1)->toolTip().isEmpty());
+        }
+        // the canvas: a token under a point, its description, its group highlighted on click
+        ImageCanvas* c = w.canvas();
+        const QPointF centre(c->width() / 2.0, c->height() / 2.0);
+        const long long t = c->tokenAt(centre);
+        QVERIFY(t >= 0 && t < 532);
+        QVERIFY(c->describe(t).contains("saliency"));
+        c->selectGroupOf(t);
+        QCOMPARE(c->selectedGroup(), out->result.labels[t]);
+        const QImage a = c->render();
+        c->setOverlay(Overlay::Saliency, false);
+        c->setOverlay(Overlay::Merged, true);
+        QVERIFY(c->render() != a);
+        // the plots got the run
+        QCOMPARE(w.plots()->timingBars(), int(out->result.timings.size()));
+        QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
+    }
+
+    void thousandSliderChanges() {
+        MainWindow w;
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        QElapsedTimer timer;
+        timer.start();
+        QSpinBox* k = w.paramsPanel()->tokens();
+        for (int i = 0; i < 1000; ++i) {
+            k->setValue(1 + (i * 37) % 500);
+            if (i % 50 == 0) QCoreApplication::processEvents();
+        }
+        const int last = k->value();
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.k == last && !w.runner()->busy(), 30000);
+        QVERIFY2(timer.elapsed() < 30000, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(w.lastOutput()->params.k, last);
+        QVERIFY(w.lastError().isEmpty());
+    }
+
+    void exportWritesTheCliFiles() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const QString dir = m_dir.filePath("export");
+        QVERIFY2(w.exportResults(dir, false), qPrintable(w.lastError()));
+        for (const char* f : {"merged.npy", "labels.npy", "report.json", "clusters.png", "merged.png", "saliency.png"})
+            QVERIFY2(QFile::exists(dir + "/" + f), f);
+        const auto labels = qmpp::readNpy((dir + "/labels.npy").toStdString());
+        QCOMPARE(labels.shape, (std::vector<qmpp::i64>{532}));
+        QVERIFY(!w.exportResults(dir, false)); // holds results: refused without force
+        QVERIFY(w.lastError().contains("--force") || w.lastError().contains("already holds"));
+        QVERIFY(w.exportResults(dir, true));
+    }
+
+    void badInputIsAMessage() {
+        MainWindow w;
+        QFile junk(m_dir.filePath("junk.npy"));
+        QVERIFY(junk.open(QIODevice::WriteOnly));
+        junk.write("not an npy");
+        junk.close();
+        QVERIFY(!w.openFile(junk.fileName(), true));
+        QVERIFY(w.lastError().contains("junk.npy"));
+        QVERIFY(!w.openFile(m_dir.filePath("missing.png"), true));
+        QVERIFY(w.lastError().contains("no such file"));
+    }
+
+    void timingsFiles() {
+        PlotsPanel plots;
+        plots.loadBench(QString(QMPP_SOURCE_DIR) + "/docs/perf/gpu-bench-h100-basic.json");
+        QVERIFY(plots.timingBars() > 5);
+        QFile bad(m_dir.filePath("bad.json"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write("{\"results\": []}");
+        bad.close();
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, plots.loadBench(bad.fileName()));
+    }
+
+    void cleanupTestCase() { QSettings().clear(); }
+};
+
+QTEST_MAIN(TestStudio)
+#include "tst_studio.moc"
