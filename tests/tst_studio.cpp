@@ -31,6 +31,26 @@ StudioInput tokensInput(const QString& path) {
     return in;
 }
 
+// A stand-in GPU: the CPU pipeline under a device's name, so the GPU paths of the UI can be
+// driven on a machine without one.
+class FakeGpuBackend final : public qmpp::Backend {
+  public:
+    FakeGpuBackend(qmpp::BackendKind k, qmpp::Precision p) : m_kind(k), m_prec(p) {}
+    std::string name() const override { return m_kind == qmpp::BackendKind::CudaBasic ? "cuda-basic" : "cuda"; }
+    std::string device() const override { return "Test GPU"; }
+    qmpp::MergeResult run(const qmpp::TokenSet& t, const qmpp::MergeParams& p, qmpp::i64 k) override {
+        qmpp::MergeResult r = qmpp::makeCpuBackend()->run(t, p, k);
+        r.backend = name();
+        r.device = device();
+        r.precision = qmpp::toString(m_prec);
+        return r;
+    }
+
+  private:
+    qmpp::BackendKind m_kind;
+    qmpp::Precision m_prec;
+};
+
 } // namespace
 
 class TestStudio : public QObject {
@@ -144,6 +164,15 @@ class TestStudio : public QObject {
         QVERIFY(c->render() != a);
         // the plots got the run
         QCOMPARE(w.plots()->timingBars(), int(out->result.timings.size()));
+        // QMPP_STUDIO_SHOTS=DIR saves each plot tab, to look at them
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            w.resize(1400, 900);
+            for (int i = 0; i < w.plots()->tabs()->count(); ++i) {
+                w.plots()->tabs()->setCurrentIndex(i);
+                QCoreApplication::processEvents();
+                w.plots()->grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + QStringLiteral("/tab%1.png").arg(i));
+            }
+        }
         QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
     }
 
@@ -195,10 +224,44 @@ class TestStudio : public QObject {
         QVERIFY(w.lastError().contains("no such file"));
     }
 
+    void fakeGpuEnablesGpuEntriesAndProfile() {
+        auto provider = std::make_shared<qmpp::DeviceProvider>();
+        provider->name = "Test GPU";
+        provider->make = [](qmpp::BackendKind k, qmpp::Precision p) { return std::make_unique<FakeGpuBackend>(k, p); };
+        qmpp::setDeviceProvider(provider);
+        {
+            MainWindow w;
+            auto* model = qobject_cast<QStandardItemModel*>(w.paramsPanel()->backend()->model());
+            QVERIFY(model->item(1)->isEnabled() && model->item(2)->isEnabled());
+            QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+            QVERIFY(w.openSample());
+            QVERIFY(ready.wait(20000));
+            w.paramsPanel()->backend()->setCurrentIndex(2); // CUDA optimized
+            w.paramsPanel()->precision()->setCurrentIndex(1); // FP16
+            QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.device == "Test GPU", 20000);
+            QCOMPARE(w.lastOutput()->result.precision, std::string("fp16"));
+            // the profile action runs the four variants and shows them in the timing view
+            QAction* profile = nullptr;
+            for (QAction* a : w.findChildren<QAction*>())
+                if (a->text().contains("Profile")) profile = a;
+            QVERIFY(profile && profile->isEnabled());
+            profile->trigger();
+            QTRY_VERIFY_WITH_TIMEOUT(w.plots()->timingBars() >= 4 * 6, 30000);
+            QVERIFY(w.plots()->benchVariants() >= 4);
+        }
+        qmpp::setDeviceProvider(nullptr);
+        QVERIFY(!qmpp::gpuAvailable() || true);
+    }
+
     void timingsFiles() {
         PlotsPanel plots;
         plots.loadBench(QString(QMPP_SOURCE_DIR) + "/docs/perf/gpu-bench-h100-basic.json");
         QVERIFY(plots.timingBars() > 5);
+        QVERIFY(plots.benchVariants() >= 4); // basic/cuda-basic/cuda/cublas x fp32/fp16
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            plots.resize(1300, 420);
+            plots.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/bench.png");
+        }
         QFile bad(m_dir.filePath("bad.json"));
         QVERIFY(bad.open(QIODevice::WriteOnly));
         bad.write("{\"results\": []}");

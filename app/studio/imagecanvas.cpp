@@ -38,7 +38,9 @@ void ImageCanvas::setOutput(std::shared_ptr<const RunOutput> out) {
 }
 
 void ImageCanvas::setOverlay(Overlay o, bool on) {
+    if (m_on[int(o)] == on) return;
     m_on[int(o)] = on;
+    emit overlayToggled(o, on);
     update();
 }
 bool ImageCanvas::overlay(Overlay o) const { return m_on[int(o)]; }

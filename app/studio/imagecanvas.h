@@ -35,6 +35,7 @@ class ImageCanvas : public QWidget {
   signals:
     void tokenHovered(long long token, const QString& text);
     void groupSelected(long long group);
+    void overlayToggled(studio::Overlay o, bool on);
 
   protected:
     void paintEvent(QPaintEvent*) override;

@@ -21,9 +21,26 @@ int main(int argc, char** argv) {
     parser.addPositionalArgument("file", "image (png, jpg, ...) or embeddings (.npy, .safetensors) to open");
     QCommandLineOption shot("screenshot", "save a screenshot of the window after the first result, then quit", "png");
     parser.addOption(shot);
+    QCommandLineOption overlays("overlays",
+                                "overlays to show: comma-separated from saliency, mask, foreground, clusters, "
+                                "groups, merged, grid (default saliency,foreground)",
+                                "list");
+    parser.addOption(overlays);
     parser.process(app);
 
     studio::MainWindow w;
+    if (parser.isSet(overlays)) {
+        const QStringList names = {"saliency", "mask", "foreground", "clusters", "merged", "groups", "grid"};
+        const QStringList want = parser.value(overlays).split(',', Qt::SkipEmptyParts);
+        for (const QString& n : want)
+            if (!names.contains(n.trimmed())) {
+                fprintf(stderr, "qmpp-studio: unknown overlay '%s' (expected one of %s)\n", qPrintable(n),
+                        qPrintable(names.join(", ")));
+                return 2;
+            }
+        for (int i = 0; i < names.size(); ++i)
+            w.canvas()->setOverlay(studio::Overlay(i), want.contains(names[i]));
+    }
     w.show();
     const QStringList files = parser.positionalArguments();
     const bool opened = (!files.isEmpty() && w.openFile(files.first())) || w.openSample();

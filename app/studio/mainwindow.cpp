@@ -20,6 +20,7 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QThread>
+#include <QToolBar>
 
 namespace studio {
 
@@ -149,13 +150,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 MainWindow::~MainWindow() = default;
 
 void MainWindow::buildMenus() {
+    QToolBar* tools = addToolBar(tr("Main"));
+    tools->setObjectName("mainToolBar");
     QMenu* file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
+    QAction* open = file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
+    tools->addAction(open);
     m_recent = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &sample photo"), this, [this] { openSample(); });
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
     file->addSeparator();
-    file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog);
+    tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog));
     file->addAction(tr("Save canvas as &PNG…"), this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png", tr("PNG images (*.png)"));
         if (!f.isEmpty() && !m_canvas->render().save(f)) showError(tr("Cannot write %1").arg(f));
@@ -163,11 +167,12 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* run = menuBar()->addMenu(tr("&Run"));
-    run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); });
+    tools->addAction(run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); }));
     m_profile = run->addAction(tr("&Profile kernel variants (GPU)"), this, &MainWindow::profile);
+    tools->addAction(m_profile);
     QMenu* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
-    view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas, &ImageCanvas::fitToWindow);
+    tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas, &ImageCanvas::fitToWindow));
 }
 
 bool MainWindow::openFile(const QString& path, bool quiet) {

@@ -37,6 +37,9 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
         g->addWidget(op, row, 1);
         ++row;
         connect(cb, &QCheckBox::toggled, canvas, [canvas, o = o](bool on) { canvas->setOverlay(o, on); });
+        connect(canvas, &ImageCanvas::overlayToggled, cb, [cb, o = o](Overlay which, bool on) {
+            if (which == o) cb->setChecked(on); // toggled elsewhere (command line, tests)
+        });
         connect(op, &QSlider::valueChanged, canvas, [canvas, o = o](int val) { canvas->setOpacity(o, val / 100.0); });
     }
     v->addWidget(box);

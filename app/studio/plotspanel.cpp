@@ -101,7 +101,7 @@ PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
     row->addWidget(m_timingNote, 1);
     tv->addLayout(row);
     m_timings = makePlot(timingsPage);
-    tv->addWidget(m_timings);
+    tv->addWidget(m_timings, 1);
     m_tabs->addTab(timingsPage, tr("Timings"));
 
     m_saliency = makePlot(m_tabs);
@@ -144,6 +144,11 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     QVector<double> sx, sy;
     for (const auto& [s, c] : bySize) sx << double(s), sy << c;
     histogram(m_sizes, sx, sy, 0.8, QColor(92, 200, 99), tr("group size (tokens)"));
+    QSharedPointer<QCPAxisTickerFixed> whole(new QCPAxisTickerFixed);
+    whole->setTickStep(1.0);
+    whole->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    m_sizes->xAxis->setTicker(whole);
+    m_sizes->replot();
     // entropy per layer
     m_entropy->clearGraphs();
     const long long n = r.n;
@@ -164,6 +169,7 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
 
 void PlotsPanel::showRunTimings() {
     if (!m_out) return;
+    m_timings->legend->setVisible(false);
     QVector<QString> names;
     QVector<double> ms;
     for (const auto& t : m_out->result.timings)
@@ -213,21 +219,76 @@ void PlotsPanel::setBench(const nlohmann::json& j, const QString& label) {
 void PlotsPanel::showBenchTimings() {
     if (m_bench.is_null() || m_benchN->count() == 0) return;
     const long long n = m_benchN->currentData().toLongLong();
-    QVector<QString> names;
-    QVector<double> ms;
+    // kernels along x, one bar per variant (version x precision) in each group, min-max whiskers
+    QVector<QString> kernels, variants;
+    struct Cell { double median, lo, hi; };
+    std::map<std::pair<int, int>, Cell> cells;
     for (const auto& r : m_bench["results"]) {
         if (r["N"].get<long long>() != n) continue;
         if (r.value("verified", true) == false) continue; // never show a variant that failed its check
-        QString name = QString::fromStdString(r["kernel"].get<std::string>());
-        name += "\n" + QString::fromStdString(r.value("version", "")) + " " + QString::fromStdString(r.value("precision", ""));
-        if (r.value("L", 1) != 1) name += QStringLiteral(" L%1").arg(r.value("L", 1));
-        names << name;
-        ms << std::max(r["median"].get<double>(), 1e-5);
+        QString kernel = QString::fromStdString(r["kernel"].get<std::string>());
+        if (r.value("L", 1) != 1) kernel += QStringLiteral(" L%1").arg(r.value("L", 1));
+        const QString variant = QString::fromStdString(r.value("version", "")) + " " +
+                                QString::fromStdString(r.value("precision", ""));
+        if (!kernels.contains(kernel)) kernels << kernel;
+        if (!variants.contains(variant)) variants << variant;
+        const double med = std::max(r["median"].get<double>(), 1e-5);
+        cells[{int(kernels.indexOf(kernel)), int(variants.indexOf(variant))}] =
+            Cell{med, r.value("min", med), r.value("max", med)};
     }
-    m_timings->yAxis->setLabel(tr("median ms (log)"));
-    barChart(m_timings, names, ms, QColor(39, 173, 129), true, "");
-    m_barCount = int(names.size());
-    m_timingNote->setText(tr("%1 rows").arg(names.size()));
+    QCustomPlot* plot = m_timings;
+    plot->clearPlottables();
+    plot->clearItems();
+    auto* group = new QCPBarsGroup(plot);
+    const QColor colours[] = {QColor(59, 81, 139),  QColor(33, 144, 141), QColor(92, 200, 99),
+                              QColor(253, 180, 37), QColor(180, 60, 120), QColor(120, 120, 120),
+                              QColor(220, 90, 50),  QColor(140, 100, 200)};
+    double lo = 1e300, hi = 0;
+    for (int v = 0; v < variants.size(); ++v) {
+        auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+        bars->setName(variants[v]);
+        bars->setBrush(colours[v % 8]);
+        bars->setPen(colours[v % 8].darker(130));
+        bars->setWidth(0.8 / std::max<qsizetype>(1, variants.size()));
+        bars->setBarsGroup(group);
+        auto* whiskers = new QCPErrorBars(plot->xAxis, plot->yAxis);
+        whiskers->removeFromLegend();
+        whiskers->setDataPlottable(bars);
+        QVector<double> x, y, minus, plus;
+        for (int k = 0; k < kernels.size(); ++k) {
+            const auto it = cells.find({k, v});
+            if (it == cells.end()) continue;
+            x << k + 1;
+            y << it->second.median;
+            minus << std::max(0.0, it->second.median - it->second.lo);
+            plus << std::max(0.0, it->second.hi - it->second.median);
+            lo = std::min(lo, it->second.lo > 0 ? it->second.lo : it->second.median);
+            hi = std::max(hi, it->second.hi);
+        }
+        bars->setData(x, y);
+        whiskers->setData(minus, plus);
+    }
+    QVector<double> ticks;
+    for (int k = 0; k < kernels.size(); ++k) ticks << k + 1;
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    ticker->addTicks(ticks, kernels);
+    plot->xAxis->setTicker(ticker);
+    plot->xAxis->setTickLabelRotation(kernels.size() > 6 ? 30 : 0);
+    plot->xAxis->setRange(0.4, kernels.size() + 0.6);
+    plot->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    plot->yAxis->setLabel(tr("median ms (log), whiskers min–max"));
+    if (hi > 0) plot->yAxis->setRange(lo / 3, hi * 3);
+    plot->legend->setVisible(true);
+    plot->legend->setFont(QFont(plot->font().family(), 7));
+    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    plot->legend->setWrap(4);
+    plot->legend->setBrush(QColor(255, 255, 255, 200));
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    plot->replot();
+    m_barCount = int(cells.size());
+    m_variantCount = int(variants.size());
+    m_timingNote->setText(tr("%1 kernels × %2 variants").arg(kernels.size()).arg(variants.size()));
 }
 
 void PlotsPanel::restyle() {

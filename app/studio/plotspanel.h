@@ -29,6 +29,7 @@ class PlotsPanel : public QWidget {
     QTabWidget* tabs() const { return m_tabs; }
     QCustomPlot* timingsPlot() const { return m_timings; }
     int timingBars() const { return m_barCount; }
+    int benchVariants() const { return m_variantCount; }
 
   protected:
     void changeEvent(QEvent* e) override;
@@ -46,7 +47,7 @@ class PlotsPanel : public QWidget {
     MetricsModel* m_model;
     std::shared_ptr<const RunOutput> m_out;
     nlohmann::json m_bench;
-    int m_barCount = 0;
+    int m_barCount = 0, m_variantCount = 0;
 };
 
 } // namespace studio

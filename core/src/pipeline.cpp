@@ -5,6 +5,7 @@
 #include "qmpp/ops.h"
 
 #include <chrono>
+#include <mutex>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -263,7 +264,22 @@ void validate(const TokenSet& t, const MergeParams& p) {
 
 std::unique_ptr<Backend> makeCpuBackend() { return std::make_unique<CpuBackend>(); }
 
+namespace {
+std::mutex g_providerMutex;
+std::shared_ptr<const DeviceProvider> g_provider;
+std::shared_ptr<const DeviceProvider> provider() {
+    std::lock_guard<std::mutex> lock(g_providerMutex);
+    return g_provider;
+}
+} // namespace
+
+void setDeviceProvider(std::shared_ptr<const DeviceProvider> p) {
+    std::lock_guard<std::mutex> lock(g_providerMutex);
+    g_provider = std::move(p);
+}
+
 bool gpuAvailable(std::string* why) {
+    if (provider()) return true;
 #ifdef QMPP_HAVE_CUDA
     std::string reason;
     const int count = kernels::deviceCount(&reason);
@@ -279,6 +295,8 @@ bool gpuAvailable(std::string* why) {
 std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
                                      std::vector<std::string>& notes) {
     if (kind == BackendKind::Cpu) return makeCpuBackend();
+    if (const auto p = provider())
+        return p->make(kind == BackendKind::Auto ? BackendKind::Cuda : kind, precision);
     std::string why;
     const bool gpu = gpuAvailable(&why);
     if (!gpu) {

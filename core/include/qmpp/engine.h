@@ -3,6 +3,7 @@
 
 #include "qmpp/types.h"
 
+#include <functional>
 #include <memory>
 
 namespace qmpp {
@@ -26,6 +27,15 @@ std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
                                      std::vector<std::string>& notes);
 // Whether a CUDA device can be used, and if not why ("no CUDA device: ...").
 bool gpuAvailable(std::string* why = nullptr);
+
+// Stands in for the CUDA device: tests (and demonstrations on machines without a GPU) drive the
+// GPU paths of callers through it. While one is set, gpuAvailable() is true and makeBackend()
+// asks it for every GPU kind. nullptr removes it.
+struct DeviceProvider {
+    std::string name;
+    std::function<std::unique_ptr<Backend>(BackendKind kind, Precision precision)> make;
+};
+void setDeviceProvider(std::shared_ptr<const DeviceProvider> provider);
 
 // K from the parameters: k if set, else max(1, floor(budget * N)).
 i64 resolveK(i64 n, const MergeParams& p);
