@@ -18,7 +18,12 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardItemModel>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QSlider>
 #include <QTabWidget>
+#include <set>
 
 using namespace studio;
 
@@ -174,6 +179,65 @@ class TestStudio : public QObject {
             }
         }
         QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
+    }
+
+    void slidersDriveTheMerge() {
+        MainWindow w;
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const auto before = w.lastOutput();
+        // the budget slider changes the number of groups
+        QSlider* budget = w.paramsPanel()->budget()->slider();
+        budget->setValue(budget->value() + 200); // +20 percentage points
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() != before && !w.runner()->busy(), 20000);
+        const auto wider = w.lastOutput();
+        QVERIFY(wider->result.k > before->result.k);
+        std::set<qmpp::i64> groups(wider->result.labels.begin(), wider->result.labels.end());
+        QCOMPARE(qmpp::i64(groups.size()), wider->result.k);
+        // the temperature changes the mask
+        w.paramsPanel()->temperature()->setValue(2.0);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() != wider && !w.runner()->busy(), 20000);
+        const auto warm = w.lastOutput();
+        QVERIFY(warm->result.pi != wider->result.pi);
+        const float maxWarm = *std::max_element(warm->result.pi.begin(), warm->result.pi.end());
+        const float maxCold = *std::max_element(wider->result.pi.begin(), wider->result.pi.end());
+        QVERIFY(maxWarm < maxCold); // a higher temperature flattens the mask
+        QVERIFY(warm->mask != wider->mask);
+        // overlays toggle
+        const QImage shown = w.canvas()->render();
+        w.canvas()->setOverlay(Overlay::Foreground, !w.canvas()->overlay(Overlay::Foreground));
+        QVERIFY(w.canvas()->render() != shown);
+    }
+
+    void exportMatchesTheCli() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const QString dir = m_dir.filePath("export-vs-cli");
+        QVERIFY(w.exportResults(dir, false));
+        const auto p = w.lastOutput()->params;
+        QProcess cli;
+        cli.start(QMPP_CLI, {"run", w.runner()->input().path, "--out", m_dir.filePath("cli"), "--tokens",
+                             QString::number(p.k), "--temperature", QString::number(p.temperature, 'g', 17),
+                             "--seed", QString::number(p.seed), "--backend", "cpu", "--quiet"});
+        QVERIFY(cli.waitForFinished(60000));
+        QCOMPARE(cli.exitCode(), 0);
+        for (const char* f : {"labels.npy", "merged.npy", "mask.npy", "saliency.npy"}) {
+            const auto a = qmpp::readNpy((dir + "/" + f).toStdString());
+            const auto b = qmpp::readNpy((m_dir.filePath("cli") + "/" + f).toStdString());
+            QCOMPARE(a.shape, b.shape);
+            QVERIFY2(a.bytes == b.bytes, f);
+        }
+        QFile ra(dir + "/report.json"), rb(m_dir.filePath("cli") + "/report.json");
+        QVERIFY(ra.open(QIODevice::ReadOnly) && rb.open(QIODevice::ReadOnly));
+        const QJsonObject ja = QJsonDocument::fromJson(ra.readAll()).object();
+        const QJsonObject jb = QJsonDocument::fromJson(rb.readAll()).object();
+        QCOMPARE(ja.keys(), jb.keys()); // the same schema
+        QCOMPARE(ja["metrics"].toObject()["reconstruction_error"].toDouble(),
+                 jb["metrics"].toObject()["reconstruction_error"].toDouble());
     }
 
     void thousandSliderChanges() {

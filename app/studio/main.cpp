@@ -1,5 +1,6 @@
 // qmpp-studio [FILE] [--screenshot PNG]: opens FILE (or the bundled sample photo) and merges it
 // live. --screenshot grabs the window after the first result and exits (docs, checks).
+#include "latency.h"
 #include "mainwindow.h"
 
 #include "qmpp/engine.h"
@@ -26,6 +27,12 @@ int main(int argc, char** argv) {
                                 "groups, merged, grid (default saliency,foreground)",
                                 "list");
     parser.addOption(overlays);
+    QCommandLineOption patch("patch", "image patch size (default: the last one used, 16 at first)", "P");
+    parser.addOption(patch);
+    QCommandLineOption latency("latency-bench", "move the budget slider N times and print the change-to-screen latency as JSON, then quit", "N");
+    parser.addOption(latency);
+    QCommandLineOption latencyJson("latency-json", "also write the latency statistics to this file", "file");
+    parser.addOption(latencyJson);
     parser.process(app);
 
     studio::MainWindow w;
@@ -41,7 +48,9 @@ int main(int argc, char** argv) {
         for (int i = 0; i < names.size(); ++i)
             w.canvas()->setOverlay(studio::Overlay(i), want.contains(names[i]));
     }
+    if (parser.isSet(patch)) w.paramsPanel()->setPatch(parser.value(patch).toInt());
     w.show();
+    if (parser.isSet(latency)) studio::startLatencyBench(&w, parser.value(latency).toInt(), parser.value(latencyJson));
     const QStringList files = parser.positionalArguments();
     const bool opened = (!files.isEmpty() && w.openFile(files.first())) || w.openSample();
     if (parser.isSet(shot)) {
