@@ -72,6 +72,20 @@ template <class T> void launchArBasic(const ArParams& p, cudaStream_t s) {
 
 // ---- dispatcher ---------------------------------------------------------------------------
 
+void bindArWeights(ArParams& p, const void* packed, int d, Prec prec) {
+    const std::size_t es = prec == Prec::F16 ? 2 : 4, hd = kArHidden, D = std::size_t(d);
+    const std::size_t sizes[4] = {hd * D, hd, D * hd, D};
+    const auto* base = static_cast<const unsigned char*>(packed);
+    std::size_t off = 0;
+    for (int dir = 0; dir < 2; ++dir) {
+        const void** slots[4] = {&p.w1[dir], &p.b1[dir], &p.w2[dir], &p.b2[dir]};
+        for (int i = 0; i < 4; ++i) {
+            *slots[i] = base + off * es;
+            off += sizes[i];
+        }
+    }
+}
+
 void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchArBasic<decltype(t)>(p, s); }); return;

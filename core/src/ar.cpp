@@ -104,6 +104,13 @@ std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d) {
     return h;
 }
 
+std::vector<float> packArHeads(const ArHeads& h) {
+    std::vector<float> all;
+    for (const auto* v : {&h.fw1, &h.fb1, &h.fw2, &h.fb2, &h.bw1, &h.bb1, &h.bw2, &h.bb2})
+        all.insert(all.end(), v->begin(), v->end());
+    return all;
+}
+
 void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads, Losses& losses,
             std::vector<double>& errFwd, std::vector<double>& errBwd) {
     errFwd.assign(static_cast<std::size_t>(std::max<i64>(k - 1, 0)), 0.0);

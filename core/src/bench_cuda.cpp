@@ -294,10 +294,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
             groups.upload(g.data(), g.size(), c.stream);
             founderOf.upload(fo.data(), fo.size(), c.stream);
             const auto heads = defaultArHeads(d);
-            std::vector<float> w;
-            for (const auto* vv : {&heads->fw1, &heads->fb1, &heads->fw2, &heads->fb2, &heads->bw1, &heads->bb1, &heads->bw2, &heads->bb2})
-                w.insert(w.end(), vv->begin(), vv->end());
-            Rotating W(w, prec, c.stream);
+            Rotating W(packArHeads(*heads), prec, c.stream);
             const i64 m1 = std::max<i64>(k - 1, 1);
             DeviceBuffer<float> means(2 * m1 * d), hidden(2 * m1 * 256), err(2 * m1);
             for (auto v : versions) {
@@ -355,17 +352,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 });
                 run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D, es * 4 * 256 * D + 4 * K * D, [&](int rep) {
                     kk::ArParams ap;
-                    const std::size_t e2 = prec == kk::Prec::F16 ? 2 : 4, hd = 256;
-                    const auto* base = static_cast<const std::uint8_t*>(W.get(rep));
-                    const std::size_t sz[4] = {hd * d, hd, std::size_t(d) * hd, std::size_t(d)};
-                    std::size_t off = 0;
-                    for (int dir = 0; dir < 2; ++dir) {
-                        const void** slots[4] = {&ap.w1[dir], &ap.b1[dir], &ap.w2[dir], &ap.b2[dir]};
-                        for (int i = 0; i < 4; ++i) {
-                            *slots[i] = base + off * e2;
-                            off += sz[i];
-                        }
-                    }
+                    kk::bindArWeights(ap, W.get(rep), int(d), prec);
                     ap.merged = merged.get();
                     ap.k = int(k);
                     ap.d = int(d);

@@ -570,23 +570,10 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     }
     if (!skip(kk::Kernel::ArHeads) && k >= 2) {
         const auto heads = defaultArHeads(d);
-        std::vector<float> w;
-        for (const auto* vv : {&heads->fw1, &heads->fb1, &heads->fw2, &heads->fb2, &heads->bw1,
-                               &heads->bb1, &heads->bw2, &heads->bb2})
-            w.insert(w.end(), vv->begin(), vv->end());
         Dev dw;
-        const auto* base = static_cast<const std::uint8_t*>(dw.put(w, p));
-        const std::size_t es = p == kk::Prec::F16 ? 2 : 4, hd = ArHeads::kHidden;
-        const std::size_t sz[4] = {hd * d, hd, d * hd, std::size_t(d)};
+        const std::size_t hd = ArHeads::kHidden;
         kk::ArParams ap;
-        std::size_t off = 0;
-        for (int dir = 0; dir < 2; ++dir) {
-            const void** slots[4] = {&ap.w1[dir], &ap.b1[dir], &ap.w2[dir], &ap.b2[dir]};
-            for (int i = 0; i < 4; ++i) {
-                *slots[i] = base + off * es;
-                off += sz[i];
-            }
-        }
+        kk::bindArWeights(ap, dw.put(packArHeads(*heads), p), int(d), p);
         std::vector<float> mk(std::size_t(k * d));
         for (i64 i = 0; i < k * d; ++i) mk[i] = in.x[(i * 7919) % (n * d)]; // merged-like rows
         kk::DeviceBuffer<float> dm, means, hidden, err;

@@ -257,12 +257,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
     r.arHeadsSource = heads->source;
     const std::size_t hd = ArHeads::kHidden, D = static_cast<std::size_t>(d);
-    const std::size_t sizes[4] = {hd * D, hd, D * hd, D};
     if (m_headsFor != heads.get() || m_headsPrec != m_prec) {
-        std::vector<float> all;
-        for (const auto* v : {&heads->fw1, &heads->fb1, &heads->fw2, &heads->fb2, &heads->bw1,
-                              &heads->bb1, &heads->bw2, &heads->bb2})
-            all.insert(all.end(), v->begin(), v->end());
+        const std::vector<float> all = packArHeads(*heads);
         stage(m_w32, m_w16, all.data(), all.size());
         m_headsFor = heads.get();
         m_headsPrec = m_prec;
@@ -274,17 +270,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         ap.merged = m_merged.get();
         ap.k = K;
         ap.d = d;
-        const std::size_t esize = m_prec == k::Prec::F16 ? 2 : 4;
-        const auto* base = static_cast<const std::uint8_t*>(
-            m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get());
-        std::size_t off = 0;
-        for (int dir = 0; dir < 2; ++dir) {
-            const void** slots[4] = {&ap.w1[dir], &ap.b1[dir], &ap.w2[dir], &ap.b2[dir]};
-            for (int i = 0; i < 4; ++i) {
-                *slots[i] = base + off * esize;
-                off += sizes[i];
-            }
-        }
+        k::bindArWeights(ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), d, m_prec);
         m_means.resize(std::max<std::size_t>(1, 2 * m1 * D));
         m_hidden.resize(std::max<std::size_t>(1, 2 * m1 * hd));
         m_err.resize(std::max<std::size_t>(1, 2 * m1));

@@ -74,14 +74,10 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
         rep["losses"] = lossesJson(r0.losses);
         rep["metrics"] = metricsJson(r0.metrics);
     }
-    rep["refine_rounds"] = r0.refineRounds;
-    rep["timings_ms"] = timingsJson(r0.timings);
-    rep["backend"] = r0.backend;
-    rep["device"] = r0.device;
-    rep["precision"] = r0.precision;
-    rep["saliency_source"] = r0.saliencySource;
-    rep["ar_heads"] = r0.arHeadsSource;
-    rep["notes"] = r0.notes;
+    const json first = resultJson(r0);
+    for (const char* key : {"refine_rounds", "timings_ms", "backend", "device", "precision",
+                            "saliency_source", "ar_heads", "notes"})
+        rep[key] = first[key];
     if (batched) {
         rep["items"] = json::array();
         for (const auto& r : run.results) rep["items"].push_back(resultJson(r));

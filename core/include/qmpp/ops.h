@@ -60,6 +60,9 @@ void mergeWeighted(const float* x, i64 n, i64 d, const std::vector<float>& mass,
 // .safetensors file with the seed module's state_dict names.
 std::shared_ptr<const ArHeads> defaultArHeads(i64 d);
 std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d);
+// All head weights in one array, in the order the kernels bind them (kernels::bindArWeights):
+// fw1, fb1, fw2, fb2, bw1, bb1, bw2, bb2.
+std::vector<float> packArHeads(const ArHeads& h);
 // L_forward, L_backward and their per-position errors (each [K-1]); K = 1 gives zeros.
 void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads, Losses& losses,
             std::vector<double>& errFwd, std::vector<double>& errBwd);

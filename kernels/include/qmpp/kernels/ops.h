@@ -142,6 +142,9 @@ struct ArParams {
     float* err = nullptr;            // out [2, K-1]: forward then backward per-position errors
 };
 void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s);
+// Points w1/b1/w2/b2 of both heads into one packed array in T: fw1 [256, D], fb1, fw2 [D, 256],
+// fb2, then the backward head's four in the same order.
+void bindArWeights(ArParams& p, const void* packed, int d, Prec prec);
 
 // ---- metrics ------------------------------------------------------------------------------
 struct MetricsParams {
