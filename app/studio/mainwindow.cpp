@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "qmpp/bench.h"
 #include "qmpp/error.h"
 #include "qmpp/export.h"
 #include "qmpp/report.h"
@@ -20,6 +21,7 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QThread>
+#include <map>
 #include <QToolBar>
 
 namespace studio {
@@ -333,11 +335,25 @@ void MainWindow::profile() {
                 p.backend = kind;
                 p.precision = prec;
                 try {
-                    const qmpp::MergeResult r = qmpp::runMerge(in.tokens(), p);
+                    // five runs after a warm-up: median and min-max of each stage
+                    std::map<std::string, std::vector<double>> ms;
+                    std::vector<std::string> order;
+                    qmpp::MergeResult r;
+                    for (int rep = 0; rep < 6; ++rep) {
+                        r = qmpp::runMerge(in.tokens(), p);
+                        if (rep == 0) continue;
+                        for (const auto& t : r.timings) {
+                            if (!ms.count(t.stage)) order.push_back(t.stage);
+                            ms[t.stage].push_back(t.ms);
+                        }
+                    }
                     bench["device"] = r.device;
-                    for (const auto& t : r.timings)
-                        bench["results"].push_back({{"kernel", t.stage}, {"version", r.backend}, {"precision", r.precision},
-                                                    {"N", r.n}, {"L", r.layers}, {"median", t.ms}, {"verified", true}});
+                    for (const auto& stage : order) {
+                        const qmpp::TimingStats st = qmpp::summarize(ms[stage]);
+                        bench["results"].push_back({{"kernel", stage}, {"version", r.backend}, {"precision", r.precision},
+                                                    {"N", r.n}, {"L", r.layers}, {"median", st.median}, {"min", st.min},
+                                                    {"max", st.max}, {"repeats", st.repeats}, {"verified", true}});
+                    }
                 } catch (const std::exception& e) {
                     error = QString::fromUtf8(e.what());
                 }

@@ -280,6 +280,26 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                                "entropy_tokens", vn, pn, n, d, L, 0, 2.0 * n * n * double(d) + 5.0 * L * n * n,
                                es * n * d + 4.0 * L * n, true);
                 }
+                // supplied attention maps [L, N, N] (one head), positive values from Philox
+                if (double(L) * n * n * 4 <= 16e9) {
+                    DeviceBuffer<float> a32(std::size_t(L) * n * n);
+                    DeviceBuffer<std::uint16_t> a16(prec == kk::Prec::F16 ? a32.size() : 1);
+                    kk::philoxUniforms(a32.get(), a32.size(), 77 + n, c.stream);
+                    if (prec == kk::Prec::F16) kk::toHalf(a32.get(), a16.get(), a32.size(), c.stream);
+                    DeviceBuffer<float> h(std::size_t(L) * n);
+                    kk::EntropyMapsParams mp;
+                    mp.a = prec == kk::Prec::F16 ? static_cast<const void*>(a16.get()) : a32.get();
+                    mp.layers = L;
+                    mp.heads = 1;
+                    mp.n = int(n);
+                    mp.h = h.get();
+                    for (auto v : versions) {
+                        const std::string vn = kk::versionName(v);
+                        if (!kk::available(kk::Kernel::EntropyMaps, v) || failed.count("entropy_maps/" + vn + "/" + pn)) continue;
+                        record(c, timeIt(c, [&](int) { kk::entropyMaps(mp, v, prec, c.stream); }), "entropy_maps", vn, pn,
+                               n, d, L, 0, 6.0 * L * n * double(n), es * L * n * double(n) + 4.0 * L * n, true);
+                    }
+                }
             }
             // The other kernels at this size (L does not enter them).
             DeviceBuffer<float> cosBuf(std::size_t(n) * n);
