@@ -167,6 +167,19 @@ class TestCli : public QObject {
         const auto all = readNpy(path("b/merged.npy").toStdString()).toFloat();
         const auto one = readNpy(path("b1/merged.npy").toStdString()).toFloat();
         QCOMPARE(std::vector<float>(all.begin() + 20, all.begin() + 40), one);
+        // baselines through the same contract
+        for (const char* m : {"tome", "topk", "random"}) {
+            r = qmppRun({"run", m_tokens, "--out", path(QString("m-") + m), "--tokens", "9", "--method", m});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            QCOMPARE(readNpy(path(QString("m-") + m + "/merged.npy").toStdString()).shape, (std::vector<i64>{9, 6}));
+            QFile f(path(QString("m-") + m + "/report.json"));
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
+            QCOMPARE(rep["parameters"].toObject()["method"].toString(), QString(m));
+            QCOMPARE(rep["method"].toString(), QString(m));
+        }
+        const auto pruned = readNpy(path("m-topk/labels.npy").toStdString()).toDouble();
+        QCOMPARE(std::count(pruned.begin(), pruned.end(), -1.0), std::ptrdiff_t(40 - 9));
         // .safetensors input with hidden states and supplied uniforms
         TensorFile f;
         f.tensors = {{"tokens", NdArray::fromFloat(randomTokens(40, 6, 1), {40, 6})},
@@ -197,6 +210,7 @@ class TestCli : public QObject {
         QTest::newRow("budget 0") << QStringList{"run", tok, "--out", out, "--budget", "0"} << 2 << "budget";
         QTest::newRow("tau 0") << QStringList{"run", tok, "--out", out, "--temperature", "0"} << 2 << "temperature";
         QTest::newRow("not a number") << QStringList{"run", tok, "--out", out, "--tokens", "abc"} << 2 << "abc";
+        QTest::newRow("bad method") << QStringList{"run", tok, "--out", out, "--method", "pitome"} << 2 << "pitome";
         QTest::newRow("bad cluster") << QStringList{"run", tok, "--out", out, "--cluster", "kmeans"} << 2 << "kmeans";
         QTest::newRow("fp16 on cpu") << QStringList{"run", tok, "--out", out, "--backend", "cpu", "--precision", "fp16"} << 2 << "fp16";
         QTest::newRow("batch of 2-D") << QStringList{"run", tok, "--out", out, "--batch", "1"} << 2 << "batch";

@@ -78,6 +78,44 @@ class TestCluster : public QObject {
         QCOMPARE(i64(ids.size()), i64(k));
     }
 
+    void tomeMatchesItsReference_data() {
+        QTest::addColumn<QString>("base");
+        QTest::addColumn<int>("k");
+        const QDir dir(QMPP_FIXTURES);
+        for (const QString& f : dir.entryList({"tome_*_x.npy"}))
+            QTest::newRow(qPrintable(f)) << dir.filePath(f.left(f.size() - 6)) << f.section('_', 3, 3).mid(1).toInt();
+        QVERIFY(dir.entryList({"tome_*_x.npy"}).size() >= 3);
+    }
+    void tomeMatchesItsReference() {
+        QFETCH(QString, base);
+        QFETCH(int, k);
+        const NdArray xa = readNpy((base + "_x.npy").toStdString());
+        const auto x = xa.toFloat();
+        const i64 n = xa.shape[0], d = xa.shape[1];
+        std::vector<float> merged;
+        std::vector<i64> sizes, survivors;
+        const auto labels = tomeMerge(x.data(), n, d, k, merged, sizes, survivors);
+        const auto ref = readNpy((base + "_labels.npy").toStdString()).toDouble();
+        QCOMPARE(labels, std::vector<i64>(ref.begin(), ref.end())); // same groups, same order
+        const auto refMerged = readNpy((base + "_merged.npy").toStdString()).toFloat();
+        QCOMPARE(merged.size(), refMerged.size());
+        for (std::size_t i = 0; i < merged.size(); ++i) QVERIFY(std::abs(merged[i] - refMerged[i]) < 1e-5);
+        QCOMPARE(i64(survivors.size()), i64(k));
+        i64 total = 0;
+        for (i64 s : sizes) total += s;
+        QCOMPARE(total, n);
+    }
+
+    void pruningKeepsTokensUnchanged() {
+        const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8};
+        std::vector<float> merged;
+        std::vector<i64> sizes;
+        const auto labels = pruneKeep(x.data(), 4, 2, {1, 3}, merged, sizes);
+        QCOMPARE(labels, (std::vector<i64>{-1, 0, -1, 1}));
+        QCOMPARE(merged, (std::vector<float>{3, 4, 7, 8}));
+        QCOMPARE(sizes, (std::vector<i64>{1, 1}));
+    }
+
     void exactMethodsRefuseHugeN() {
         const i64 n = maxExactClusterN() + 1;
         std::vector<float> x(static_cast<std::size_t>(n), 1.0f);

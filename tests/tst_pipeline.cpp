@@ -90,6 +90,42 @@ class TestPipeline : public QObject {
         QVERIFY(!r.notes.empty()); // auto says why it chose the CPU
     }
 
+    void baselinesShareTheResultType() {
+        const TokenSet t = tokenSet(randomTokens(90, 12, 21), 90, 12);
+        MergeParams p;
+        p.k = 20;
+        for (Method m : {Method::ToMe, Method::TopK, Method::Random}) {
+            p.method = m;
+            const MergeResult r = runMerge(t, p);
+            QCOMPARE(r.method, std::string(toString(m)));
+            QCOMPARE(r.k, i64(20));
+            QCOMPARE(i64(r.merged.size()), 20 * t.d);
+            QCOMPARE(i64(r.foreground.size()), i64(20));
+            QCOMPARE(i64(r.metrics.arErrorForward.size()), i64(19));
+            QVERIFY(r.metrics.reconstructionError > 0 && r.metrics.reconstructionError < 1.5);
+            i64 dropped = 0;
+            for (i64 l : r.labels) dropped += l < 0;
+            if (m == Method::ToMe) {
+                QCOMPARE(dropped, i64(0));
+                i64 total = 0;
+                for (i64 sz : r.groupSizes) total += sz;
+                QCOMPARE(total, t.n);
+            } else {
+                QCOMPARE(dropped, t.n - 20); // pruning drops the rest
+                for (i64 g = 0; g < 20; ++g) // kept tokens unchanged, in order
+                    for (i64 j = 0; j < t.d; ++j) QCOMPARE(r.merged[g * t.d + j], t.x[r.foreground[g] * t.d + j]);
+            }
+        }
+        // top-K keeps exactly the K most salient tokens
+        p.method = Method::TopK;
+        const MergeResult top = runMerge(t, p);
+        float kept = 1e9f, droppedMax = -1;
+        for (i64 i = 0; i < t.n; ++i)
+            (top.labels[i] >= 0 ? kept = std::min(kept, top.saliency[i]) : droppedMax = std::max(droppedMax, top.saliency[i]));
+        QVERIFY(kept >= droppedMax);
+        QVERIFY(top.metrics.saliencyRetention > 20.0 / 90.0);
+    }
+
     void identityWhenKEqualsN() {
         const TokenSet t = tokenSet(randomTokens(30, 6, 3), 30, 6);
         MergeParams p;

@@ -26,7 +26,8 @@ struct RunArgs {
     i64 tokens = 0;
     double budget = 0.2;
     MergeParams p;
-    std::string uniform, arWeights, cluster = "seeded", backend = "auto", precision = "fp32";
+    std::string uniform, arWeights, cluster = "seeded", backend = "auto", precision = "fp32",
+                method = "quickmerge";
     InputOptions in;
     bool force = false, quiet = false;
 };
@@ -36,6 +37,7 @@ int doRun(const RunArgs& a) {
     p.k = a.tokens;
     p.budget = a.budget;
     parse(a.cluster, p.cluster);
+    parse(a.method, p.method);
     parse(a.backend, p.backend);
     parse(a.precision, p.precision);
     if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
@@ -92,6 +94,8 @@ Runner addRun(CLI::App& app) {
     c->add_option("--uniform", a->uniform, "supplied Gumbel uniforms [N] (.npy/.safetensors)");
     c->add_option("--hidden-states", a->in.hidden, "hidden states [L,N,D] (.npy/.safetensors)");
     c->add_option("--attention", a->in.attention, "attention maps [L,N,N] or [L,H,N,N]");
+    c->add_option("--method", a->method, "quickmerge | tome | topk | random (default quickmerge)")
+        ->check(CLI::IsMember({"quickmerge", "tome", "topk", "random"}));
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--ar-weights", a->arWeights, "AR heads (.safetensors, the seed's state_dict names)");

@@ -71,6 +71,11 @@ class CudaBackend final : public Backend {
 };
 
 MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
+    if (p.method != Method::QuickMerge) { // the baselines are CPU algorithms
+        MergeResult r = makeCpuBackend()->run(t, p, kk);
+        r.notes.push_back(std::string("--method ") + toString(p.method) + " ran on the CPU backend");
+        return r;
+    }
     const auto wall0 = std::chrono::steady_clock::now();
     const int n = static_cast<int>(t.n), d = static_cast<int>(t.d), K = static_cast<int>(kk);
     MergeResult r;

@@ -75,7 +75,7 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
         rep["metrics"] = metricsJson(r0.metrics);
     }
     const json first = resultJson(r0);
-    for (const char* key : {"refine_rounds", "timings_ms", "backend", "device", "precision",
+    for (const char* key : {"method", "refine_rounds", "timings_ms", "backend", "device", "precision",
                             "saliency_source", "ar_heads", "notes"})
         rep[key] = first[key];
     if (batched) {

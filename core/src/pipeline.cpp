@@ -80,6 +80,35 @@ class CpuBackend final : public Backend {
         r.layerEntropy.assign(h.begin(), h.end());
         r.saliency = saliencyFromEntropy(h, r.layers, t.n);
         clock.lap("saliency");
+        r.method = toString(p.method);
+        if (p.method != Method::QuickMerge) {
+            baseline(t, p, k, r);
+            clock.lap("merge");
+        } else {
+            quickMerge(t, p, k, r, clock);
+        }
+
+        // 6. AR prior and the seed's fidelity loss.
+        auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
+        r.arHeadsSource = heads->source;
+        arLoss(r.merged, k, t.d, *heads, r.losses, r.metrics.arErrorForward,
+               r.metrics.arErrorBackward);
+        const double gammaActual = normMassTopK(x, t.n, t.d, k);
+        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, gammaActual);
+        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
+        clock.lap("ar_loss");
+
+        // 7. Metrics.
+        computeMetrics(t, p, r);
+        clock.lap("metrics");
+        clock.total();
+        return r;
+    }
+
+  private:
+    // Steps 2-5 of QuickMerge++.
+    static void quickMerge(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r, StageClock& clock) {
+        const float* x = t.x.data();
 
         // 2. Gumbel-softmax mask and the hard foreground (top-K of s + g).
         r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
@@ -104,22 +133,31 @@ class CpuBackend final : public Backend {
         // 5. Saliency-weighted merge, order-preserving.
         mergeWeighted(x, t.n, t.d, r.mass, r.labels, k, r.merged, r.groupSizes);
         clock.lap("merge");
+    }
 
-        // 6. AR prior and the seed's fidelity loss.
-        auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
-        r.arHeadsSource = heads->source;
-        arLoss(r.merged, k, t.d, *heads, r.losses, r.metrics.arErrorForward,
-               r.metrics.arErrorBackward);
-        const double gammaActual = normMassTopK(x, t.n, t.d, k);
-        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, gammaActual);
-        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
-        clock.lap("ar_loss");
-
-        // 7. Metrics.
-        computeMetrics(t, p, r);
-        clock.lap("metrics");
-        clock.total();
-        return r;
+    // The baselines: no Gumbel mask (pi = 0) and uniform mass (1): ToMe averages by size, and
+    // pruning keeps tokens unchanged.
+    static void baseline(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r) {
+        const float* x = t.x.data();
+        r.pi.assign(static_cast<std::size_t>(t.n), 0.0f);
+        r.mass.assign(static_cast<std::size_t>(t.n), 1.0f);
+        switch (p.method) {
+        case Method::ToMe:
+            r.labels = tomeMerge(x, t.n, t.d, k, r.merged, r.groupSizes, r.foreground);
+            break;
+        case Method::TopK:
+            r.foreground = topK(std::vector<double>(r.saliency.begin(), r.saliency.end()), k);
+            r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
+            break;
+        case Method::Random: {
+            r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
+            r.foreground = topK(std::vector<double>(r.uniforms.begin(), r.uniforms.end()), k);
+            r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
+            break;
+        }
+        case Method::QuickMerge: break;
+        }
+        if (r.uniforms.empty()) r.uniforms.assign(static_cast<std::size_t>(t.n), 0.0f); // none drawn
     }
 };
 
@@ -137,6 +175,15 @@ template <class T> void requireFinite(const std::vector<T>& v, const std::string
 
 // --- names ------------------------------------------------------------------------------
 
+const char* toString(Method m) {
+    switch (m) {
+    case Method::QuickMerge: return "quickmerge";
+    case Method::ToMe: return "tome";
+    case Method::TopK: return "topk";
+    case Method::Random: return "random";
+    }
+    return "?";
+}
 const char* toString(ClusterMethod m) {
     switch (m) {
     case ClusterMethod::Seeded: return "seeded";
@@ -163,6 +210,9 @@ template <class E> static bool parseEnum(const std::string& s, E& out, std::init
             return true;
         }
     return false;
+}
+bool parse(const std::string& s, Method& out) {
+    return parseEnum(s, out, {Method::QuickMerge, Method::ToMe, Method::TopK, Method::Random});
 }
 bool parse(const std::string& s, ClusterMethod& out) {
     return parseEnum(s, out, {ClusterMethod::Seeded, ClusterMethod::Agglomerative,

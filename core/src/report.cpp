@@ -19,7 +19,7 @@ json paramsJson(const MergeParams& p, i64 k) {
     j["refine"] = p.refine;
     j["seed"] = p.seed;
     j["uniforms"] = p.uniforms.empty() ? "curand philox4_32_10 (seed, offset 0)" : "supplied";
-    j["method"] = "quickmerge";
+    j["method"] = toString(p.method);
     j["cluster"] = toString(p.cluster);
     j["backend"] = toString(p.backend);
     j["precision"] = toString(p.precision);
@@ -59,6 +59,7 @@ json resultJson(const MergeResult& r) {
     j["n"] = r.n;
     j["d"] = r.d;
     j["k"] = r.k;
+    j["method"] = r.method;
     j["refine_rounds"] = r.refineRounds;
     j["losses"] = lossesJson(r.losses);
     j["metrics"] = metricsJson(r.metrics);

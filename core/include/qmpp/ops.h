@@ -56,6 +56,17 @@ void mergeWeighted(const float* x, i64 n, i64 d, const std::vector<float>& mass,
                    std::vector<i64>& labels, i64 k, std::vector<float>& merged,
                    std::vector<i64>& sizes);
 
+// Baselines (same K, same result type). ToMe's bipartite soft matching as tome/merge.py does it:
+// rounds of r = min(floor(n/2), n - K) on the normalized current tokens, A = [0::2], B = [1::2],
+// each A token's best B, the r best edges merged into their B by size-weighted average, the next
+// round ordered (unmerged A by descending score, then B). Returns labels; merged tokens ordered
+// by smallest source index; `survivors` = each final slot's surviving token, ascending.
+std::vector<i64> tomeMerge(const float* x, i64 n, i64 d, i64 k, std::vector<float>& merged,
+                           std::vector<i64>& sizes, std::vector<i64>& survivors);
+// Pruning: `keep` (ascending) stay unchanged in order; every other token gets label -1.
+std::vector<i64> pruneKeep(const float* x, i64 n, i64 d, const std::vector<i64>& keep,
+                           std::vector<float>& merged, std::vector<i64>& sizes);
+
 // Step 6. AR heads: the default init (PyTorch's nn.Linear init, from Philox with seed 0) or a
 // .safetensors file with the seed module's state_dict names.
 std::shared_ptr<const ArHeads> defaultArHeads(i64 d);

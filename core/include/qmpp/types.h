@@ -11,15 +11,17 @@ namespace qmpp {
 
 using i64 = std::int64_t;
 
-enum class Method { QuickMerge };
+enum class Method { QuickMerge, ToMe, TopK, Random };
 enum class ClusterMethod { Seeded, Agglomerative, Reference };
 enum class BackendKind { Auto, Cpu, CudaBasic, Cuda };
 enum class Precision { FP32, FP16 };
 
+const char* toString(Method m);
 const char* toString(ClusterMethod m);
 const char* toString(BackendKind b);
 const char* toString(Precision p);
 // Parse the CLI spellings ("seeded", "cuda-basic", "fp16"...); false when unknown.
+bool parse(const std::string& s, Method& out);
 bool parse(const std::string& s, ClusterMethod& out);
 bool parse(const std::string& s, BackendKind& out);
 bool parse(const std::string& s, Precision& out);
@@ -98,15 +100,17 @@ struct MergeResult {
     std::vector<float> layerEntropy; // raw entropies H [L, N]
     std::vector<float> uniforms;     // u [N] as used (clamped)
     std::vector<float> pi;           // Gumbel-softmax mask [N], sums to 1
-    std::vector<i64> foreground;     // hard foreground F [K], ascending token index
+    std::vector<i64> foreground;     // hard foreground F [K], ascending token index (baselines:
+                                     // the kept tokens, or ToMe's surviving slots)
     std::vector<float> mass;         // m [N]
-    std::vector<i64> labels;         // [N] index into merged
+    std::vector<i64> labels;         // [N] index into merged; -1 for a token pruning dropped
     std::vector<float> merged;       // [K, D], ordered by each group's smallest token index
     std::vector<i64> groupSizes;     // [K]
     int refineRounds = 0;            // seeded: refinements run (fewer than R once converged)
     Losses losses;
     Metrics metrics;
     std::vector<StageTiming> timings; // per stage, then "total"
+    std::string method = "quickmerge";
     std::string backend, device, precision;
     std::string saliencySource; // "tokens (multi-scale, L=..)", "hidden states", "attention maps"
     std::string arHeadsSource;
