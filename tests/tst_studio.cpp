@@ -205,6 +205,12 @@ class TestStudio : public QObject {
         const float maxCold = *std::max_element(wider->result.pi.begin(), wider->result.pi.end());
         QVERIFY(maxWarm < maxCold); // a higher temperature flattens the mask
         QVERIFY(warm->mask != wider->mask);
+        // a baseline through the same view: top-K pruning drops tokens (label -1)
+        w.paramsPanel()->method()->setCurrentIndex(2);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput()->result.method == "topk" && !w.runner()->busy(), 20000);
+        QVERIFY(std::count(w.lastOutput()->result.labels.begin(), w.lastOutput()->result.labels.end(), -1) > 0);
+        w.paramsPanel()->method()->setCurrentIndex(0);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput()->result.method == "quickmerge" && !w.runner()->busy(), 20000);
         // overlays toggle
         const QImage shown = w.canvas()->render();
         w.canvas()->setOverlay(Overlay::Foreground, !w.canvas()->overlay(Overlay::Foreground));

@@ -21,6 +21,7 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QThread>
+#include <algorithm>
 #include <map>
 #include <QToolBar>
 
@@ -56,6 +57,7 @@ void writeParams(QSettings& s, const qmpp::MergeParams& p) {
     s.setValue("layers", p.layers);
     s.setValue("refine", p.refine);
     s.setValue("seed", qulonglong(p.seed));
+    s.setValue("method", int(p.method));
     s.setValue("cluster", int(p.cluster));
     s.setValue("backend", int(p.backend));
     s.setValue("precision", int(p.precision));
@@ -73,6 +75,7 @@ qmpp::MergeParams readParams(QSettings& s) {
     p.layers = s.value("layers", p.layers).toInt();
     p.refine = s.value("refine", p.refine).toInt();
     p.seed = s.value("seed", qulonglong(p.seed)).toULongLong();
+    p.method = qmpp::Method(std::clamp(s.value("method", 0).toInt(), 0, 3));
     p.cluster = qmpp::ClusterMethod(s.value("cluster", int(p.cluster)).toInt());
     p.backend = qmpp::BackendKind(s.value("backend", int(qmpp::BackendKind::Cpu)).toInt());
     p.precision = qmpp::Precision(s.value("precision", int(p.precision)).toInt());
@@ -225,8 +228,9 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
     m_plots->setOutput(out);
     const auto& r = out->result;
     m_params->setFidelity(r.metrics.fidelityOk, r.metrics.normMassRetention);
-    m_status->setText(tr("%1 · %2 · %3 · K = %4 · last run %5 ms")
-                          .arg(QString::fromStdString(r.backend), QString::fromStdString(r.precision),
+    m_status->setText(tr("%1 · %2 · %3 · %4 · K = %5 · last run %6 ms")
+                          .arg(QString::fromStdString(r.method), QString::fromStdString(r.backend),
+                               QString::fromStdString(r.precision),
                                QString::fromStdString(r.device))
                           .arg(r.k)
                           .arg(out->wallMs, 0, 'f', 1));

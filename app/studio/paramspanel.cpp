@@ -111,6 +111,13 @@ ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     m_patch->setToolTip(tr("Image patch size P (re-tokenizes the image)"));
     form->addRow(tr("Patch size"), m_patch);
 
+    m_method = new QComboBox(this);
+    m_method->addItem(tr("QuickMerge++"), int(qmpp::Method::QuickMerge));
+    m_method->addItem(tr("ToMe (bipartite matching)"), int(qmpp::Method::ToMe));
+    m_method->addItem(tr("Top-K saliency pruning"), int(qmpp::Method::TopK));
+    m_method->addItem(tr("Random pruning"), int(qmpp::Method::Random));
+    m_method->setToolTip(tr("Baselines share K and every metric; pruned tokens show dark"));
+    form->insertRow(0, tr("Method"), m_method);
     m_cluster = new QComboBox(this);
     m_cluster->addItem(tr("seeded"), int(qmpp::ClusterMethod::Seeded));
     m_cluster->addItem(tr("agglomerative (exact)"), int(qmpp::ClusterMethod::Agglomerative));
@@ -136,7 +143,7 @@ ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     connect(m_patch, &QSpinBox::valueChanged, this, [this](int p) {
         if (!m_quiet) emit patchChanged(p);
     });
-    for (auto* c : {m_cluster, m_backend, m_precision})
+    for (auto* c : {m_method, m_cluster, m_backend, m_precision})
         connect(c, &QComboBox::currentIndexChanged, this, &ParamsPanel::changed);
 }
 
@@ -178,6 +185,7 @@ qmpp::MergeParams ParamsPanel::params() const {
     p.layers = m_layers->value();
     p.refine = m_refine->value();
     p.seed = std::uint64_t(m_seed->value());
+    p.method = qmpp::Method(m_method->currentData().toInt());
     p.cluster = qmpp::ClusterMethod(m_cluster->currentData().toInt());
     p.backend = qmpp::BackendKind(m_backend->currentData().toInt());
     p.precision = qmpp::Precision(m_precision->currentData().toInt());
@@ -197,6 +205,7 @@ void ParamsPanel::setParams(const qmpp::MergeParams& p) {
     m_layers->setValue(p.layers);
     m_refine->setValue(p.refine);
     m_seed->setValue(int(p.seed));
+    m_method->setCurrentIndex(std::max(0, m_method->findData(int(p.method))));
     m_cluster->setCurrentIndex(m_cluster->findData(int(p.cluster)));
     const int b = m_backend->findData(int(p.backend == qmpp::BackendKind::Auto ? qmpp::BackendKind::Cpu : p.backend));
     m_backend->setCurrentIndex(b < 0 ? 0 : b);

@@ -60,6 +60,7 @@ class ParamsPanel : public QWidget {
     QComboBox* backend() const { return m_backend; }
     QComboBox* precision() const { return m_precision; }
     QComboBox* cluster() const { return m_cluster; }
+    QComboBox* method() const { return m_method; }
     QSpinBox* layers() const { return m_layers; }
 
   signals:
@@ -76,7 +77,7 @@ class ParamsPanel : public QWidget {
     SliderSpin *m_budget, *m_tau, *m_gamma;
     QSpinBox *m_k, *m_layers, *m_refine, *m_seed, *m_patch;
     QDoubleSpinBox *m_eps, *m_alpha;
-    QComboBox *m_cluster, *m_backend, *m_precision;
+    QComboBox *m_method, *m_cluster, *m_backend, *m_precision;
     QLabel* m_fidelity;
 };
 
