@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -77,6 +78,11 @@ class TestCli : public QObject {
         for (const char* f : {"merged.npy", "labels.npy", "saliency.npy", "mask.npy", "mass.npy",
                               "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png"})
             QVERIFY2(QFile::exists(out + "/" + f), f);
+        // overlays at the image's own resolution (451 x 300); saliency.png adds its colour bar
+        QCOMPARE(QImage(out + "/clusters.png").size(), QSize(451, 300));
+        QCOMPARE(QImage(out + "/merged.png").size(), QSize(451, 300));
+        QCOMPARE(QImage(out + "/saliency.png").height(), 300);
+        QVERIFY(QImage(out + "/saliency.png").width() > 451);
         // no temporary folders left beside it
         for (const QString& e : listing(m_dir.path())) QVERIFY2(!e.contains(".qmpp-"), qPrintable(e));
 

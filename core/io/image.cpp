@@ -32,10 +32,13 @@ cv::Vec3b groupColour(i64 g) {
     return bgr.at<cv::Vec3b>(0, 0);
 }
 
-void writePng(const std::string& path, const cv::Mat& m) {
+// Writes `m` (made at the tokenized resolution) at `size`, the image's own resolution.
+void writePng(const std::string& path, const cv::Mat& m, cv::Size size, int interpolation) {
     bool ok = false;
     try {
-        ok = cv::imwrite(path, m);
+        cv::Mat out = m;
+        if (m.size() != size) cv::resize(m, out, size, 0, 0, interpolation);
+        ok = cv::imwrite(path, out);
     } catch (const cv::Exception& e) {
         throw RuntimeFailure(path + ": cannot write PNG (" + e.what() + ")");
     }
@@ -132,17 +135,19 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
     cv::resize(heat, heatBig, base.size(), 0, 0, cv::INTER_NEAREST);
     cv::Mat sal;
     cv::addWeighted(base, 0.45, heatBig, 0.55, 0.0, sal);
-    const int barW = std::max(8, img.width / 40);
-    cv::Mat ramp(img.height, 1, CV_8UC1);
-    for (int y = 0; y < img.height; ++y)
-        ramp.at<std::uint8_t>(y, 0) = cv::saturate_cast<std::uint8_t>(255 - 255 * y / std::max(1, img.height - 1));
-    cv::Mat rampC, bar;
+    // at the image's own resolution, with a colour bar (1 at the top) on the right
+    const int H = img.originalHeight, barW = std::max(8, img.originalWidth / 40);
+    cv::Mat ramp(H, 1, CV_8UC1);
+    for (int y = 0; y < H; ++y)
+        ramp.at<std::uint8_t>(y, 0) = cv::saturate_cast<std::uint8_t>(255 - 255 * y / std::max(1, H - 1));
+    cv::Mat rampC, bar, salFull;
     cv::applyColorMap(ramp, rampC, cv::COLORMAP_VIRIDIS);
-    cv::resize(rampC, bar, cv::Size(barW, img.height), 0, 0, cv::INTER_NEAREST);
-    cv::Mat gap(img.height, barW / 2, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::resize(rampC, bar, cv::Size(barW, H), 0, 0, cv::INTER_NEAREST);
+    cv::resize(sal, salFull, cv::Size(img.originalWidth, H), 0, 0, cv::INTER_NEAREST);
+    const cv::Mat gap(img.originalHeight, barW / 2, CV_8UC3, cv::Scalar(255, 255, 255));
     cv::Mat salOut;
-    cv::hconcat(std::vector<cv::Mat>{sal, gap, bar}, salOut);
-    writePng(dir + "/saliency.png", salOut);
+    cv::hconcat(std::vector<cv::Mat>{salFull, gap, bar}, salOut);
+    writePng(dir + "/saliency.png", salOut, salOut.size(), cv::INTER_NEAREST);
 
     // clusters.png: each group filled with the mean colour of its pixels, group edges coloured
     // (ToMe's visualization).
@@ -182,7 +187,8 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
                                   (x + 1 < img.width && r.labels[tokenAt(y, x + 1)] != g);
             if (boundary) clusters.at<cv::Vec3b>(y, x) = groupColour(g);
         }
-    writePng(dir + "/clusters.png", clusters);
+    const cv::Size original(img.originalWidth, img.originalHeight);
+    writePng(dir + "/clusters.png", clusters, original, cv::INTER_NEAREST);
 
     // merged.png: each token replaced by its merged token. Raw-pixel tokens decode back to
     // pixels exactly; projected tokens cannot, so their group's mean colour is shown.
@@ -212,7 +218,7 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
                     const bool left = x > 0 && r.labels[tokenAt(y, x - 1)] != g;
                     if (up || left) merged.at<cv::Vec3b>(y, x) = cv::Vec3b(40, 40, 40);
                 }
-    writePng(dir + "/merged.png", merged);
+    writePng(dir + "/merged.png", merged, original, cv::INTER_LINEAR);
     return {"saliency.png", "clusters.png", "merged.png"};
 }
 
