@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang, ASan + UBSan) and fuzzes each for SECONDS (default 60)
 # from the committed seed corpora: bash scripts/fuzz.sh [SECONDS]. Needs clang-14 and
-# libclang-rt-14-dev (Debian). Exits non-zero on any finding; a crash input is kept in build/fuzz.
+# libclang-rt-14-dev (Debian). Exits non-zero on any finding (crash, leak, timeout, out of
+# memory); the input is kept in build/fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
@@ -15,8 +16,8 @@ for f in npy safetensors image; do
   work="build/fuzz/corpus-$f"
   mkdir -p "$work"
   echo "== fuzz_$f for ${secs}s"
-  (cd build/fuzz && ./tests/fuzz/fuzz_$f -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 \
+  (cd build/fuzz && ./tests/fuzz/fuzz_$f -max_total_time="$secs" -max_len=65536 -rss_limit_mb=8192 \
      -print_final_stats=1 "../../$work" "../../tests/fuzz/corpus/$f" 2>&1 | grep -E "^(stat::number_of_executed_units|stat::new_units_added)|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error|SUMMARY" || true)
-  ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* 2>/dev/null && { echo "fuzz_$f: finding kept in build/fuzz"; exit 1; }
+  ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* build/fuzz/oom-* 2>/dev/null && { echo "fuzz_$f: finding kept in build/fuzz"; exit 1; }
 done
 echo "fuzzing: no findings"

@@ -228,6 +228,9 @@ class TestCli : public QObject {
         QTest::newRow("1-d tokens") << QStringList{"run", m_dir.filePath("vec.npy"), "--out", out} << 3 << "[N, D]";
         QTest::newRow("int tokens") << QStringList{"run", m_dir.filePath("ints.npy"), "--out", out} << 3 << "floating point";
         QTest::newRow("not an image") << QStringList{"run", m_dir.filePath("junk.png"), "--out", out} << 3 << "junk.png";
+        QTest::newRow("image over 100 megapixels")
+            << QStringList{"run", QString(QMPP_SOURCE_DIR) + "/tests/fuzz/corpus/image/huge-dims.jpg", "--out", out}
+            << 3 << "100 megapixels";
         QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3 << "video";
         QTest::newRow("uniform length") << QStringList{"run", tok, "--out", out, "--uniform", m_dir.filePath("u5.npy")} << 3 << "uniforms";
         QTest::newRow("hidden mismatch") << QStringList{"run", tok, "--out", out, "--hidden-states", m_dir.filePath("h-bad.npy")} << 3 << "hidden states";

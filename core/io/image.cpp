@@ -14,6 +14,8 @@ namespace qmpp {
 
 namespace {
 
+// 100 megapixels: 1.2 GB of float tokens at any patch size; larger images are refused.
+constexpr double kMaxImagePixels = 100e6;
 constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}; // ImageNet, RGB
 constexpr float kStd[3] = {0.229f, 0.224f, 0.225f};
 
@@ -59,7 +61,13 @@ TokenSet tokenizeImage(const std::string& path, int patch, const Projection* pro
     } catch (const cv::Exception& e) {
         throw InputError(path + ": cannot decode the image (" + e.what() + ")");
     }
-    if (bgr.empty()) throw InputError(path + ": not a readable image (OpenCV could not decode it)");
+    if (bgr.empty())
+        throw InputError(path + ": not a readable image (OpenCV could not decode it, or it has more "
+                                "than 2^30 pixels)");
+    if (double(bgr.cols) * bgr.rows > kMaxImagePixels)
+        throw InputError(path + ": the image has " + std::to_string(bgr.cols) + " x " +
+                         std::to_string(bgr.rows) + " pixels; at most 100 megapixels are tokenized "
+                         "(resize it first)");
     // Each side to the nearest multiple of P, at least P.
     auto snap = [patch](int v) {
         return std::max(patch, static_cast<int>(std::lround(double(v) / patch)) * patch);
