@@ -1,5 +1,5 @@
-// The hot inner loops of the CPU backend: a packed, register-blocked A.B^T product (the BLIS
-// micro-kernel layout) and a dot product. Cloned for AVX2+FMA and baseline x86-64; the loader
+// The hot inner loop of the CPU backend: a packed, register-blocked A.B^T product (the BLIS
+// micro-kernel layout). Cloned for AVX2+FMA and baseline x86-64; the loader
 // picks the clone the processor runs (no -march needed, binaries stay portable).
 //
 // Every output element is one sequential sum over k, whatever the tile or thread it falls in,
@@ -88,20 +88,6 @@ void gemmPacked(const float* a, i64 m, const PackedRows& p, float* c) {
     case 1: rowBlock<1>(a + i * d, d, p, c + i * p.n); break;
     default: break;
     }
-}
-
-QMPP_CLONES
-float dotf(const float* a, const float* b, i64 d) {
-    // 16 independent lanes: vectorized without -ffast-math.
-    float acc[16] = {};
-    i64 j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (int l = 0; l < 16; ++l) acc[l] += a[j + l] * b[j + l];
-    float tail = 0;
-    for (; j < d; ++j) tail += a[j] * b[j];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-    return acc[0] + tail;
 }
 
 } // namespace qmpp

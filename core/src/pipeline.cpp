@@ -88,18 +88,17 @@ class CpuBackend final : public Backend {
             quickMerge(t, p, k, r, clock);
         }
 
-        // 6. AR prior and the seed's fidelity loss.
+        // 6. AR prior.
         auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
         r.arHeadsSource = heads->source;
         arLoss(r.merged, k, t.d, *heads, r.losses, r.metrics.arErrorForward,
                r.metrics.arErrorBackward);
-        const double gammaActual = normMassTopK(x, t.n, t.d, k);
-        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, gammaActual);
-        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
         clock.lap("ar_loss");
 
-        // 7. Metrics.
+        // 7. Metrics, then the seed's fidelity loss from their gamma_actual (one pass of norms).
         computeMetrics(t, p, r);
+        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, r.metrics.normMassTopK);
+        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
         clock.lap("metrics");
         clock.total();
         return r;

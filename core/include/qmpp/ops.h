@@ -96,8 +96,6 @@ double normMassTopKFromNorms(std::vector<double> norms, i64 k);
 
 // Cosine similarity, 0 when either norm is 0.
 double cosine(const float* a, const float* b, i64 d);
-// Dot product in float with several independent lanes (vectorized; AVX2 where available).
-float dotf(const float* a, const float* b, i64 d);
 // The rows of b [N, D] packed into 16-column panels [ceil(N/16), D, 16] for gemmPacked.
 struct PackedRows {
     i64 n = 0, d = 0;
