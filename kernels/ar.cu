@@ -3,6 +3,9 @@
 //
 // | version | idea                                                               | measured      |
 // |---------|--------------------------------------------------------------------|---------------|
+// | optimized | prefix and suffix means by one scan per feature; both heads as tiled FFMA    | docs/perf |
+// |           | GEMMs (64x64 tiles, 4x4 per thread) with bias+ReLU and bias+squared-error     |           |
+// |           | epilogues; per-tile error partials summed in a fixed order                   |           |
 // | basic   | one thread per (head, position, feature) mean; per (head, position, | see docs/perf |
 // |         | hidden unit); per (head, position) for the output and its error    |               |
 #include "common.cuh"
@@ -70,6 +73,116 @@ template <class T> void launchArBasic(const ArParams& p, cudaStream_t s) {
     QMPP_CUDA_CHECK_LAUNCH();
 }
 
+// ---- optimized ----------------------------------------------------------------------------
+
+// One thread per (direction, feature): running prefix (forward) or suffix (backward) sums.
+__global__ void ar_means_scan_kernel(ArParams p) {
+    const int m = p.k - 1;
+    const int t2 = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t2 >= 2 * p.d) return;
+    const int dir = t2 / p.d, f = t2 % p.d;
+    float acc = 0.0f;
+    if (dir == 0) {
+        for (int t = 0; t < m; ++t) {
+            acc += p.merged[(long long)t * p.d + f];
+            p.means[(long long)t * p.d + f] = acc / float(t + 1);
+        }
+    } else {
+        for (int t = m - 1; t >= 0; --t) {
+            acc += p.merged[(long long)(t + 1) * p.d + f];
+            p.means[((long long)m + t) * p.d + f] = acc / float(m - t);
+        }
+    }
+}
+
+constexpr int kGT = 64, kGK = 16; // GEMM tile and depth
+
+// C = A B^T per direction (blockIdx.z): A [m, kd] float, B [nc, kd] in T.
+// Mode 0: hidden = relu(C + b1). Mode 1: partial[row][tile] = sum over the tile's columns of
+// (C + b2 - target)^2.
+template <class T, int MODE> __global__ void __launch_bounds__(256) ar_gemm_kernel(ArParams p) {
+    __shared__ float As[kGK][kGT + 4], Bs[kGK][kGT + 4];
+    const int m = p.k - 1, dir = blockIdx.z;
+    const int kd = MODE == 0 ? p.d : kArHidden, nc = MODE == 0 ? kArHidden : p.d;
+    const float* A = MODE == 0 ? p.means + (long long)dir * m * p.d : p.hidden + (long long)dir * m * kArHidden;
+    const T* B = static_cast<const T*>(MODE == 0 ? p.w1[dir] : p.w2[dir]);
+    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+    const int row0 = blockIdx.y * kGT, col0 = blockIdx.x * kGT;
+    float acc[4][4] = {};
+    for (int k0 = 0; k0 < kd; k0 += kGK) {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) { // 64 x 16 of each, transposed into smem
+            const int e = tid + q * 256, r = e >> 4, kk = e & 15;
+            const int ar = row0 + r, bc = col0 + r, k = k0 + kk;
+            As[kk][r] = ar < m && k < kd ? A[(long long)ar * kd + k] : 0.0f;
+            Bs[kk][r] = bc < nc && k < kd ? ld(B, (long long)bc * kd + k) : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < kGK; ++kk) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                a[i] = As[kk][ty * 4 + i];
+                b[i] = Bs[kk][tx * 4 + i];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+    const T* bias = static_cast<const T*>(MODE == 0 ? p.b1[dir] : p.b2[dir]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int r = row0 + ty * 4 + i;
+        float part = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int c = col0 + tx * 4 + j;
+            if (r >= m || c >= nc) continue;
+            const float v = acc[i][j] + ld(bias, c);
+            if (MODE == 0) {
+                p.hidden[((long long)dir * m + r) * kArHidden + c] = fmaxf(v, 0.0f);
+            } else {
+                const float e = v - p.merged[(long long)(dir == 0 ? r + 1 : r) * p.d + c];
+                part = fmaf(e, e, part);
+            }
+        }
+        if (MODE == 1) { // the 16 threads of a row are 16 consecutive lanes
+#pragma unroll
+            for (int o = 1; o < 16; o <<= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+            if (tx == 0 && r < m) p.means[((long long)dir * m + r) * gridDim.x + blockIdx.x] = part;
+        }
+    }
+}
+
+// err = the row's partials in tile order / D.
+__global__ void ar_err_sum_kernel(ArParams p, int tiles) {
+    const int m = p.k - 1;
+    const int t2 = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t2 >= 2 * m) return;
+    float e = 0.0f;
+    for (int c = 0; c < tiles; ++c) e += p.means[(long long)t2 * tiles + c];
+    p.err[t2] = e / p.d;
+}
+
+template <class T> void launchArFast(const ArParams& p, cudaStream_t s) {
+    const int m = p.k - 1;
+    if (m <= 0) return;
+    ar_means_scan_kernel<<<blocksFor(2LL * p.d, 128), 128, 0, s>>>(p);
+    QMPP_CUDA_CHECK_LAUNCH();
+    const unsigned rows = (m + kGT - 1) / kGT;
+    ar_gemm_kernel<T, 0><<<dim3((kArHidden + kGT - 1) / kGT, rows, 2), 256, 0, s>>>(p);
+    QMPP_CUDA_CHECK_LAUNCH();
+    const unsigned tiles = (p.d + kGT - 1) / kGT; // partials reuse the means scratch
+    ar_gemm_kernel<T, 1><<<dim3(tiles, rows, 2), 256, 0, s>>>(p);
+    QMPP_CUDA_CHECK_LAUNCH();
+    ar_err_sum_kernel<<<blocksFor(2LL * m, 128), 128, 0, s>>>(p, int(tiles));
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
 // ---- dispatcher ---------------------------------------------------------------------------
 
 void bindArWeights(ArParams& p, const void* packed, int d, Prec prec) {
@@ -89,7 +202,7 @@ void bindArWeights(ArParams& p, const void* packed, int d, Prec prec) {
 void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchArBasic<decltype(t)>(p, s); }); return;
-    case Version::Optimized: unavailable(Kernel::ArHeads, v);
+    case Version::Optimized: withPrec(prec, [&](auto t) { launchArFast<decltype(t)>(p, s); }); return;
     }
 }
 

@@ -3,9 +3,17 @@
 //
 // | version | idea                                                          | measured      |
 // |---------|---------------------------------------------------------------|---------------|
+// | optimized | assign: tensor-core tiles of x against the centres (FP16: centres split into   | docs/perf |
+// |           | high + low halves, two products, near-FP32 scores; FP32: 3xTF32), argmax in   |           |
+// |           | the epilogue, one CTA per 128-token panel. centres: one CTA per group gathers |           |
+// |           | its members in token order (ballots), sums, normalizes: no atomics, same sums |           |
+// |           | as basic. Both skip when the device-side convergence flag is set.             |           |
 // | basic   | assign: one thread per token over all centres; centres: one    | see docs/perf |
 // |         | thread per (centre, feature) over all tokens, then one per row |               |
 #include "common.cuh"
+#include "tc_tile.cuh"
+
+#include <type_traits>
 
 namespace qmpp::kernels {
 
@@ -57,6 +65,188 @@ __global__ void normalize_rows_basic_kernel(float* rows, int k, int d) {
     for (int f = 0; f < d; ++f) rows[(long long)c * d + f] *= inv;
 }
 
+// ---- optimized ------------------------------------------------------------------------------
+
+// Centres split into high and low halves: c = hi + lo to about 2^-22.
+__global__ void split_half_kernel(const float* c, long long count, __half* hi, __half* lo, const int* skip) {
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= count || (skip && *skip)) return;
+    const __half h = __float2half_rn(c[i]);
+    hi[i] = h;
+    lo[i] = __float2half_rn(c[i] - __half2float(h));
+}
+
+struct AssignTc {
+    const void* x;
+    int n, d, k;
+    const void* cHi;   // centres (FP32) or their high halves (FP16)
+    const void* cLo;   // FP16: low halves; FP32: null
+    const int* skip;
+    float2* partial;   // [centre panels, N]: (best score, its centre as float bits)
+};
+
+// One CTA per (128-token panel, 128-centre panel): each token's best centre in the panel.
+template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) assign_tc_kernel(AssignTc a) {
+    if (a.skip && *a.skip) return;
+    extern __shared__ __align__(16) unsigned char smem[];
+    float* bestS = reinterpret_cast<float*>(smem); // [4 wn][128]
+    int* bestI = reinterpret_cast<int*>(bestS + 4 * tc::BM);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+    const int g = lane >> 2, t = lane & 3;
+    const int I = blockIdx.x, J = blockIdx.y;
+    const T* x = static_cast<const T*>(a.x);
+    float acc[4][4][4];
+    tc::tileProduct<T, VEC>(smem, x, a.n, static_cast<const T*>(a.cHi), a.k, a.d, I * tc::BM, J * tc::BM, acc);
+    if (a.cLo) tc::tileProduct<T, VEC>(smem, x, a.n, static_cast<const T*>(a.cLo), a.k, a.d, I * tc::BM, J * tc::BM, acc, false);
+#pragma unroll
+    for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float bs = -INFINITY;
+            int bi = 0x7fffffff;
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const int col = J * tc::BM + tc::fragCol(wn, nt, c, t);
+                    const float v = acc[mt][nt][2 * h + c];
+                    if (col < a.k && (v > bs || (v == bs && col < bi))) {
+                        bs = v;
+                        bi = col;
+                    }
+                }
+#pragma unroll
+            for (int o = 1; o < 4; o <<= 1) {
+                const float os = __shfl_xor_sync(0xffffffffu, bs, o);
+                const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+                if (os > bs || (os == bs && oi < bi)) {
+                    bs = os;
+                    bi = oi;
+                }
+            }
+            if (t == 0) {
+                const int r = tc::fragRow(wm, mt, 2 * h, g);
+                bestS[wn * tc::BM + r] = bs;
+                bestI[wn * tc::BM + r] = bi;
+            }
+        }
+    __syncthreads();
+    const int i = I * tc::BM + tid;
+    if (tid < tc::BM && i < a.n) {
+        float best = -INFINITY;
+        int idx = 0x7fffffff;
+        for (int w = 0; w < 4; ++w) { // columns ascend with w: ties keep the lower centre
+            const float v = bestS[w * tc::BM + tid];
+            const int c = bestI[w * tc::BM + tid];
+            if (v > best || (v == best && c < idx)) {
+                best = v;
+                idx = c;
+            }
+        }
+        a.partial[(long long)J * a.n + i] = make_float2(best, __int_as_float(idx));
+    }
+}
+
+// Per token: the best over the centre panels in order (ties: lower centre), founders fixed.
+__global__ void assign_finalize_kernel(AssignParams p, const float2* partial, int panels) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n || (p.skip && *p.skip)) return;
+    int best = p.founderOf ? p.founderOf[i] : -1;
+    if (best < 0) {
+        float bs = -INFINITY;
+        best = 0;
+        for (int J = 0; J < panels; ++J) {
+            const float2 v = partial[(long long)J * p.n + i];
+            if (v.x > bs) {
+                bs = v.x;
+                best = __float_as_int(v.y);
+            }
+        }
+    }
+    if (p.changed && p.previous && p.previous[i] != best) atomicAdd(p.changed, 1);
+    p.labels[i] = best;
+}
+
+// One CTA per centre: members gathered in token order, mass-weighted sum, normalized.
+template <class T> __global__ void centres_fast_kernel(CentresParams p) {
+    if (p.skip && *p.skip) return;
+    constexpr int kThreads = 256, kPer = 8; // up to 8 * 256 = 2048 features per thread group pass
+    __shared__ int members[kThreads];
+    __shared__ int warpCount[kThreads / 32];
+    __shared__ float red[kThreads / 32];
+    const int c = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const T* x = static_cast<const T*>(p.x);
+    float* out = p.centres + (long long)c * p.d;
+    for (int f0 = 0; f0 < p.d; f0 += kThreads * kPer) {
+        float acc[kPer];
+#pragma unroll
+        for (int q = 0; q < kPer; ++q) acc[q] = 0.0f;
+        if (p.founders) {
+            const long long row = (long long)p.founders[c] * p.d;
+#pragma unroll
+            for (int q = 0; q < kPer; ++q) {
+                const int f = f0 + q * kThreads + tid;
+                if (f < p.d) acc[q] = ld(x, row + f);
+            }
+        } else {
+            for (int base = 0; base < p.n; base += kThreads) {
+                const int i = base + tid;
+                const bool in = i < p.n && p.labels[i] == c;
+                const unsigned ballot = __ballot_sync(0xffffffffu, in);
+                if (lane == 0) warpCount[warp] = __popc(ballot);
+                __syncthreads();
+                int off = 0, total = 0;
+                for (int w = 0; w < kThreads / 32; ++w) {
+                    off += w < warp ? warpCount[w] : 0;
+                    total += warpCount[w];
+                }
+                if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
+                __syncthreads();
+                for (int m = 0; m < total; ++m) { // ascending token order, as basic
+                    const int j = members[m];
+                    const float w = p.mass[j];
+#pragma unroll
+                    for (int q = 0; q < kPer; ++q) {
+                        const int f = f0 + q * kThreads + tid;
+                        if (f < p.d) acc[q] += w * ld(x, (long long)j * p.d + f);
+                    }
+                }
+                __syncthreads();
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < kPer; ++q) {
+            const int f = f0 + q * kThreads + tid;
+            if (f < p.d) out[f] = acc[q];
+        }
+    }
+    // normalize (the block reads back what it wrote)
+    __syncthreads();
+    float ss = 0.0f;
+    for (int f = tid; f < p.d; f += kThreads) ss = fmaf(out[f], out[f], ss);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) red[warp] = ss;
+    __syncthreads();
+    float tot = 0.0f;
+    for (int w = 0; w < kThreads / 32; ++w) tot += red[w];
+    const float inv = tot > 0.0f ? rsqrtf(tot) : 0.0f;
+    for (int f = tid; f < p.d; f += kThreads) out[f] *= inv;
+}
+
+__global__ void refine_commit_kernel(int* state, int round, int* labels, const int* newLabels, int n) {
+    __shared__ int converged;
+    if (threadIdx.x == 0) converged = state[0];
+    __syncthreads();
+    if (converged) return;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) labels[i] = newLabels[i];
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        state[1] = round + 1;
+        if (state[2 + round] == 0) state[0] = 1;
+    }
+}
+
 // ---- launchers ----------------------------------------------------------------------------
 
 template <class T> void launchAssignBasic(const AssignParams& p, cudaStream_t s) {
@@ -76,15 +266,58 @@ template <class T> void launchCentresBasic(const CentresParams& p, cudaStream_t 
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchAssignBasic<decltype(t)>(p, s); }); return;
-    case Version::Optimized: unavailable(Kernel::Assign, v);
+    case Version::Optimized:
+        if (p.n < 1 || p.k < 1) return;
+        withPrec(prec, [&](auto t) {
+            using T = decltype(t);
+            if (!p.partial) throw CudaError("assign (optimized): needs partial scratch");
+            AssignTc a{p.x, p.n, p.d, p.k, p.centres, nullptr, p.skip, static_cast<float2*>(p.partial)};
+            bool vec = tc::rowsAligned(p.x, p.d, sizeof(T));
+            if constexpr (std::is_same_v<T, __half>) {
+                if (!p.centresHalf) throw CudaError("assign (optimized, fp16): needs centresHalf scratch");
+                const long long count = (long long)p.k * p.d;
+                __half* hi = static_cast<__half*>(p.centresHalf);
+                split_half_kernel<<<blocksFor(count, 256), 256, 0, s>>>(p.centres, count, hi, hi + count, p.skip);
+                QMPP_CUDA_CHECK_LAUNCH();
+                a.cHi = hi;
+                a.cLo = hi + count;
+                vec = vec && tc::rowsAligned(hi + count, p.d, 2);
+            }
+            const int panels = (p.k + tc::BM - 1) / tc::BM;
+            const dim3 grid((p.n + tc::BM - 1) / tc::BM, panels);
+            if (vec) {
+                tc::allowPipeSmem<assign_tc_kernel<T, true>>();
+                assign_tc_kernel<T, true><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
+            } else {
+                tc::allowPipeSmem<assign_tc_kernel<T, false>>();
+                assign_tc_kernel<T, false><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
+            }
+            QMPP_CUDA_CHECK_LAUNCH();
+            assign_finalize_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p, a.partial, panels);
+            QMPP_CUDA_CHECK_LAUNCH();
+        });
+        return;
     }
 }
 
 void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchCentresBasic<decltype(t)>(p, s); }); return;
-    case Version::Optimized: unavailable(Kernel::Centres, v);
+    case Version::Optimized:
+        if (p.k < 1) return;
+        withPrec(prec, [&](auto t) { centres_fast_kernel<decltype(t)><<<p.k, 256, 0, s>>>(p); });
+        QMPP_CUDA_CHECK_LAUNCH();
+        return;
     }
+}
+
+std::size_t assignPartialBytes(int n, int k) {
+    return sizeof(float2) * std::size_t((k + tc::BM - 1) / tc::BM) * std::size_t(n);
+}
+
+void refineCommit(int* state, int round, int* labels, const int* newLabels, int n, cudaStream_t s) {
+    refine_commit_kernel<<<1, 1024, 0, s>>>(state, round, labels, newLabels, n);
+    QMPP_CUDA_CHECK_LAUNCH();
 }
 
 } // namespace qmpp::kernels

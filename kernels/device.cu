@@ -63,6 +63,33 @@ float EventTimer::ms() const {
     return ms;
 }
 
+StageTimeline::~StageTimeline() {
+    for (cudaEvent_t e : m_events) QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(e));
+}
+void StageTimeline::begin(cudaStream_t s) {
+    m_used = 0;
+    m_names.clear();
+    mark("", s);
+}
+void StageTimeline::mark(const std::string& stage, cudaStream_t s) {
+    if (m_used == m_events.size()) {
+        cudaEvent_t e = nullptr;
+        QMPP_CUDA_CHECK(cudaEventCreate(&e));
+        m_events.push_back(e);
+    }
+    QMPP_CUDA_CHECK(cudaEventRecord(m_events[m_used++], s));
+    m_names.push_back(stage);
+}
+std::vector<std::pair<std::string, float>> StageTimeline::resolve() const {
+    std::vector<std::pair<std::string, float>> out;
+    for (std::size_t i = 1; i < m_used; ++i) {
+        float ms = 0;
+        QMPP_CUDA_CHECK(cudaEventElapsedTime(&ms, m_events[i - 1], m_events[i]));
+        out.emplace_back(m_names[i], ms);
+    }
+    return out;
+}
+
 const char* versionName(Version v) { return v == Version::Basic ? "basic" : "optimized"; }
 const char* precName(Prec p) { return p == Prec::F16 ? "fp16" : "fp32"; }
 
@@ -83,7 +110,7 @@ const char* kernelName(Kernel k) {
     return "?";
 }
 
-bool available(Kernel, Version v) { return v == Version::Basic; }
+bool available(Kernel, Version) { return true; } // every kernel has both versions
 
 __global__ void to_half_kernel(const float* in, __half* out, long long n) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;

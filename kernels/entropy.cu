@@ -5,11 +5,17 @@
 // |---------|------------------------------------------------------------|----------|
 // | basic   | one thread per query row; online (max, sum e, sum e z) per  | see docs/perf |
 // |         | scale over every key; the N x N matrix is never stored      |          |
+// | optimized | tensor-core tiles with the entropy in the epilogue: entropy_tc.cu | docs/perf/entropy-kernel.md |
+//
+// Supplied maps (optimized): one warp per (layer, row), 16-byte loads, one pass using
+// H = ln s - (sum a ln a) / s with s = sum a, so the row is read once. Saliency (optimized):
+// one block per layer for its min and max, then one thread per token.
 //
 // Online form: with m the running max, S = sum e^(z-m), T = sum e^(z-m) (z-m),
 // H = ln S - T / S; when the max moves to m', S and T are rescaled by e^(m-m') and T gains
 // (m - m') S.
 #include "common.cuh"
+#include "entropy_tc.cuh"
 
 namespace qmpp::kernels {
 
@@ -94,6 +100,96 @@ __global__ void saliency_basic_kernel(SaliencyParams p) {
     p.s[i] = 1.0f - acc / p.layers;
 }
 
+// One warp per (layer, row i): each head's row read once with 16-byte loads when aligned.
+template <class T> struct Vec16;
+template <> struct Vec16<float> { using V = float4; static constexpr int kN = 4; };
+template <> struct Vec16<__half> { using V = uint4; static constexpr int kN = 8; };
+
+__device__ __forceinline__ void accEnt(float a, float& sum, float& sal) {
+    sum += a;
+    if (a > 0.0f) sal = fmaf(a, __log2f(a), sal);
+}
+__device__ __forceinline__ void accEntVec(const float4& v, float& sum, float& sal) {
+    accEnt(v.x, sum, sal);
+    accEnt(v.y, sum, sal);
+    accEnt(v.z, sum, sal);
+    accEnt(v.w, sum, sal);
+}
+__device__ __forceinline__ void accEntVec(const uint4& v, float& sum, float& sal) {
+    const __half2* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        const float2 f = __half22float2(h[q]);
+        accEnt(f.x, sum, sal);
+        accEnt(f.y, sum, sal);
+    }
+}
+
+template <class T, bool VEC> __global__ void entropy_maps_fast_kernel(EntropyMapsParams p) {
+    const long long w = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (w >= (long long)p.layers * p.n) return;
+    const int l = static_cast<int>(w / p.n), i = static_cast<int>(w % p.n);
+    const T* a = static_cast<const T*>(p.a);
+    float acc = 0.0f;
+    for (int hd = 0; hd < p.heads; ++hd) {
+        const long long row = (((long long)l * p.heads + hd) * p.n + i) * p.n;
+        float sum = 0.0f, sal = 0.0f; // sum a, sum a log2 a
+        if constexpr (VEC) {
+            using V = typename Vec16<T>::V;
+            const V* v = reinterpret_cast<const V*>(a + row);
+            const int nv = p.n / Vec16<T>::kN;
+#pragma unroll 4
+            for (int j = lane; j < nv; j += 32) accEntVec(v[j], sum, sal);
+        } else {
+            for (int j = lane; j < p.n; j += 32) accEnt(ld(a, row + j), sum, sal);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            sal += __shfl_xor_sync(0xffffffffu, sal, o);
+        }
+        if (sum > 0.0f) acc += 0.69314718f * (__log2f(sum) - sal / sum); // zero rows: as basic
+    }
+    if (lane == 0) p.h[w] = acc / p.heads;
+}
+
+// One block per layer: min and max over the tokens.
+__global__ void minmax_fast_kernel(SaliencyParams p) {
+    __shared__ float lo[32], hi[32];
+    const int l = blockIdx.x;
+    float a = INFINITY, b = -INFINITY;
+    for (int i = threadIdx.x; i < p.n; i += blockDim.x) {
+        const float v = p.h[(long long)l * p.n + i];
+        a = fminf(a, v);
+        b = fmaxf(b, v);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        a = fminf(a, __shfl_xor_sync(0xffffffffu, a, o));
+        b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
+    }
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    if (lane == 0) {
+        lo[warp] = a;
+        hi[warp] = b;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        a = lane < warps ? lo[lane] : INFINITY;
+        b = lane < warps ? hi[lane] : -INFINITY;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            a = fminf(a, __shfl_xor_sync(0xffffffffu, a, o));
+            b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
+        }
+        if (lane == 0) {
+            p.minmax[2 * l] = a;
+            p.minmax[2 * l + 1] = b;
+        }
+    }
+}
+
 // ---- launchers ----------------------------------------------------------------------------
 
 template <class T> void launchEntropyGramBasic(const EntropyGramParams& p, cudaStream_t s) {
@@ -115,8 +211,12 @@ void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t 
     case Version::Basic:
         withPrec(prec, [&](auto t) { launchEntropyGramBasic<decltype(t)>(p, s); });
         return;
-    case Version::Optimized: unavailable(Kernel::EntropyGram, v);
+    case Version::Optimized: entropyGramTc(p, prec, s); return;
     }
+}
+
+std::size_t entropyGramWorkBytes(const EntropyGramParams& p, Version v, Prec prec) {
+    return v == Version::Optimized ? entropyGramTcWorkBytes(p, prec) : 0;
 }
 
 void entropyMaps(const EntropyMapsParams& p, Version v, Prec prec, cudaStream_t s) {
@@ -124,7 +224,17 @@ void entropyMaps(const EntropyMapsParams& p, Version v, Prec prec, cudaStream_t 
     case Version::Basic:
         withPrec(prec, [&](auto t) { launchEntropyMapsBasic<decltype(t)>(p, s); });
         return;
-    case Version::Optimized: unavailable(Kernel::EntropyMaps, v);
+    case Version::Optimized:
+        withPrec(prec, [&](auto t) {
+            using T = decltype(t);
+            const unsigned blocks = blocksFor((long long)p.layers * p.n * 32, 256);
+            if (p.n % Vec16<T>::kN == 0 && reinterpret_cast<std::uintptr_t>(p.a) % 16 == 0)
+                entropy_maps_fast_kernel<T, true><<<blocks, 256, 0, s>>>(p);
+            else
+                entropy_maps_fast_kernel<T, false><<<blocks, 256, 0, s>>>(p);
+            QMPP_CUDA_CHECK_LAUNCH();
+        });
+        return;
     }
 }
 
@@ -136,7 +246,12 @@ void saliency(const SaliencyParams& p, Version v, cudaStream_t s) {
         saliency_basic_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         return;
-    case Version::Optimized: unavailable(Kernel::Saliency, v);
+    case Version::Optimized:
+        minmax_fast_kernel<<<p.layers, 512, 0, s>>>(p);
+        QMPP_CUDA_CHECK_LAUNCH();
+        saliency_basic_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
+        QMPP_CUDA_CHECK_LAUNCH();
+        return;
     }
 }
 

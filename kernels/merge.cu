@@ -3,6 +3,9 @@
 //
 // | version | idea                                                             | measured      |
 // |---------|------------------------------------------------------------------|---------------|
+// | optimized | first token per group by atomicMin (order-free, exact); one CTA per group:    | docs/perf |
+// |           | its rank from the groups' first tokens, its members gathered in token order   |           |
+// |           | with ballots, sums in the basic order; relabel                                 |           |
 // | basic   | one thread per group for its first token and rank; one thread per | see docs/perf |
 // |         | (group, feature) scanning all tokens; one thread per token relabel |               |
 #include "common.cuh"
@@ -57,6 +60,86 @@ __global__ void merge_relabel_basic_kernel(MergeParams p) {
     if (i < p.n) p.labels[i] = p.rank[p.labels[i]];
 }
 
+// ---- optimized ----------------------------------------------------------------------------
+
+__global__ void merge_first_init_kernel(MergeParams p) {
+    const int g = blockIdx.x * blockDim.x + threadIdx.x;
+    if (g < p.k) p.first[g] = p.n + g; // empty groups sort last
+}
+
+__global__ void merge_first_fast_kernel(MergeParams p) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < p.n) atomicMin(&p.first[p.labels[i]], i);
+}
+
+// One CTA per group g: rank = number of groups whose first token comes earlier; members in
+// token order; merged row written at its rank.
+template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
+    constexpr int kThreads = 256, kPer = 4; // features per thread per pass
+    __shared__ int members[kThreads];
+    __shared__ int warpCount[kThreads / 32];
+    __shared__ int rankParts[kThreads / 32];
+    const int g = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int myFirst = p.first[g];
+    int r = 0;
+    for (int h = tid; h < p.k; h += kThreads) r += p.first[h] < myFirst;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) r += __shfl_xor_sync(0xffffffffu, r, o);
+    if (lane == 0) rankParts[warp] = r;
+    __syncthreads();
+    int rank = 0;
+    for (int w = 0; w < kThreads / 32; ++w) rank += rankParts[w];
+    const T* x = static_cast<const T*>(p.x);
+    float* out = p.merged + (long long)rank * p.d;
+    const int start = myFirst < p.n ? myFirst : p.n; // no member comes before the first
+    for (int f0 = 0; f0 < p.d; f0 += kThreads * kPer) {
+        float acc[kPer], plain[kPer];
+#pragma unroll
+        for (int q = 0; q < kPer; ++q) acc[q] = plain[q] = 0.0f;
+        float msum = 0.0f;
+        int count = 0;
+        for (int base = start; base < p.n; base += kThreads) {
+            const int i = base + tid;
+            const bool in = i < p.n && p.labels[i] == g;
+            const unsigned ballot = __ballot_sync(0xffffffffu, in);
+            if (lane == 0) warpCount[warp] = __popc(ballot);
+            __syncthreads();
+            int off = 0, total = 0;
+            for (int w = 0; w < kThreads / 32; ++w) {
+                off += w < warp ? warpCount[w] : 0;
+                total += warpCount[w];
+            }
+            if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
+            __syncthreads();
+            for (int m = 0; m < total; ++m) {
+                const int j = members[m];
+                const float w = p.mass[j];
+                msum += w;
+                ++count;
+#pragma unroll
+                for (int q = 0; q < kPer; ++q) {
+                    const int f = f0 + q * kThreads + tid;
+                    if (f < p.d) {
+                        const float v = ld(x, (long long)j * p.d + f);
+                        acc[q] += w * v;
+                        plain[q] += v;
+                    }
+                }
+            }
+            __syncthreads();
+        }
+#pragma unroll
+        for (int q = 0; q < kPer; ++q) {
+            const int f = f0 + q * kThreads + tid;
+            if (f < p.d) out[f] = msum > 0.0f ? acc[q] / msum : plain[q] / fmaxf(1.0f, float(count));
+        }
+        if (f0 == 0 && tid == 0) {
+            p.sizes[rank] = count;
+            p.rank[g] = rank;
+        }
+    }
+}
+
 // ---- launchers ----------------------------------------------------------------------------
 
 template <class T> void launchMergeBasic(const MergeParams& p, cudaStream_t s) {
@@ -75,7 +158,17 @@ template <class T> void launchMergeBasic(const MergeParams& p, cudaStream_t s) {
 void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchMergeBasic<decltype(t)>(p, s); }); return;
-    case Version::Optimized: unavailable(Kernel::Merge, v);
+    case Version::Optimized:
+        if (p.k < 1 || p.n < 1) return;
+        merge_first_init_kernel<<<blocksFor(p.k, 256), 256, 0, s>>>(p);
+        QMPP_CUDA_CHECK_LAUNCH();
+        merge_first_fast_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
+        QMPP_CUDA_CHECK_LAUNCH();
+        withPrec(prec, [&](auto t) { merge_group_fast_kernel<decltype(t)><<<p.k, 256, 0, s>>>(p); });
+        QMPP_CUDA_CHECK_LAUNCH();
+        merge_relabel_basic_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
+        QMPP_CUDA_CHECK_LAUNCH();
+        return;
     }
 }
 

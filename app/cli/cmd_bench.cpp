@@ -27,6 +27,8 @@ Runner addBench(CLI::App& app) {
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--json", a->json, "write the statistics as JSON");
+    c->add_option("--hidden-layers", a->o.hiddenLayers, "GPU: also time the pipeline from this many hidden-state layers (default 12; 0: off)");
+    c->add_option("--basic-max-n", a->o.basicMaxN, "GPU: time basic kernels only up to this N (default: all)");
     return [a] {
         if (a->o.repeats < 1) throw UsageError("--repeats must be at least 1");
         if (a->o.dim < 1) throw UsageError("--dim must be at least 1");

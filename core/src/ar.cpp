@@ -181,21 +181,27 @@ double normMassTopKFromNorms(std::vector<double> nrm, i64 k) {
     return s / total;
 }
 
+double fidelityLossFromRows(const double* rowErr, i64 n, i64 d, double fro2, double gammaActual) {
+    const double threshold = (1.0 - gammaActual) * (1.0 - gammaActual) * fro2;
+    double loss = 0;
+    for (i64 i = 0; i < n; ++i) loss += std::max(0.0, rowErr[i] / double(d) - threshold);
+    return loss / double(n);
+}
+
 double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
                     double gammaActual) {
     double fro2 = 0;
     for (i64 i = 0; i < n * d; ++i) fro2 += double(x[i]) * x[i];
-    const double threshold = (1.0 - gammaActual) * (1.0 - gammaActual) * fro2;
-    double loss = 0;
+    std::vector<double> rows(static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) {
         double r = 0; // merged padded with zero rows to N rows
         for (i64 j = 0; j < d; ++j) {
             const double diff = double(x[i * d + j]) - (i < k ? merged[i * d + j] : 0.0f);
             r += diff * diff;
         }
-        loss += std::max(0.0, r / double(d) - threshold);
+        rows[i] = r;
     }
-    return loss / double(n);
+    return fidelityLossFromRows(rows.data(), n, d, fro2, gammaActual);
 }
 
 } // namespace qmpp

@@ -132,6 +132,14 @@ void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel, co
     c.rows.push_back(s);
 }
 
+// The stages of the last pipeline run, one line.
+void logStages(Ctx& c, const std::vector<StageTiming>& t) {
+    c.log << "    stages (ms):";
+    for (const auto& s : t) c.log << " " << s.stage << " " << std::fixed << std::setprecision(3) << s.ms;
+    c.log.unsetf(std::ios::fixed);
+    c.log << "\n";
+}
+
 // Copies of one input, rotated per repeat when a copy would stay in L2.
 struct Rotating {
     std::vector<DeviceBuffer<float>> f32;
@@ -222,10 +230,11 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
         << "median ms" << std::setw(11) << "min" << std::setw(11) << "p90" << std::setw(9) << "TFLOP/s"
         << std::setw(9) << "GB/s" << "\n";
 
-    std::vector<kk::Version> versions = {kk::Version::Basic};
-    if (withOptimized) versions.push_back(kk::Version::Optimized);
     const i64 d = o.dim;
     for (i64 n : o.tokens) {
+        std::vector<kk::Version> versions;
+        if (n <= o.basicMaxN) versions.push_back(kk::Version::Basic);
+        if (withOptimized) versions.push_back(kk::Version::Optimized);
         const i64 k = std::max<i64>(1, static_cast<i64>(std::floor(o.budget * double(n))));
         const auto host = syntheticTokens(n, d, 1000 + n);
         for (auto prec : {kk::Prec::F32, kk::Prec::F16}) {
@@ -267,6 +276,13 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     gp.d = int(d);
                     gp.beta[0] = float(1 / std::sqrt(double(d)));
                     gp.h = h.get();
+                    DeviceBuffer<std::uint8_t> work;
+                    auto scratch = [&] {
+                        gp.workBytes = kk::entropyGramWorkBytes(gp, v, prec);
+                        work.resize(gp.workBytes);
+                        gp.work = work.get();
+                    };
+                    scratch();
                     if (ok)
                         record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
                                "entropy_hidden", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
@@ -275,6 +291,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     gp.sources = 1;
                     gp.scales = L;
                     for (int l = 0; l < L; ++l) gp.beta[l] = float(multiScaleFactor(l, L) / std::sqrt(double(d)));
+                    scratch();
                     if (ok)
                         record(c, timeIt(c, [&](int rep) { gp.x = X.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
                                "entropy_tokens", vn, pn, n, d, L, 0, 2.0 * n * n * double(d) + 5.0 * L * n * n,
@@ -302,7 +319,19 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 }
             }
             // The other kernels at this size (L does not enter them).
-            DeviceBuffer<float> cosBuf(std::size_t(n) * n);
+            DeviceBuffer<float> cosBuf(std::size_t(n) * n), invNorms(2 * n);
+            DeviceBuffer<std::uint16_t> cenHalf(2 * k * d);
+            DeviceBuffer<std::uint8_t> assignPart(kk::assignPartialBytes(int(n), int(k)));
+            { // cuBLAS reference for the cosine product: the same inputs, FP32 output
+                const float one = 1.0f, zero = 0.0f;
+                const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
+                record(c, timeIt(c, [&](int rep) {
+                           QMPP_CUBLAS_CHECK(cublas.gemm(cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one,
+                                                         X.get(rep), t, int(d), X.get(rep), t, int(d), &zero, cosBuf.get(),
+                                                         CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                       }),
+                       "cublas_cosine", "cublas", pn, n, d, 1, 0, 2.0 * n * n * double(d), es * 2 * n * d + 4.0 * n * n, true);
+            }
             DeviceBuffer<float> s(n), u(n), keys(n), pi(n), mass(n), scr(2), cen(k * d), merged(k * d), terms(4 * n), mn(k);
             DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k), founderOf(n);
             kk::philoxUniforms(s.get(), n, 5, c.stream);
@@ -340,7 +369,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     });
                 }
                 run(kk::Kernel::Cosine, pn, 2 * N * N * D, es * N * D + 4 * N * N, [&](int rep) {
-                    kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get()};
+                    kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
                     kk::cosine(cp, v, prec, c.stream);
                 });
                 run(kk::Kernel::Centres, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
@@ -363,6 +392,8 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     ap.centres = cen.get();
                     ap.founderOf = founderOf.get();
                     ap.labels = labels.get();
+                    ap.centresHalf = cenHalf.get();
+                    ap.partial = assignPart.get();
                     kk::assign(ap, v, prec, c.stream);
                 });
                 run(kk::Kernel::Merge, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
@@ -391,6 +422,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
         for (int L : o.layers)
             for (bool opt : {false, true}) {
                 if (opt && !withOptimized) continue;
+                if (!opt && n > o.basicMaxN) continue;
                 for (auto prec : {Precision::FP32, Precision::FP16}) {
                     auto backend = makeCudaBackend(opt, prec);
                     TokenSet t;
@@ -402,11 +434,13 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     p.layers = L;
                     p.precision = prec;
                     std::vector<double> ms;
+                    std::vector<StageTiming> lastTimings;
                     bool verified = true;
                     for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
                         const auto t0 = std::chrono::steady_clock::now();
                         const MergeResult r = backend->run(t, p, k);
                         const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                        lastTimings = r.timings;
                         if (rep == 0) {
                             double piSum = 0;
                             for (float x : r.pi) piSum += x;
@@ -417,7 +451,45 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     }
                     record(c, ms, "pipeline", backend->name(), toString(prec), n, d, L, k, 0,
                            4.0 * n * d + 4.0 * k * d, verified);
+                    logStages(c, lastTimings);
                 }
+            }
+        // From L hidden-state layers: host in -> host out, and without the layers' upload (the
+        // "upload_hidden" stage), as when they are already on the device.
+        if (withOptimized && o.hiddenLayers > 0)
+            for (auto prec : {Precision::FP32, Precision::FP16}) {
+                auto backend = makeCudaBackend(true, prec);
+                TokenSet t;
+                t.n = n;
+                t.d = d;
+                t.x = host;
+                t.hiddenLayers = o.hiddenLayers;
+                for (int l = 0; l < o.hiddenLayers; ++l) {
+                    const auto part = syntheticTokens(n, d, 2000 + 31 * l + n);
+                    t.hidden.insert(t.hidden.end(), part.begin(), part.end());
+                }
+                MergeParams p;
+                p.k = std::max<i64>(1, static_cast<i64>(std::floor(o.budget * double(n))));
+                p.precision = prec;
+                std::vector<double> all, resident;
+                std::vector<StageTiming> lastTimings;
+                for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    const MergeResult r = backend->run(t, p, p.k);
+                    const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                    lastTimings = r.timings;
+                    double up = 0;
+                    for (const auto& tm : r.timings)
+                        if (tm.stage == "upload_hidden") up = tm.ms;
+                    if (rep >= c.warmup) {
+                        all.push_back(el);
+                        resident.push_back(el - up);
+                    }
+                }
+                const double bytes = double(o.hiddenLayers) * n * d * 4;
+                record(c, all, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, p.k, 0, bytes, true);
+                record(c, resident, "pipeline_hidden_resident", "cuda", toString(prec), n, d, o.hiddenLayers, p.k, 0, 0, true);
+                logStages(c, lastTimings);
             }
     }
     QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(c.stream));

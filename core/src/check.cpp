@@ -331,7 +331,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         return true;
     };
 
-    // entropy_gram: multi-scale (3 scales) on the tokens, and two hidden-state sources
+    // entropy_gram: multi-scale (3 scales) on the tokens; two hidden-state sources (the tokens
+    // and the tokens in reverse order at half scale); the optimized version in both schedules.
     if (!skip(kk::Kernel::EntropyGram)) {
         std::vector<i64> rows;
         if (entropyRows) rows = *entropyRows;
@@ -339,28 +340,56 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             rows.resize(static_cast<std::size_t>(n));
             std::iota(rows.begin(), rows.end(), i64(0));
         }
-        const int scales = entropyRows ? 1 : 3;
-        kk::EntropyGramParams gp;
-        gp.x = X;
-        gp.sources = 1;
-        gp.n = static_cast<int>(n);
-        gp.d = static_cast<int>(d);
-        gp.scales = scales;
-        std::vector<double> betas(scales);
-        for (int l = 0; l < scales; ++l) gp.beta[l] = float(betas[l] = multiScaleFactor(l, scales) / std::sqrt(double(d)));
-        for (int l = 0; l < scales; ++l) betas[l] = gp.beta[l];
-        kk::DeviceBuffer<float> h;
-        poison(h, scales * n);
-        gp.h = h.get();
-        kk::entropyGram(gp, v, p, nullptr);
-        const auto all = fetch(h, scales * n);
-        const auto ref = refEntropy(x, n, d, betas, rows);
-        std::vector<float> got;
-        for (int l = 0; l < scales; ++l)
-            for (i64 r : rows) got.push_back(all[l * n + r]);
+        auto gram = [&](const void* src, int sources, const std::vector<double>& betas, bool panels) {
+            kk::EntropyGramParams gp;
+            gp.x = src;
+            gp.sources = sources;
+            gp.n = static_cast<int>(n);
+            gp.d = static_cast<int>(d);
+            gp.scales = static_cast<int>(betas.size());
+            for (std::size_t l = 0; l < betas.size(); ++l) gp.beta[l] = float(betas[l]);
+            gp.rowPanels = panels;
+            const std::size_t outs = std::size_t(sources) * betas.size() * std::size_t(n);
+            kk::DeviceBuffer<float> h;
+            poison(h, outs);
+            gp.h = h.get();
+            gp.workBytes = kk::entropyGramWorkBytes(gp, v, p);
+            kk::DeviceBuffer<std::uint8_t> work(std::max<std::size_t>(gp.workBytes, 1));
+            work.fillBytes(0xff); // unwritten partials would show as NaN
+            gp.work = work.get();
+            kk::entropyGram(gp, v, p, nullptr);
+            return fetch(h, outs);
+        };
         const Tol etol = entropyTol(tol, n);
-        pr.add("entropy_gram", vn, pn, in, compare(got.data(), ref.data(), ref.size(), etol), etol);
+        const int scales = entropyRows ? 1 : 3;
+        std::vector<double> betas(scales);
+        for (int l = 0; l < scales; ++l) betas[l] = float(multiScaleFactor(l, scales) / std::sqrt(double(d)));
+        const auto ref = refEntropy(x, n, d, betas, rows);
+        for (bool panels : {false, true}) {
+            if (panels && v == kk::Version::Basic) continue;
+            const auto all = gram(X, 1, betas, panels);
+            std::vector<float> got;
+            for (int l = 0; l < scales; ++l)
+                for (i64 r : rows) got.push_back(all[l * n + r]);
+            Input named = {in.name + (panels ? " (row panels)" : ""), n, d, {}};
+            pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref.data(), ref.size(), etol), etol);
+        }
         if (entropyRows) return; // the large case checks this kernel alone
+        // hidden states: source 1 is the tokens reversed, at half scale
+        std::vector<float> second(in.x.size());
+        for (i64 i = 0; i < n; ++i)
+            for (i64 f = 0; f < d; ++f) second[i * d + f] = 0.5f * in.x[(n - 1 - i) * d + f];
+        std::vector<float> both = in.x;
+        both.insert(both.end(), second.begin(), second.end());
+        Dev dh;
+        const void* H = dh.put(both, p);
+        const std::vector<double> beta1 = {float(1 / std::sqrt(double(d)))};
+        const auto got = gram(H, 2, beta1, false);
+        auto ref2 = refEntropy(x, n, d, beta1, rows);
+        const auto refB = refEntropy(p == kk::Prec::F16 ? roundHalf(second) : second, n, d, beta1, rows);
+        ref2.insert(ref2.end(), refB.begin(), refB.end());
+        Input named = {in.name + " (2 hidden layers)", n, d, {}};
+        pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref2.data(), ref2.size(), etol), etol);
     }
 
     // entropy_maps: [2 layers, 2 heads, N, N] positive maps with some exact zeros
@@ -413,6 +442,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         kk::DeviceBuffer<float> out;
         poison(out, m * n);
         cp.out = out.get();
+        kk::DeviceBuffer<float> inv(m + n);
+        cp.scratch = inv.get();
         kk::cosine(cp, v, p, nullptr);
         const auto got = fetch(out, m * n);
         const auto ref = refCosine(x, m, x, n, d);
@@ -455,17 +486,34 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         pr.add("gumbel", vn, "fp32", in, c, tol);
     }
     if (!skip(kk::Kernel::TopK) && !keysHost.empty()) {
-        kk::DeviceBuffer<float> keys;
-        keys.upload(keysHost.data(), keysHost.size());
-        kk::DeviceBuffer<int> sel, idx;
-        sel.resize(n);
-        poison(idx, k);
-        kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(), idx.get()};
-        kk::topK(tp, v, nullptr);
-        const auto got = fetch(idx, k);
-        const auto ref = topK(std::vector<double>(keysHost.begin(), keysHost.end()), k);
-        const bool same = std::equal(got.begin(), got.end(), ref.begin());
-        pr.row({"topk", vn, "fp32", in.name, n, d, same ? 0.0 : 1.0, 0, 0, same, same ? "" : "indices differ"});
+        // the Gumbel keys, then the same keys rounded to 0.5 (many ties, broken by index)
+        std::vector<float> tied = keysHost;
+        for (auto& e : tied) e = std::round(e * 2) / 2;
+        for (const auto* keysIn : {&keysHost, &tied}) {
+            kk::DeviceBuffer<float> keys;
+            keys.upload(keysIn->data(), keysIn->size());
+            kk::DeviceBuffer<int> sel, idx, fo;
+            sel.resize(n);
+            poison(idx, k);
+            poison(fo, n);
+            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(), idx.get()};
+            if (v == kk::Version::Optimized) tp.founderOf = fo.get();
+            kk::topK(tp, v, nullptr);
+            const auto got = fetch(idx, k);
+            const auto ref = topK(std::vector<double>(keysIn->begin(), keysIn->end()), k);
+            bool same = std::equal(got.begin(), got.end(), ref.begin());
+            std::string note = same ? "" : "indices differ";
+            if (same && tp.founderOf) {
+                std::vector<int> want(static_cast<std::size_t>(n), -1);
+                for (i64 c = 0; c < k; ++c) want[ref[c]] = int(c);
+                if (fetch(fo, n) != want) {
+                    same = false;
+                    note = "founderOf differs";
+                }
+            }
+            Input named = {in.name + (keysIn == &tied ? " (ties)" : ""), n, d, {}};
+            pr.row({"topk", vn, "fp32", named.name, n, d, same ? 0.0 : 1.0, 0, 0, same, note});
+        }
     }
 
     // assign and centres on random groups; merge; metrics
@@ -515,6 +563,10 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         ap.centres = dc.get();
         ap.founderOf = dfo.get();
         ap.labels = lab.get();
+        kk::DeviceBuffer<std::uint16_t> halves(2 * k * d);
+        ap.centresHalf = halves.get();
+        kk::DeviceBuffer<std::uint8_t> part(kk::assignPartialBytes(int(n), int(k)));
+        ap.partial = part.get();
         kk::assign(ap, v, p, nullptr);
         const auto got = fetch(lab, n);
         Cmp c;
@@ -603,11 +655,14 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         dm.upload(mk.data(), mk.size());
         poison(terms, 4 * n);
         poison(mn, k);
-        kk::MetricsParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dl.get(), dm.get(), terms.get(), mn.get()};
+        kk::DeviceBuffer<float> pad;
+        poison(pad, n);
+        kk::MetricsParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dl.get(), dm.get(), terms.get(), mn.get(), pad.get()};
         kk::metrics(mp, v, p, nullptr);
         auto got = fetch(terms, 4 * n);
-        const auto gotN = fetch(mn, k);
+        const auto gotN = fetch(mn, k), gotP = fetch(pad, n);
         got.insert(got.end(), gotN.begin(), gotN.end());
+        got.insert(got.end(), gotP.begin(), gotP.end());
         std::vector<double> ref;
         for (i64 i = 0; i < n; ++i) {
             double e2 = 0, x2 = 0;
@@ -619,6 +674,14 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             ref.insert(ref.end(), {e2, x2, lab[i] >= 0 ? cosine(&x[i * d], &mk[lab[i] * d], d) : 0.0, std::sqrt(x2)});
         }
         for (i64 g = 0; g < k; ++g) ref.push_back(std::sqrt(std::inner_product(&mk[g * d], &mk[(g + 1) * d], &mk[g * d], 0.0)));
+        for (i64 i = 0; i < n; ++i) { // the fidelity loss's rows: merged padded with zeros to N
+            double r = 0;
+            for (i64 f = 0; f < d; ++f) {
+                const double q = x[i * d + f] - (i < k ? double(mk[i * d + f]) : 0.0);
+                r += q * q;
+            }
+            ref.push_back(r);
+        }
         pr.add("metrics", vn, pn, in, compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
     }
 }
@@ -634,6 +697,8 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
     const std::vector<i64> sizes = o.quick ? std::vector<i64>{1, 37, 130} : std::vector<i64>{1, 77, 300, 1000};
     const i64 dim = o.quick ? 24 : 64;
     for (i64 n : sizes) inputs.push_back({"random", n, dim, syntheticTokens(n, dim, rng())});
+    // a D that is no multiple of 8 (unaligned rows) and N beyond one 128-token tile
+    inputs.push_back({"random, odd D", 150, 45, syntheticTokens(150, 45, rng())});
     if (!o.photoTokens.empty()) {
         const NdArray a = readNpy(o.photoTokens);
         if (a.ndim() != 2) throw std::runtime_error(o.photoTokens + ": expected [N, D] tokens");

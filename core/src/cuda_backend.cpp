@@ -47,25 +47,25 @@ class CudaBackend final : public Backend {
         k::toHalf(f32.get(), f16.get(), count, m_stream);
         return f16.get();
     }
-    // Times one stage on the stream and appends it to the result's timings.
-    template <class F> void timed(MergeResult& r, const char* stageName, F&& f) {
-        m_timer.start(m_stream);
+    // Queues one stage on the stream and marks its end; the times are read after the final sync.
+    template <class F> void timed(MergeResult&, const char* stageName, F&& f) {
         f();
-        m_timer.stop(m_stream);
-        r.timings.push_back({stageName, m_timer.ms()});
+        m_line.mark(stageName, m_stream);
     }
 
     bool m_optimized;
     k::Prec m_prec;
     std::string m_device;
     cudaStream_t m_stream = nullptr;
-    k::EventTimer m_timer;
+    k::StageTimeline m_line;
 
     DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
-    DeviceBuffer<float> m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
+    DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
     DeviceBuffer<std::uint16_t> m_x16, m_src16, m_w16;
+    DeviceBuffer<std::uint8_t> m_work, m_assignPart; // optimized entropy's and assignment's partials
+    DeviceBuffer<std::uint16_t> m_centres16; // optimized FP16 assignment: centres as two halves
     DeviceBuffer<int> m_sel, m_idx, m_founderOf, m_labels, m_labels2, m_changed, m_first, m_rank,
-        m_sizes;
+        m_sizes, m_state;
     const ArHeads* m_headsFor = nullptr; // the heads whose weights m_w32/m_w16 hold
     k::Prec m_headsPrec = k::Prec::F32;
 };
@@ -87,7 +87,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     r.precision = k::precName(m_prec);
 
     const void* x = nullptr;
+    m_line.begin(m_stream);
     timed(r, "upload", [&] { x = stage(m_x, m_x16, t.x.data(), t.x.size()); });
+    if (!t.hidden.empty() && t.attention.empty()) // reported apart: resident inputs skip it
+        timed(r, "upload_hidden", [&] { stage(m_src, m_src16, t.hidden.data(), t.hidden.size()); });
 
     // 1. Saliency from attention entropy.
     timed(r, "entropy", [&] {
@@ -110,7 +113,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.d = d;
         if (!t.hidden.empty()) {
             r.layers = t.hiddenLayers;
-            gp.x = stage(m_src, m_src16, t.hidden.data(), t.hidden.size());
+            gp.x = m_prec == k::Prec::F16 ? static_cast<const void*>(m_src16.get()) : m_src.get();
             gp.sources = static_cast<int>(t.hiddenLayers);
             gp.scales = 1;
             gp.beta[0] = static_cast<float>(1.0 / std::sqrt(double(d)));
@@ -126,7 +129,11 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         }
         m_h.resize(r.layers * t.n);
         gp.h = m_h.get();
-        k::entropyGram(gp, version(k::Kernel::EntropyGram), m_prec, m_stream);
+        const k::Version v = version(k::Kernel::EntropyGram);
+        gp.workBytes = k::entropyGramWorkBytes(gp, v, m_prec);
+        m_work.resize(gp.workBytes);
+        gp.work = m_work.get();
+        k::entropyGram(gp, v, m_prec, m_stream);
     });
     timed(r, "saliency", [&] {
         k::SaliencyParams sp;
@@ -162,6 +169,9 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.scratch = m_scratch.get();
         k::gumbel(gp, version(k::Kernel::Gumbel), m_stream);
     });
+    // The optimized top-K writes founderOf itself; with basic kernels it is built on the host.
+    const bool deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
+    m_founderOf.resize(t.n);
     timed(r, "topk", [&] {
         k::TopKParams tp;
         tp.keys = m_keys.get();
@@ -171,20 +181,31 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         m_idx.resize(kk);
         tp.selected = m_sel.get();
         tp.idx = m_idx.get();
+        if (deviceFounders) tp.founderOf = m_founderOf.get();
         k::topK(tp, version(k::Kernel::TopK), m_stream);
     });
     std::vector<int> fg(static_cast<std::size_t>(K));
-    m_idx.download(fg.data(), fg.size(), m_stream);
-    QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
-    r.foreground.assign(fg.begin(), fg.end());
+    bool usedState = false; // device-side refinement: rounds come back with the results
+    int stateHead[2] = {0, 0};
+    if (!deviceFounders || p.cluster != ClusterMethod::Seeded) {
+        m_idx.download(fg.data(), fg.size(), m_stream);
+        QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    }
 
     // 4. Cluster.
     m_labels.resize(t.n);
     if (p.cluster == ClusterMethod::Seeded) {
-        std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
-        for (int c = 0; c < K; ++c) founderOf[fg[c]] = c;
-        m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
+        if (!deviceFounders) {
+            std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
+            for (int c = 0; c < K; ++c) founderOf[fg[c]] = c;
+            m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
+        }
         m_centres.resize(kk * t.d);
+        if (m_prec == k::Prec::F16) m_centres16.resize(2 * kk * t.d);
+        m_assignPart.resize(k::assignPartialBytes(n, K));
+        const bool deviceRefine = version(k::Kernel::Assign) == k::Version::Optimized &&
+                                  version(k::Kernel::Centres) == k::Version::Optimized;
+        m_state.resize(2 + std::max(p.refine, 0));
         auto centresFrom = [&](const int* founders, const int* labels) {
             k::CentresParams cp;
             cp.x = x;
@@ -195,8 +216,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             cp.labels = labels;
             cp.mass = m_mass.get();
             cp.centres = m_centres.get();
+            cp.skip = deviceRefine ? m_state.get() : nullptr;
             k::centres(cp, version(k::Kernel::Centres), m_prec, m_stream);
         };
+        int* changedAt = nullptr;
         auto assignTo = [&](int* out, const int* previous) {
             k::AssignParams ap;
             ap.x = x;
@@ -207,14 +230,30 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             ap.founderOf = m_founderOf.get();
             ap.labels = out;
             ap.previous = previous;
-            ap.changed = previous ? m_changed.get() : nullptr;
+            ap.changed = previous ? changedAt : nullptr;
+            ap.skip = deviceRefine ? m_state.get() : nullptr;
+            ap.centresHalf = m_centres16.get();
+            ap.partial = m_assignPart.get();
             k::assign(ap, version(k::Kernel::Assign), m_prec, m_stream);
         };
         m_labels2.resize(t.n);
         m_changed.resize(1);
         timed(r, "cluster", [&] {
+            if (deviceRefine) m_state.fillBytes(0, m_stream);
             centresFrom(m_idx.get(), nullptr);
+            changedAt = nullptr;
             assignTo(m_labels.get(), nullptr);
+            if (deviceRefine) { // every round queued; a converged round turns the rest into no-ops
+                usedState = true;
+                for (int round = 0; round < p.refine; ++round) {
+                    centresFrom(nullptr, m_labels.get());
+                    changedAt = m_state.get() + 2 + round;
+                    assignTo(m_labels2.get(), m_labels.get());
+                    k::refineCommit(m_state.get(), round, m_labels.get(), m_labels2.get(), n, m_stream);
+                }
+                return;
+            }
+            changedAt = m_changed.get();
             for (int round = 0; round < p.refine; ++round) {
                 r.refineRounds = round + 1;
                 centresFrom(nullptr, m_labels.get());
@@ -228,15 +267,15 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             }
         });
     } else {
-        // The exact methods are CPU algorithms (O(N^2) memory); their labels come back up.
-        const auto t0 = std::chrono::steady_clock::now();
-        std::vector<i64> groups = p.cluster == ClusterMethod::Agglomerative
-                                      ? clusterAgglomerative(t.x.data(), t.n, t.d, kk)
-                                      : clusterReference(t.x.data(), t.n, t.d, kk);
-        std::vector<int> g32(groups.begin(), groups.end());
-        m_labels.upload(g32.data(), g32.size(), m_stream);
-        r.timings.push_back({"cluster", std::chrono::duration<double, std::milli>(
-                                            std::chrono::steady_clock::now() - t0).count()});
+        // The exact methods are CPU algorithms (O(N^2) memory); their labels come back up. The
+        // stage's time spans the CPU work (the stream waits for the labels).
+        timed(r, "cluster", [&] {
+            std::vector<i64> groups = p.cluster == ClusterMethod::Agglomerative
+                                          ? clusterAgglomerative(t.x.data(), t.n, t.d, kk)
+                                          : clusterReference(t.x.data(), t.n, t.d, kk);
+            std::vector<int> g32(groups.begin(), groups.end());
+            m_labels.upload(g32.data(), g32.size(), m_stream);
+        });
         r.notes.push_back(std::string("--cluster ") + toString(p.cluster) + " ran on the CPU");
     }
 
@@ -298,12 +337,15 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         m_mnorm.resize(kk);
         mp.tokenTerms = m_terms.get();
         mp.mergedNorm = m_mnorm.get();
+        m_padErr.resize(t.n);
+        mp.paddedErr = m_padErr.get();
         k::metrics(mp, version(k::Kernel::Metrics), m_prec, m_stream);
     });
 
     // Results back to the host.
     std::vector<float> terms(4 * static_cast<std::size_t>(n)), mnorm(static_cast<std::size_t>(K));
     std::vector<int> labels(static_cast<std::size_t>(n)), gsizes(static_cast<std::size_t>(K));
+    std::vector<float> padErr(static_cast<std::size_t>(n));
     timed(r, "download", [&] {
         r.layerEntropy.resize(r.layers * t.n);
         for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass}) v->resize(t.n);
@@ -319,7 +361,14 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         if (m1) m_err.download(err.data(), err.size(), m_stream);
         m_terms.download(terms.data(), terms.size(), m_stream);
         m_mnorm.download(mnorm.data(), mnorm.size(), m_stream);
+        m_padErr.download(padErr.data(), padErr.size(), m_stream);
+        m_idx.download(fg.data(), fg.size(), m_stream);
+        if (usedState) m_state.download(&stateHead[0], 2, m_stream);
     });
+    QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    for (const auto& [stageName, ms] : m_line.resolve()) r.timings.push_back({stageName, ms});
+    r.foreground.assign(fg.begin(), fg.end());
+    if (usedState) r.refineRounds = stateHead[1];
     for (auto& u : r.uniforms) u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
     r.labels.assign(labels.begin(), labels.end());
     r.groupSizes.assign(gsizes.begin(), gsizes.end());
@@ -342,7 +391,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     }
     sums.mergedNorms.assign(mnorm.begin(), mnorm.end());
     const double gammaActual = normMassTopKFromNorms(sums.norms, kk);
-    r.losses.fidelity = fidelityLoss(t.x.data(), t.n, t.d, r.merged, kk, gammaActual);
+    const std::vector<double> rowErr(padErr.begin(), padErr.end());
+    r.losses.fidelity = fidelityLossFromRows(rowErr.data(), t.n, t.d, sums.x2, gammaActual);
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     finishMetrics(sums, p, r);
     r.timings.push_back({"total", std::chrono::duration<double, std::milli>(

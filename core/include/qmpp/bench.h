@@ -34,6 +34,10 @@ struct BenchOptions {
     int warmup = 1;
     double budget = 0.2;
     ClusterMethod cluster = ClusterMethod::Seeded;
+    // GPU: the whole pipeline from this many hidden-state layers (0: none), optimized backend
+    int hiddenLayers = 12;
+    // GPU: basic kernels are timed only up to this N (they are slow on purpose)
+    i64 basicMaxN = 1 << 30;
 };
 
 // Runs the CPU pipeline per (N, L): each stage and the whole pipeline, verified first.

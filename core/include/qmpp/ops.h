@@ -82,6 +82,8 @@ double normMassTopK(const float* x, i64 n, i64 d, i64 k);
 // The seed's fidelity loss (almost always 0: its threshold dwarfs the residuals).
 double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
                     double gammaActual);
+// The same from its per-row squared residuals (a GPU computes those) and fro2 = sum of x^2.
+double fidelityLossFromRows(const double* rowErr, i64 n, i64 d, double fro2, double gammaActual);
 
 // Step 7. Every metric of SPEC step 7 that does not come from the AR heads.
 void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r);

@@ -6,7 +6,9 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <string>
 #include <utility>
+#include <vector>
 
 // Throws CudaError naming file, line and the failing expression.
 #define QMPP_CUDA_CHECK(expr) ::qmpp::kernels::cudaCheck((expr), #expr, __FILE__, __LINE__)
@@ -95,6 +97,25 @@ class EventTimer {
 
   private:
     cudaEvent_t m_start = nullptr, m_stop = nullptr;
+};
+
+// Events at stage boundaries on one stream, read once after the stream has been synchronized,
+// so timing the stages costs no host round trip between them.
+class StageTimeline {
+  public:
+    StageTimeline() = default;
+    ~StageTimeline();
+    StageTimeline(const StageTimeline&) = delete;
+    StageTimeline& operator=(const StageTimeline&) = delete;
+    void begin(cudaStream_t s);                         // the first boundary
+    void mark(const std::string& stage, cudaStream_t s); // the end of `stage`, start of the next
+    // [stage, ms] in order; call after the stream is synchronized
+    std::vector<std::pair<std::string, float>> resolve() const;
+
+  private:
+    std::vector<cudaEvent_t> m_events;
+    std::vector<std::string> m_names;
+    std::size_t m_used = 0;
 };
 
 } // namespace qmpp::kernels

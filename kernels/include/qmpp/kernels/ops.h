@@ -44,8 +44,16 @@ struct EntropyGramParams {
     int scales = 1;          // scales per source (L for multi-scale)
     float beta[kMaxLayers] = {}; // beta of each scale
     float* h = nullptr;      // out [sources * scales, N]: entropy of softmax_row(beta q.k)
+    // Optimized version only: scratch of entropyGramWorkBytes(p, v) bytes, and a switch that
+    // forces the O(N) row-panel schedule (tests; chosen by itself when the symmetric schedule's
+    // per-tile partials would outgrow the inputs).
+    void* work = nullptr;
+    std::size_t workBytes = 0;
+    bool rowPanels = false;
 };
 void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t s);
+// Scratch the optimized version needs for these shapes (0 for basic).
+std::size_t entropyGramWorkBytes(const EntropyGramParams& p, Version v, Prec prec);
 
 struct EntropyMapsParams {
     const void* a = nullptr; // [L, H, N, N] in T, non-negative; rows renormalized
@@ -68,6 +76,7 @@ struct CosineParams {
     const void* b = nullptr; // [N, D] in T
     int m = 0, n = 0, d = 0;
     float* out = nullptr;    // [M, N]; 0 where either norm is 0
+    float* scratch = nullptr; // optimized: [M + N] inverse norms
 };
 void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s);
 
@@ -91,6 +100,7 @@ struct TopKParams {
     int n = 0, k = 0;
     int* selected = nullptr;     // scratch [N]: 1 when among the K largest (ties: lower index)
     int* idx = nullptr;          // out [K], ascending token index
+    int* founderOf = nullptr;    // optional out [N]: c where idx[c] = i, else -1 (optimized only)
 };
 void topK(const TopKParams& p, Version v, cudaStream_t s);
 
@@ -103,7 +113,13 @@ struct AssignParams {
     int* labels = nullptr;          // out [N]: argmax_c x_i . c (ties: lower c)
     const int* previous = nullptr;  // optional [N]: labels of the last round
     int* changed = nullptr;         // optional [1]: += number of labels that differ
+    const int* skip = nullptr;      // optional [1]: nothing happens while *skip != 0 (converged)
+    // optimized FP16 only: scratch [2, K, D] halves for the centres' high and low parts
+    void* centresHalf = nullptr;
+    // optimized: scratch of assignPartialBytes(n, k) bytes (each centre panel's best per token)
+    void* partial = nullptr;
 };
+std::size_t assignPartialBytes(int n, int k);
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s);
 
 struct CentresParams {
@@ -113,8 +129,14 @@ struct CentresParams {
     const float* mass = nullptr;  // [N] weights (ignored with `founders`)
     const int* founders = nullptr; // optional [K]: centre c = x[founders[c]] instead
     float* centres = nullptr;     // out [K, D], normalized (zero stays zero)
+    const int* skip = nullptr;    // optional [1]: nothing happens while *skip != 0 (converged)
 };
 void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s);
+// Device-side refinement without host round trips. state: [0] converged flag, [1] rounds run,
+// [2 + r] labels changed in round r (all zero before round 0). Round r's commit copies the new
+// labels over the old unless already converged, then counts the round and sets the flag when
+// nothing changed.
+void refineCommit(int* state, int round, int* labels, const int* newLabels, int n, cudaStream_t s);
 
 // ---- merge --------------------------------------------------------------------------------
 struct MergeParams {
@@ -154,6 +176,8 @@ struct MetricsParams {
     const float* merged = nullptr; // [K, D]
     float* tokenTerms = nullptr;   // out [N, 4]: ||x - u||^2, ||x||^2, cos(x, u), ||x||
     float* mergedNorm = nullptr;   // out [K]: ||merged_k||
+    float* paddedErr = nullptr;    // optional out [N]: ||x_i - merged_i||^2, merged padded with
+                                   // zero rows to N (the fidelity loss's rows)
 };
 void metrics(const MetricsParams& p, Version v, Prec prec, cudaStream_t s);
 
