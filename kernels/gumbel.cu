@@ -153,6 +153,7 @@ __global__ void __launch_bounds__(kOneCta) topk_fast_kernel(TopKParams p) {
             const unsigned before = incl - mine;
             const int remain = sRemain;
             const unsigned hit = __ballot_sync(0xffffffffu, before < unsigned(remain) && unsigned(remain) <= incl);
+            __syncwarp(); // every lane has read sRemain before one lane rewrites it
             if (hit && lane == __ffs(hit) - 1) {
                 unsigned cum = before;
                 for (int j = 0; j < 8; ++j) {
