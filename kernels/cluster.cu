@@ -171,8 +171,6 @@ __global__ void assign_finalize_kernel(AssignParams p, const float2* partial, in
 template <class T> __global__ void centres_fast_kernel(CentresParams p) {
     if (p.skip && *p.skip) return;
     constexpr int kThreads = 256, kPer = 8; // up to 8 * 256 = 2048 features per thread group pass
-    __shared__ int members[kThreads];
-    __shared__ int warpCount[kThreads / 32];
     __shared__ float red[kThreads / 32];
     const int c = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const T* x = static_cast<const T*>(p.x);
@@ -189,30 +187,14 @@ template <class T> __global__ void centres_fast_kernel(CentresParams p) {
                 if (f < p.d) acc[q] = ld(x, row + f);
             }
         } else {
-            for (int base = 0; base < p.n; base += kThreads) {
-                const int i = base + tid;
-                const bool in = i < p.n && p.labels[i] == c;
-                const unsigned ballot = __ballot_sync(0xffffffffu, in);
-                if (lane == 0) warpCount[warp] = __popc(ballot);
-                __syncthreads();
-                int off = 0, total = 0;
-                for (int w = 0; w < kThreads / 32; ++w) {
-                    off += w < warp ? warpCount[w] : 0;
-                    total += warpCount[w];
-                }
-                if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
-                __syncthreads();
-                for (int m = 0; m < total; ++m) { // ascending token order, as basic
-                    const int j = members[m];
-                    const float w = p.mass[j];
+            forGroupMembers<kThreads>(p.labels, p.n, c, 0, [&](int j) { // ascending order, as basic
+                const float w = p.mass[j];
 #pragma unroll
-                    for (int q = 0; q < kPer; ++q) {
-                        const int f = f0 + q * kThreads + tid;
-                        if (f < p.d) acc[q] += w * ld(x, (long long)j * p.d + f);
-                    }
+                for (int q = 0; q < kPer; ++q) {
+                    const int f = f0 + q * kThreads + tid;
+                    if (f < p.d) acc[q] += w * ld(x, (long long)j * p.d + f);
                 }
-                __syncthreads();
-            }
+            });
         }
 #pragma unroll
         for (int q = 0; q < kPer; ++q) {

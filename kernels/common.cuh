@@ -28,4 +28,30 @@ template <class F> void withPrec(Prec p, F&& f) {
     else f(float{});
 }
 
+// One block of kThreads walks tokens [start, n) in chunks and calls visit(j) for every token j
+// with labels[j] == g, in ascending token order; every thread sees every member (ballots and
+// warp offsets, no atomics). Called by all threads of the block.
+template <int kThreads, class F>
+__device__ void forGroupMembers(const int* labels, int n, int g, int start, F&& visit) {
+    __shared__ int members[kThreads];
+    __shared__ int warpCount[kThreads / 32];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    for (int base = start; base < n; base += kThreads) {
+        const int i = base + tid;
+        const bool in = i < n && labels[i] == g;
+        const unsigned ballot = __ballot_sync(0xffffffffu, in);
+        if (lane == 0) warpCount[warp] = __popc(ballot);
+        __syncthreads();
+        int off = 0, total = 0;
+        for (int w = 0; w < kThreads / 32; ++w) {
+            off += w < warp ? warpCount[w] : 0;
+            total += warpCount[w];
+        }
+        if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
+        __syncthreads();
+        for (int m = 0; m < total; ++m) visit(members[m]);
+        __syncthreads();
+    }
+}
+
 } // namespace qmpp::kernels

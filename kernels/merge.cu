@@ -76,8 +76,6 @@ __global__ void merge_first_fast_kernel(MergeParams p) {
 // token order; merged row written at its rank.
 template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
     constexpr int kThreads = 256, kPer = 4; // features per thread per pass
-    __shared__ int members[kThreads];
-    __shared__ int warpCount[kThreads / 32];
     __shared__ int rankParts[kThreads / 32];
     const int g = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int myFirst = p.first[g];
@@ -98,36 +96,20 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
         for (int q = 0; q < kPer; ++q) acc[q] = plain[q] = 0.0f;
         float msum = 0.0f;
         int count = 0;
-        for (int base = start; base < p.n; base += kThreads) {
-            const int i = base + tid;
-            const bool in = i < p.n && p.labels[i] == g;
-            const unsigned ballot = __ballot_sync(0xffffffffu, in);
-            if (lane == 0) warpCount[warp] = __popc(ballot);
-            __syncthreads();
-            int off = 0, total = 0;
-            for (int w = 0; w < kThreads / 32; ++w) {
-                off += w < warp ? warpCount[w] : 0;
-                total += warpCount[w];
-            }
-            if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
-            __syncthreads();
-            for (int m = 0; m < total; ++m) {
-                const int j = members[m];
-                const float w = p.mass[j];
-                msum += w;
-                ++count;
+        forGroupMembers<kThreads>(p.labels, p.n, g, start, [&](int j) {
+            const float w = p.mass[j];
+            msum += w;
+            ++count;
 #pragma unroll
-                for (int q = 0; q < kPer; ++q) {
-                    const int f = f0 + q * kThreads + tid;
-                    if (f < p.d) {
-                        const float v = ld(x, (long long)j * p.d + f);
-                        acc[q] += w * v;
-                        plain[q] += v;
-                    }
+            for (int q = 0; q < kPer; ++q) {
+                const int f = f0 + q * kThreads + tid;
+                if (f < p.d) {
+                    const float v = ld(x, (long long)j * p.d + f);
+                    acc[q] += w * v;
+                    plain[q] += v;
                 }
             }
-            __syncthreads();
-        }
+        });
 #pragma unroll
         for (int q = 0; q < kPer; ++q) {
             const int f = f0 + q * kThreads + tid;
