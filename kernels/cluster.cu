@@ -171,8 +171,7 @@ __global__ void assign_finalize_kernel(AssignParams p, const float2* partial, in
 template <class T> __global__ void centres_fast_kernel(CentresParams p) {
     if (p.skip && *p.skip) return;
     constexpr int kThreads = 256, kPer = 8; // up to 8 * 256 = 2048 features per thread group pass
-    __shared__ float red[kThreads / 32];
-    const int c = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int c = blockIdx.x, tid = threadIdx.x;
     const T* x = static_cast<const T*>(p.x);
     float* out = p.centres + (long long)c * p.d;
     for (int f0 = 0; f0 < p.d; f0 += kThreads * kPer) {
@@ -206,12 +205,7 @@ template <class T> __global__ void centres_fast_kernel(CentresParams p) {
     __syncthreads();
     float ss = 0.0f;
     for (int f = tid; f < p.d; f += kThreads) ss = fmaf(out[f], out[f], ss);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) red[warp] = ss;
-    __syncthreads();
-    float tot = 0.0f;
-    for (int w = 0; w < kThreads / 32; ++w) tot += red[w];
+    const float tot = blockAllReduce<kThreads>(ss, [](float a, float b) { return a + b; });
     const float inv = tot > 0.0f ? rsqrtf(tot) : 0.0f;
     for (int f = tid; f < p.d; f += kThreads) out[f] *= inv;
 }

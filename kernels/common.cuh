@@ -4,6 +4,7 @@
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
 
+#include <cub/block/block_reduce.cuh>
 #include <cuda_fp16.h>
 
 #include <stdexcept>
@@ -26,6 +27,27 @@ inline unsigned blocksFor(long long n, int threads) {
 template <class F> void withPrec(Prec p, F&& f) {
     if (p == Prec::F16) f(__half{});
     else f(float{});
+}
+
+// The sum over the 32 lanes of a warp, in every lane.
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// op over a block of kThreads (cub::BlockReduce), the result in every thread. Called by all
+// threads; safe to call again right after.
+template <int kThreads, class T, class Op> __device__ T blockAllReduce(T v, Op op) {
+    using Reduce = cub::BlockReduce<T, kThreads>;
+    __shared__ typename Reduce::TempStorage tmp;
+    __shared__ T result;
+    const T r = Reduce(tmp).Reduce(v, op);
+    if (threadIdx.x == 0) result = r;
+    __syncthreads();
+    const T all = result;
+    __syncthreads(); // tmp and result are free for the next call
+    return all;
 }
 
 // One block of kThreads walks tokens [start, n) in chunks and calls visit(j) for every token j

@@ -38,8 +38,7 @@ template <class T> __global__ void inv_norms_kernel(const T* x, int rows, int d,
         const float v = ld(x, w * d + k);
         ss = fmaf(v, v, ss);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    ss = warpSum(ss);
     if (lane == 0) inv[w] = ss > 0.0f ? rsqrtf(ss) : 0.0f;
 }
 
@@ -57,15 +56,7 @@ struct CosTc {
 template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) cosine_tc_kernel(CosTc a) {
     extern __shared__ __align__(16) unsigned char smem[];
     int I = blockIdx.y, J = blockIdx.x;
-    if (a.sym) {
-        int t = blockIdx.x;
-        I = 0;
-        while (t >= a.nbA - I) {
-            t -= a.nbA - I;
-            ++I;
-        }
-        J = I + t;
-    }
+    if (a.sym) tc::upperTile(blockIdx.x, a.nbA, I, J);
     float acc[4][4][4];
     tc::tileProduct<T, VEC>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
                             I * tc::BM, J * tc::BM, acc);

@@ -144,49 +144,28 @@ template <class T, bool VEC> __global__ void entropy_maps_fast_kernel(EntropyMap
         } else {
             for (int j = lane; j < p.n; j += 32) accEnt(ld(a, row + j), sum, sal);
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            sal += __shfl_xor_sync(0xffffffffu, sal, o);
-        }
+        sum = warpSum(sum);
+        sal = warpSum(sal);
         if (sum > 0.0f) acc += 0.69314718f * (__log2f(sum) - sal / sum); // zero rows: as basic
     }
     if (lane == 0) p.h[w] = acc / p.heads;
 }
 
 // One block per layer: min and max over the tokens.
-__global__ void minmax_fast_kernel(SaliencyParams p) {
-    __shared__ float lo[32], hi[32];
+constexpr int kMinMaxThreads = 512;
+__global__ void __launch_bounds__(kMinMaxThreads) minmax_fast_kernel(SaliencyParams p) {
     const int l = blockIdx.x;
     float a = INFINITY, b = -INFINITY;
-    for (int i = threadIdx.x; i < p.n; i += blockDim.x) {
+    for (int i = threadIdx.x; i < p.n; i += kMinMaxThreads) {
         const float v = p.h[(long long)l * p.n + i];
         a = fminf(a, v);
         b = fmaxf(b, v);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        a = fminf(a, __shfl_xor_sync(0xffffffffu, a, o));
-        b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
-    }
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    if (lane == 0) {
-        lo[warp] = a;
-        hi[warp] = b;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        a = lane < warps ? lo[lane] : INFINITY;
-        b = lane < warps ? hi[lane] : -INFINITY;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            a = fminf(a, __shfl_xor_sync(0xffffffffu, a, o));
-            b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
-        }
-        if (lane == 0) {
-            p.minmax[2 * l] = a;
-            p.minmax[2 * l + 1] = b;
-        }
+    a = blockAllReduce<kMinMaxThreads>(a, [](float x, float y) { return fminf(x, y); });
+    b = blockAllReduce<kMinMaxThreads>(b, [](float x, float y) { return fmaxf(x, y); });
+    if (threadIdx.x == 0) {
+        p.minmax[2 * l] = a;
+        p.minmax[2 * l + 1] = b;
     }
 }
 
@@ -247,7 +226,7 @@ void saliency(const SaliencyParams& p, Version v, cudaStream_t s) {
         QMPP_CUDA_CHECK_LAUNCH();
         return;
     case Version::Optimized:
-        minmax_fast_kernel<<<p.layers, 512, 0, s>>>(p);
+        minmax_fast_kernel<<<p.layers, kMinMaxThreads, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         saliency_basic_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();

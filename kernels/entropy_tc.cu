@@ -47,6 +47,14 @@ struct TcArgs {
     float* pT;
 };
 
+// One score's terms: a = s k - max k <= 0, S += 2^a, T += 2^a a.
+__device__ __forceinline__ void expSums(float s, float k, float mk, float& S, float& T) {
+    const float a = fmaf(s, k, -mk);
+    const float e = ex2(a);
+    S += e;
+    T = fmaf(e, a, T);
+}
+
 // ---- epilogue -------------------------------------------------------------------------------
 
 // Partial (max, S, T) of the tile's rows (slot J) and, off the diagonal, of its columns (slot I).
@@ -154,12 +162,7 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
 #pragma unroll
                     for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-                        for (int c = 0; c < 2; ++c) {
-                            const float x = fmaf(acc[mt][nt][2 * h + c], k, -mk);
-                            const float e = ex2(x);
-                            S += e;
-                            T = fmaf(e, x, T);
-                        }
+                        for (int c = 0; c < 2; ++c) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
                     S += __shfl_xor_sync(0xffffffffu, S, 1);
                     T += __shfl_xor_sync(0xffffffffu, T, 1);
                     S += __shfl_xor_sync(0xffffffffu, S, 2);
@@ -180,12 +183,7 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
 #pragma unroll
                         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-                            for (int h = 0; h < 2; ++h) {
-                                const float x = fmaf(acc[mt][nt][2 * h + c], k, -mk);
-                                const float e = ex2(x);
-                                S += e;
-                                T = fmaf(e, x, T);
-                            }
+                            for (int h = 0; h < 2; ++h) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
 #pragma unroll
                         for (int o = 4; o < 32; o <<= 1) {
                             S += __shfl_xor_sync(0xffffffffu, S, o);
@@ -238,13 +236,8 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_tc_kernel(TcArgs a) {
     const T* xs = static_cast<const T*>(a.x) + (long long)src * a.n * a.d;
     float acc[4][4][4];
     if (a.sym) {
-        // tile index -> (I, J), I <= J, row-major over the upper triangle
-        int t = blockIdx.x, I = 0;
-        while (t >= a.nb - I) {
-            t -= a.nb - I;
-            ++I;
-        }
-        const int J = I + t;
+        int I, J;
+        upperTile(blockIdx.x, a.nb, I, J);
         tileProduct<T, VEC>(smem, xs, a.n, xs, a.n, a.d, I * BM, J * BM, acc);
         tileEntropy(reinterpret_cast<float*>(smem), a, src, I, J, I != J, false, acc);
     } else {

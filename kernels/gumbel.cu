@@ -70,21 +70,7 @@ __global__ void topk_compact_basic_kernel(TopKParams p) {
 
 constexpr int kOneCta = 1024;
 
-template <class T, class Op> __device__ T blockReduce(T v, Op op, T* shared /* [32] */) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
-    __syncthreads(); // shared may still be read from an earlier call
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    T r = shared[0];
-    for (int w = 1; w < (int)(blockDim.x >> 5); ++w) r = op(r, shared[w]);
-    return r;
-}
-
 __global__ void __launch_bounds__(kOneCta) gumbel_fast_kernel(GumbelParams p) {
-    __shared__ float redF[32];
-    __shared__ double redD[32];
     float mx = -INFINITY;
     for (int i = threadIdx.x; i < p.n; i += kOneCta) {
         const float u = fminf(fmaxf(p.u[i], 1e-7f), 1.0f - 1e-7f);
@@ -92,10 +78,10 @@ __global__ void __launch_bounds__(kOneCta) gumbel_fast_kernel(GumbelParams p) {
         p.keys[i] = k;
         mx = fmaxf(mx, k / p.tau);
     }
-    mx = blockReduce(mx, [](float a, float b) { return fmaxf(a, b); }, redF);
+    mx = blockAllReduce<kOneCta>(mx, [](float a, float b) { return fmaxf(a, b); });
     double z = 0.0;
     for (int i = threadIdx.x; i < p.n; i += kOneCta) z += exp(double(p.keys[i] / p.tau - mx));
-    z = blockReduce(z, [](double a, double b) { return a + b; }, redD);
+    z = blockAllReduce<kOneCta>(z, [](double a, double b) { return a + b; });
     const float zf = static_cast<float>(z);
     for (int i = threadIdx.x; i < p.n; i += kOneCta) {
         const float pi = expf(p.keys[i] / p.tau - mx) / zf;

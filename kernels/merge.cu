@@ -76,17 +76,11 @@ __global__ void merge_first_fast_kernel(MergeParams p) {
 // token order; merged row written at its rank.
 template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
     constexpr int kThreads = 256, kPer = 4; // features per thread per pass
-    __shared__ int rankParts[kThreads / 32];
-    const int g = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = blockIdx.x, tid = threadIdx.x;
     const int myFirst = p.first[g];
     int r = 0;
     for (int h = tid; h < p.k; h += kThreads) r += p.first[h] < myFirst;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) r += __shfl_xor_sync(0xffffffffu, r, o);
-    if (lane == 0) rankParts[warp] = r;
-    __syncthreads();
-    int rank = 0;
-    for (int w = 0; w < kThreads / 32; ++w) rank += rankParts[w];
+    const int rank = blockAllReduce<kThreads>(r, [](int a, int b) { return a + b; });
     const T* x = static_cast<const T*>(p.x);
     float* out = p.merged + (long long)rank * p.d;
     const int start = myFirst < p.n ? myFirst : p.n; // no member comes before the first

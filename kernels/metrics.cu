@@ -57,8 +57,7 @@ template <class T> __global__ void metrics_fast_kernel(MetricsParams p) {
         const float* m = p.merged + (w - p.n) * p.d;
         float s = 0.0f;
         for (int f = lane; f < p.d; f += 32) s = fmaf(m[f], m[f], s);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        s = warpSum(s);
         if (lane == 0) p.mergedNorm[w - p.n] = sqrtf(s);
         return;
     }
@@ -75,14 +74,11 @@ template <class T> __global__ void metrics_fast_kernel(MetricsParams p) {
         u2 = fmaf(u, u, u2);
         xu = fmaf(v, u, xu);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        e2 += __shfl_xor_sync(0xffffffffu, e2, o);
-        x2 += __shfl_xor_sync(0xffffffffu, x2, o);
-        u2 += __shfl_xor_sync(0xffffffffu, u2, o);
-        xu += __shfl_xor_sync(0xffffffffu, xu, o);
-        pe += __shfl_xor_sync(0xffffffffu, pe, o);
-    }
+    e2 = warpSum(e2);
+    x2 = warpSum(x2);
+    u2 = warpSum(u2);
+    xu = warpSum(xu);
+    pe = warpSum(pe);
     if (lane == 0) {
         if (p.paddedErr) p.paddedErr[w] = pe;
         float* out = p.tokenTerms + 4 * w;

@@ -197,6 +197,17 @@ __device__ __forceinline__ void tileProduct(unsigned char* smem, const T* xa, in
 __device__ __forceinline__ int fragRow(int wm, int mt, int c, int g) { return wm * 64 + mt * 16 + (c >> 1) * 8 + g; }
 __device__ __forceinline__ int fragCol(int wn, int nt, int c, int t) { return wn * 32 + nt * 8 + 2 * t + (c & 1); }
 
+// Tile t of the upper triangle (I <= J) of an nb x nb tile grid, row-major: consecutive CTAs
+// share their row panel.
+__device__ __forceinline__ void upperTile(int t, int nb, int& I, int& J) {
+    I = 0;
+    while (t >= nb - I) {
+        t -= nb - I;
+        ++I;
+    }
+    J = I + t;
+}
+
 // Whether rows of d elements at p suit 16-byte cp.async.
 inline bool rowsAligned(const void* p, int d, std::size_t elemBytes) {
     return (std::size_t(d) * elemBytes) % 16 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;

@@ -132,6 +132,47 @@ void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel, co
     c.rows.push_back(s);
 }
 
+// L hidden-state layers [L, n, d] of synthetic tokens (the same ones for every use at this size).
+std::vector<float> syntheticHidden(int layers, i64 n, i64 d) {
+    std::vector<float> hid;
+    for (int l = 0; l < layers; ++l) {
+        const auto part = syntheticTokens(n, d, 2000 + 31 * l + n);
+        hid.insert(hid.end(), part.begin(), part.end());
+    }
+    return hid;
+}
+
+struct PipelineTimes {
+    std::vector<double> ms, resident; // wall ms per run; the same less the upload_hidden stage
+    std::vector<StageTiming> last;    // the last run's stages
+    bool plausible = true;            // pi sums to 1 and every token has a label (first run)
+};
+
+// The whole pipeline: warm-up, then repeats (at least 3 when one run takes over 2 s).
+PipelineTimes timePipeline(Ctx& c, Backend& backend, const TokenSet& t, MergeParams p, i64 k) {
+    p.k = k;
+    PipelineTimes out;
+    for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const MergeResult r = backend.run(t, p, k);
+        const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        out.last = r.timings;
+        if (rep == 0) {
+            double piSum = 0;
+            for (float x : r.pi) piSum += x;
+            out.plausible = std::abs(piSum - 1) < 1e-3 && i64(r.labels.size()) == t.n;
+        }
+        if (rep < c.warmup) continue;
+        double up = 0;
+        for (const auto& tm : r.timings)
+            if (tm.stage == "upload_hidden") up = tm.ms;
+        out.ms.push_back(el);
+        out.resident.push_back(el - up);
+        if (rep >= c.warmup + 2 && el > 2000) break;
+    }
+    return out;
+}
+
 // The stages of the last pipeline run, one line.
 void logStages(Ctx& c, const std::vector<StageTiming>& t) {
     c.log << "    stages (ms):";
@@ -243,12 +284,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
             Rotating X(host, prec, c.stream);
             // cuBLAS reference: the QK^T product of one layer, and L hidden-state layers batched.
             for (int L : o.layers) {
-                std::vector<float> hid;
-                for (int l = 0; l < L; ++l) {
-                    const auto part = syntheticTokens(n, d, 2000 + 31 * l + n);
-                    hid.insert(hid.end(), part.begin(), part.end());
-                }
-                Rotating H(hid, prec, c.stream);
+                Rotating H(syntheticHidden(L, n, d), prec, c.stream);
                 DeviceBuffer<float> S32(std::size_t(L) * n * n);
                 DeviceBuffer<std::uint16_t> S16(prec == kk::Prec::F16 ? std::size_t(L) * n * n : 1);
                 const float one = 1.0f, zero = 0.0f;
@@ -430,28 +466,12 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     t.d = d;
                     t.x = host;
                     MergeParams p;
-                    p.k = k;
                     p.layers = L;
                     p.precision = prec;
-                    std::vector<double> ms;
-                    std::vector<StageTiming> lastTimings;
-                    bool verified = true;
-                    for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
-                        const auto t0 = std::chrono::steady_clock::now();
-                        const MergeResult r = backend->run(t, p, k);
-                        const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-                        lastTimings = r.timings;
-                        if (rep == 0) {
-                            double piSum = 0;
-                            for (float x : r.pi) piSum += x;
-                            verified = std::abs(piSum - 1) < 1e-3 && i64(r.labels.size()) == n;
-                        }
-                        if (rep >= c.warmup) ms.push_back(el);
-                        if (rep >= c.warmup + 2 && el > 2000) break;
-                    }
-                    record(c, ms, "pipeline", backend->name(), toString(prec), n, d, L, k, 0,
-                           4.0 * n * d + 4.0 * k * d, verified);
-                    logStages(c, lastTimings);
+                    const PipelineTimes pt = timePipeline(c, *backend, t, p, k);
+                    record(c, pt.ms, "pipeline", backend->name(), toString(prec), n, d, L, k, 0,
+                           4.0 * n * d + 4.0 * k * d, pt.plausible);
+                    logStages(c, pt.last);
                 }
             }
         // From L hidden-state layers: host in -> host out, and without the layers' upload (the
@@ -464,32 +484,15 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 t.d = d;
                 t.x = host;
                 t.hiddenLayers = o.hiddenLayers;
-                for (int l = 0; l < o.hiddenLayers; ++l) {
-                    const auto part = syntheticTokens(n, d, 2000 + 31 * l + n);
-                    t.hidden.insert(t.hidden.end(), part.begin(), part.end());
-                }
+                t.hidden = syntheticHidden(o.hiddenLayers, n, d);
                 MergeParams p;
-                p.k = std::max<i64>(1, static_cast<i64>(std::floor(o.budget * double(n))));
                 p.precision = prec;
-                std::vector<double> all, resident;
-                std::vector<StageTiming> lastTimings;
-                for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
-                    const auto t0 = std::chrono::steady_clock::now();
-                    const MergeResult r = backend->run(t, p, p.k);
-                    const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-                    lastTimings = r.timings;
-                    double up = 0;
-                    for (const auto& tm : r.timings)
-                        if (tm.stage == "upload_hidden") up = tm.ms;
-                    if (rep >= c.warmup) {
-                        all.push_back(el);
-                        resident.push_back(el - up);
-                    }
-                }
+                const PipelineTimes pt = timePipeline(c, *backend, t, p, k);
                 const double bytes = double(o.hiddenLayers) * n * d * 4;
-                record(c, all, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, p.k, 0, bytes, true);
-                record(c, resident, "pipeline_hidden_resident", "cuda", toString(prec), n, d, o.hiddenLayers, p.k, 0, 0, true);
-                logStages(c, lastTimings);
+                record(c, pt.ms, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0, bytes, pt.plausible);
+                record(c, pt.resident, "pipeline_hidden_resident", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0, 0,
+                       pt.plausible);
+                logStages(c, pt.last);
             }
     }
     QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(c.stream));

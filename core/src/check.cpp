@@ -511,8 +511,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
                     note = "founderOf differs";
                 }
             }
-            Input named = {in.name + (keysIn == &tied ? " (ties)" : ""), n, d, {}};
-            pr.row({"topk", vn, "fp32", named.name, n, d, same ? 0.0 : 1.0, 0, 0, same, note});
+            const std::string name = in.name + (keysIn == &tied ? " (ties)" : "");
+            pr.row({"topk", vn, "fp32", name, n, d, same ? 0.0 : 1.0, 0, 0, same, note});
         }
     }
 

@@ -187,7 +187,9 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     std::vector<int> fg(static_cast<std::size_t>(K));
     bool usedState = false; // device-side refinement: rounds come back with the results
     int stateHead[2] = {0, 0};
-    if (!deviceFounders || p.cluster != ClusterMethod::Seeded) {
+    // Founders built on the host need the foreground now; otherwise it comes with the results.
+    const bool hostFounders = p.cluster == ClusterMethod::Seeded && !deviceFounders;
+    if (hostFounders) {
         m_idx.download(fg.data(), fg.size(), m_stream);
         QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
     }
@@ -195,7 +197,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     // 4. Cluster.
     m_labels.resize(t.n);
     if (p.cluster == ClusterMethod::Seeded) {
-        if (!deviceFounders) {
+        if (hostFounders) {
             std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
             for (int c = 0; c < K; ++c) founderOf[fg[c]] = c;
             m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
@@ -362,7 +364,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         m_terms.download(terms.data(), terms.size(), m_stream);
         m_mnorm.download(mnorm.data(), mnorm.size(), m_stream);
         m_padErr.download(padErr.data(), padErr.size(), m_stream);
-        m_idx.download(fg.data(), fg.size(), m_stream);
+        if (!hostFounders) m_idx.download(fg.data(), fg.size(), m_stream);
         if (usedState) m_state.download(&stateHead[0], 2, m_stream);
     });
     QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
