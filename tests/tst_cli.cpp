@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -231,7 +232,22 @@ class TestCli : public QObject {
         QTest::newRow("image over 100 megapixels")
             << QStringList{"run", QString(QMPP_SOURCE_DIR) + "/tests/fuzz/corpus/image/huge-dims.jpg", "--out", out}
             << 3 << "100 megapixels";
-        QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3 << "video";
+        QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3 << "not a readable video";
+        const QString clip = QString(QMPP_SAMPLES) + "/realshort.mp4";
+        QTest::newRow("empty video") << QStringList{"run", m_dir.filePath("empty.mp4"), "--out", out} << 3 << "empty.mp4: the file is empty";
+        QTest::newRow("truncated video") << QStringList{"run", m_dir.filePath("trunc.mp4"), "--out", out} << 3 << "trunc.mp4: not a readable video";
+        QTest::newRow("video, zero frames")
+            << QStringList{"run", QString(QMPP_FIXTURES) + "/video_zero_frames.avi", "--out", out} << 3 << "no decodable frames";
+        QTest::newRow("frames past the end") << QStringList{"run", clip, "--frames", "40:50", "--out", out} << 3 << "past the end";
+        QTest::newRow("empty frame range") << QStringList{"run", clip, "--frames", "5:5", "--out", out} << 2 << "empty";
+        QTest::newRow("malformed frames") << QStringList{"run", clip, "--frames", "a-b", "--out", out} << 2 << "A:B";
+        QTest::newRow("window not a multiple of T") << QStringList{"run", clip, "--tubelet", "2", "--window", "3", "--out", out} << 2 << "multiple";
+        QTest::newRow("frames on tokens") << QStringList{"run", tok, "--frames", "0:2", "--out", out} << 2 << "video inputs";
+        QTest::newRow("tokenize text file") << QStringList{"tokenize", m_dir.filePath("x.txt"), "--out", m_dir.filePath("t.npy")} << 3 << "tokenize takes";
+        QTest::newRow("bench frames 2-D") << QStringList{"bench", "--frames", tok} << 3 << "[F, N, D]";
+        QTest::newRow("out under a file") << QStringList{"run", tok, "--out", tok + "/sub"} << 3 << "tokens.npy";
+        if (QDir("/proc/self").exists()) // not writable, even for root
+            QTest::newRow("out not writable") << QStringList{"run", tok, "--out", "/proc/self/qmpp-out"} << 3 << "/proc/self";
         QTest::newRow("uniform length") << QStringList{"run", tok, "--out", out, "--uniform", m_dir.filePath("u5.npy")} << 3 << "uniforms";
         QTest::newRow("hidden mismatch") << QStringList{"run", tok, "--out", out, "--hidden-states", m_dir.filePath("h-bad.npy")} << 3 << "hidden states";
         QTest::newRow("negative attention") << QStringList{"run", tok, "--out", out, "--attention", m_dir.filePath("att-neg.npy")} << 3 << "negative";
@@ -259,6 +275,12 @@ class TestCli : public QObject {
         raw("junk.png", "not a png at all");
         raw("x.txt", "hello");
         raw("clip.mp4", "not a video");
+        raw("empty.mp4", "");
+        {
+            QFile clip(QString(QMPP_SAMPLES) + "/realshort.mp4");
+            QVERIFY(clip.open(QIODevice::ReadOnly));
+            raw("trunc.mp4", clip.read(30000)); // cut before the index (moov) box
+        }
         saveNpy("u5.npy", NdArray::fromFloat({0.1f, 0.2f, 0.3f, 0.4f, 0.5f}, {5}));
         saveNpy("h-bad.npy", NdArray::fromFloat(std::vector<float>(2 * 40 * 5, 1.0f), {2, 40, 5}));
         std::vector<float> att(40 * 40, 1.0f);
@@ -280,6 +302,62 @@ class TestCli : public QObject {
         QVERIFY2(!r.err.contains("terminate") && !r.err.contains("Aborted"), qPrintable(r.err));
         QCOMPARE(listing(path("err-out")), before);
         QCOMPARE(listing(m_dir.path()), parentBefore); // no temporary folder left behind
+    }
+
+    void diskFullDuringExport() {
+        // A file-size limit makes every write past 64 KiB fail (EFBIG), as a full disk does
+        // (ENOSPC): exit 3 naming the file, the folder as it was, no temporary folder left.
+        QDir().mkpath(path("full-out"));
+        QFile keep(path("full-out/keep.txt"));
+        QVERIFY(keep.open(QIODevice::WriteOnly));
+        keep.write("keep");
+        keep.close();
+        const QStringList parentBefore = listing(m_dir.path());
+        QProcess p;
+        p.start("bash", {"-c", "ulimit -f 64; exec \"$0\" \"$@\"", QMPP_CLI, "run", sample(), "--out",
+                         path("full-out"), "--force"});
+        QVERIFY(p.waitForFinished(120000));
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 3);
+        QVERIFY2(err.contains("File too large") && err.contains("full-out"), qPrintable(err));
+        QCOMPARE(listing(path("full-out")), QStringList{"keep.txt"});
+        QCOMPARE(listing(m_dir.path()), parentBefore);
+    }
+
+    void videoRunAndTokenize() {
+        const QString clip = QString(QMPP_SAMPLES) + "/realshort.mp4";
+        const Result r = qmppRun({"run", clip, "--frames", "3:9", "--tubelet", "2", "--window", "4",
+                                  "--out", path("video"), "--budget", "0.1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("flicker"));
+        // units 3:7 and 7:9 (padded to 4 frames); tokens = 2 slots x 15 x 20 tubelets of 2 frames
+        const NdArray merged = readNpy(path("video/merged.npy").toStdString());
+        QCOMPARE(merged.shape, (std::vector<i64>{2, 60, 3 * 2 * 16 * 16}));
+        QCOMPARE(readNpy(path("video/labels.npy").toStdString()).shape, (std::vector<i64>{2, 600}));
+        QFile f(path("video/report.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(rep["input"].toObject()["kind"].toString(), QString("video"));
+        QCOMPARE(rep["input"].toObject()["frames"].toString(), QString("3:9"));
+        const QJsonArray units = rep["units"].toArray();
+        QCOMPARE(units.size(), 2);
+        QCOMPARE(units[1].toObject()["frames"].toArray()[0].toInt(), 7);
+        QCOMPARE(units[1].toObject()["frames"].toArray()[1].toInt(), 9);
+        QCOMPARE(rep["summary"].toObject()["frames"].toInt(), 6);
+        QVERIFY(QFileInfo(path("video/overlay.avi")).size() > 1000);
+
+        // tokenize: [U, N, D] in float16, and the same tokens merge to the same labels
+        const Result t = qmppRun({"tokenize", clip, "--frames", "3:9", "--tubelet", "2", "--window", "4",
+                                  "--out", path("frames.npy"), "--dtype", "float16"});
+        QVERIFY2(t.code == 0, qPrintable(t.err));
+        const NdArray frames = readNpy(path("frames.npy").toStdString());
+        QCOMPARE(frames.dtype, DType::F16);
+        QCOMPARE(frames.shape, (std::vector<i64>{2, 600, 1536}));
+        const Result b = qmppRun({"bench", "--frames", path("frames.npy"), "--repeats", "1", "--layers", "1",
+                                  "--json", path("frames-bench.json")});
+        QVERIFY2(b.code == 0, qPrintable(b.err));
+        QVERIFY(b.out.contains("frame_pipeline"));
     }
 
     void checkAndGpuBackends() {

@@ -5,6 +5,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
+#include "qmpp/video.h"
 
 #include <iostream>
 #include <memory>
@@ -14,7 +15,9 @@ namespace qmpp::cli {
 Runner addBench(CLI::App& app) {
     struct Args {
         BenchOptions o;
-        std::string backend = "cpu", json, cluster = "seeded";
+        std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32";
+        i64 play = 300;
+        VideoOptions vo;
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand("bench", "Time every stage and the whole pipeline");
@@ -29,6 +32,13 @@ Runner addBench(CLI::App& app) {
     c->add_option("--json", a->json, "write the statistics as JSON");
     c->add_option("--hidden-layers", a->o.hiddenLayers, "GPU: also time the pipeline from this many hidden-state layers (default 12; 0: off)");
     c->add_option("--basic-max-n", a->o.basicMaxN, "GPU: time basic kernels only up to this N (default: all)");
+    c->add_option("--frames", a->frames, "time the pipeline per frame of tokenized frames [F,N,D] (qmpp tokenize VIDEO)");
+    c->add_option("--video", a->video, "play a video through decode, tokenize and merge (loops the clip)");
+    c->add_option("--play", a->play, "--video: frames to play (default 300)");
+    c->add_option("--width", a->vo.width, "--video: resize frames to this width first");
+    c->add_option("--patch", a->vo.patch, "--video: patch size P (default 16)");
+    c->add_option("--tubelet", a->vo.tubelet, "--video: tubelets of T frames (default 1)");
+    c->add_option("--precision", a->precision, "--frames/--video: fp32 | fp16 (default fp32)")->check(CLI::IsMember({"fp32", "fp16"}));
     return [a] {
         if (a->o.repeats < 1) throw UsageError("--repeats must be at least 1");
         if (a->o.dim < 1) throw UsageError("--dim must be at least 1");
@@ -42,7 +52,21 @@ Runner addBench(CLI::App& app) {
         j["version"] = kVersion;
         j["backend"] = a->backend;
         std::vector<TimingStats> stats;
-        if (a->backend == "cpu") {
+        if (!a->frames.empty() || !a->video.empty()) {
+            if (!a->frames.empty() && !a->video.empty()) throw UsageError("--frames and --video exclude each other");
+            MergeParams p;
+            p.budget = a->o.budget;
+            p.cluster = a->o.cluster;
+            p.layers = a->o.layers.size() == 1 ? a->o.layers[0] : 1;
+            parse(a->backend, p.backend);
+            parse(a->precision, p.precision);
+            if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
+                throw UsageError("--precision fp16 needs a CUDA backend");
+            const bool repeatsGiven = a->o.repeats != BenchOptions{}.repeats;
+            stats = !a->frames.empty()
+                ? benchFrames(a->frames, p, repeatsGiven ? a->o.repeats : 3, std::cout, j)
+                : benchVideo(a->video, a->vo, a->play, p, std::cout, j);
+        } else if (a->backend == "cpu") {
             j["device"] = makeCpuBackend()->device();
             stats = benchCpu(a->o, std::cout);
         } else {

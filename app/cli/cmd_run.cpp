@@ -8,6 +8,7 @@
 #include "qmpp/io.h"
 #include "qmpp/ops.h"
 #include "qmpp/report.h"
+#include "qmpp/video.h"
 
 #include <chrono>
 #include <ctime>
@@ -15,6 +16,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 namespace qmpp::cli {
@@ -29,8 +31,46 @@ struct RunArgs {
     std::string uniform, arWeights, cluster = "seeded", backend = "auto", precision = "fp32",
                 method = "quickmerge";
     InputOptions in;
+    std::string frames; // video: A:B
+    VideoOptions video;
     bool force = false, quiet = false;
 };
+
+// Video options from the CLI; the projection outlives the call through `proj`.
+VideoOptions videoOptions(VideoOptions o, int patch, const std::string& projection,
+                          std::optional<Projection>& proj) {
+    o.patch = patch;
+    if (!projection.empty()) proj = loadProjection(projection, patch);
+    o.projection = proj ? &*proj : nullptr;
+    validate(o);
+    return o;
+}
+
+int doRunVideo(const RunArgs& a, const MergeParams& p) {
+    if (!a.in.hidden.empty() || !a.in.attention.empty() || !a.in.labels.empty() || a.in.batch >= 0 ||
+        !a.uniform.empty())
+        throw UsageError("--hidden-states, --attention, --labels, --batch and --uniform apply to "
+                         "token files, not to a video");
+    std::optional<Projection> proj;
+    const VideoOptions o = videoOptions(a.video, a.in.patch, a.in.projection, proj);
+    const FrameRange range = a.frames.empty() ? FrameRange{} : parseFrameRange(a.frames);
+    const VideoRun run = exportVideo(a.input, o, range, p, a.out, a.force);
+    if (!a.quiet) {
+        const auto rep = videoReport(run);
+        const auto& sum = rep["summary"];
+        const MergeResult& r0 = run.results.front();
+        std::cout << "merged frames " << toString(run.range) << " of " << a.input << " ("
+                  << run.results.size() << " units of " << windowOf(o) << " frame(s), N = " << r0.n
+                  << " -> K = " << r0.k << ") on " << r0.device << "\n"
+                  << std::fixed << std::setprecision(2) << "  pipeline " << sum["pipeline_ms_per_frame"].get<double>()
+                  << " ms per frame (median unit " << sum["pipeline_ms_median"].get<double>() << " ms)"
+                  << std::setprecision(3) << "  flicker mean " << sum["flicker_mean"].get<double>()
+                  << " max " << sum["flicker_max"].get<double>() << "\n  outputs in " << a.out << ":";
+        for (const auto& f : run.files) std::cout << " " << f;
+        std::cout << "\n";
+    }
+    return kOk;
+}
 
 int doRun(const RunArgs& a) {
     MergeParams p = a.p;
@@ -43,6 +83,9 @@ int doRun(const RunArgs& a) {
     if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
         throw UsageError("--precision fp16 needs a CUDA backend; the CPU backend runs fp32");
 
+    if (inputKind(a.input) == InputKind::Video) return doRunVideo(a, p);
+    if (!a.frames.empty() || a.video.tubelet != 1 || a.video.window != 0 || a.video.width != 0)
+        throw UsageError("--frames, --tubelet, --window and --width apply to video inputs");
     OutputDir::checkTarget(a.out, a.force); // refuse before any work is done
     const LoadedInput in = loadInput(a.input, a.in);
     if (!a.uniform.empty()) p.uniforms = loadUniforms(a.uniform);
@@ -80,7 +123,7 @@ int doRun(const RunArgs& a) {
 Runner addRun(CLI::App& app) {
     auto a = std::make_shared<RunArgs>();
     CLI::App* c = app.add_subcommand("run", "Merge the tokens of INPUT and write the results into DIR");
-    c->add_option("INPUT", a->input, "tokens (.npy/.safetensors: [N,D] or [B,N,D]) or an image")->required();
+    c->add_option("INPUT", a->input, "tokens (.npy/.safetensors: [N,D] or [B,N,D]), an image or a video")->required();
     c->add_option("--out", a->out, "output folder (created; refused if it holds results)")->required();
     auto* tok = c->add_option("--tokens", a->tokens, "K, the number of merged tokens");
     c->add_option("--budget", a->budget, "K = max(1, floor(budget * N)) (default 0.2)")->excludes(tok);
@@ -100,6 +143,10 @@ Runner addRun(CLI::App& app) {
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--ar-weights", a->arWeights, "AR heads (.safetensors, the seed's state_dict names)");
     c->add_option("--patch", a->in.patch, "image patch size P (default 16)");
+    c->add_option("--frames", a->frames, "video: half-open frame range A:B (default: all)");
+    c->add_option("--tubelet", a->video.tubelet, "video: tokens are tubelets of T frames x P x P (default 1)");
+    c->add_option("--window", a->video.window, "video: frames per merge, a multiple of T (default T)");
+    c->add_option("--width", a->video.width, "video: resize frames to this width first (default: own)");
     c->add_option("--projection", a->in.projection, "ViT patch-embedding weight [D',3,P,P] (+ bias)");
     c->add_option("--key", a->in.key, "tensor name inside a .safetensors INPUT");
     c->add_option("--labels", a->in.labels, "text file, one token label per line");
@@ -115,40 +162,81 @@ Runner addRun(CLI::App& app) {
 
 Runner addTokenize(CLI::App& app) {
     struct Args {
-        std::string input, out, projection;
+        std::string input, out, projection, frames, dtype = "float32";
         int patch = 16;
+        VideoOptions video;
         bool force = false;
     };
     auto a = std::make_shared<Args>();
-    CLI::App* c = app.add_subcommand("tokenize", "Write the tokens the engine would see for IMAGE as .npy [N,D]");
-    c->add_option("INPUT", a->input, "an image (png, jpg, bmp, tiff, webp)")->required();
+    CLI::App* c = app.add_subcommand("tokenize", "Write the tokens the engine would see for an IMAGE ([N,D]) or a VIDEO ([U,N,D]) as .npy");
+    c->add_option("INPUT", a->input, "an image (png, jpg, bmp, tiff, webp) or a video (mp4, avi, mkv)")->required();
     c->add_option("--out", a->out, "output .npy file")->required();
     c->add_option("--patch", a->patch, "patch size P (default 16)");
     c->add_option("--projection", a->projection, "ViT patch-embedding weight [D',3,P,P] (+ bias)");
+    c->add_option("--frames", a->frames, "video: half-open frame range A:B (default: all)");
+    c->add_option("--tubelet", a->video.tubelet, "video: tubelets of T frames x P x P (default 1)");
+    c->add_option("--window", a->video.window, "video: frames per merge unit, a multiple of T (default T)");
+    c->add_option("--width", a->video.width, "video: resize frames to this width first (default: own)");
+    c->add_option("--dtype", a->dtype, "float32 | float16 (default float32)")->check(CLI::IsMember({"float32", "float16"}));
     c->add_flag("--force", a->force, "replace an existing output file");
     return [a] {
         if (fileExtension(a->out) != ".npy") throw UsageError("--out must name a .npy file");
         if (!a->force && std::ifstream(a->out).good())
             throw InputError(a->out + ": exists; use --force to replace it");
-        if (inputKind(a->input) != InputKind::Image)
-            throw InputError(a->input + ": tokenize takes an image (png, jpg, bmp, tiff, webp)");
+        const InputKind kind = inputKind(a->input);
+        if (kind != InputKind::Image && kind != InputKind::Video)
+            throw InputError(a->input + ": tokenize takes an image (png, jpg, bmp, tiff, webp) or a "
+                                        "video (mp4, avi, mkv)");
         std::optional<Projection> proj;
-        if (!a->projection.empty()) proj = loadProjection(a->projection, a->patch);
-        ImageInput img;
-        const TokenSet t = tokenizeImage(a->input, a->patch, proj ? &*proj : nullptr, &img);
+        const DType dtype = a->dtype == "float16" ? DType::F16 : DType::F32;
+        NdArray tokens;
+        std::ostringstream said;
+        if (kind == InputKind::Image) {
+            if (!a->frames.empty() || a->video.tubelet != 1 || a->video.window != 0 || a->video.width != 0)
+                throw UsageError("--frames, --tubelet, --window and --width apply to videos");
+            if (!a->projection.empty()) proj = loadProjection(a->projection, a->patch);
+            ImageInput img;
+            const TokenSet t = tokenizeImage(a->input, a->patch, proj ? &*proj : nullptr, &img);
+            tokens = NdArray::fromFloatAs(t.x, {t.n, t.d}, dtype);
+            said << "tokens [" << t.n << ", " << t.d << "], grid " << t.gridRows << " x " << t.gridCols
+                 << " of " << a->patch << "-pixel patches (" << img.width << " x " << img.height << ")";
+        } else {
+            const VideoOptions o = videoOptions(a->video, a->patch, a->projection, proj);
+            const FrameRange range = a->frames.empty() ? FrameRange{} : parseFrameRange(a->frames);
+            VideoReader reader(a->input, o);
+            std::vector<float> all;
+            i64 units = 0, n = 0, d = 0;
+            TokenSet last;
+            forEachUnit(reader, o, range, [&](VideoUnit& u) {
+                n = u.tokens.n;
+                d = u.tokens.d;
+                if (double(all.size() + u.tokens.x.size()) * 4 > 16e9)
+                    throw InputError(a->input + ": the tokens of " + a->frames + " exceed 16 GB; "
+                                     "choose a shorter --frames range or a smaller --width");
+                all.insert(all.end(), u.tokens.x.begin(), u.tokens.x.end());
+                ++units;
+                last.gridRows = u.tokens.gridRows;
+                last.gridCols = u.tokens.gridCols;
+                last.gridFrames = u.tokens.gridFrames;
+                return true;
+            });
+            tokens = NdArray::fromFloatAs(all, {units, n, d}, dtype);
+            said << "tokens [" << units << ", " << n << ", " << d << "]: " << units << " unit(s) of "
+                 << windowOf(o) << " frame(s), grid " << last.gridFrames << " x " << last.gridRows
+                 << " x " << last.gridCols << " of " << a->patch << "-pixel "
+                 << (o.tubelet > 1 ? "tubelets of " + std::to_string(o.tubelet) + " frames" : "patches");
+        }
         // Write beside the target, then rename: a failure leaves no half-written file.
         const std::string tmp = a->out + ".qmpp-partial";
         try {
-            writeNpy(tmp, NdArray::fromFloat(t.x, {t.n, t.d}));
+            writeNpy(tmp, tokens);
             if (std::rename(tmp.c_str(), a->out.c_str()) != 0)
-                throw RuntimeFailure(a->out + ": cannot move the tokens into place");
+                throw OutputError(a->out + ": cannot move the tokens into place");
         } catch (...) {
             std::remove(tmp.c_str());
             throw;
         }
-        std::cout << "wrote " << a->out << ": tokens [" << t.n << ", " << t.d << "], grid "
-                  << t.gridRows << " x " << t.gridCols << " of " << a->patch << "-pixel patches ("
-                  << img.width << " x " << img.height << ")\n";
+        std::cout << "wrote " << a->out << ": " << said.str() << "\n";
         return kOk;
     };
 }

@@ -40,12 +40,12 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path) {
 
 void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
     std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw RuntimeFailure(path + ": cannot be written (" + std::strerror(errno) + ")");
+    if (!f) throw OutputError(path + ": cannot be written (" + std::strerror(errno) + ")");
     const std::size_t n = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
     const int err = n == bytes.size() ? 0 : errno;
     const bool closed = std::fclose(f) == 0;
     if (n != bytes.size() || !closed)
-        throw RuntimeFailure(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
+        throw OutputError(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
 }
 
 NdArray loadArray(const std::string& path, const std::string& key, const std::string& preferredKey) {

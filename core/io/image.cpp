@@ -2,6 +2,7 @@
 #include "qmpp/error.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "cvio.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -16,23 +17,6 @@ namespace {
 
 // 100 megapixels: 1.2 GB of float tokens at any patch size; larger images are refused.
 constexpr double kMaxImagePixels = 100e6;
-constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}; // ImageNet, RGB
-constexpr float kStd[3] = {0.229f, 0.224f, 0.225f};
-
-cv::Mat toMat(const ImageInput& img) { // RGB -> BGR copy for OpenCV
-    cv::Mat rgb(img.height, img.width, CV_8UC3, const_cast<std::uint8_t*>(img.rgb.data()));
-    cv::Mat bgr;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    return bgr;
-}
-
-// A distinct colour per group: hues spaced by the golden ratio.
-cv::Vec3b groupColour(i64 g) {
-    const double hue = std::fmod(0.618033988749895 * double(g), 1.0) * 180.0;
-    cv::Mat hsv(1, 1, CV_8UC3, cv::Scalar(hue, 200, 255)), bgr;
-    cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
-    return bgr.at<cv::Vec3b>(0, 0);
-}
 
 // Writes `m` (made at the tokenized resolution) at `size`, the image's own resolution.
 void writePng(const std::string& path, const cv::Mat& m, cv::Size size, int interpolation) {
@@ -42,12 +26,106 @@ void writePng(const std::string& path, const cv::Mat& m, cv::Size size, int inte
         if (m.size() != size) cv::resize(m, out, size, 0, 0, interpolation);
         ok = cv::imwrite(path, out);
     } catch (const cv::Exception& e) {
-        throw RuntimeFailure(path + ": cannot write PNG (" + e.what() + ")");
+        throw OutputError(path + ": cannot write PNG (" + e.what() + ")");
     }
-    if (!ok) throw RuntimeFailure(path + ": cannot write PNG");
+    if (!ok) throw OutputError(path + ": cannot write PNG");
 }
 
 } // namespace
+
+namespace cvio {
+
+cv::Mat toMat(const ImageInput& img) { // RGB -> BGR copy for OpenCV
+    cv::Mat rgb(img.height, img.width, CV_8UC3, const_cast<std::uint8_t*>(img.rgb.data()));
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    return bgr;
+}
+
+cv::Vec3b groupColour(i64 g) {
+    const double hue = std::fmod(0.618033988749895 * double(g), 1.0) * 180.0;
+    cv::Mat hsv(1, 1, CV_8UC3, cv::Scalar(hue, 200, 255)), bgr;
+    cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
+    return bgr.at<cv::Vec3b>(0, 0);
+}
+
+ImageInput fromBgr(const cv::Mat& bgr, int patch, int width, const std::string& path) {
+    // Each side to the nearest multiple of P, at least P; with `width`, scaled to that width first.
+    auto snap = [patch](double v) {
+        return std::max(patch, static_cast<int>(std::lround(v / patch)) * patch);
+    };
+    const double scale = width > 0 ? double(width) / bgr.cols : 1.0;
+    const int w = snap(bgr.cols * scale), h = snap(bgr.rows * scale);
+    cv::Mat resized;
+    if (w != bgr.cols || h != bgr.rows)
+        cv::resize(bgr, resized, cv::Size(w, h), 0, 0, w < bgr.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+    else resized = bgr;
+    cv::Mat rgb;
+    cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
+    ImageInput img;
+    img.path = path;
+    img.width = w;
+    img.height = h;
+    img.patch = patch;
+    img.originalWidth = width > 0 ? w : bgr.cols;
+    img.originalHeight = width > 0 ? h : bgr.rows;
+    img.rgb.assign(rgb.data, rgb.data + std::size_t(w) * h * 3);
+    return img;
+}
+
+cv::Mat renderSaliency(const cv::Mat& base, int rows, int cols, const float* saliency) {
+    cv::Mat s8(rows, cols, CV_8UC1);
+    for (i64 i = 0; i < i64(rows) * cols; ++i)
+        s8.at<std::uint8_t>(int(i / cols), int(i % cols)) =
+            cv::saturate_cast<std::uint8_t>(std::lround(255.0 * saliency[i]));
+    cv::Mat heat, heatBig, sal;
+    cv::applyColorMap(s8, heat, cv::COLORMAP_VIRIDIS);
+    cv::resize(heat, heatBig, base.size(), 0, 0, cv::INTER_NEAREST);
+    cv::addWeighted(base, 0.45, heatBig, 0.55, 0.0, sal);
+    return sal;
+}
+
+cv::Mat renderClusters(const cv::Mat& base, int patch, int cols, const i64* labels, i64 k) {
+    auto tokenAt = [&](int y, int x) { return i64(y / patch) * cols + x / patch; };
+    std::vector<cv::Vec3d> sum(static_cast<std::size_t>(k), cv::Vec3d(0, 0, 0));
+    std::vector<double> cnt(static_cast<std::size_t>(k), 0.0);
+    for (int y = 0; y < base.rows; ++y)
+        for (int x = 0; x < base.cols; ++x) {
+            const i64 g = labels[tokenAt(y, x)];
+            if (g < 0) continue;
+            const auto& px = base.at<cv::Vec3b>(y, x);
+            sum[g] += cv::Vec3d(px[0], px[1], px[2]);
+            cnt[g] += 1;
+        }
+    cv::Mat clusters(base.size(), CV_8UC3);
+    for (int y = 0; y < base.rows; ++y)
+        for (int x = 0; x < base.cols; ++x) {
+            const i64 g = labels[tokenAt(y, x)];
+            auto& out = clusters.at<cv::Vec3b>(y, x);
+            if (g < 0) {
+                out = cv::Vec3b(0, 0, 0); // dropped by pruning
+                continue;
+            }
+            const cv::Vec3d m = sum[g] / std::max(1.0, cnt[g]);
+            out = cv::Vec3b(cv::saturate_cast<std::uint8_t>(m[0]), cv::saturate_cast<std::uint8_t>(m[1]),
+                            cv::saturate_cast<std::uint8_t>(m[2]));
+        }
+    // A pixel is on its group's edge when a 4-neighbour belongs to another group; one pixel
+    // wide, drawn inside the group in the group's colour.
+    for (int y = 0; y < base.rows; ++y)
+        for (int x = 0; x < base.cols; ++x) {
+            const i64 g = labels[tokenAt(y, x)];
+            if (g < 0) continue;
+            const bool boundary = (y > 0 && labels[tokenAt(y - 1, x)] != g) ||
+                                  (x > 0 && labels[tokenAt(y, x - 1)] != g) ||
+                                  (y + 1 < base.rows && labels[tokenAt(y + 1, x)] != g) ||
+                                  (x + 1 < base.cols && labels[tokenAt(y, x + 1)] != g);
+            if (boundary) clusters.at<cv::Vec3b>(y, x) = groupColour(g);
+        }
+    return clusters;
+}
+
+} // namespace cvio
 
 bool haveImageSupport() { return true; }
 
@@ -68,81 +146,21 @@ TokenSet tokenizeImage(const std::string& path, int patch, const Projection* pro
         throw InputError(path + ": the image has " + std::to_string(bgr.cols) + " x " +
                          std::to_string(bgr.rows) + " pixels; at most 100 megapixels are tokenized "
                          "(resize it first)");
-    // Each side to the nearest multiple of P, at least P.
-    auto snap = [patch](int v) {
-        return std::max(patch, static_cast<int>(std::lround(double(v) / patch)) * patch);
-    };
-    const int w = snap(bgr.cols), h = snap(bgr.rows);
-    cv::Mat resized;
-    if (w != bgr.cols || h != bgr.rows) cv::resize(bgr, resized, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-    else resized = bgr;
-    cv::Mat rgb;
-    cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
-
-    TokenSet t;
-    t.gridRows = h / patch;
-    t.gridCols = w / patch;
-    t.n = i64(t.gridRows) * t.gridCols;
-    const i64 raw = 3 * i64(patch) * patch;
-    std::vector<float> pix(static_cast<std::size_t>(t.n * raw));
-    for (int r = 0; r < t.gridRows; ++r)
-        for (int c = 0; c < t.gridCols; ++c) {
-            float* tok = &pix[(i64(r) * t.gridCols + c) * raw];
-            for (int y = 0; y < patch; ++y) {
-                const auto* row = rgb.ptr<cv::Vec3b>(r * patch + y);
-                for (int x = 0; x < patch; ++x)
-                    for (int ch = 0; ch < 3; ++ch) // channel-major (3, P, P)
-                        tok[(i64(ch) * patch + y) * patch + x] =
-                            (row[c * patch + x][ch] / 255.0f - kMean[ch]) / kStd[ch];
-            }
-        }
-    if (proj) {
-        if (proj->patch != patch)
-            throw UsageError(proj->source + ": the projection is for patch size " +
-                             std::to_string(proj->patch) + ", not " + std::to_string(patch));
-        t.d = proj->dOut;
-        t.x.assign(static_cast<std::size_t>(t.n * t.d), 0.0f);
-        for (i64 i = 0; i < t.n; ++i)
-            for (i64 o = 0; o < t.d; ++o) {
-                double s = proj->bias[o];
-                const float* wrow = &proj->weight[o * raw];
-                const float* p = &pix[i * raw];
-                for (i64 j = 0; j < raw; ++j) s += double(wrow[j]) * p[j];
-                t.x[i * t.d + o] = static_cast<float>(s);
-            }
-    } else {
-        t.d = raw;
-        t.x = std::move(pix);
-    }
-    if (image) {
-        image->path = path;
-        image->width = w;
-        image->height = h;
-        image->patch = patch;
-        image->originalWidth = bgr.cols;
-        image->originalHeight = bgr.rows;
-        image->rgb.assign(rgb.data, rgb.data + std::size_t(w) * h * 3);
-        image->projected = proj != nullptr;
-    }
+    ImageInput img = cvio::fromBgr(bgr, patch, 0, path);
+    img.projected = proj != nullptr;
+    TokenSet t = tokenizeFrames({&img}, 1, proj);
+    if (image) *image = std::move(img);
     return t;
 }
 
 std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSet& t,
                                             const MergeResult& r, const std::string& dir) {
     const int P = img.patch, rows = t.gridRows, cols = t.gridCols;
-    const cv::Mat base = toMat(img);
+    const cv::Mat base = cvio::toMat(img);
     auto tokenAt = [&](int y, int x) { return i64(y / P) * cols + x / P; };
 
     // saliency.png: the image under a viridis heatmap of s, one block per token, with a colour bar.
-    cv::Mat s8(rows, cols, CV_8UC1);
-    for (i64 i = 0; i < t.n; ++i)
-        s8.at<std::uint8_t>(int(i / cols), int(i % cols)) =
-            cv::saturate_cast<std::uint8_t>(std::lround(255.0 * r.saliency[i]));
-    cv::Mat heat, heatBig;
-    cv::applyColorMap(s8, heat, cv::COLORMAP_VIRIDIS);
-    cv::resize(heat, heatBig, base.size(), 0, 0, cv::INTER_NEAREST);
-    cv::Mat sal;
-    cv::addWeighted(base, 0.45, heatBig, 0.55, 0.0, sal);
+    const cv::Mat sal = cvio::renderSaliency(base, rows, cols, r.saliency.data());
     // at the image's own resolution, with a colour bar (1 at the top) on the right
     const int H = img.originalHeight, barW = std::max(8, img.originalWidth / 40);
     cv::Mat ramp(H, 1, CV_8UC1);
@@ -159,42 +177,7 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
 
     // clusters.png: each group filled with the mean colour of its pixels, group edges coloured
     // (ToMe's visualization).
-    const i64 k = r.k;
-    std::vector<cv::Vec3d> sum(static_cast<std::size_t>(k), cv::Vec3d(0, 0, 0));
-    std::vector<double> cnt(static_cast<std::size_t>(k), 0.0);
-    for (int y = 0; y < img.height; ++y)
-        for (int x = 0; x < img.width; ++x) {
-            const i64 g = r.labels[tokenAt(y, x)];
-            if (g < 0) continue;
-            const auto& px = base.at<cv::Vec3b>(y, x);
-            sum[g] += cv::Vec3d(px[0], px[1], px[2]);
-            cnt[g] += 1;
-        }
-    cv::Mat clusters(base.size(), CV_8UC3);
-    for (int y = 0; y < img.height; ++y)
-        for (int x = 0; x < img.width; ++x) {
-            const i64 g = r.labels[tokenAt(y, x)];
-            auto& out = clusters.at<cv::Vec3b>(y, x);
-            if (g < 0) {
-                out = cv::Vec3b(0, 0, 0); // dropped by pruning
-                continue;
-            }
-            const cv::Vec3d m = sum[g] / std::max(1.0, cnt[g]);
-            out = cv::Vec3b(cv::saturate_cast<std::uint8_t>(m[0]), cv::saturate_cast<std::uint8_t>(m[1]),
-                            cv::saturate_cast<std::uint8_t>(m[2]));
-        }
-    // A pixel is on its group's edge when a 4-neighbour belongs to another group; one pixel
-    // wide, drawn inside the group in the group's colour.
-    for (int y = 0; y < img.height; ++y)
-        for (int x = 0; x < img.width; ++x) {
-            const i64 g = r.labels[tokenAt(y, x)];
-            if (g < 0) continue;
-            const bool boundary = (y > 0 && r.labels[tokenAt(y - 1, x)] != g) ||
-                                  (x > 0 && r.labels[tokenAt(y, x - 1)] != g) ||
-                                  (y + 1 < img.height && r.labels[tokenAt(y + 1, x)] != g) ||
-                                  (x + 1 < img.width && r.labels[tokenAt(y, x + 1)] != g);
-            if (boundary) clusters.at<cv::Vec3b>(y, x) = groupColour(g);
-        }
+    const cv::Mat clusters = cvio::renderClusters(base, P, cols, r.labels.data(), r.k);
     const cv::Size original(img.originalWidth, img.originalHeight);
     writePng(dir + "/clusters.png", clusters, original, cv::INTER_NEAREST);
 
@@ -212,7 +195,7 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
             const int py = y % P, px = x % P;
             cv::Vec3b out;
             for (int ch = 0; ch < 3; ++ch) {
-                const float v = r.merged[g * t.d + (i64(ch) * P + py) * P + px] * kStd[ch] + kMean[ch];
+                const float v = r.merged[g * t.d + (i64(ch) * P + py) * P + px] * kImageNetStd[ch] + kImageNetMean[ch];
                 out[2 - ch] = cv::saturate_cast<std::uint8_t>(std::lround(255.0 * v)); // RGB -> BGR
             }
             merged.at<cv::Vec3b>(y, x) = out;

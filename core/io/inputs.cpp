@@ -83,8 +83,8 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
         throw InputError(path + ": unknown input type '" + fileExtension(path) +
                          "' (expected .npy, .safetensors, or an image: png, jpg, bmp, tiff, webp)");
     case InputKind::Video:
-        throw InputError(path + ": video input is not supported by this version yet; extract "
-                                "frames as images, or tokens as .npy");
+        throw UsageError(path + ": a video is merged frame by frame: qmpp run VIDEO --frames A:B "
+                                "(the studio plays it)");
     case InputKind::Image: {
         std::optional<Projection> proj;
         if (!opt.projection.empty()) proj = loadProjection(opt.projection, opt.patch);

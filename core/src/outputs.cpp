@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sys/stat.h>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -32,13 +33,17 @@ OutputDir::OutputDir(const std::string& target, bool force) : m_target(target) {
     const fs::path t(target);
     fs::path parent = fs::absolute(t, ec).parent_path();
     if (!fs::exists(parent, ec) && !fs::create_directories(parent, ec))
-        throw RuntimeFailure(parent.string() + ": cannot create the output's parent folder (" +
+        throw OutputError(parent.string() + ": cannot create the output's parent folder (" +
                              ec.message() + ")");
     std::string templ = (parent / ("." + t.filename().string() + ".qmpp-XXXXXX")).string();
     if (!mkdtemp(templ.data()))
-        throw RuntimeFailure(target + ": cannot create a temporary folder beside it (" +
+        throw OutputError(target + ": cannot create a temporary folder beside it (" +
                              std::strerror(errno) + ")");
     m_temp = templ;
+    // mkdtemp makes the folder private (0700); results get the permissions any new folder gets.
+    const mode_t mask = umask(0);
+    umask(mask);
+    fs::permissions(m_temp, static_cast<fs::perms>(0777 & ~mask), ec);
 }
 
 OutputDir::~OutputDir() {
@@ -52,12 +57,12 @@ void OutputDir::commit() {
     const fs::path t(m_target);
     if (!fs::exists(t, ec)) {
         fs::rename(m_temp, t, ec);
-        if (ec) throw RuntimeFailure(m_target + ": cannot move the results into place (" + ec.message() + ")");
+        if (ec) throw OutputError(m_target + ": cannot move the results into place (" + ec.message() + ")");
     } else {
         for (const auto& entry : fs::directory_iterator(m_temp)) {
             fs::rename(entry.path(), t / entry.path().filename(), ec);
             if (ec)
-                throw RuntimeFailure(m_target + ": cannot move " + entry.path().filename().string() +
+                throw OutputError(m_target + ": cannot move " + entry.path().filename().string() +
                                      " into place (" + ec.message() + ")");
         }
         fs::remove(m_temp, ec);

@@ -298,9 +298,10 @@ void validate(const TokenSet& t, const MergeParams& p) {
                                  std::to_string(r % t.n) + " of map " + std::to_string(r / t.n));
         }
     }
-    if (t.gridRows * t.gridCols != 0 && i64(t.gridRows) * t.gridCols != t.n)
-        throw InputError("image grid " + std::to_string(t.gridRows) + "x" +
-                         std::to_string(t.gridCols) + " does not hold N tokens");
+    if (t.gridRows * t.gridCols != 0 && i64(t.gridFrames) * t.gridRows * t.gridCols != t.n)
+        throw InputError("token grid " + std::to_string(t.gridFrames) + "x" +
+                         std::to_string(t.gridRows) + "x" + std::to_string(t.gridCols) +
+                         " does not hold N tokens");
     if (!t.labels.empty() && static_cast<i64>(t.labels.size()) != t.n)
         throw InputError("the labels file has " + std::to_string(t.labels.size()) +
                          " lines, but there are N = " + std::to_string(t.n) + " tokens");
@@ -363,14 +364,22 @@ std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
 #endif
 }
 
-MergeResult runMerge(const TokenSet& t, const MergeParams& p) {
+MergeResult runMerge(const TokenSet& t, const MergeParams& p) { return MergeSession().run(t, p); }
+
+MergeResult MergeSession::run(const TokenSet& t, const MergeParams& p) {
     validate(t, p);
-    std::vector<std::string> notes;
-    auto backend = makeBackend(p.backend, p.precision, notes);
+    if (!m_backend || m_kind != p.backend || m_precision != p.precision) {
+        m_backend.reset();
+        m_notes.clear();
+        m_backend = makeBackend(p.backend, p.precision, m_notes);
+        m_kind = p.backend;
+        m_precision = p.precision;
+    }
+    std::vector<std::string> notes = m_notes;
     MergeResult r;
 #ifdef QMPP_HAVE_CUDA
     try {
-        r = backend->run(t, p, resolveK(t.n, p));
+        r = m_backend->run(t, p, resolveK(t.n, p));
     } catch (const kernels::CudaOutOfMemory& e) {
         // auto falls back to the CPU when the device runs out of memory; an explicit GPU
         // backend reports it.
@@ -380,7 +389,7 @@ MergeResult runMerge(const TokenSet& t, const MergeParams& p) {
         r = makeCpuBackend()->run(t, p, resolveK(t.n, p));
     }
 #else
-    r = backend->run(t, p, resolveK(t.n, p));
+    r = m_backend->run(t, p, resolveK(t.n, p));
 #endif
     r.notes.insert(r.notes.begin(), notes.begin(), notes.end());
     return r;

@@ -76,7 +76,7 @@ json resultJson(const MergeResult& r) {
 const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
         "merged.npy",   "labels.npy",   "saliency.npy", "mask.npy",   "mass.npy",
-        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png"};
+        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi"};
     return names;
 }
 

@@ -51,3 +51,25 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                                    nlohmann::ordered_json& meta);
 
 } // namespace qmpp
+
+namespace qmpp {
+
+struct VideoOptions;
+
+// Frames already tokenized ([F, N, D] .npy/.safetensors, from `qmpp tokenize VIDEO`): the whole
+// pipeline per frame, host tokens in -> host result out, one backend kept across frames. The
+// first frame is verified against the CPU backend first. Rows: "frame_pipeline" (per frame).
+std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams& p, int repeats,
+                                     std::ostream& log, nlohmann::ordered_json& meta);
+
+// Plays `count` frames of a video through decode, tokenize and merge (looping the clip), as the
+// studio does; resident memory sampled every 100 frames (meta["rss_mib"]). Rows: "video_frame"
+// (decode + tokenize + merge) and "frame_pipeline" (merge alone).
+std::vector<TimingStats> benchVideo(const std::string& path, const VideoOptions& o, i64 count,
+                                    const MergeParams& p, std::ostream& log,
+                                    nlohmann::ordered_json& meta);
+
+// Resident set size of this process in MiB (/proc/self/statm), 0 where unknown.
+double residentMiB();
+
+} // namespace qmpp

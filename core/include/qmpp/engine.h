@@ -46,4 +46,17 @@ void validate(const TokenSet& t, const MergeParams& p);
 // validate + makeBackend + run.
 MergeResult runMerge(const TokenSet& t, const MergeParams& p);
 
+// runMerge for a stream of token sets (video frames, sweeps): one backend, with its device
+// buffers and generators, is kept while the backend kind and precision stay the same.
+class MergeSession {
+  public:
+    MergeResult run(const TokenSet& t, const MergeParams& p);
+
+  private:
+    std::unique_ptr<Backend> m_backend;
+    BackendKind m_kind = BackendKind::Auto;
+    Precision m_precision = Precision::FP32;
+    std::vector<std::string> m_notes; // why the backend was chosen
+};
+
 } // namespace qmpp

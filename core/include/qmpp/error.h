@@ -16,6 +16,12 @@ struct InputError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The output location cannot take the results (folder not writable, disk full, file-size limit).
+// Like bad input, the user fixes it by pointing elsewhere: CLI exit 3.
+struct OutputError : InputError {
+    using InputError::InputError;
+};
+
 // Something failed while running (out of memory, device error, disk full...).
 struct RuntimeFailure : std::runtime_error {
     using std::runtime_error::runtime_error;

@@ -33,10 +33,21 @@ struct ImageInput {
     bool projected = false;
 };
 
+// ImageNet normalization of pixel tokens (RGB): (v / 255 - mean) / std.
+inline constexpr float kImageNetMean[3] = {0.485f, 0.456f, 0.406f};
+inline constexpr float kImageNetStd[3] = {0.229f, 0.224f, 0.225f};
+
 // Image tokens: patches of P x P, channel-major (3, P, P), ImageNet-normalized, optionally
 // projected; grid rows x cols, row-major token order.
 TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
                        ImageInput* image);
+
+// Tokens of decoded frames (RGB, one size, sides multiples of P): tubelets of `tubelet`
+// consecutive frames x P x P, each flattened channel-major (3, T, P, P) and ImageNet-normalized.
+// frames.size() / T temporal slots (gridFrames); tokens ordered (slot, row, col). One frame with
+// T = 1 is exactly the image tokenizer. A projection applies to T = 1 only.
+TokenSet tokenizeFrames(const std::vector<const ImageInput*>& frames, int tubelet,
+                        const Projection* proj);
 
 struct InputOptions {
     int patch = 16;

@@ -37,7 +37,9 @@ struct TokenSet {
     i64 attnLayers = 0, attnHeads = 0;
     std::vector<float> attention; // attention maps [L, H, N, N] (H = 1 for [L, N, N])
 
-    int gridRows = 0, gridCols = 0;  // image token grid, rows * cols == N (0 when not an image)
+    int gridRows = 0, gridCols = 0;  // image token grid (0 when not an image or video)
+    int gridFrames = 1;              // video: temporal slots; tokens ordered (slot, row, col),
+                                     // frames * rows * cols == N
     std::vector<std::string> labels; // text tokens, one per token (optional)
 };
 

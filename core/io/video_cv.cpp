@@ -1,0 +1,201 @@
+// Video decoding (OpenCV videoio) and the export of a frame range with its overlay video.
+#include "qmpp/error.h"
+#include "qmpp/io.h"
+#include "qmpp/report.h"
+#include "qmpp/video.h"
+
+#include "cvio.h"
+
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+namespace qmpp {
+
+namespace {
+
+// Frames larger than this are refused: a corrupt header must not turn into gigabytes of tokens.
+constexpr double kMaxFramePixels = 40e6;
+
+// Decoder chatter ("moov atom not found"...) stays off the terminal: our message says it.
+void quietDecoders() {
+    static const bool once = [] {
+        setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", 0); // AV_LOG_QUIET
+        cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+        return true;
+    }();
+    (void)once;
+}
+
+} // namespace
+
+bool haveVideoSupport() { return true; }
+
+struct VideoReader::Impl {
+    cv::VideoCapture cap;
+    VideoInfo info;
+    VideoOptions opt;
+    i64 next = 0;
+};
+
+VideoReader::VideoReader(const std::string& path, const VideoOptions& o) : m(std::make_unique<Impl>()) {
+    validate(o);
+    requireFile(path);
+    std::error_code ec;
+    if (std::filesystem::file_size(path, ec) == 0 && !ec) throw InputError(path + ": the file is empty");
+    m->opt = o;
+    m->info.path = path;
+    quietDecoders();
+    try {
+        // FFmpeg first (mp4/avi/mkv); other backends only when it declines
+        if (!m->cap.open(path, cv::CAP_FFMPEG) && !m->cap.open(path, cv::CAP_ANY))
+            throw InputError(path + ": not a readable video (OpenCV could not open it; mp4, avi "
+                                    "and mkv with the codecs of Debian's FFmpeg are supported)");
+        m->info.decoder = m->cap.getBackendName();
+        m->info.fps = m->cap.get(cv::CAP_PROP_FPS);
+        if (!std::isfinite(m->info.fps) || m->info.fps < 0 || m->info.fps > 10000) m->info.fps = 0;
+        const double count = m->cap.get(cv::CAP_PROP_FRAME_COUNT);
+        m->info.frames = std::isfinite(count) && count > 0 && count < 1e9 ? i64(count) : 0;
+        // The first frame proves the stream decodes, and gives the true size.
+        cv::Mat first;
+        if (!m->cap.read(first) || first.empty())
+            throw InputError(path + ": the video has no decodable frames (empty or corrupt)");
+        if (double(first.cols) * first.rows > kMaxFramePixels)
+            throw InputError(path + ": frames of " + std::to_string(first.cols) + " x " +
+                             std::to_string(first.rows) + " pixels; at most 40 megapixels are tokenized");
+        m->info.width = first.cols;
+        m->info.height = first.rows;
+        if (m->info.frames == 0) { // no count in the container: decode to count
+            i64 n = 1;
+            while (m->cap.grab()) ++n;
+            m->info.frames = n;
+        }
+        m->cap.set(cv::CAP_PROP_POS_FRAMES, 0);
+        m->next = 0;
+    } catch (const cv::Exception& e) {
+        throw InputError(path + ": cannot decode the video (" + e.what() + ")");
+    }
+}
+
+VideoReader::~VideoReader() = default;
+
+const VideoInfo& VideoReader::info() const { return m->info; }
+i64 VideoReader::position() const { return m->next; }
+
+void VideoReader::seek(i64 index) {
+    if (index < 0 || index >= m->info.frames)
+        throw InputError(m->info.path + ": frame " + std::to_string(index) + " is outside the video (0.." +
+                         std::to_string(m->info.frames - 1) + ")");
+    if (index == m->next) return;
+    try {
+        // Container seeks land on key frames in some formats; reopen and skip for exactness when
+        // seeking backwards, grab forward otherwise.
+        if (index < m->next) {
+            m->cap.set(cv::CAP_PROP_POS_FRAMES, double(index));
+            const double at = m->cap.get(cv::CAP_PROP_POS_FRAMES);
+            if (!(std::isfinite(at) && i64(at) == index)) {
+                m->cap.open(m->info.path, cv::CAP_FFMPEG);
+                for (i64 i = 0; i < index && m->cap.grab(); ++i) {}
+            }
+        } else {
+            for (i64 i = m->next; i < index && m->cap.grab(); ++i) {}
+        }
+    } catch (const cv::Exception& e) {
+        throw InputError(m->info.path + ": cannot seek to frame " + std::to_string(index) + " (" + e.what() + ")");
+    }
+    m->next = index;
+}
+
+bool VideoReader::read(ImageInput& frame) {
+    if (m->next >= m->info.frames) return false;
+    cv::Mat bgr;
+    try {
+        if (!m->cap.read(bgr) || bgr.empty()) return false;
+    } catch (const cv::Exception& e) {
+        throw InputError(m->info.path + ": frame " + std::to_string(m->next) + " does not decode (" + e.what() + ")");
+    }
+    if (bgr.cols != m->info.width || bgr.rows != m->info.height)
+        throw InputError(m->info.path + ": frame " + std::to_string(m->next) + " changes size to " +
+                         std::to_string(bgr.cols) + " x " + std::to_string(bgr.rows));
+    frame = cvio::fromBgr(bgr, m->opt.patch, m->opt.width, m->info.path);
+    frame.projected = m->opt.projection != nullptr;
+    ++m->next;
+    return true;
+}
+
+VideoInfo probeVideo(const std::string& path) { return VideoReader(path, VideoOptions{}).info(); }
+
+namespace {
+
+// One frame of the overlay video: the frame's slice of the groups beside its saliency.
+cv::Mat overlayFrame(const ImageInput& img, const TokenSet& t, const MergeResult& r, int slot) {
+    const cv::Mat base = cvio::toMat(img);
+    const i64 per = i64(t.gridRows) * t.gridCols;
+    const cv::Mat groups = cvio::renderClusters(base, img.patch, t.gridCols, r.labels.data() + slot * per, r.k);
+    const cv::Mat sal = cvio::renderSaliency(base, t.gridRows, t.gridCols, r.saliency.data() + slot * per);
+    cv::Mat out;
+    cv::hconcat(groups, sal, out);
+    return out;
+}
+
+} // namespace
+
+VideoRun exportVideo(const std::string& path, const VideoOptions& o, FrameRange range,
+                     const MergeParams& p, const std::string& dir, bool force,
+                     const Progress& progress) {
+    OutputDir::checkTarget(dir, force); // refuse before any work is done
+    VideoReader reader(path, o);
+    VideoRun run;
+    run.info = reader.info();
+    run.options = o;
+    run.options.projection = nullptr;
+    run.range = resolveRange(run.info, range);
+    run.params = p;
+    const i64 total = run.range.end - run.range.begin;
+
+    OutputDir out(dir, force);
+    cv::VideoWriter writer;
+    const std::string avi = out.path("overlay.avi");
+    MergeSession session;
+    i64 done = 0;
+    forEachUnit(reader, o, run.range, [&](VideoUnit& u) {
+        MergeResult r = session.run(u.tokens, p);
+        for (i64 f = 0; f < u.frames; ++f) {
+            const int slot = static_cast<int>(f / o.tubelet);
+            const cv::Mat frame = overlayFrame(u.images[std::size_t(f)], u.tokens, r, slot);
+            if (!writer.isOpened()) {
+                const double fps = run.info.fps > 0 ? run.info.fps : 25.0;
+                if (!writer.open(avi, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, frame.size()))
+                    throw OutputError(dir + ": cannot write overlay.avi (no MJPG encoder, or the folder "
+                                            "is not writable)");
+            }
+            writer.write(frame);
+        }
+        if (!run.results.empty()) run.flicker.push_back(groupFlicker(run.results.back().labels, r.labels));
+        run.unitBegin.push_back(u.begin);
+        run.unitFrames.push_back(u.frames);
+        run.results.push_back(std::move(r));
+        done += u.frames;
+        if (progress && !progress(done, total)) throw Cancelled();
+        return true;
+    });
+    if (run.results.empty())
+        throw InputError(path + ": no frame of " + toString(run.range) + " could be decoded");
+    writer.release();
+    std::error_code ec;
+    if (std::filesystem::file_size(avi, ec) == 0 || ec)
+        throw OutputError(dir + ": overlay.avi could not be written (disk full?)");
+    run.files = writeResultArrays(out.tempDir(), run.results, true);
+    run.files.push_back("overlay.avi");
+    run.files.push_back("report.json");
+    const std::string text = videoReport(run).dump(2) + "\n";
+    writeFileBytes(out.path("report.json"), std::vector<std::uint8_t>(text.begin(), text.end()));
+    out.commit();
+    return run;
+}
+
+} // namespace qmpp
