@@ -8,6 +8,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "qmpp/video.h"
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>
@@ -292,6 +293,71 @@ class TestStudio : public QObject {
         QVERIFY(w.lastError().contains("junk.npy"));
         QVERIFY(!w.openFile(m_dir.filePath("missing.png"), true));
         QVERIFY(w.lastError().contains("no such file"));
+    }
+
+    void videoTimeline() {
+        if (!qmpp::haveVideoSupport()) QSKIP("built without OpenCV");
+        const QString clip = QString(QMPP_SAMPLES) + "/realshort.mp4";
+        MainWindow w;
+        w.paramsPanel()->setPatch(16);
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openFile(clip, true));
+        QVERIFY(w.isVideo());
+        QVERIFY(ready.wait(20000));
+        QCOMPARE(w.runner()->input().frame, qint64(0));
+        QCOMPARE(w.lastOutput()->result.n, qint64(300));
+
+        // scrubbing to frame 20 merges frame 20: the shown picture is that frame, decoded exactly
+        w.timeline()->setFrame(20);
+        w.showFrame(20);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runner()->input().frame == 20 && w.lastOutput() &&
+                                     w.lastOutput()->generation == w.runner()->latestGeneration(), 20000);
+        qmpp::VideoReader reader(clip.toStdString(), qmpp::VideoOptions{});
+        reader.seek(20);
+        qmpp::ImageInput f20;
+        QVERIFY(reader.read(f20));
+        QVERIFY(w.runner()->input().loaded->image->rgb == f20.rgb);
+        QCOMPARE(w.timeline()->frame(), qint64(20));
+
+        // play from 20: frames advance, each merged; timings and flicker plotted per frame
+        w.setPlaying(true);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runner()->input().frame >= 28, 30000);
+        w.setPlaying(false);
+        QVERIFY(w.timeline()->timingPoints() >= 8);
+        QVERIFY(w.timeline()->flickerPoints() >= 7);
+        const qint64 stoppedAt = w.runner()->input().frame;
+        QTest::qWait(300);
+        QVERIFY(w.runner()->input().frame <= stoppedAt + 1); // paused
+
+        // tubelets of 2 frames: tokens of 3 x 2 x 16 x 16 and frame 7 is tau = 1 of unit 6
+        w.timeline()->setFrame(7);
+        emit w.timeline()->tubeletChanged(2);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.d == 1536 &&
+                                     w.runner()->input().frame == 7, 20000);
+        QCOMPARE(w.runner()->input().unitBegin, qint64(6));
+        QCOMPARE(w.runner()->input().tau, 1);
+
+        // export 2:6 writes the CLI's video files; a cancelled export leaves the folder as it was
+        const QString dir = m_dir.filePath("video-export");
+        QVERIFY2(w.exportFrames(dir, "2:6", false), qPrintable(w.lastError()));
+        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape, (std::vector<qmpp::i64>{2, 300}));
+        QVERIFY(QFile::exists(dir + "/overlay.avi") && QFile::exists(dir + "/report.json"));
+        const QStringList before = QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+        QVERIFY(!w.exportFrames(dir, "0:30", true, 4));
+        QVERIFY(w.lastError().contains("cancelled"));
+        QCOMPARE(QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden), before);
+        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape, (std::vector<qmpp::i64>{2, 300}));
+        QVERIFY(!w.exportFrames(dir, "9:3", true));
+        QVERIFY(w.lastError().contains("empty"));
+
+        // a broken video is a message naming it, and the studio keeps what it showed
+        QFile bad(m_dir.filePath("broken.mp4"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write("definitely not a video");
+        bad.close();
+        QVERIFY(!w.openFile(bad.fileName(), true));
+        QVERIFY(w.lastError().contains("broken.mp4") && w.lastError().contains("not a readable video"));
+        QVERIFY(w.isVideo());
     }
 
     void fakeGpuEnablesGpuEntriesAndProfile() {

@@ -31,6 +31,17 @@ void ImageCanvas::setInput(const StudioInput& input) {
     fitToWindow();
 }
 
+void ImageCanvas::setFrame(const StudioInput& input) {
+    const Grid g = gridOf(input);
+    if (!m_input.loaded || g.rows != m_grid.rows || g.cols != m_grid.cols || g.cell != m_grid.cell) {
+        setInput(input);
+        return;
+    }
+    m_input = input;
+    m_base = baseImage(input);
+    update();
+}
+
 void ImageCanvas::setOutput(std::shared_ptr<const RunOutput> out) {
     m_out = std::move(out);
     if (m_out && m_selectedGroup >= m_out->result.k) m_selectedGroup = -1;

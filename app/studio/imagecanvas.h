@@ -17,6 +17,8 @@ class ImageCanvas : public QWidget {
     explicit ImageCanvas(QWidget* parent = nullptr);
 
     void setInput(const StudioInput& input);
+    // The next frame of the same video: zoom, pan and the last overlays stay until its result.
+    void setFrame(const StudioInput& input);
     void setOutput(std::shared_ptr<const RunOutput> out);
     void setOverlay(Overlay o, bool on);
     bool overlay(Overlay o) const;

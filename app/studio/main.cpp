@@ -9,6 +9,8 @@
 #include <QCommandLineParser>
 #include <QTimer>
 
+#include <memory>
+
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
     Q_INIT_RESOURCE(studio); // the bundled sample lives in the studio library's resources
@@ -19,7 +21,7 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription("QuickMerge++ Studio: see and measure token merging");
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument("file", "image (png, jpg, ...) or embeddings (.npy, .safetensors) to open");
+    parser.addPositionalArgument("file", "image (png, jpg, ...), video (mp4, avi, mkv) or embeddings (.npy, .safetensors) to open");
     QCommandLineOption shot("screenshot", "save a screenshot of the window after the first result, then quit", "png");
     parser.addOption(shot);
     QCommandLineOption overlays("overlays",
@@ -29,6 +31,8 @@ int main(int argc, char** argv) {
     parser.addOption(overlays);
     QCommandLineOption patch("patch", "image patch size (default: the last one used, 16 at first)", "P");
     parser.addOption(patch);
+    QCommandLineOption play("play", "play a video from its first frame once it is open");
+    parser.addOption(play);
     QCommandLineOption latency("latency-bench", "move the budget slider N times and print the change-to-screen latency as JSON, then quit", "N");
     parser.addOption(latency);
     QCommandLineOption latencyJson("latency-json", "also write the latency statistics to this file", "file");
@@ -53,9 +57,19 @@ int main(int argc, char** argv) {
     if (parser.isSet(latency)) studio::startLatencyBench(&w, parser.value(latency).toInt(), parser.value(latencyJson));
     const QStringList files = parser.positionalArguments();
     const bool opened = (!files.isEmpty() && w.openFile(files.first())) || w.openSample();
+    const bool playing = opened && parser.isSet(play) && w.isVideo();
+    if (playing) {
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = QObject::connect(w.runner(), &studio::MergeRunner::resultReady, &w, [&w, once] {
+            QObject::disconnect(*once);
+            w.setPlaying(true);
+        });
+    }
     if (parser.isSet(shot)) {
         const QString path = parser.value(shot);
-        auto grab = [&w, path] {
+        auto grab = [&w, path, playing] {
+            // a playing video is grabbed once playback has stopped at its last frame
+            if (playing && (w.timeline()->playing() || w.timeline()->frame() == 0)) return;
             QTimer::singleShot(300, &w, [&w, path] {
                 w.grab().save(path);
                 QApplication::quit();

@@ -4,6 +4,7 @@
 #include "qmpp/error.h"
 #include "qmpp/export.h"
 #include "qmpp/report.h"
+#include "qmpp/video.h"
 
 #include <QAction>
 #include <QApplication>
@@ -17,12 +18,18 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QTimer>
+#include <QInputDialog>
+#include <QProgressDialog>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
 #include <QThread>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <QToolBar>
 
 namespace studio {
@@ -112,6 +119,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     plotsDock->setWidget(m_plots);
     addDockWidget(Qt::BottomDockWidgetArea, plotsDock);
 
+    m_timeline = new TimelinePanel(this);
+    m_timelineDock = new QDockWidget(tr("Video timeline"), this);
+    m_timelineDock->setObjectName("timelineDock");
+    m_timelineDock->setWidget(m_timeline);
+    addDockWidget(Qt::BottomDockWidgetArea, m_timelineDock);
+    m_timelineDock->hide();
+    connect(m_timeline, &TimelinePanel::frameRequested, this, &MainWindow::showFrame);
+    connect(m_timeline, &TimelinePanel::playToggled, this, &MainWindow::setPlaying);
+    connect(m_timeline, &TimelinePanel::tubeletChanged, this, [this](int t) {
+        if (m_video) openVideo(m_videoPath, false, t, m_timeline->frame());
+    });
+
     m_status = new QLabel(this);
     m_hover = new QLabel(this);
     m_error = new QLabel(this);
@@ -165,6 +184,8 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
     file->addSeparator();
     tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog));
+    m_exportFrames = file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
+    m_exportFrames->setEnabled(false);
     file->addAction(tr("Save canvas as &PNG…"), this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png", tr("PNG images (*.png)"));
         if (!f.isEmpty() && !m_canvas->render().save(f)) showError(tr("Cannot write %1").arg(f));
@@ -180,19 +201,27 @@ void MainWindow::buildMenus() {
     tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas, &ImageCanvas::fitToWindow));
 }
 
+bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
+    m_lastError = msg;
+    if (!quiet) QMessageBox::warning(this, title, msg);
+    showError(msg);
+    return false;
+}
+
 bool MainWindow::openFile(const QString& path, bool quiet) {
     m_inputOptions.patch = m_params->patch();
+    if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video) return openVideo(path, quiet, 1, 0);
     StudioInput in;
     in.path = path;
     try {
         in.loaded = std::make_shared<const qmpp::LoadedInput>(qmpp::loadInput(path.toStdString(), m_inputOptions));
     } catch (const std::exception& e) {
-        const QString msg = tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what()));
-        m_lastError = msg;
-        if (!quiet) QMessageBox::warning(this, tr("Open failed"), msg);
-        showError(msg);
-        return false;
+        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
     }
+    setPlaying(false);
+    m_video.reset();
+    m_timelineDock->hide();
+    m_exportFrames->setEnabled(false);
     m_runner.setInput(in);
     m_canvas->setInput(in);
     m_params->setTokenCount(in.tokens().n);
@@ -235,9 +264,11 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
                           .arg(r.k)
                           .arg(out->wallMs, 0, 'f', 1));
     if (!r.notes.empty()) m_status->setToolTip(QString::fromStdString(r.notes.front()));
+    if (m_video && m_runner.input().isVideo()) onVideoResult(m_runner.input(), r);
 }
 
 void MainWindow::onFailed(const QString& message) {
+    setPlaying(false);
     m_lastError = message;
     showError(tr("Run failed: %1").arg(message));
 }
@@ -268,7 +299,8 @@ void MainWindow::refreshRecent() {
 void MainWindow::openDialog() {
     const QString f = QFileDialog::getOpenFileName(
         this, tr("Open"), QString(),
-        tr("Images and embeddings (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.safetensors);;All files (*)"));
+        tr("Images, videos and embeddings (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
+           "*.webm *.npy *.safetensors);;All files (*)"));
     if (!f.isEmpty()) openFile(f);
 }
 
@@ -370,6 +402,199 @@ void MainWindow::profile() {
     });
     connect(thread, &QThread::finished, thread, &QObject::deleteLater);
     thread->start();
+}
+
+bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 frame) {
+    setPlaying(false);
+    qmpp::VideoOptions o;
+    o.patch = m_params->patch();
+    o.tubelet = tubelet;
+    auto source = std::make_unique<VideoSource>();
+    try {
+        source->open(path, o);
+    } catch (const std::exception& e) {
+        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
+    }
+    connect(source.get(), &VideoSource::unitReady, this, [this](qint64 begin) {
+        if (m_video && m_wantFrame >= 0 && m_video->unitBegin(m_wantFrame) == begin) showFrame(m_wantFrame);
+    });
+    connect(source.get(), &VideoSource::failed, this, [this](const QString& msg) {
+        setPlaying(false);
+        fail(tr("Video"), msg, true);
+    });
+    m_video = std::move(source);
+    m_videoPath = path;
+    m_prevUnit = -1;
+    m_prevLabels.clear();
+    const qmpp::VideoInfo& info = m_video->info();
+    m_timeline->setVideo(info.frames, info.fps, tubelet);
+    m_timelineDock->show();
+    m_exportFrames->setEnabled(true);
+    setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
+    addRecent(path);
+    m_error->clear();
+    m_wantFrame = -1;
+    showFrame(std::min<qint64>(frame, info.frames - 1));
+    return true;
+}
+
+void MainWindow::showFrame(qint64 frame) {
+    if (!m_video) return;
+    frame = std::clamp<qint64>(frame, 0, m_video->info().frames - 1);
+    m_wantFrame = frame;
+    m_timeline->setFrame(frame);
+    const auto unit = m_video->unitFor(frame);
+    if (!unit) return; // decoding; unitReady brings us back
+    auto loaded = std::make_shared<qmpp::LoadedInput>();
+    loaded->kind = qmpp::InputKind::Video;
+    loaded->items = {unit->tokens};
+    loaded->sourceShape = {unit->tokens.n, unit->tokens.d};
+    loaded->image = unit->images[std::size_t(frame - unit->begin)];
+    StudioInput in;
+    in.path = m_videoPath;
+    in.loaded = loaded;
+    in.frame = frame;
+    in.unitBegin = unit->begin;
+    in.unitFrames = unit->frames;
+    in.tubelet = m_video->options().tubelet;
+    in.tau = int((frame - unit->begin) % in.tubelet);
+    const bool sameShape = m_runner.input().isVideo() && m_runner.input().tokens().n == unit->tokens.n;
+    m_runner.setInput(in);
+    if (sameShape) {
+        m_canvas->setFrame(in);
+    } else {
+        m_canvas->setInput(in);
+        m_params->setTokenCount(unit->tokens.n);
+    }
+    const qmpp::VideoInfo& info = m_video->info();
+    const auto& im = *loaded->image;
+    m_overlays->setInputDescription(
+        tr("<b>%1</b><br>video %2×%3, %4 frames at %5 fps (%6)<br>frame %7 tokenized at %8×%9<br>%10×%11 %12 of %13 px, "
+           "N = %14, D = %15")
+            .arg(QFileInfo(m_videoPath).fileName().toHtmlEscaped())
+            .arg(info.width).arg(info.height).arg(info.frames).arg(info.fps, 0, 'f', 2)
+            .arg(QString::fromStdString(info.decoder)).arg(frame).arg(im.width).arg(im.height)
+            .arg(unit->tokens.gridCols).arg(unit->tokens.gridRows)
+            .arg(in.tubelet > 1 ? tr("tubelets of %1 frames").arg(in.tubelet) : tr("patches"))
+            .arg(im.patch).arg(unit->tokens.n).arg(unit->tokens.d));
+    m_frameClock.restart();
+    rerun(true);
+}
+
+void MainWindow::setPlaying(bool playing) {
+    m_timeline->setPlaying(playing && m_video);
+    if (playing && m_video && m_last && !m_runner.busy() && !m_nextScheduled) {
+        if (m_timeline->frame() + 1 >= m_video->info().frames) showFrame(0); // play again from the start
+        else showFrame(m_timeline->frame() + 1);
+    }
+}
+
+void MainWindow::onVideoResult(const StudioInput& in, const qmpp::MergeResult& r) {
+    m_timeline->addTiming(in.frame, r.timings.back().ms / double(std::max<qint64>(1, in.unitFrames)));
+    const qint64 w = qmpp::windowOf(m_video->options());
+    if (in.unitBegin != m_prevUnit) {
+        if (m_prevUnit >= 0 && m_prevUnit == in.unitBegin - w && m_prevLabels.size() == r.labels.size())
+            m_timeline->addFlicker(in.unitBegin, qmpp::groupFlicker(m_prevLabels, r.labels));
+        m_prevUnit = in.unitBegin;
+        m_prevLabels = r.labels;
+    }
+    if (!m_timeline->playing() || m_nextScheduled) return;
+    const qint64 next = in.frame + 1;
+    if (next >= m_video->info().frames) {
+        setPlaying(false);
+        return;
+    }
+    // at the video's frame rate when the merge keeps up, as fast as it goes otherwise
+    const double fps = m_video->info().fps > 0 ? m_video->info().fps : 25.0;
+    const int wait = std::max(0, int(1000.0 / fps - double(m_frameClock.elapsed())));
+    m_nextScheduled = true;
+    QTimer::singleShot(wait, this, [this, next] {
+        m_nextScheduled = false;
+        if (m_video && m_timeline->playing()) showFrame(next);
+    });
+}
+
+bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force, qint64 cancelAfter) {
+    if (!m_video) {
+        showError(tr("Export frames: open a video first"));
+        return false;
+    }
+    qmpp::FrameRange range;
+    try {
+        range = qmpp::resolveRange(m_video->info(), qmpp::parseFrameRange(rangeText.toStdString()));
+    } catch (const std::exception& e) {
+        m_lastError = QString::fromUtf8(e.what());
+        showError(tr("Export failed: %1").arg(m_lastError));
+        return false;
+    }
+    setPlaying(false);
+    const qint64 total = range.end - range.begin;
+    QProgressDialog progress(tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()),
+                             tr("Cancel"), 0, int(total), this);
+    progress.setWindowModality(Qt::WindowModal);
+    progress.setMinimumDuration(300);
+    std::atomic<bool> cancel{false}, finished{false};
+    std::atomic<qint64> done{0};
+    QString error;
+    bool cancelled = false;
+    const std::string path = m_videoPath.toStdString(), out = dir.toStdString();
+    const qmpp::VideoOptions o = m_video->options();
+    const qmpp::MergeParams p = m_params->params();
+    std::thread worker([&] {
+        try {
+            qmpp::exportVideo(path, o, range, p, out, force, [&](qmpp::i64 d, qmpp::i64) {
+                done = d;
+                return !cancel.load();
+            });
+        } catch (const qmpp::Cancelled&) {
+            cancelled = true;
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what());
+        }
+        finished = true;
+    });
+    while (!finished) {
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+        progress.setValue(int(done.load()));
+        if (progress.wasCanceled() || (cancelAfter >= 0 && done.load() >= cancelAfter)) cancel = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    worker.join();
+    progress.reset();
+    if (cancelled) {
+        m_lastError = tr("Export cancelled; %1 was left as it was").arg(dir);
+        statusBar()->showMessage(m_lastError, 5000);
+        return false;
+    }
+    if (!error.isEmpty()) {
+        m_lastError = error;
+        showError(tr("Export failed: %1").arg(error));
+        return false;
+    }
+    statusBar()->showMessage(tr("Exported frames %1 to %2").arg(rangeText, dir), 5000);
+    return true;
+}
+
+void MainWindow::exportFramesDialog() {
+    if (!m_video) return;
+    bool ok = false;
+    const QString range = QInputDialog::getText(this, tr("Export video frames"),
+                                                tr("Frames A:B (half-open: A … B−1):"), QLineEdit::Normal,
+                                                QStringLiteral("0:%1").arg(m_video->info().frames), &ok);
+    if (!ok || range.isEmpty()) return;
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export frames into"));
+    if (dir.isEmpty()) return;
+    bool force = false;
+    try {
+        qmpp::OutputDir::checkTarget(dir.toStdString(), false);
+    } catch (const qmpp::InputError&) {
+        if (QMessageBox::question(this, tr("Replace results?"),
+                                  tr("%1 already holds results. Replace them?").arg(dir)) != QMessageBox::Yes)
+            return;
+        force = true;
+    }
+    if (!exportFrames(dir, range, force) && !m_lastError.startsWith(tr("Export cancelled")))
+        QMessageBox::warning(this, tr("Export failed"), m_lastError);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {

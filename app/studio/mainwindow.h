@@ -6,7 +6,10 @@
 #include "paramspanel.h"
 #include "plotspanel.h"
 #include "runner.h"
+#include "timelinepanel.h"
+#include "videosource.h"
 
+#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QTemporaryDir>
 
@@ -27,6 +30,16 @@ class MainWindow : public QMainWindow {
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
     bool exportResults(const QString& dir, bool force);
 
+    // Video: the frame to show (merged with the current parameters once decoded), playback,
+    // and the export of a frame range "A:B" with a progress dialog (cancel leaves `dir` as it
+    // was). `cancelAfter` >= 0 cancels once that many frames are done (tests).
+    bool isVideo() const { return m_video != nullptr; }
+    void showFrame(qint64 frame);
+    void setPlaying(bool playing);
+    bool exportFrames(const QString& dir, const QString& range, bool force, qint64 cancelAfter = -1);
+    TimelinePanel* timeline() const { return m_timeline; }
+    VideoSource* videoSource() const { return m_video.get(); }
+
     MergeRunner* runner() { return &m_runner; }
     ImageCanvas* canvas() const { return m_canvas; }
     ParamsPanel* paramsPanel() const { return m_params; }
@@ -41,6 +54,10 @@ class MainWindow : public QMainWindow {
 
   private:
     void buildMenus();
+    bool openVideo(const QString& path, bool quiet, int tubelet, qint64 frame);
+    void onVideoResult(const StudioInput& in, const qmpp::MergeResult& r);
+    void exportFramesDialog();
+    bool fail(const QString& title, const QString& msg, bool quiet);
     void rerun(bool now = false);
     void onResult(std::shared_ptr<const RunOutput> out);
     void onFailed(const QString& message);
@@ -66,6 +83,17 @@ class MainWindow : public QMainWindow {
     qmpp::InputOptions m_inputOptions;
     QTemporaryDir m_sampleDir;
     bool m_gpu = false;
+
+    TimelinePanel* m_timeline;
+    QDockWidget* m_timelineDock;
+    QAction* m_exportFrames = nullptr;
+    std::unique_ptr<VideoSource> m_video;
+    QString m_videoPath;
+    qint64 m_wantFrame = -1;
+    qint64 m_prevUnit = -1;
+    std::vector<qmpp::i64> m_prevLabels;
+    bool m_nextScheduled = false;
+    QElapsedTimer m_frameClock;
 };
 
 } // namespace studio

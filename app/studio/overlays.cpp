@@ -10,8 +10,8 @@ namespace studio {
 
 namespace {
 
-constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}; // ImageNet, RGB (the tokenizer's)
-constexpr float kStd[3] = {0.229f, 0.224f, 0.225f};
+constexpr const float* kMean = qmpp::kImageNetMean; // the tokenizer's normalization
+constexpr const float* kStd = qmpp::kImageNetStd;
 
 QImage tokenMap(const Grid& g, const std::vector<float>& v, double scale) {
     QImage img(g.cols, g.rows, QImage::Format_RGB32);
@@ -87,7 +87,7 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
     out.groups = QImage(w, h, QImage::Format_RGB32);
     out.merged = QImage(w, h, QImage::Format_RGB32);
     const bool rawPixels = input.isImage() && !input.loaded->image->projected;
-    const int P = g.cell;
+    const int P = g.cell, T = input.tubelet, tau = input.tau;
     for (int y = 0; y < h; ++y) {
         QRgb* c = reinterpret_cast<QRgb*>(out.clusters.scanLine(y));
         QRgb* gr = reinterpret_cast<QRgb*>(out.groups.scanLine(y));
@@ -109,7 +109,8 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
                 const int py = y % P, px = x % P;
                 int rgb[3];
                 for (int ch = 0; ch < 3; ++ch) {
-                    const float v = r.merged[l * t.d + (ch * P + py) * P + px] * kStd[ch] + kMean[ch];
+                    // channel-major (3, T, P, P); the frame's own slice of a tubelet token
+                    const float v = r.merged[l * t.d + ((ch * T + tau) * P + py) * P + px] * kStd[ch] + kMean[ch];
                     rgb[ch] = std::clamp(int(std::lround(255.0 * v)), 0, 255);
                 }
                 m[x] = qRgb(rgb[0], rgb[1], rgb[2]);

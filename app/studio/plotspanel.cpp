@@ -1,5 +1,7 @@
 #include "plotspanel.h"
 
+#include "plotstyle.h"
+
 #include <QComboBox>
 #include <QEvent>
 #include <QFile>
@@ -292,18 +294,7 @@ void PlotsPanel::showBenchTimings() {
 }
 
 void PlotsPanel::restyle() {
-    const QPalette pal = palette();
-    for (QCustomPlot* p : {m_timings, m_saliency, m_sizes, m_entropy}) {
-        p->setBackground(pal.color(QPalette::Base));
-        for (QCPAxis* a : {p->xAxis, p->yAxis}) {
-            a->setBasePen(QPen(pal.color(QPalette::WindowText)));
-            a->setTickPen(QPen(pal.color(QPalette::WindowText)));
-            a->setSubTickPen(QPen(pal.color(QPalette::WindowText)));
-            a->setTickLabelColor(pal.color(QPalette::WindowText));
-            a->setLabelColor(pal.color(QPalette::WindowText));
-        }
-        p->replot();
-    }
+    for (QCustomPlot* p : {m_timings, m_saliency, m_sizes, m_entropy}) stylePlot(p, palette());
 }
 
 void PlotsPanel::changeEvent(QEvent* e) {

@@ -35,6 +35,11 @@ struct StudioInput {
     std::shared_ptr<const qmpp::LoadedInput> loaded;
     const qmpp::TokenSet& tokens() const { return loaded->items.front(); }
     bool isImage() const { return loaded && loaded->image.has_value(); }
+    bool isVideo() const { return frame >= 0; }
+    // video: the frame shown (loaded->image), the first frame of its merge unit, and the
+    // tubelet length T with the frame's place tau in its tubelet
+    qint64 frame = -1, unitBegin = 0, unitFrames = 1;
+    int tubelet = 1, tau = 0;
 };
 
 class MergeWorker;
