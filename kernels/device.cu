@@ -41,6 +41,19 @@ void cudaCheck(cudaError_t err, const char* expr, const char* file, int line) {
     throw CudaError(msg);
 }
 
+void* deviceAlloc(std::size_t bytes) {
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes);
+    if (err == cudaSuccess) return p;
+    if (err != cudaErrorMemoryAllocation) cudaCheck(err, "cudaMalloc", __FILE__, __LINE__);
+    cudaGetLastError(); // clear the sticky-free error state
+    std::size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    auto mib = [](std::size_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+    throw CudaOutOfMemory("GPU out of memory: a buffer of " + mib(bytes) + " does not fit (" + mib(free) +
+                          " free of " + mib(total) + "; other processes may hold the rest)");
+}
+
 void cudaCheckPrint(cudaError_t err, const char* expr, const char* file, int line) noexcept {
     if (err != cudaSuccess)
         std::fprintf(stderr, "qmpp: %s:%d: %s: %s\n", file, line, expr, cudaGetErrorString(err));

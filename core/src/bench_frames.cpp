@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <iomanip>
 #include <ostream>
 #include <unistd.h>
@@ -59,6 +60,25 @@ bool verifyAgainstCpu(const TokenSet& t, const MergeParams& p, const MergeResult
     return ok;
 }
 
+// Median of each stage over the runs, in pipeline order: where a frame's time goes.
+struct StageLog {
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<double>> ms;
+    void add(const MergeResult& r) {
+        for (const auto& t : r.timings) {
+            if (!ms.count(t.stage)) order.push_back(t.stage);
+            ms[t.stage].push_back(t.ms);
+        }
+    }
+    void print(std::ostream& log, double wallMedian) const {
+        log << std::fixed << std::setprecision(3) << "  stages (median ms):";
+        for (const auto& s : order) log << " " << s << " " << summarize(ms.at(s)).median;
+        if (ms.count("total"))
+            log << "; outside the stages (validation, copies) " << wallMedian - summarize(ms.at("total")).median;
+        log << "\n";
+    }
+};
+
 } // namespace
 
 double residentMiB() {
@@ -87,12 +107,14 @@ std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams&
     MergeResult r = session.run(frames[0], p); // warm-up: device buffers, generators
     const bool verified = verifyAgainstCpu(frames[0], p, r, log);
     std::vector<double> ms;
+    StageLog stages;
     if (verified)
         for (int rep = 0; rep < repeats; ++rep)
             for (const TokenSet& t : frames) {
                 const auto t0 = Clock::now();
                 r = session.run(t, p);
                 ms.push_back(msSince(t0));
+                stages.add(r);
             }
     meta["frames_file"] = path;
     meta["frames"] = f;
@@ -101,6 +123,7 @@ std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams&
     TimingStats s = frameRow("frame_pipeline", ms, frames[0], r, p, true);
     log << "frames " << path << ": " << f << " x " << repeats << " runs on " << r.device << "\n";
     logRow(log, s, "frames");
+    stages.print(log, s.median);
     return {s};
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -160,8 +161,30 @@ class CpuBackend final : public Backend {
     }
 };
 
-template <class T> void requireFinite(const std::vector<T>& v, const std::string& what, i64 rowLen) {
-    for (std::size_t i = 0; i < v.size(); ++i)
+// Whether v[begin, end) holds only finite values: a branch-free scan of the exponent bits that
+// vectorizes (a float is NaN or Inf exactly when its exponent bits are all set).
+bool blockFinite(const float* v, std::size_t begin, std::size_t end) {
+    std::uint32_t bad = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, v + i, sizeof u);
+        bad |= static_cast<std::uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
+void requireFinite(const std::vector<float>& v, const std::string& what, i64 rowLen) {
+    // Blocks are scanned in parallel; only a block with a bad value is searched for its index,
+    // so validating a 1920x1088 frame's tokens costs a fraction of a millisecond.
+    constexpr std::size_t kBlock = 1 << 14;
+    const std::size_t blocks = (v.size() + kBlock - 1) / kBlock;
+    std::size_t firstBad = v.size();
+#pragma omp parallel for schedule(static) reduction(min : firstBad) if (blocks > 16)
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t lo = b * kBlock, hi = std::min(v.size(), lo + kBlock);
+        if (!blockFinite(v.data(), lo, hi)) firstBad = std::min(firstBad, lo);
+    }
+    for (std::size_t i = firstBad; i < v.size(); ++i)
         if (!std::isfinite(v[i])) {
             std::ostringstream os;
             os << what << " holds a non-finite value (" << v[i] << ") at flat index " << i;

@@ -20,6 +20,9 @@
 namespace qmpp::kernels {
 
 void cudaCheck(cudaError_t err, const char* expr, const char* file, int line);
+// cudaMalloc that reports running out of memory in a user's terms (CudaOutOfMemory: how much
+// was asked for, how much the device has free).
+void* deviceAlloc(std::size_t bytes);
 void cudaCheckPrint(cudaError_t err, const char* expr, const char* file, int line) noexcept;
 
 // Out-of-memory is reported apart, so callers can fall back to the CPU.
@@ -54,9 +57,7 @@ template <class T> class DeviceBuffer {
         }
         release();
         if (count == 0) return;
-        void* p = nullptr;
-        QMPP_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
-        m_ptr = static_cast<T*>(p);
+        m_ptr = static_cast<T*>(deviceAlloc(count * sizeof(T)));
         m_count = m_capacity = count;
     }
     void upload(const T* host, std::size_t count, cudaStream_t s = nullptr) {
