@@ -1,6 +1,7 @@
 // The qmpp CLI end to end: outputs on the bundled photo, batches, and every error path with
 // its exit code (2 usage, 3 bad input, 4 runtime), the output folder left as it was.
 #include "qmpp/engine.h"
+#include "qmpp/inputs.h"
 #include "qmpp/io.h"
 #include "testutil.h"
 
@@ -13,6 +14,7 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <cmath>
+#include <map>
 
 using namespace qmpp;
 using namespace qmpp::test;
@@ -358,6 +360,88 @@ class TestCli : public QObject {
                                   "--json", path("frames-bench.json")});
         QVERIFY2(b.code == 0, qPrintable(b.err));
         QVERIFY(b.out.contains("frame_pipeline"));
+    }
+
+    void sweepWritesTableAndPlot() {
+        const QString out = path("sweep");
+        const Result r = qmppRun({"sweep", m_tokens, "--methods", "quickmerge,tome,topk", "--budgets", "0.1,0.5,1",
+                                  "--out", out, "--backend", "cpu"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile jf(out + "/sweep.json");
+        QVERIFY(jf.open(QIODevice::ReadOnly));
+        const QJsonArray rows = QJsonDocument::fromJson(jf.readAll()).object()["rows"].toArray();
+        QCOMPARE(rows.size(), 9);
+        QFile cf(out + "/sweep.csv");
+        QVERIFY(cf.open(QIODevice::ReadOnly | QIODevice::Text));
+        const QStringList lines = QString::fromUtf8(cf.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 10);
+        QVERIFY(lines[0].startsWith("method,budget,k,reconstruction_error,mean_cosine"));
+        for (int i = 0; i < rows.size(); ++i) {
+            const QJsonObject o = rows[i].toObject();
+            const QStringList f = lines[i + 1].split(',');
+            QCOMPARE(f[0], o["method"].toString());
+            QCOMPARE(f[2].toLongLong(), o["k"].toInteger());
+            QVERIFY(std::abs(f[3].toDouble() - o["reconstruction_error"].toDouble()) < 1e-7);
+            // K = floor(budget * 40); the identity merge at budget 1 reconstructs exactly
+            QCOMPARE(o["k"].toInteger(), qint64(std::floor(o["budget"].toDouble() * 40 + 1e-9)));
+            if (o["budget"].toDouble() == 1.0) QVERIFY(o["reconstruction_error"].toDouble() < 1e-6);
+        }
+        // the same point as `qmpp run` with that method and budget
+        const Result one = qmppRun({"run", m_tokens, "--method", "tome", "--budget", "0.5", "--out", path("sweep-one"),
+                                    "--backend", "cpu"});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        QFile rf(path("sweep-one/report.json"));
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const double recErr = QJsonDocument::fromJson(rf.readAll()).object()["metrics"].toObject()["reconstruction_error"].toDouble();
+        QCOMPARE(rows[4].toObject()["method"].toString(), QString("tome"));
+        QVERIFY(std::abs(rows[4].toObject()["reconstruction_error"].toDouble() - recErr) < 1e-9);
+        if (haveImageSupport()) {
+            const QImage plot(out + "/sweep.png");
+            QVERIFY(!plot.isNull() && plot.width() > 600);
+            // every method drew a curve: its colour appears
+            int blue = 0, orange = 0, green = 0;
+            for (int y = 0; y < plot.height(); ++y)
+                for (int x = 0; x < plot.width(); ++x) {
+                    const QRgb c = plot.pixel(x, y);
+                    blue += qRed(c) == 31 && qGreen(c) == 119 && qBlue(c) == 180;
+                    orange += qRed(c) == 255 && qGreen(c) == 127 && qBlue(c) == 14;
+                    green += qRed(c) == 44 && qGreen(c) == 160 && qBlue(c) == 44;
+                }
+            QVERIFY(blue > 50 && orange > 50 && green > 50);
+        }
+        const Result again = qmppRun({"sweep", m_tokens, "--out", out});
+        QCOMPARE(again.code, 3); // holds results
+        QCOMPARE(qmppRun({"sweep", m_tokens, "--budgets", "0,0.5", "--out", path("sweep-bad")}).code, 2);
+    }
+
+    void benchCsvAndTrace() {
+        const Result r = qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64", "--dim", "16", "--layers", "1",
+                                  "--repeats", "3", "--json", path("b.json"), "--csv", path("b.csv"), "--trace",
+                                  path("b.trace.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile jf(path("b.json")), cf(path("b.csv")), tf(path("b.trace.json"));
+        QVERIFY(jf.open(QIODevice::ReadOnly) && cf.open(QIODevice::ReadOnly | QIODevice::Text) && tf.open(QIODevice::ReadOnly));
+        const QJsonArray rows = QJsonDocument::fromJson(jf.readAll()).object()["results"].toArray();
+        const QStringList lines = QString::fromUtf8(cf.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), rows.size() + 1);
+        QCOMPARE(lines[0], QString("kernel,version,precision,N,D,L,K,repeats,median,min,max,p10,p90,stddev,tflops,gbps,verified"));
+        // Chrome trace: one complete event per row, its duration the median in microseconds, back to back
+        const QJsonArray events = QJsonDocument::fromJson(tf.readAll()).object()["traceEvents"].toArray();
+        QJsonArray complete;
+        for (const auto& e : events)
+            if (e.toObject()["ph"].toString() == "X") complete.append(e);
+        QCOMPARE(complete.size(), rows.size());
+        std::map<int, double> ts; // per track (version x precision)
+        for (int i = 0; i < rows.size(); ++i) {
+            const QJsonObject e = complete[i].toObject(), row = rows[i].toObject();
+            QVERIFY(std::abs(e["dur"].toDouble() - 1000 * row["median"].toDouble()) < 1e-6);
+            QVERIFY(std::abs(e["ts"].toDouble() - ts[e["tid"].toInt()]) < 1e-6);
+            ts[e["tid"].toInt()] += e["dur"].toDouble();
+            QCOMPARE(e["args"].toObject()["kernel"].toString(), row["kernel"].toString());
+            QVERIFY(e["name"].toString().startsWith(row["kernel"].toString()));
+            QCOMPARE(lines[i + 1].split(',')[0], row["kernel"].toString());
+            QVERIFY(std::abs(lines[i + 1].split(',')[8].toDouble() - row["median"].toDouble()) < 1e-9);
+        }
     }
 
     void checkAndGpuBackends() {

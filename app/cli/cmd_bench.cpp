@@ -7,6 +7,7 @@
 #include "qmpp/io.h"
 #include "qmpp/video.h"
 
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
@@ -15,7 +16,7 @@ namespace qmpp::cli {
 Runner addBench(CLI::App& app) {
     struct Args {
         BenchOptions o;
-        std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32";
+        std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32", trace, csv;
         i64 play = 300;
         VideoOptions vo;
     };
@@ -30,6 +31,8 @@ Runner addBench(CLI::App& app) {
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--json", a->json, "write the statistics as JSON");
+    c->add_option("--csv", a->csv, "write the statistics as CSV");
+    c->add_option("--trace", a->trace, "write a Chrome trace JSON (Perfetto, chrome://tracing)");
     c->add_option("--hidden-layers", a->o.hiddenLayers, "GPU: also time the pipeline from this many hidden-state layers (default 12; 0: off)");
     c->add_option("--basic-max-n", a->o.basicMaxN, "GPU: time basic kernels only up to this N (default: all)");
     c->add_option("--frames", a->frames, "time the pipeline per frame of tokenized frames [F,N,D] (qmpp tokenize VIDEO)");
@@ -78,15 +81,32 @@ Runner addBench(CLI::App& app) {
             stats = benchCuda(a->o, a->backend == "cuda", std::cout, j);
 #endif
         }
+        // Each file is written beside its target and renamed into place: never half-written.
+        auto save = [](const std::string& path, const std::string& text) {
+            const std::string tmp = path + ".qmpp-partial";
+            try {
+                writeFileBytes(tmp, std::vector<std::uint8_t>(text.begin(), text.end()));
+            } catch (...) {
+                std::remove(tmp.c_str());
+                throw;
+            }
+            if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+                std::remove(tmp.c_str());
+                throw OutputError(path + ": cannot move the results into place");
+            }
+            std::cout << "wrote " << path << "\n";
+        };
         if (!a->json.empty()) {
             j["results"] = nlohmann::ordered_json::array();
             for (const auto& s : stats) j["results"].push_back(toJson(s));
-            const std::string text = j.dump(2) + "\n";
-            const std::string tmp = a->json + ".qmpp-partial";
-            writeFileBytes(tmp, std::vector<std::uint8_t>(text.begin(), text.end()));
-            if (std::rename(tmp.c_str(), a->json.c_str()) != 0)
-                throw RuntimeFailure(a->json + ": cannot move the results into place");
-            std::cout << "wrote " << a->json << "\n";
+            save(a->json, j.dump(2) + "\n");
+        }
+        if (!a->csv.empty()) save(a->csv, timingsCsv(stats));
+        if (!a->trace.empty()) {
+            const auto& dev = j.contains("device") ? j["device"] : nlohmann::ordered_json("unknown device");
+            const std::string name = dev.is_object() ? dev.value("name", std::string("GPU"))
+                                     : dev.is_string() ? dev.get<std::string>() : std::string("unknown device");
+            save(a->trace, chromeTrace(stats, name).dump(1) + "\n");
         }
         for (const auto& s : stats)
             if (!s.verified) return kRuntime;

@@ -13,6 +13,7 @@ Runner addRun(CLI::App& app);
 Runner addTokenize(CLI::App& app);
 Runner addBench(CLI::App& app);
 Runner addCheck(CLI::App& app);
+Runner addSweep(CLI::App& app);
 
 // Exit codes of the CLI contract.
 enum Exit { kOk = 0, kUsage = 2, kBadInput = 3, kRuntime = 4 };

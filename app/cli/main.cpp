@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     const Runner tokenize = addTokenize(app);
     const Runner bench = addBench(app);
     const Runner check = addCheck(app);
+    const Runner sweep = addSweep(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("tokenize")) return tokenize();
         if (app.got_subcommand("bench")) return bench();
         if (app.got_subcommand("check")) return check();
+        if (app.got_subcommand("sweep")) return sweep();
     } catch (const qmpp::UsageError& e) {
         std::cerr << "qmpp: usage error: " << e.what() << "\n";
         return kUsage;

@@ -20,3 +20,11 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
 }
 
 } // namespace qmpp
+
+#include "qmpp/sweep.h"
+
+namespace qmpp {
+void writeSweepPlot(const std::vector<SweepRow>&, const std::string& path) {
+    throw InputError(path + ": plots are drawn with OpenCV, which this build lacks (the CSV and JSON hold the data)");
+}
+} // namespace qmpp

@@ -1,5 +1,6 @@
 // CPU benchmark: per-stage and whole-pipeline statistics, each run's output verified first.
 #include "qmpp/bench.h"
+#include <sstream>
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
@@ -114,6 +115,45 @@ nlohmann::ordered_json toJson(const TimingStats& s) {
             {"min", s.min},       {"max", s.max},         {"p10", s.p10},
             {"p90", s.p90},       {"stddev", s.stddev},   {"tflops", s.tflops},
             {"gbps", s.gbps},     {"verified", s.verified}};
+}
+
+std::string timingsCsv(const std::vector<TimingStats>& rows) {
+    std::ostringstream os;
+    os << std::setprecision(9);
+    os << "kernel,version,precision,N,D,L,K,repeats,median,min,max,p10,p90,stddev,tflops,gbps,verified\n";
+    for (const auto& s : rows)
+        os << s.kernel << ',' << s.version << ',' << s.precision << ',' << s.n << ',' << s.d << ',' << s.l
+           << ',' << s.k << ',' << s.repeats << ',' << s.median << ',' << s.min << ',' << s.max << ','
+           << s.p10 << ',' << s.p90 << ',' << s.stddev << ',' << s.tflops << ',' << s.gbps << ','
+           << (s.verified ? "true" : "false") << '\n';
+    return os.str();
+}
+
+nlohmann::ordered_json chromeTrace(const std::vector<TimingStats>& rows, const std::string& device) {
+    using json = nlohmann::ordered_json;
+    json events = json::array();
+    std::map<std::string, std::pair<int, double>> tracks; // version/precision -> (tid, next ts in us)
+    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "qmpp bench: " + device}}}});
+    for (const auto& s : rows) {
+        const std::string track = s.version + " " + s.precision;
+        auto it = tracks.find(track);
+        if (it == tracks.end()) {
+            const int tid = static_cast<int>(tracks.size()) + 1;
+            it = tracks.emplace(track, std::make_pair(tid, 0.0)).first;
+            events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", tid}, {"args", {{"name", track}}}});
+        }
+        const double dur = s.median * 1000.0; // microseconds
+        events.push_back({{"name", s.kernel + " N=" + std::to_string(s.n) + " L=" + std::to_string(s.l)},
+                          {"cat", s.version},
+                          {"ph", "X"},
+                          {"ts", it->second.second},
+                          {"dur", dur},
+                          {"pid", 1},
+                          {"tid", it->second.first},
+                          {"args", toJson(s)}});
+        it->second.second += dur;
+    }
+    return {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
 }
 
 std::vector<float> syntheticTokens(i64 n, i64 d, std::uint64_t seed) {

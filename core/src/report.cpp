@@ -76,7 +76,8 @@ json resultJson(const MergeResult& r) {
 const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
         "merged.npy",   "labels.npy",   "saliency.npy", "mask.npy",   "mass.npy",
-        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi"};
+        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi",
+        "sweep.csv", "sweep.json", "sweep.png", "report.html"};
     return names;
 }
 

@@ -21,6 +21,12 @@ struct TimingStats {
 // Statistics of repeated measurements (ms); percentiles by linear interpolation.
 TimingStats summarize(const std::vector<double>& ms);
 nlohmann::ordered_json toJson(const TimingStats& s);
+// The same rows as CSV (a header with SPEC's schema, one line per row).
+std::string timingsCsv(const std::vector<TimingStats>& rows);
+// Chrome trace JSON (opens in Perfetto and chrome://tracing): one complete event (ph "X") per
+// row, its duration the row's median; rows of one version x precision share a track and follow
+// each other, so a pipeline's stages read as its timeline. args carry the whole row.
+nlohmann::ordered_json chromeTrace(const std::vector<TimingStats>& rows, const std::string& device);
 
 // Tokens [N, D] for benchmarks and checks: low-rank structure plus noise, a few outliers
 // (never all zeros), reproducible from the seed.
