@@ -36,6 +36,14 @@ struct RunArgs {
     bool force = false, quiet = false;
 };
 
+// --frames, --tubelet, --window and --width of `run` and `tokenize`.
+void addVideoOptions(CLI::App* c, std::string& frames, VideoOptions& v) {
+    c->add_option("--frames", frames, "video: half-open frame range A:B (default: all)");
+    c->add_option("--tubelet", v.tubelet, "video: tokens are tubelets of T frames x P x P (default 1)");
+    c->add_option("--window", v.window, "video: frames per merge, a multiple of T (default T)");
+    c->add_option("--width", v.width, "video: resize frames to this width first (default: own)");
+}
+
 // Video options from the CLI; the projection outlives the call through `proj`.
 VideoOptions videoOptions(VideoOptions o, int patch, const std::string& projection,
                           std::optional<Projection>& proj) {
@@ -143,10 +151,7 @@ Runner addRun(CLI::App& app) {
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--ar-weights", a->arWeights, "AR heads (.safetensors, the seed's state_dict names)");
     c->add_option("--patch", a->in.patch, "image patch size P (default 16)");
-    c->add_option("--frames", a->frames, "video: half-open frame range A:B (default: all)");
-    c->add_option("--tubelet", a->video.tubelet, "video: tokens are tubelets of T frames x P x P (default 1)");
-    c->add_option("--window", a->video.window, "video: frames per merge, a multiple of T (default T)");
-    c->add_option("--width", a->video.width, "video: resize frames to this width first (default: own)");
+    addVideoOptions(c, a->frames, a->video);
     c->add_option("--projection", a->in.projection, "ViT patch-embedding weight [D',3,P,P] (+ bias)");
     c->add_option("--key", a->in.key, "tensor name inside a .safetensors INPUT");
     c->add_option("--labels", a->in.labels, "text file, one token label per line");
@@ -173,10 +178,7 @@ Runner addTokenize(CLI::App& app) {
     c->add_option("--out", a->out, "output .npy file")->required();
     c->add_option("--patch", a->patch, "patch size P (default 16)");
     c->add_option("--projection", a->projection, "ViT patch-embedding weight [D',3,P,P] (+ bias)");
-    c->add_option("--frames", a->frames, "video: half-open frame range A:B (default: all)");
-    c->add_option("--tubelet", a->video.tubelet, "video: tubelets of T frames x P x P (default 1)");
-    c->add_option("--window", a->video.window, "video: frames per merge unit, a multiple of T (default T)");
-    c->add_option("--width", a->video.width, "video: resize frames to this width first (default: own)");
+    addVideoOptions(c, a->frames, a->video);
     c->add_option("--dtype", a->dtype, "float32 | float16 (default float32)")->check(CLI::IsMember({"float32", "float16"}));
     c->add_flag("--force", a->force, "replace an existing output file");
     return [a] {

@@ -330,18 +330,25 @@ bool MainWindow::exportResults(const QString& dir, bool force) {
     return true;
 }
 
-void MainWindow::exportDialog() {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export results into"));
-    if (dir.isEmpty()) return;
-    bool force = false;
+bool MainWindow::chooseExportFolder(const QString& title, QString& dir, bool& force) {
+    dir = QFileDialog::getExistingDirectory(this, title);
+    if (dir.isEmpty()) return false;
+    force = false;
     try {
         qmpp::OutputDir::checkTarget(dir.toStdString(), false);
     } catch (const qmpp::InputError&) {
         if (QMessageBox::question(this, tr("Replace results?"),
                                   tr("%1 already holds results. Replace them?").arg(dir)) != QMessageBox::Yes)
-            return;
+            return false;
         force = true;
     }
+    return true;
+}
+
+void MainWindow::exportDialog() {
+    QString dir;
+    bool force = false;
+    if (!chooseExportFolder(tr("Export results into"), dir, force)) return;
     if (!exportResults(dir, force)) QMessageBox::warning(this, tr("Export failed"), m_lastError);
 }
 
@@ -582,17 +589,9 @@ void MainWindow::exportFramesDialog() {
                                                 tr("Frames A:B (half-open: A … B−1):"), QLineEdit::Normal,
                                                 QStringLiteral("0:%1").arg(m_video->info().frames), &ok);
     if (!ok || range.isEmpty()) return;
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export frames into"));
-    if (dir.isEmpty()) return;
+    QString dir;
     bool force = false;
-    try {
-        qmpp::OutputDir::checkTarget(dir.toStdString(), false);
-    } catch (const qmpp::InputError&) {
-        if (QMessageBox::question(this, tr("Replace results?"),
-                                  tr("%1 already holds results. Replace them?").arg(dir)) != QMessageBox::Yes)
-            return;
-        force = true;
-    }
+    if (!chooseExportFolder(tr("Export frames into"), dir, force)) return;
     if (!exportFrames(dir, range, force) && !m_lastError.startsWith(tr("Export cancelled")))
         QMessageBox::warning(this, tr("Export failed"), m_lastError);
 }

@@ -57,6 +57,8 @@ class MainWindow : public QMainWindow {
     bool openVideo(const QString& path, bool quiet, int tubelet, qint64 frame);
     void onVideoResult(const StudioInput& in, const qmpp::MergeResult& r);
     void exportFramesDialog();
+    // Asks for an export folder, and whether to replace results already there; false: cancelled.
+    bool chooseExportFolder(const QString& title, QString& dir, bool& force);
     bool fail(const QString& title, const QString& msg, bool quiet);
     void rerun(bool now = false);
     void onResult(std::shared_ptr<const RunOutput> out);
