@@ -51,8 +51,9 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o) : m(std
     m->info.path = path;
     quietDecoders();
     try {
-        // FFmpeg first (mp4/avi/mkv); other backends only when it declines
-        if (!m->cap.open(path, cv::CAP_FFMPEG) && !m->cap.open(path, cv::CAP_ANY))
+        // FFmpeg only: it reads mp4/avi/mkv, and the GStreamer fallback of CAP_ANY leaks and
+        // prints on files FFmpeg has already refused
+        if (!m->cap.open(path, cv::CAP_FFMPEG))
             throw InputError(path + ": not a readable video (OpenCV could not open it; mp4, avi "
                                     "and mkv with the codecs of Debian's FFmpeg are supported)");
         m->info.decoder = m->cap.getBackendName();
