@@ -64,8 +64,7 @@ int doRunVideo(const RunArgs& a, const MergeParams& p) {
     const FrameRange range = a.frames.empty() ? FrameRange{} : parseFrameRange(a.frames);
     const VideoRun run = exportVideo(a.input, o, range, p, a.out, a.force);
     if (!a.quiet) {
-        const auto rep = videoReport(run);
-        const auto& sum = rep["summary"];
+        const auto sum = videoSummary(run);
         const MergeResult& r0 = run.results.front();
         std::cout << "merged frames " << toString(run.range) << " of " << a.input << " ("
                   << run.results.size() << " units of " << windowOf(o) << " frame(s), N = " << r0.n

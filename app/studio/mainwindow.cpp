@@ -379,20 +379,15 @@ void MainWindow::profile() {
                 p.precision = prec;
                 try {
                     // five runs after a warm-up: median and min-max of each stage
-                    std::map<std::string, std::vector<double>> ms;
-                    std::vector<std::string> order;
+                    qmpp::StageSamples stages;
                     qmpp::MergeResult r;
+                    qmpp::MergeSession session; // one backend for the warm-up and the five runs
                     for (int rep = 0; rep < 6; ++rep) {
-                        r = qmpp::runMerge(in.tokens(), p);
-                        if (rep == 0) continue;
-                        for (const auto& t : r.timings) {
-                            if (!ms.count(t.stage)) order.push_back(t.stage);
-                            ms[t.stage].push_back(t.ms);
-                        }
+                        r = session.run(in.tokens(), p);
+                        if (rep > 0) stages.add(r);
                     }
                     bench["device"] = r.device;
-                    for (const auto& stage : order) {
-                        const qmpp::TimingStats st = qmpp::summarize(ms[stage]);
+                    for (const auto& [stage, st] : stages.stats()) {
                         bench["results"].push_back({{"kernel", stage}, {"version", r.backend}, {"precision", r.precision},
                                                     {"N", r.n}, {"L", r.layers}, {"median", st.median}, {"min", st.min},
                                                     {"max", st.max}, {"repeats", st.repeats}, {"verified", true}});
@@ -452,11 +447,8 @@ void MainWindow::showFrame(qint64 frame) {
     m_timeline->setFrame(frame);
     const auto unit = m_video->unitFor(frame);
     if (!unit) return; // decoding; unitReady brings us back
-    auto loaded = std::make_shared<qmpp::LoadedInput>();
-    loaded->kind = qmpp::InputKind::Video;
-    loaded->items = {unit->tokens};
-    loaded->sourceShape = {unit->tokens.n, unit->tokens.d};
-    loaded->image = unit->images[std::size_t(frame - unit->begin)];
+    const auto& loaded = unit->inputs[std::size_t(frame - unit->begin)];
+    const qmpp::TokenSet& tokens = unit->tokens();
     StudioInput in;
     in.path = m_videoPath;
     in.loaded = loaded;
@@ -465,13 +457,13 @@ void MainWindow::showFrame(qint64 frame) {
     in.unitFrames = unit->frames;
     in.tubelet = m_video->options().tubelet;
     in.tau = int((frame - unit->begin) % in.tubelet);
-    const bool sameShape = m_runner.input().isVideo() && m_runner.input().tokens().n == unit->tokens.n;
+    const bool sameShape = m_runner.input().isVideo() && m_runner.input().tokens().n == tokens.n;
     m_runner.setInput(in);
     if (sameShape) {
         m_canvas->setFrame(in);
     } else {
         m_canvas->setInput(in);
-        m_params->setTokenCount(unit->tokens.n);
+        m_params->setTokenCount(tokens.n);
     }
     const qmpp::VideoInfo& info = m_video->info();
     const auto& im = *loaded->image;
@@ -481,9 +473,9 @@ void MainWindow::showFrame(qint64 frame) {
             .arg(QFileInfo(m_videoPath).fileName().toHtmlEscaped())
             .arg(info.width).arg(info.height).arg(info.frames).arg(info.fps, 0, 'f', 2)
             .arg(QString::fromStdString(info.decoder)).arg(frame).arg(im.width).arg(im.height)
-            .arg(unit->tokens.gridCols).arg(unit->tokens.gridRows)
+            .arg(tokens.gridCols).arg(tokens.gridRows)
             .arg(in.tubelet > 1 ? tr("tubelets of %1 frames").arg(in.tubelet) : tr("patches"))
-            .arg(im.patch).arg(unit->tokens.n).arg(unit->tokens.d));
+            .arg(im.patch).arg(tokens.n).arg(tokens.d));
     m_frameClock.restart();
     rerun(true);
 }

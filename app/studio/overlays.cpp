@@ -10,8 +10,6 @@ namespace studio {
 
 namespace {
 
-constexpr const float* kMean = qmpp::kImageNetMean; // the tokenizer's normalization
-constexpr const float* kStd = qmpp::kImageNetStd;
 
 QImage tokenMap(const Grid& g, const std::vector<float>& v, double scale) {
     QImage img(g.cols, g.rows, QImage::Format_RGB32);
@@ -110,7 +108,7 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
                 int rgb[3];
                 for (int ch = 0; ch < 3; ++ch) {
                     // channel-major (3, T, P, P); the frame's own slice of a tubelet token
-                    const float v = r.merged[l * t.d + ((ch * T + tau) * P + py) * P + px] * kStd[ch] + kMean[ch];
+                    const float v = r.merged[l * t.d + ((ch * T + tau) * P + py) * P + px] * qmpp::kImageNetStd[ch] + qmpp::kImageNetMean[ch];
                     rgb[ch] = std::clamp(int(std::lround(255.0 * v)), 0, 255);
                 }
                 m[x] = qRgb(rgb[0], rgb[1], rgb[2]);

@@ -27,21 +27,12 @@ class MergeWorker : public QObject {
         QString error;
         try {
             const auto t0 = std::chrono::steady_clock::now();
-            const qmpp::TokenSet& t = input.tokens();
-            qmpp::validate(t, p);
-            if (!m_backend || m_kind != p.backend || m_precision != p.precision) {
-                m_notes.clear();
-                m_backend = qmpp::makeBackend(p.backend, p.precision, m_notes);
-                m_kind = p.backend;
-                m_precision = p.precision;
-            }
-            out->result = m_backend->run(t, p, qmpp::resolveK(t.n, p));
-            out->result.notes.insert(out->result.notes.begin(), m_notes.begin(), m_notes.end());
+            out->result = m_session.run(input.tokens(), p);
             out->wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             if (generation >= m_latest->load()) makeDisplayImages(input, *out);
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
-            m_backend.reset();
+            m_session = qmpp::MergeSession(); // a failed device starts afresh next time
         }
         emit done(error.isEmpty() ? std::shared_ptr<const RunOutput>(out) : nullptr, error, generation);
     }
@@ -51,10 +42,7 @@ class MergeWorker : public QObject {
 
   private:
     std::shared_ptr<std::atomic<quint64>> m_latest;
-    std::unique_ptr<qmpp::Backend> m_backend;
-    qmpp::BackendKind m_kind = qmpp::BackendKind::Auto;
-    qmpp::Precision m_precision = qmpp::Precision::FP32;
-    std::vector<std::string> m_notes;
+    qmpp::MergeSession m_session; // one backend kept between runs
 };
 
 MergeRunner::MergeRunner(QObject* parent) : QObject(parent) {

@@ -75,8 +75,15 @@ void VideoSource::loop() {
                               [&](qmpp::VideoUnit& u) {
                                   unit->begin = u.begin;
                                   unit->frames = u.frames;
-                                  unit->images = std::move(u.images);
-                                  unit->tokens = std::move(u.tokens);
+                                  for (qint64 f = 0; f < u.frames; ++f) {
+                                      auto in = std::make_shared<qmpp::LoadedInput>();
+                                      in->kind = qmpp::InputKind::Video;
+                                      in->sourceShape = {u.tokens.n, u.tokens.d};
+                                      in->image = std::move(u.images[std::size_t(f)]);
+                                      // each frame but the last gets a copy; the last takes them
+                                      in->items.push_back(f + 1 == u.frames ? std::move(u.tokens) : u.tokens);
+                                      unit->inputs.push_back(std::move(in));
+                                  }
                                   return false;
                               });
         } catch (const std::exception& e) {

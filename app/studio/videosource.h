@@ -15,11 +15,13 @@
 
 namespace studio {
 
-// One decoded unit: `loaded` holds its tokens (items[0]) and, as the image, its first frame.
+// One decoded unit, made ready on the decoder thread: per frame of the unit, the input the
+// runner merges (the unit's tokens as items[0], that frame as the image), so showing a frame
+// copies nothing on the GUI thread.
 struct DecodedUnit {
     qint64 begin = 0, frames = 0;
-    std::vector<qmpp::ImageInput> images;
-    qmpp::TokenSet tokens;
+    std::vector<std::shared_ptr<const qmpp::LoadedInput>> inputs; // [frames]
+    const qmpp::TokenSet& tokens() const { return inputs.front()->items.front(); }
 };
 
 class VideoSource : public QObject {

@@ -108,6 +108,19 @@ TimingStats summarize(const std::vector<double>& ms) {
     return s;
 }
 
+void StageSamples::add(const MergeResult& r) {
+    for (const auto& t : r.timings) {
+        if (!m_ms.count(t.stage)) m_order.push_back(t.stage);
+        m_ms[t.stage].push_back(t.ms);
+    }
+}
+
+std::vector<std::pair<std::string, TimingStats>> StageSamples::stats() const {
+    std::vector<std::pair<std::string, TimingStats>> out;
+    for (const auto& stage : m_order) out.emplace_back(stage, summarize(m_ms.at(stage)));
+    return out;
+}
+
 nlohmann::ordered_json toJson(const TimingStats& s) {
     return {{"kernel", s.kernel}, {"version", s.version}, {"precision", s.precision},
             {"N", s.n},           {"D", s.d},             {"L", s.l},

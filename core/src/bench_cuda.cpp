@@ -454,17 +454,17 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 });
             }
         }
-        // The whole pipeline, host tokens in, host result out.
+        // The whole pipeline, host tokens in, host result out (one token set for every row).
+        TokenSet t;
+        t.n = n;
+        t.d = d;
+        t.x = host;
         for (int L : o.layers)
             for (bool opt : {false, true}) {
                 if (opt && !withOptimized) continue;
                 if (!opt && n > o.basicMaxN) continue;
                 for (auto prec : {Precision::FP32, Precision::FP16}) {
                     auto backend = makeCudaBackend(opt, prec);
-                    TokenSet t;
-                    t.n = n;
-                    t.d = d;
-                    t.x = host;
                     MergeParams p;
                     p.layers = L;
                     p.precision = prec;
@@ -476,24 +476,22 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
             }
         // From L hidden-state layers: host in -> host out, and without the layers' upload (the
         // "upload_hidden" stage), as when they are already on the device.
-        if (withOptimized && o.hiddenLayers > 0)
+        if (withOptimized && o.hiddenLayers > 0) {
+            TokenSet th = t; // the hidden states are built once for both precisions
+            th.hiddenLayers = o.hiddenLayers;
+            th.hidden = syntheticHidden(o.hiddenLayers, n, d);
             for (auto prec : {Precision::FP32, Precision::FP16}) {
                 auto backend = makeCudaBackend(true, prec);
-                TokenSet t;
-                t.n = n;
-                t.d = d;
-                t.x = host;
-                t.hiddenLayers = o.hiddenLayers;
-                t.hidden = syntheticHidden(o.hiddenLayers, n, d);
                 MergeParams p;
                 p.precision = prec;
-                const PipelineTimes pt = timePipeline(c, *backend, t, p, k);
+                const PipelineTimes pt = timePipeline(c, *backend, th, p, k);
                 const double bytes = double(o.hiddenLayers) * n * d * 4;
                 record(c, pt.ms, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0, bytes, pt.plausible);
                 record(c, pt.resident, "pipeline_hidden_resident", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0, 0,
                        pt.plausible);
                 logStages(c, pt.last);
             }
+        }
     }
     QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(c.stream));
     return c.rows;

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <map>
 #include <iomanip>
 #include <ostream>
 #include <unistd.h>
@@ -60,24 +59,17 @@ bool verifyAgainstCpu(const TokenSet& t, const MergeParams& p, const MergeResult
     return ok;
 }
 
-// Median of each stage over the runs, in pipeline order: where a frame's time goes.
-struct StageLog {
-    std::vector<std::string> order;
-    std::map<std::string, std::vector<double>> ms;
-    void add(const MergeResult& r) {
-        for (const auto& t : r.timings) {
-            if (!ms.count(t.stage)) order.push_back(t.stage);
-            ms[t.stage].push_back(t.ms);
-        }
+// Where a frame's time goes: each stage's median, and what lies outside the stages.
+void printStages(std::ostream& log, const StageSamples& stages, double wallMedian) {
+    log << std::fixed << std::setprecision(3) << "  stages (median ms):";
+    double total = -1;
+    for (const auto& [stage, st] : stages.stats()) {
+        log << " " << stage << " " << st.median;
+        if (stage == "total") total = st.median;
     }
-    void print(std::ostream& log, double wallMedian) const {
-        log << std::fixed << std::setprecision(3) << "  stages (median ms):";
-        for (const auto& s : order) log << " " << s << " " << summarize(ms.at(s)).median;
-        if (ms.count("total"))
-            log << "; outside the stages (validation, copies) " << wallMedian - summarize(ms.at("total")).median;
-        log << "\n";
-    }
-};
+    if (total >= 0) log << "; outside the stages (validation, copies) " << wallMedian - total;
+    log << "\n";
+}
 
 } // namespace
 
@@ -107,7 +99,7 @@ std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams&
     MergeResult r = session.run(frames[0], p); // warm-up: device buffers, generators
     const bool verified = verifyAgainstCpu(frames[0], p, r, log);
     std::vector<double> ms;
-    StageLog stages;
+    StageSamples stages;
     if (verified)
         for (int rep = 0; rep < repeats; ++rep)
             for (const TokenSet& t : frames) {
@@ -123,7 +115,7 @@ std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams&
     TimingStats s = frameRow("frame_pipeline", ms, frames[0], r, p, true);
     log << "frames " << path << ": " << f << " x " << repeats << " runs on " << r.device << "\n";
     logRow(log, s, "frames");
-    stages.print(log, s.median);
+    printStages(log, stages, s.median);
     return {s};
 }
 

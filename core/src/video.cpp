@@ -108,6 +108,31 @@ double groupFlicker(const std::vector<i64>& a, const std::vector<i64>& b) {
     return 1.0 - double(kept) / double(a.size());
 }
 
+nlohmann::ordered_json videoSummary(const VideoRun& run) {
+    using json = nlohmann::ordered_json;
+    std::vector<double> ms;
+    i64 frames = 0;
+    for (std::size_t u = 0; u < run.results.size(); ++u) {
+        ms.push_back(run.results[u].timings.back().ms);
+        frames += run.unitFrames[u];
+    }
+    const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
+    std::sort(ms.begin(), ms.end());
+    json sum;
+    sum["units"] = run.results.size();
+    sum["frames"] = frames;
+    sum["pipeline_ms_median"] = ms[ms.size() / 2];
+    sum["pipeline_ms_max"] = ms.back();
+    sum["pipeline_ms_per_frame"] = total / double(std::max<i64>(1, frames));
+    sum["flicker_mean"] = run.flicker.empty() ? 0.0
+        : std::accumulate(run.flicker.begin(), run.flicker.end(), 0.0) / double(run.flicker.size());
+    sum["flicker_max"] = run.flicker.empty() ? 0.0 : *std::max_element(run.flicker.begin(), run.flicker.end());
+    sum["flicker_definition"] =
+        "fraction of tokens whose group changed between consecutive units, groups matched "
+        "one-to-one by largest overlap";
+    return sum;
+}
+
 nlohmann::ordered_json videoReport(const VideoRun& run) {
     using json = nlohmann::ordered_json;
     json rep;
@@ -133,27 +158,7 @@ nlohmann::ordered_json videoReport(const VideoRun& run) {
     for (const char* key : {"method", "backend", "device", "precision", "saliency_source", "ar_heads"})
         rep[key] = first[key];
 
-    std::vector<double> ms;
-    i64 frames = 0;
-    for (std::size_t u = 0; u < run.results.size(); ++u) {
-        ms.push_back(run.results[u].timings.back().ms);
-        frames += run.unitFrames[u];
-    }
-    std::vector<double> sorted = ms;
-    std::sort(sorted.begin(), sorted.end());
-    const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
-    json& sum = rep["summary"];
-    sum["units"] = run.results.size();
-    sum["frames"] = frames;
-    sum["pipeline_ms_median"] = sorted[sorted.size() / 2];
-    sum["pipeline_ms_max"] = sorted.back();
-    sum["pipeline_ms_per_frame"] = total / double(std::max<i64>(1, frames));
-    sum["flicker_mean"] = run.flicker.empty() ? 0.0
-        : std::accumulate(run.flicker.begin(), run.flicker.end(), 0.0) / double(run.flicker.size());
-    sum["flicker_max"] = run.flicker.empty() ? 0.0 : *std::max_element(run.flicker.begin(), run.flicker.end());
-    sum["flicker_definition"] =
-        "fraction of tokens whose group changed between consecutive units, groups matched "
-        "one-to-one by largest overlap";
+    rep["summary"] = videoSummary(run);
     rep["units"] = json::array();
     for (std::size_t u = 0; u < run.results.size(); ++u) {
         const MergeResult& r = run.results[u];

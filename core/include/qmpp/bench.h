@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <iosfwd>
+#include <map>
+#include <utility>
 
 namespace qmpp {
 
@@ -20,6 +22,18 @@ struct TimingStats {
 
 // Statistics of repeated measurements (ms); percentiles by linear interpolation.
 TimingStats summarize(const std::vector<double>& ms);
+
+// Per-stage times of repeated runs (MergeResult::timings), kept in pipeline order.
+class StageSamples {
+  public:
+    void add(const MergeResult& r);
+    // (stage, statistics of its times), in the order the stages first appeared.
+    std::vector<std::pair<std::string, TimingStats>> stats() const;
+
+  private:
+    std::vector<std::string> m_order;
+    std::map<std::string, std::vector<double>> m_ms;
+};
 nlohmann::ordered_json toJson(const TimingStats& s);
 // The same rows as CSV (a header with SPEC's schema, one line per row).
 std::string timingsCsv(const std::vector<TimingStats>& rows);

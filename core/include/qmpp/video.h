@@ -97,8 +97,9 @@ struct VideoRun {
     std::vector<double> flicker;        // between consecutive units [U - 1]
     std::vector<std::string> files;
 };
-// report.json of a video run.
+// report.json of a video run, and its "summary" (units, frames, time per frame, flicker).
 nlohmann::ordered_json videoReport(const VideoRun& run);
+nlohmann::ordered_json videoSummary(const VideoRun& run);
 
 // Progress of a long job: (done, total); returning false cancels it.
 using Progress = std::function<bool(i64 done, i64 total)>;
