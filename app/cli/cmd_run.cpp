@@ -144,6 +144,8 @@ Runner addRun(CLI::App& app) {
     c->add_option("--uniform", a->uniform, "supplied Gumbel uniforms [N] (.npy/.safetensors)");
     c->add_option("--hidden-states", a->in.hidden, "hidden states [L,N,D] (.npy/.safetensors)");
     c->add_option("--attention", a->in.attention, "attention maps [L,N,N] or [L,H,N,N]");
+    c->add_option("--hidden-key", a->in.hiddenKey, "tensor name of the hidden states in their .safetensors (default hidden_states)");
+    c->add_option("--attention-key", a->in.attentionKey, "tensor name of the attention maps in their .safetensors (default attentions)");
     c->add_option("--method", a->method, "quickmerge | tome | topk | random (default quickmerge)")
         ->check(CLI::IsMember({"quickmerge", "tome", "topk", "random"}));
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
@@ -153,7 +155,7 @@ Runner addRun(CLI::App& app) {
     addVideoOptions(c, a->frames, a->video);
     c->add_option("--projection", a->in.projection, "ViT patch-embedding weight [D',3,P,P] (+ bias)");
     c->add_option("--key", a->in.key, "tensor name inside a .safetensors INPUT");
-    c->add_option("--labels", a->in.labels, "text file, one token label per line");
+    c->add_option("--labels", a->in.labels, "text file, one token label per line (report.json then lists the token strings and merged spans)");
     c->add_option("--batch", a->in.batch, "process only item I of a [B,N,D] input");
     c->add_option("--backend", a->backend, "auto | cpu (default auto)")
         ->check(CLI::IsMember({"auto", "cpu", "cuda-basic", "cuda"}));

@@ -48,6 +48,28 @@ void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& by
         throw OutputError(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
 }
 
+NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& preferredKey,
+                   const std::string& path) {
+    auto take = [&](const std::string& k) -> NdArray {
+        for (auto& t : f.tensors)
+            if (t.first == k) return std::move(t.second);
+        return {};
+    };
+    auto keys = [&] {
+        std::string list;
+        for (const auto& t : f.tensors) list += (list.empty() ? "" : ", ") + t.first;
+        return list;
+    };
+    if (!key.empty()) {
+        if (!f.find(key)) throw InputError(path + ": no tensor named '" + key + "' (it holds: " + keys() + ")");
+        return take(key);
+    }
+    if (f.tensors.size() == 1) return std::move(f.tensors[0].second);
+    if (f.tensors.empty()) throw InputError(path + ": holds no tensors");
+    if (f.find(preferredKey)) return take(preferredKey);
+    throw InputError(path + ": holds several tensors (" + keys() + "); choose one with --key");
+}
+
 NdArray loadArray(const std::string& path, const std::string& key, const std::string& preferredKey) {
     const std::string ext = fileExtension(path);
     if (ext == ".npy") {
@@ -58,25 +80,7 @@ NdArray loadArray(const std::string& path, const std::string& key, const std::st
         throw InputError(path + ": unsupported extension '" + ext +
                          "' for an array (expected .npy or .safetensors)");
     TensorFile f = readSafetensors(path);
-    auto take = [&](const std::string& k) -> NdArray {
-        for (auto& t : f.tensors)
-            if (t.first == k) return std::move(t.second);
-        return {};
-    };
-    if (!key.empty()) {
-        if (!f.find(key)) {
-            std::string keys;
-            for (const auto& t : f.tensors) keys += (keys.empty() ? "" : ", ") + t.first;
-            throw InputError(path + ": no tensor named '" + key + "' (it holds: " + keys + ")");
-        }
-        return take(key);
-    }
-    if (f.tensors.size() == 1) return std::move(f.tensors[0].second);
-    if (f.tensors.empty()) throw InputError(path + ": holds no tensors");
-    if (f.find(preferredKey)) return take(preferredKey);
-    std::string keys;
-    for (const auto& t : f.tensors) keys += (keys.empty() ? "" : ", ") + t.first;
-    throw InputError(path + ": holds several tensors (" + keys + "); choose one with --key");
+    return takeTensor(f, key, preferredKey, path);
 }
 
 } // namespace qmpp

@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 namespace qmpp {
 
 InputKind inputKind(const std::string& path) {
@@ -18,6 +20,20 @@ InputKind inputKind(const std::string& path) {
 }
 
 namespace {
+
+// A "labels" metadata entry: a JSON array of strings, one per token.
+std::vector<std::string> labelsFromMetadata(const TensorFile& f, const std::string& path) {
+    const auto it = f.metadata.find("labels");
+    if (it == f.metadata.end()) return {};
+    const auto j = nlohmann::json::parse(it->second, nullptr, false);
+    if (!j.is_array()) throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
+    std::vector<std::string> out;
+    for (const auto& e : j) {
+        if (!e.is_string()) throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
+        out.push_back(e.get<std::string>());
+    }
+    return out;
+}
 
 std::vector<float> floats(const NdArray& a, const std::string& path, const char* what) {
     if (a.dtype == DType::I32 || a.dtype == DType::I64)
@@ -75,8 +91,16 @@ std::vector<float> loadUniforms(const std::string& path) {
     return floats(a, path, "uniforms");
 }
 
+std::vector<TensorInfo> listTensors(const std::string& path) {
+    const TensorFile f = readSafetensors(path);
+    std::vector<TensorInfo> out;
+    for (const auto& [k, a] : f.tensors) out.push_back({k, dtypeName(a.dtype), a.shape});
+    return out;
+}
+
 LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     LoadedInput in;
+    std::vector<std::string> metadataLabels;
     in.kind = inputKind(path);
     switch (in.kind) {
     case InputKind::Unknown:
@@ -97,7 +121,14 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     case InputKind::Embeddings: {
         if (!opt.projection.empty())
             throw UsageError("--projection applies to image inputs, not to " + path);
-        const NdArray a = loadArray(path, opt.key);
+        NdArray a;
+        if (fileExtension(path) == ".safetensors") {
+            TensorFile f = readSafetensors(path);
+            a = takeTensor(f, opt.key, "tokens", path);
+            if (opt.labels.empty()) metadataLabels = labelsFromMetadata(f, path);
+        } else {
+            a = loadArray(path, opt.key);
+        }
         in.sourceShape = a.shape;
         const std::vector<float> v = floats(a, path, "tokens");
         if (a.ndim() == 2) {
@@ -140,7 +171,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
                              "item of the batch with --batch");
         TokenSet& t = in.items[0];
         if (!opt.hidden.empty()) {
-            const NdArray h = loadArray(opt.hidden, {}, "hidden_states");
+            const NdArray h = loadArray(opt.hidden, opt.hiddenKey, "hidden_states");
             if (h.ndim() != 3 || h.shape[1] != t.n || h.shape[2] != t.d)
                 throw InputError(opt.hidden + ": hidden states must be [L, " + std::to_string(t.n) +
                                  ", " + std::to_string(t.d) + "] to match the tokens, got " +
@@ -150,7 +181,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             t.hidden = floats(h, opt.hidden, "hidden states");
         }
         if (!opt.attention.empty()) {
-            const NdArray m = loadArray(opt.attention, {}, "attentions");
+            const NdArray m = loadArray(opt.attention, opt.attentionKey, "attentions");
             const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
             const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
             if (!ok3 && !ok4)
@@ -163,14 +194,20 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             t.attention = floats(m, opt.attention, "attention maps");
         }
     }
-    if (!opt.labels.empty()) {
-        requireFile(opt.labels); // the same missing/directory messages as everywhere
-        std::ifstream f(opt.labels);
-        std::vector<std::string> labels;
-        for (std::string line; std::getline(f, line);) labels.push_back(line);
+    if (!opt.labels.empty() || !metadataLabels.empty()) {
+        std::vector<std::string> labels = std::move(metadataLabels);
+        const std::string source = opt.labels.empty() ? path + " (\"labels\" metadata)" : opt.labels;
+        if (!opt.labels.empty()) {
+            requireFile(opt.labels); // the same missing/directory messages as everywhere
+            std::ifstream f(opt.labels);
+            for (std::string line; std::getline(f, line);) {
+                if (!line.empty() && line.back() == '\r') line.pop_back(); // CRLF files
+                labels.push_back(line);
+            }
+        }
         for (auto& t : in.items) {
             if (static_cast<i64>(labels.size()) != t.n)
-                throw InputError(opt.labels + ": " + std::to_string(labels.size()) +
+                throw InputError(source + ": " + std::to_string(labels.size()) +
                                  " labels for N = " + std::to_string(t.n) + " tokens");
             t.labels = labels;
         }

@@ -115,9 +115,16 @@ TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const st
         ranges.emplace_back(b, e);
         f.tensors.emplace_back(key, std::move(a));
     }
-    std::sort(ranges.begin(), ranges.end());
-    for (std::size_t i = 1; i < ranges.size(); ++i)
-        if (ranges[i].first < ranges[i - 1].second) bad(name, "tensors' data ranges overlap");
+    // The file's order is its data order (the JSON header is an unordered object).
+    std::vector<std::size_t> idx(f.tensors.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](std::size_t p, std::size_t q) { return ranges[p] < ranges[q]; });
+    for (std::size_t i = 1; i < idx.size(); ++i)
+        if (ranges[idx[i]].first < ranges[idx[i - 1]].second) bad(name, "tensors' data ranges overlap");
+    std::vector<std::pair<std::string, NdArray>> ordered;
+    ordered.reserve(idx.size());
+    for (std::size_t i : idx) ordered.push_back(std::move(f.tensors[i]));
+    f.tensors = std::move(ordered);
     return f;
 }
 

@@ -3,6 +3,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/io.h"
 #include "qmpp/report.h"
+#include "qmpp/views.h"
 
 #include <ctime>
 #include <iomanip>
@@ -35,6 +36,21 @@ json meanOf(const std::vector<MergeResult>& rs, bool losses) {
             }
     }
     return acc;
+}
+
+// Token strings with each token's group and saliency, the merged spans and each group's text.
+json textJson(const std::vector<std::string>& labels, const MergeResult& r) {
+    json j;
+    j["tokens"] = json::array();
+    for (i64 i = 0; i < r.n; ++i)
+        j["tokens"].push_back({{"index", i}, {"text", labels[i]}, {"group", r.labels[i]}, {"saliency", r.saliency[i]}});
+    j["spans"] = json::array();
+    for (const TextSpan& s : mergedSpans(r.labels))
+        j["spans"].push_back({{"begin", s.begin}, {"end", s.end}, {"group", s.group}, {"text", spanText(labels, s)}});
+    j["groups"] = json::array();
+    for (const TextGroup& g : textGroups(labels, r.labels, r.k))
+        j["groups"].push_back({{"group", g.group}, {"size", g.size}, {"text", g.text}});
+    return j;
 }
 
 } // namespace
@@ -80,7 +96,12 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
         rep[key] = first[key];
     if (batched) {
         rep["items"] = json::array();
-        for (const auto& r : run.results) rep["items"].push_back(resultJson(r));
+        for (const auto& r : run.results) {
+            rep["items"].push_back(resultJson(r));
+            if (!in.items[0].labels.empty()) rep["items"].back()["text"] = textJson(in.items[0].labels, r);
+        }
+    } else if (!in.items[0].labels.empty()) {
+        rep["text"] = textJson(in.items[0].labels, r0);
     }
     rep["outputs"] = files;
     return rep;

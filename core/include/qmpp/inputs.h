@@ -55,8 +55,11 @@ struct InputOptions {
     std::string key;        // tensor name inside a .safetensors input
     i64 batch = -1;         // pick one item of a [B, N, D] input
     std::string hidden;     // hidden states [L, N, D]
+    std::string hiddenKey;  // its tensor name in a .safetensors file (default "hidden_states")
     std::string attention;  // attention maps [L, N, N] or [L, H, N, N]
-    std::string labels;     // one token label per line
+    std::string attentionKey; // its tensor name in a .safetensors file (default "attentions")
+    std::string labels;     // one token label per line; empty: a .safetensors input's "labels"
+                            // metadata (a JSON array of strings), when it has one
 };
 
 struct LoadedInput {
@@ -67,6 +70,14 @@ struct LoadedInput {
     std::optional<ImageInput> image;
 };
 LoadedInput loadInput(const std::string& path, const InputOptions& opt);
+
+// The tensors of a .safetensors file (names, dtypes, shapes; the data is not read), for
+// choosing keys. InputError as readSafetensors for a bad file.
+struct TensorInfo {
+    std::string key, dtype;
+    std::vector<i64> shape;
+};
+std::vector<TensorInfo> listTensors(const std::string& path);
 
 // Supplied Gumbel uniforms [N] from .npy/.safetensors.
 std::vector<float> loadUniforms(const std::string& path);

@@ -40,6 +40,11 @@ void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& by
 NdArray loadArray(const std::string& path, const std::string& key = {},
                   const std::string& preferredKey = "tokens");
 
+// The tensor `key` of f (moved out), else its only tensor, else `preferredKey`; otherwise
+// InputError naming `path` and listing the keys.
+NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& preferredKey,
+                   const std::string& path);
+
 // Lower-cased extension with the dot ("/a/b.NPY" -> ".npy").
 std::string fileExtension(const std::string& path);
 
