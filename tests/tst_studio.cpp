@@ -1,6 +1,7 @@
 // The studio: the runner's queued protocol (supersession, no stale results), the main window on
 // the bundled photo, 1,000 programmatic slider changes, the canvas, the models, export, timings
 // files and bad input. Runs offscreen (QT_QPA_PLATFORM=offscreen).
+#include "colormap.h"
 #include "mainwindow.h"
 #include "metricsmodel.h"
 #include "runner.h"
@@ -20,10 +21,13 @@
 #include <QSpinBox>
 #include <QStandardItemModel>
 #include <QJsonDocument>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QProcess>
 #include <QSlider>
 #include <QTabWidget>
+#include <cmath>
+#include <qcustomplot.h>
 #include <set>
 
 using namespace studio;
@@ -69,6 +73,7 @@ class TestStudio : public QObject {
         Q_INIT_RESOURCE(studio);
         QCoreApplication::setOrganizationName("QuickMergeTests");
         QCoreApplication::setApplicationName("tst_studio");
+        QSettings().clear(); // remembered choices of an earlier run would skip the dialogs tested
         m_tokens = m_dir.filePath("tokens.npy");
         qmpp::writeNpy(m_tokens.toStdString(), qmpp::NdArray::fromFloat(qmpp::test::randomTokens(120, 16, 3), {120, 16}));
     }
@@ -281,6 +286,163 @@ class TestStudio : public QObject {
         QVERIFY(!w.exportResults(dir, false)); // holds results: refused without force
         QVERIFY(w.lastError().contains("--force") || w.lastError().contains("already holds"));
         QVERIFY(w.exportResults(dir, true));
+    }
+
+    void textSampleTokenViews() {
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openTextSample());
+        QVERIFY(ready.wait(30000));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.runner()->busy(), 20000);
+        // an embeddings file opens on the Tokens page with its hidden states and attention maps
+        QCOMPARE(w.pages()->currentWidget(), static_cast<QWidget*>(w.tokensPage()));
+        const auto out = w.lastOutput();
+        const qmpp::TokenSet& t = w.runner()->input().tokens();
+        QCOMPARE(t.hiddenLayers, qmpp::i64(4));
+        QCOMPARE(t.attnLayers, qmpp::i64(4));
+        QVERIFY(out->result.saliencySource.find("attention maps") != std::string::npos);
+        TokensPage* page = w.tokensPage();
+        // the strip: every token with its text, background by saliency, the merged spans
+        TokenStrip* strip = page->strip();
+        QCOMPARE(strip->count(), t.n);
+        QCOMPARE(strip->tokenText(1), QStringLiteral("LORD"));
+        const auto spans = qmpp::mergedSpans(out->result.labels);
+        QCOMPARE(strip->spans().size(), spans.size());
+        QVERIFY(!spans.empty());
+        const auto& s = out->result.saliency;
+        const qmpp::i64 hi = std::max_element(s.begin(), s.end()) - s.begin();
+        const qmpp::i64 lo = std::min_element(s.begin(), s.end()) - s.begin();
+        QCOMPARE(strip->background(hi).rgb(), viridisAt(s[hi]));
+        QCOMPARE(strip->background(lo).rgb(), viridisAt(s[lo]));
+        QVERIFY(strip->describe(hi).contains(QString::number(out->result.labels[hi])));
+        // wrapping like text: later tokens sit on lower lines, none overlap
+        QVERIFY(strip->tokenRect(t.n - 1).top() > strip->tokenRect(0).top());
+        for (qmpp::i64 i = 1; i < t.n; ++i) QVERIFY(!strip->tokenRect(i).intersects(strip->tokenRect(i - 1)));
+        // the layer selector: L + 1 entries; a layer colours the strip by that layer's saliency
+        QCOMPARE(page->layerSelector()->count(), 5);
+        page->selectLayer(2);
+        const auto s2 = qmpp::layerSaliency(out->result, 2);
+        for (qmpp::i64 i = 0; i < t.n; i += 7) QCOMPARE(strip->background(i).rgb(), viridisAt(s2[i]));
+        QCOMPARE(page->layerPlot()->graphCount(), 4);
+        QCOMPARE(page->layerPlot()->graph(2)->pen().widthF(), 2.5);
+        // the similarity heatmap: group-ordered cosines of the tokens
+        QVERIFY(out->similarity);
+        const auto* map = page->similarityMap();
+        QCOMPARE(map->data()->keySize(), int(t.n));
+        const auto& order = out->similarity->order;
+        auto cosine = [&](qmpp::i64 a, qmpp::i64 b) {
+            double ab = 0, aa = 0, bb = 0;
+            for (qmpp::i64 j = 0; j < t.d; ++j) {
+                const double x = t.x[a * t.d + j], y = t.x[b * t.d + j];
+                ab += x * y, aa += x * x, bb += y * y;
+            }
+            return ab / std::sqrt(aa * bb);
+        };
+        for (int a = 0; a < int(t.n); a += 13)
+            for (int b = 0; b < int(t.n); b += 11)
+                QVERIFY(std::abs(map->data()->cell(b, a) - cosine(order[a], order[b])) < 1e-4);
+        for (int a = 1; a < int(t.n); ++a) QVERIFY(out->result.labels[order[a]] >= out->result.labels[order[a - 1]]);
+        // the PCA scatter: every token once and every merged token once
+        QVERIFY(out->pca);
+        int points = 0, rings = 0;
+        for (int g = 0; g < page->pcaPlot()->graphCount(); ++g)
+            (page->pcaPlot()->graph(g)->scatterStyle().shape() == QCPScatterStyle::ssDisc ? points : rings) +=
+                page->pcaPlot()->graph(g)->dataCount();
+        QCOMPARE(points, int(t.n));
+        QCOMPARE(rings, int(out->result.k));
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS"))
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/tokens.png");
+        // export: report.json carries the token strings and spans
+        const QString dir = m_dir.filePath("text-export");
+        QVERIFY(w.exportResults(dir, false));
+        QFile rep(dir + "/report.json");
+        QVERIFY(rep.open(QIODevice::ReadOnly));
+        const QJsonObject text = QJsonDocument::fromJson(rep.readAll()).object()["text"].toObject();
+        QCOMPARE(text["spans"].toArray().size(), qsizetype(spans.size()));
+        QCOMPARE(text["tokens"].toArray()[1].toObject()["text"].toString(), QStringLiteral("LORD"));
+    }
+
+    void tensorKeysAreChosenAndRemembered() {
+        // two candidate token tensors and no "tokens": ambiguous
+        const qmpp::i64 n = 40, d = 8;
+        qmpp::TensorFile f;
+        f.tensors.push_back({"first", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 1), {n, d})});
+        f.tensors.push_back({"second", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 2), {n, d})});
+        f.tensors.push_back({"layers", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(3 * n, d, 3), {3, n, d})});
+        const QString file = m_dir.filePath("two.safetensors");
+        qmpp::writeSafetensors(file.toStdString(), f);
+        MainWindow w;
+        int asked = 0;
+        w.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>& ts, TensorKeys& keys, bool& remember) {
+            ++asked;
+            if (ts.size() != 3) return false;
+            // the real dialog offers the right candidates and refuses a mismatched choice
+            TensorKeysDialog dlg(file, ts, keys);
+            if (dlg.tokensBox()->count() != 3 || dlg.hiddenBox()->count() != 2 || dlg.attentionBox()->count() != 2) return false;
+            dlg.tokensBox()->setCurrentIndex(dlg.tokensBox()->findData("layers"));
+            dlg.hiddenBox()->setCurrentIndex(dlg.hiddenBox()->findData("layers"));
+            if (tensorKeysFit(ts, dlg.keys())) return false; // a batch cannot take hidden states
+            keys = {"second", "layers", ""};
+            remember = true;
+            return true;
+        });
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openFile(file, true));
+        QCOMPARE(asked, 1);
+        QCOMPARE(w.runner()->input().tokens().x, f.find("second")->toFloat());
+        QCOMPARE(w.runner()->input().tokens().hiddenLayers, qmpp::i64(3));
+        QVERIFY(ready.wait(20000));
+        // remembered: the next window opens it without asking
+        MainWindow w2;
+        int asked2 = 0;
+        w2.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>&, TensorKeys&, bool&) { return ++asked2, false; });
+        QVERIFY(w2.openFile(file, true));
+        QCOMPARE(asked2, 0);
+        QCOMPARE(w2.runner()->input().tokens().x, f.find("second")->toFloat());
+        // asked again on demand; cancelling keeps what was open
+        QVERIFY(!w2.chooseTensors());
+        QCOMPARE(asked2, 1);
+        QCOMPARE(w2.runner()->input().tokens().x, f.find("second")->toFloat());
+    }
+
+    void attachAndBatchItems() {
+        const qmpp::i64 b = 3, n = 30, d = 8;
+        const auto x = qmpp::test::randomTokens(b * n * d, 1, 7);
+        const QString batch = m_dir.filePath("batch3.npy");
+        qmpp::writeNpy(batch.toStdString(), qmpp::NdArray::fromFloat(x, {b, n, d}));
+        MainWindow w;
+        QVERIFY(w.openFile(batch, true));
+        QVERIFY(w.tokensPage()->batchSelector()->isVisibleTo(&w));
+        QCOMPARE(w.tokensPage()->batchSelector()->maximum(), 2);
+        w.tokensPage()->batchSelector()->setValue(2); // the selector reloads item 2
+        QCOMPARE(w.inputOptions().batch, qmpp::i64(2));
+        QCOMPARE(w.runner()->input().tokens().x, std::vector<float>(x.begin() + 2 * n * d, x.end()));
+        // labels attach to the item; a wrong count is refused and the file stays as it was
+        const QString labels = m_dir.filePath("words.txt"), few = m_dir.filePath("few.txt");
+        {
+            QFile l(labels), fl(few);
+            QVERIFY(l.open(QIODevice::WriteOnly) && fl.open(QIODevice::WriteOnly));
+            for (int i = 0; i < n; ++i) l.write(QStringLiteral("w%1\n").arg(i).toUtf8());
+            fl.write("a\nb\n");
+        }
+        QVERIFY(w.attach(MainWindow::Extra::Labels, labels));
+        QCOMPARE(w.runner()->input().tokens().labels[3], std::string("w3"));
+        QVERIFY(!w.attach(MainWindow::Extra::Labels, few));
+        QVERIFY(w.lastError().contains("labels"));
+        QCOMPARE(w.runner()->input().tokens().labels[3], std::string("w3"));
+        QCOMPARE(w.inputOptions().labels, labels.toStdString());
+        // hidden states with the wrong shape: a message, nothing attached
+        const QString badHidden = m_dir.filePath("hbad.npy");
+        qmpp::writeNpy(badHidden.toStdString(), qmpp::NdArray::fromFloat(qmpp::test::randomTokens(2 * 5 * d, 1, 8), {2, 5, d}));
+        QVERIFY(!w.attach(MainWindow::Extra::Hidden, badHidden));
+        QVERIFY(w.inputOptions().hidden.empty());
+        // a new file starts clean
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(w.inputOptions().labels.empty());
+        QCOMPARE(w.inputOptions().batch, qmpp::i64(-1));
+        QVERIFY(!w.tokensPage()->batchSelector()->isVisibleTo(&w));
     }
 
     void badInputIsAMessage() {

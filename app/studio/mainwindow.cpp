@@ -3,6 +3,7 @@
 #include "qmpp/bench.h"
 #include "qmpp/error.h"
 #include "qmpp/export.h"
+#include "qmpp/io.h"
 #include "qmpp/report.h"
 #include "qmpp/video.h"
 
@@ -22,6 +23,7 @@
 #include <QInputDialog>
 #include <QProgressDialog>
 #include <QScrollArea>
+#include <QTabWidget>
 #include <QSettings>
 #include <QStatusBar>
 #include <QThread>
@@ -38,7 +40,7 @@ namespace {
 
 constexpr int kMaxRecent = 8;
 
-QString describeInput(const StudioInput& in) {
+QString describeInput(const StudioInput& in, qmpp::i64 batchItem) {
     const auto& t = in.tokens();
     QString s = QStringLiteral("<b>%1</b><br>").arg(QFileInfo(in.path).fileName().toHtmlEscaped());
     if (in.isImage()) {
@@ -49,6 +51,9 @@ QString describeInput(const StudioInput& in) {
     }
     s += QObject::tr("N = %1 tokens, D = %2").arg(t.n).arg(t.d);
     if (in.loaded->batched) s += QObject::tr("<br>batch of %1: showing item 0").arg(in.loaded->items.size());
+    else if (in.loaded->kind == qmpp::InputKind::Embeddings && in.loaded->sourceShape.size() == 3)
+        s += QObject::tr("<br>item %1 of a batch of %2").arg(batchItem).arg(in.loaded->sourceShape[0]);
+    if (!t.labels.empty()) s += QObject::tr("<br>token strings: %1").arg(t.labels.size());
     if (t.hiddenLayers) s += QObject::tr("<br>hidden states: L = %1").arg(t.hiddenLayers);
     if (t.attnLayers) s += QObject::tr("<br>attention maps: L = %1, H = %2").arg(t.attnLayers).arg(t.attnHeads);
     return s;
@@ -95,8 +100,30 @@ qmpp::MergeParams readParams(QSettings& s) {
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("QuickMerge++ Studio"));
     setAcceptDrops(true);
+    m_pages = new QTabWidget(this);
+    m_pages->setDocumentMode(true);
     m_canvas = new ImageCanvas(this);
-    setCentralWidget(m_canvas);
+    m_tokens = new TokensPage(this);
+    m_pages->addTab(m_canvas, tr("Canvas"));
+    m_pages->addTab(m_tokens, tr("Tokens"));
+    setCentralWidget(m_pages);
+    connect(m_pages, &QTabWidget::currentChanged, this, [this] {
+        // the token views are computed only while their page is shown
+        if (!m_runner.input().loaded || m_runner.input().isVideo()) return;
+        StudioInput in = m_runner.input();
+        in.views = m_pages->currentWidget() == m_tokens;
+        m_runner.setInput(in);
+        if (in.views && m_last && !m_last->similarity) rerun(true);
+    });
+    connect(m_tokens, &TokensPage::batchItemChanged, this, [this](int i) { selectBatchItem(i); });
+    connect(m_tokens, &TokensPage::tokenHovered, this, [this](const QString& t) { m_hover->setText(t); });
+    m_keyChooser = [this](const QString& path, const std::vector<qmpp::TensorInfo>& tensors, TensorKeys& keys, bool& remember) {
+        TensorKeysDialog d(path, tensors, keys, this);
+        if (d.exec() != QDialog::Accepted) return false;
+        keys = d.keys();
+        remember = d.remember();
+        return true;
+    };
 
     m_overlays = new OverlayPanel(m_canvas, this);
     auto* inputDock = new QDockWidget(tr("Input and overlays"), this);
@@ -181,7 +208,30 @@ void MainWindow::buildMenus() {
     tools->addAction(open);
     m_recent = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &sample photo"), this, [this] { openSample(); });
+    file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this, [this] { openTextSample(); });
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
+    QMenu* extras = file->addMenu(tr("&Attach to embeddings"));
+    auto attachDialog = [this](Extra what, const QString& title, const QString& filter) {
+        const QString f = QFileDialog::getOpenFileName(this, title, QFileInfo(m_currentFile).path(), filter);
+        if (!f.isEmpty() && !attach(what, f)) QMessageBox::warning(this, title, m_lastError);
+    };
+    extras->addAction(tr("&Hidden states [L, N, D]…"), this, [=] {
+        attachDialog(Extra::Hidden, tr("Attach hidden states"), tr("Arrays (*.npy *.safetensors)"));
+    });
+    extras->addAction(tr("&Attention maps [L, (H,) N, N]…"), this, [=] {
+        attachDialog(Extra::Attention, tr("Attach attention maps"), tr("Arrays (*.npy *.safetensors)"));
+    });
+    extras->addAction(tr("Token &labels (one per line)…"), this, [=] {
+        attachDialog(Extra::Labels, tr("Attach token labels"), tr("Text (*.txt);;All files (*)"));
+    });
+    extras->addSeparator();
+    extras->addAction(tr("&Choose tensors of this .safetensors…"), this, [this] { chooseTensors(); });
+    extras->addAction(tr("&Detach all"), this, [this] {
+        m_inputOptions.hidden.clear();
+        m_inputOptions.attention.clear();
+        m_inputOptions.labels.clear();
+        if (!m_currentFile.isEmpty()) loadFile(m_currentFile, false);
+    });
     file->addSeparator();
     tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog));
     m_exportFrames = file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
@@ -211,6 +261,17 @@ bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
 bool MainWindow::openFile(const QString& path, bool quiet) {
     m_inputOptions.patch = m_params->patch();
     if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video) return openVideo(path, quiet, 1, 0);
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    if (abs != m_currentFile) { // a new file: nothing attached, all of a batch
+        const int patch = m_inputOptions.patch;
+        m_inputOptions = qmpp::InputOptions();
+        m_inputOptions.patch = patch;
+    }
+    if (qmpp::fileExtension(path.toStdString()) == ".safetensors" && !resolveTensorKeys(path, false, quiet)) return false;
+    return loadFile(path, quiet);
+}
+
+bool MainWindow::loadFile(const QString& path, bool quiet) {
     StudioInput in;
     in.path = path;
     try {
@@ -222,10 +283,12 @@ bool MainWindow::openFile(const QString& path, bool quiet) {
     m_video.reset();
     m_timelineDock->hide();
     m_exportFrames->setEnabled(false);
-    m_runner.setInput(in);
-    m_canvas->setInput(in);
-    m_params->setTokenCount(in.tokens().n);
-    m_overlays->setInputDescription(describeInput(in));
+    const bool sameFile = QFileInfo(path).absoluteFilePath() == m_currentFile && m_runner.input().loaded &&
+                          !m_runner.input().isVideo();
+    m_currentFile = QFileInfo(path).absoluteFilePath();
+    if (!sameFile) m_pages->setCurrentWidget(in.isImage() ? static_cast<QWidget*>(m_canvas) : m_tokens);
+    in.views = m_pages->currentWidget() == m_tokens;
+    setInputEverywhere(in);
     setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
     if (!path.startsWith(m_sampleDir.path())) addRecent(path);
     m_error->clear();
@@ -233,10 +296,107 @@ bool MainWindow::openFile(const QString& path, bool quiet) {
     return true;
 }
 
+void MainWindow::setInputEverywhere(StudioInput in) {
+    m_runner.setInput(in);
+    m_canvas->setInput(in);
+    m_tokens->setInput(in, m_inputOptions.batch);
+    m_params->setTokenCount(in.tokens().n);
+    m_overlays->setInputDescription(describeInput(in, m_inputOptions.batch));
+}
+
+bool MainWindow::resolveTensorKeys(const QString& path, bool ask, bool quiet) {
+    std::vector<qmpp::TensorInfo> tensors;
+    try {
+        tensors = qmpp::listTensors(path.toStdString());
+    } catch (const std::exception& e) {
+        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
+    }
+    bool ambiguous = false;
+    TensorKeys keys = defaultTensorKeys(tensors, ambiguous);
+    QSettings settings;
+    const QString id = QStringLiteral("tensorKeys/") +
+                       QString::fromLatin1(QFileInfo(path).absoluteFilePath().toUtf8().toBase64(QByteArray::Base64UrlEncoding));
+    const QStringList saved = settings.value(id).toStringList();
+    if (saved.size() == 3) {
+        const TensorKeys remembered{saved[0], saved[1], saved[2]};
+        if (tensorKeysFit(tensors, remembered)) keys = remembered, ambiguous = false;
+    }
+    if (ambiguous || ask) {
+        bool remember = true;
+        if (!m_keyChooser || !m_keyChooser(path, tensors, keys, remember))
+            return fail(tr("Open cancelled"), tr("%1: no tensors chosen").arg(QFileInfo(path).fileName()), true);
+        QString why;
+        if (!tensorKeysFit(tensors, keys, &why))
+            return fail(tr("Open failed"), tr("%1: %2").arg(QFileInfo(path).fileName(), why), quiet);
+        if (remember) settings.setValue(id, QStringList{keys.tokens, keys.hidden, keys.attention});
+    }
+    const std::string file = path.toStdString();
+    m_inputOptions.key = keys.tokens.toStdString();
+    // tensors of this file; files attached separately stay attached
+    if (!keys.hidden.isEmpty()) m_inputOptions.hidden = file, m_inputOptions.hiddenKey = keys.hidden.toStdString();
+    else if (m_inputOptions.hidden == file) m_inputOptions.hidden.clear(), m_inputOptions.hiddenKey.clear();
+    if (!keys.attention.isEmpty()) m_inputOptions.attention = file, m_inputOptions.attentionKey = keys.attention.toStdString();
+    else if (m_inputOptions.attention == file) m_inputOptions.attention.clear(), m_inputOptions.attentionKey.clear();
+    return true;
+}
+
+bool MainWindow::chooseTensors() {
+    if (qmpp::fileExtension(m_currentFile.toStdString()) != ".safetensors") {
+        showError(tr("Choose tensors: open a .safetensors file first"));
+        return false;
+    }
+    const qmpp::InputOptions before = m_inputOptions;
+    if (!resolveTensorKeys(m_currentFile, true, false) || !loadFile(m_currentFile, false)) {
+        m_inputOptions = before;
+        return false;
+    }
+    return true;
+}
+
+bool MainWindow::attach(Extra what, const QString& path) {
+    if (m_currentFile.isEmpty() || !m_runner.input().loaded || m_runner.input().isImage() || m_runner.input().isVideo()) {
+        m_lastError = tr("Hidden states, attention maps and labels go with token embeddings (.npy or .safetensors)");
+        showError(m_lastError);
+        return false;
+    }
+    const qmpp::InputOptions before = m_inputOptions;
+    const std::string p = path.toStdString();
+    switch (what) {
+    case Extra::Hidden: m_inputOptions.hidden = p, m_inputOptions.hiddenKey.clear(); break;
+    case Extra::Attention: m_inputOptions.attention = p, m_inputOptions.attentionKey.clear(); break;
+    case Extra::Labels: m_inputOptions.labels = p; break;
+    }
+    if (!loadFile(m_currentFile, true)) {
+        m_inputOptions = before;
+        return false;
+    }
+    return true;
+}
+
+bool MainWindow::selectBatchItem(int item) {
+    if (m_currentFile.isEmpty()) return false;
+    const qmpp::InputOptions before = m_inputOptions;
+    m_inputOptions.batch = item;
+    if (!loadFile(m_currentFile, false)) {
+        m_inputOptions = before;
+        return false;
+    }
+    return true;
+}
+
 bool MainWindow::openSample() {
     const QString target = m_sampleDir.filePath("chelsea.png");
     if (!QFile::exists(target) && !QFile::copy(":/samples/chelsea.png", target)) {
         showError(tr("Cannot unpack the bundled sample"));
+        return false;
+    }
+    return openFile(target);
+}
+
+bool MainWindow::openTextSample() {
+    const QString target = m_sampleDir.filePath("psalm23.safetensors");
+    if (!QFile::exists(target) && !QFile::copy(":/samples/psalm23.safetensors", target)) {
+        showError(tr("Cannot unpack the bundled text sample"));
         return false;
     }
     return openFile(target);
@@ -255,6 +415,7 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
     m_error->clear();
     m_canvas->setOutput(out);
     m_plots->setOutput(out);
+    if (!m_runner.input().isVideo()) m_tokens->setOutput(out);
     const auto& r = out->result;
     m_params->setFidelity(r.metrics.fidelityOk, r.metrics.normMassRetention);
     m_status->setText(tr("%1 · %2 · %3 · %4 · K = %5 · last run %6 ms")
@@ -312,7 +473,7 @@ bool MainWindow::exportResults(const QString& dir, bool force) {
     qmpp::RunRecord run;
     run.inputPath = m_runner.input().path.toStdString();
     run.inputOptions = m_inputOptions;
-    run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
+    if (run.inputOptions.batch < 0) run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
     qmpp::LoadedInput one = *m_runner.input().loaded; // the studio shows (and exports) item 0
     one.items.resize(1);
     one.batched = false;
@@ -426,6 +587,8 @@ bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 
     });
     m_video = std::move(source);
     m_videoPath = path;
+    m_currentFile = QFileInfo(path).absoluteFilePath();
+    m_pages->setCurrentWidget(m_canvas); // the token views are for still inputs
     m_prevUnit = -1;
     m_prevLabels.clear();
     const qmpp::VideoInfo& info = m_video->info();

@@ -2,19 +2,24 @@
 #pragma once
 
 #include "imagecanvas.h"
+#include "keydialog.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
 #include "plotspanel.h"
 #include "runner.h"
 #include "timelinepanel.h"
+#include "tokenspage.h"
 #include "videosource.h"
 
 #include <QElapsedTimer>
 #include <QMainWindow>
 #include <QTemporaryDir>
 
+#include <functional>
+
 class QLabel;
 class QMenu;
+class QTabWidget;
 
 namespace studio {
 
@@ -27,6 +32,24 @@ class MainWindow : public QMainWindow {
     // Loads an image or embeddings file; on failure shows the message and returns false.
     bool openFile(const QString& path, bool quiet = false);
     bool openSample();
+    // The bundled text example: Psalm 23 through a small language model trained on the KJV,
+    // with its hidden states, attention maps and token strings.
+    bool openTextSample();
+
+    // Embeddings: attach hidden states, attention maps or token labels to the open file (an
+    // empty path detaches); reloads it, and on failure keeps what was there. The batch item of
+    // a [B, N, D] input (-1: all, showing item 0).
+    enum class Extra { Hidden, Attention, Labels };
+    bool attach(Extra what, const QString& path);
+    bool selectBatchItem(int item);
+    // Asks again which tensors of the open .safetensors file to use.
+    bool chooseTensors();
+    // How the tensors of an ambiguous .safetensors file are chosen: a dialog unless replaced
+    // (tests). Returns false when cancelled.
+    using KeyChooser = std::function<bool(const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
+                                          TensorKeys& keys, bool& remember)>;
+    void setKeyChooser(KeyChooser c) { m_keyChooser = std::move(c); }
+    const qmpp::InputOptions& inputOptions() const { return m_inputOptions; }
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
     bool exportResults(const QString& dir, bool force);
 
@@ -42,6 +65,8 @@ class MainWindow : public QMainWindow {
 
     MergeRunner* runner() { return &m_runner; }
     ImageCanvas* canvas() const { return m_canvas; }
+    TokensPage* tokensPage() const { return m_tokens; }
+    QTabWidget* pages() const { return m_pages; }
     ParamsPanel* paramsPanel() const { return m_params; }
     PlotsPanel* plots() const { return m_plots; }
     std::shared_ptr<const RunOutput> lastOutput() const { return m_last; }
@@ -54,6 +79,11 @@ class MainWindow : public QMainWindow {
 
   private:
     void buildMenus();
+    // Loads `path` with the current input options (keys, extras, batch item).
+    bool loadFile(const QString& path, bool quiet);
+    // Sets the .safetensors keys: remembered, obvious, or chosen (always when `ask`).
+    bool resolveTensorKeys(const QString& path, bool ask, bool quiet);
+    void setInputEverywhere(StudioInput in);
     bool openVideo(const QString& path, bool quiet, int tubelet, qint64 frame);
     void onVideoResult(const StudioInput& in, const qmpp::MergeResult& r);
     void exportFramesDialog();
@@ -73,7 +103,11 @@ class MainWindow : public QMainWindow {
     void showError(const QString& text);
 
     MergeRunner m_runner;
+    QTabWidget* m_pages;
     ImageCanvas* m_canvas;
+    TokensPage* m_tokens;
+    QString m_currentFile;
+    KeyChooser m_keyChooser;
     ParamsPanel* m_params;
     OverlayPanel* m_overlays;
     PlotsPanel* m_plots;

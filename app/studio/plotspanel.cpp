@@ -23,13 +23,6 @@ namespace studio {
 
 namespace {
 
-QCustomPlot* makePlot(QWidget* parent) {
-    auto* p = new QCustomPlot(parent);
-    p->setMinimumHeight(160);
-    p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    return p;
-}
-
 // Bars with value labels above them.
 void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<double>& values,
               const QColor& colour, bool logScale, const QString& unit) {
@@ -152,21 +145,7 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     m_sizes->xAxis->setTicker(whole);
     m_sizes->replot();
     // entropy per layer
-    m_entropy->clearGraphs();
-    const long long n = r.n;
-    for (long long l = 0; l < r.layers; ++l) {
-        auto* g = m_entropy->addGraph();
-        QVector<double> x(n), y(n);
-        for (long long i = 0; i < n; ++i) x[i] = double(i), y[i] = r.layerEntropy[l * n + i];
-        g->setData(x, y);
-        g->setPen(QPen(QColor::fromHsvF(0.66 * l / std::max<long long>(1, r.layers - 1), 0.8, 0.85), 1));
-        g->setName(tr("layer %1").arg(l));
-    }
-    m_entropy->xAxis->setLabel(tr("token"));
-    m_entropy->yAxis->setLabel(tr("attention entropy H (nats)"));
-    m_entropy->legend->setVisible(r.layers > 1 && r.layers <= 12);
-    m_entropy->rescaleAxes();
-    m_entropy->replot();
+    plotLayerEntropy(m_entropy, r);
 }
 
 void PlotsPanel::showRunTimings() {

@@ -8,6 +8,10 @@
 
 namespace studio {
 
+namespace {
+constexpr qmpp::i64 kSimilaritySide = 512; // heatmap rows at most (block means beyond)
+}
+
 // Lives on the worker thread. Keeps its backend between runs (GPU buffers persist) and skips a
 // job that a newer request has already superseded.
 class MergeWorker : public QObject {
@@ -30,6 +34,19 @@ class MergeWorker : public QObject {
             out->result = m_session.run(input.tokens(), p);
             out->wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             if (generation >= m_latest->load()) makeDisplayImages(input, *out);
+            if (input.views && generation >= m_latest->load()) {
+                const auto& r = out->result;
+                out->similarity = std::make_shared<const qmpp::SimilarityView>(
+                    qmpp::similarityView(input.tokens(), r.labels, kSimilaritySide));
+                // the axes depend on the tokens only: computed once per input
+                if (m_pcaFor.lock() != input.loaded) {
+                    m_pca = qmpp::pcaView(input.tokens(), r.merged, r.k);
+                    m_pcaFor = input.loaded;
+                }
+                auto pca = std::make_shared<qmpp::PcaView>(m_pca);
+                qmpp::projectMerged(*pca, r.merged, r.k);
+                out->pca = pca;
+            }
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
             m_session = qmpp::MergeSession(); // a failed device starts afresh next time
@@ -43,6 +60,8 @@ class MergeWorker : public QObject {
   private:
     std::shared_ptr<std::atomic<quint64>> m_latest;
     qmpp::MergeSession m_session; // one backend kept between runs
+    std::weak_ptr<const qmpp::LoadedInput> m_pcaFor;
+    qmpp::PcaView m_pca;
 };
 
 MergeRunner::MergeRunner(QObject* parent) : QObject(parent) {

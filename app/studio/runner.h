@@ -4,6 +4,7 @@
 
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
+#include "qmpp/views.h"
 
 #include <QImage>
 #include <QObject>
@@ -27,6 +28,9 @@ struct RunOutput {
     QImage clusters;  // image resolution: group mean colour with coloured group edges
     QImage merged;    // image resolution: each token replaced by its merged token
     QImage groups;    // image resolution: a distinct colour per group
+    // token views (not for video frames): group-ordered similarity and the 2-D PCA
+    std::shared_ptr<const qmpp::SimilarityView> similarity;
+    std::shared_ptr<const qmpp::PcaView> pca;
 };
 
 // The input the runner merges: shared, immutable once set.
@@ -40,6 +44,7 @@ struct StudioInput {
     // tubelet length T with the frame's place tau in its tubelet
     qint64 frame = -1, unitBegin = 0, unitFrames = 1;
     int tubelet = 1, tau = 0;
+    bool views = false; // compute the token views (similarity, PCA) with each result
 };
 
 class MergeWorker;

@@ -10,17 +10,12 @@
 namespace qmpp {
 
 std::vector<TextSpan> mergedSpans(const std::vector<i64>& labels) {
-    i64 groups = 0;
-    for (i64 l : labels) groups = std::max(groups, l + 1);
-    std::vector<i64> size(static_cast<std::size_t>(groups), 0);
-    for (i64 l : labels)
-        if (l >= 0) ++size[l];
     std::vector<TextSpan> spans;
     const i64 n = static_cast<i64>(labels.size());
     for (i64 i = 0; i < n;) {
         i64 j = i + 1;
         while (j < n && labels[j] == labels[i]) ++j;
-        if (labels[i] >= 0 && size[labels[i]] >= 2) spans.push_back({i, j, labels[i]});
+        if (labels[i] >= 0 && j - i >= 2) spans.push_back({i, j, labels[i]});
         i = j;
     }
     return spans;
@@ -74,6 +69,7 @@ namespace {
 // y = C v with C the covariance of the centred rows (never formed: X^T (X v)).
 void covTimes(const std::vector<double>& xc, i64 n, i64 d, const std::vector<double>& v, std::vector<double>& y) {
     std::vector<double> xv(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         double s = 0;
         for (i64 j = 0; j < d; ++j) s += xc[i * d + j] * v[j];
@@ -91,6 +87,15 @@ double normalize(std::vector<double>& v) {
     if (s > 0)
         for (double& a : v) a /= s;
     return s;
+}
+
+void projectRow(const PcaView& v, const float* x, float* out) {
+    const std::size_t d = v.mean.size();
+    for (std::size_t c = 0; c < 2; ++c) {
+        double s = 0;
+        for (std::size_t j = 0; j < d; ++j) s += (x[j] - v.mean[j]) * v.axes[c * d + j];
+        out[c] = float(s);
+    }
 }
 
 } // namespace
@@ -141,18 +146,18 @@ PcaView pcaView(const TokenSet& t, const std::vector<float>& merged, i64 k) {
         v.explained[c] = total > 0 ? lambda / total : 0.0;
         axes.push_back(std::move(a));
     }
-    auto project = [&](const float* x, float* out) {
-        for (int c = 0; c < 2; ++c) {
-            double s = 0;
-            for (i64 j = 0; j < d; ++j) s += (x[j] - mean[j]) * axes[c][j];
-            out[c] = float(s);
-        }
-    };
+    v.mean = std::move(mean);
+    v.axes = axes[0];
+    v.axes.insert(v.axes.end(), axes[1].begin(), axes[1].end());
     v.tokens.resize(static_cast<std::size_t>(n * 2));
-    for (i64 i = 0; i < n; ++i) project(t.x.data() + i * d, v.tokens.data() + i * 2);
-    v.merged.resize(static_cast<std::size_t>(k * 2));
-    for (i64 g = 0; g < k; ++g) project(merged.data() + g * d, v.merged.data() + g * 2);
+    for (i64 i = 0; i < n; ++i) projectRow(v, t.x.data() + i * d, v.tokens.data() + i * 2);
+    projectMerged(v, merged, k);
     return v;
+}
+
+void projectMerged(PcaView& v, const std::vector<float>& merged, i64 k) {
+    v.merged.resize(static_cast<std::size_t>(k * 2));
+    for (i64 g = 0; g < k; ++g) projectRow(v, merged.data() + g * v.mean.size(), v.merged.data() + g * 2);
 }
 
 std::vector<float> layerSaliency(const MergeResult& r, i64 layer) {

@@ -10,8 +10,8 @@
 
 namespace qmpp {
 
-// A run of consecutive tokens [begin, end) that merged into the same group. Only groups of two
-// or more tokens make spans; a group whose tokens are not contiguous makes several spans.
+// A run of two or more consecutive tokens [begin, end) that merged into the same group. A group
+// whose tokens are not contiguous makes a span for each such run; its lone tokens make none.
 struct TextSpan {
     i64 begin = 0, end = 0;
     i64 group = 0;
@@ -38,8 +38,12 @@ struct PcaView {
     std::vector<float> tokens;     // [N, 2]
     std::vector<float> merged;     // [K, 2]
     double explained[2] = {0, 0};  // fraction of the tokens' variance along each axis
+    std::vector<double> mean, axes; // [D] and [2, D]: what projectMerged uses
 };
 PcaView pcaView(const TokenSet& t, const std::vector<float>& merged, i64 k);
+// Replaces v.merged with these merged tokens [K, D] on v's axes (the axes depend on the tokens
+// only, so a new merge of the same tokens reuses them).
+void projectMerged(PcaView& v, const std::vector<float>& merged, i64 k);
 
 // Layer `layer`'s entropies from MergeResult::layerEntropy [L, N] as a saliency in [0, 1]
 // (low entropy = salient, min-max normalized like the combined saliency); layer -1 returns
