@@ -14,6 +14,7 @@ Runner addTokenize(CLI::App& app);
 Runner addBench(CLI::App& app);
 Runner addCheck(CLI::App& app);
 Runner addSweep(CLI::App& app);
+Runner addReport(CLI::App& app);
 
 // Exit codes of the CLI contract.
 enum Exit { kOk = 0, kUsage = 2, kBadInput = 3, kRuntime = 4 };

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     const Runner bench = addBench(app);
     const Runner check = addCheck(app);
     const Runner sweep = addSweep(app);
+    const Runner report = addReport(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("bench")) return bench();
         if (app.got_subcommand("check")) return check();
         if (app.got_subcommand("sweep")) return sweep();
+        if (app.got_subcommand("report")) return report();
     } catch (const qmpp::UsageError& e) {
         std::cerr << "qmpp: usage error: " << e.what() << "\n";
         return kUsage;

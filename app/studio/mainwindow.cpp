@@ -3,6 +3,8 @@
 #include "qmpp/bench.h"
 #include "qmpp/error.h"
 #include "qmpp/export.h"
+#include "qmpp/htmlreport.h"
+#include "reportpdf.h"
 #include "qmpp/io.h"
 #include "qmpp/report.h"
 #include "qmpp/video.h"
@@ -10,6 +12,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QFile>
@@ -234,6 +237,12 @@ void MainWindow::buildMenus() {
     });
     file->addSeparator();
     tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog));
+    file->addAction(tr("Export &report (HTML and PDF)…"), this, [this] {
+        QString dir;
+        bool force = false;
+        if (!chooseExportFolder(tr("Export results and report into"), dir, force)) return;
+        if (!exportReport(dir, force)) QMessageBox::warning(this, tr("Report failed"), m_lastError);
+    });
     m_exportFrames = file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
     m_exportFrames->setEnabled(false);
     file->addAction(tr("Save canvas as &PNG…"), this, [this] {
@@ -488,6 +497,22 @@ bool MainWindow::exportResults(const QString& dir, bool force) {
         return false;
     }
     statusBar()->showMessage(tr("Exported to %1").arg(dir), 5000);
+    return true;
+}
+
+bool MainWindow::exportReport(const QString& dir, bool force) {
+    if (!exportResults(dir, force)) return false;
+    try {
+        const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
+        qmpp::writeHtmlReport(dir.toStdString());
+        QString error;
+        if (!writeReportPdf(doc, QDir(dir).filePath("report.pdf"), &error)) throw std::runtime_error(error.toStdString());
+    } catch (const std::exception& e) {
+        m_lastError = QString::fromUtf8(e.what());
+        showError(tr("Report failed: %1").arg(m_lastError));
+        return false;
+    }
+    statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir), 5000);
     return true;
 }
 

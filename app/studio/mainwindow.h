@@ -52,6 +52,9 @@ class MainWindow : public QMainWindow {
     const qmpp::InputOptions& inputOptions() const { return m_inputOptions; }
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
     bool exportResults(const QString& dir, bool force);
+    // The results as above plus report.html (the CLI's `qmpp report`) and report.pdf (the same
+    // document printed by Qt).
+    bool exportReport(const QString& dir, bool force);
 
     // Video: the frame to show (merged with the current parameters once decoded), playback,
     // and the export of a frame range "A:B" with a progress dialog (cancel leaves `dir` as it

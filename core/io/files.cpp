@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 
@@ -46,6 +47,21 @@ void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& by
     const bool closed = std::fclose(f) == 0;
     if (n != bytes.size() || !closed)
         throw OutputError(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
+}
+
+void writeFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+    const std::string temp = path + ".part-" + std::to_string(::getpid());
+    try {
+        writeFileBytes(temp, bytes);
+    } catch (...) {
+        std::remove(temp.c_str());
+        throw;
+    }
+    if (std::rename(temp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        std::remove(temp.c_str());
+        throw OutputError(path + ": cannot be written (" + std::strerror(err) + ")");
+    }
 }
 
 NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& preferredKey,

@@ -77,7 +77,7 @@ const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
         "merged.npy",   "labels.npy",   "saliency.npy", "mask.npy",   "mass.npy",
         "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi",
-        "sweep.csv", "sweep.json", "sweep.png", "report.html"};
+        "sweep.csv", "sweep.json", "sweep.png", "report.html", "report.pdf"};
     return names;
 }
 

@@ -35,6 +35,10 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path);
 // Writes a whole file; RuntimeFailure when it cannot be written completely (disk full...).
 void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
+// Writes a whole file under a temporary name beside it, then renames it into place: the file is
+// complete or absent (the old one stays) even when the write fails.
+void writeFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
 // One array from an .npy file, or from a .safetensors file: `key` if given, else the only
 // tensor, else the tensor named `preferredKey`; otherwise InputError listing the keys.
 NdArray loadArray(const std::string& path, const std::string& key = {},

@@ -1,0 +1,257 @@
+// Reports: `qmpp report DIR` HTML for image, text, video and sweep folders, checked against the
+// folder it came from (tables, embedded PNGs, figures, checks), a tampered folder reported as
+// not verified, bad folders and unwritable outputs; the studio's PDF of the same document.
+#include "qmpp/htmlreport.h"
+#include "qmpp/io.h"
+#include "qmpp/video.h"
+#include "qmpp/views.h"
+#include "testutil.h"
+
+#ifdef QMPP_HAVE_STUDIO
+#include "reportpdf.h"
+#include <QPainter>
+#include <QTextDocument>
+#endif
+
+#include <QDir>
+#include <QFile>
+#include <QProcess>
+#include <QRegularExpression>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+using namespace qmpp;
+
+namespace {
+
+struct Cli {
+    int code = -1;
+    QString out, err;
+};
+
+Cli cli(const QStringList& args) {
+    QProcess p;
+    p.start(QMPP_CLI, args);
+    p.waitForFinished(300000);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
+}
+
+QString readText(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return QString::fromUtf8(f.readAll());
+}
+
+nlohmann::json readJson(const QString& path) {
+    std::ifstream f(path.toStdString());
+    return nlohmann::json::parse(f);
+}
+
+// <th>key</th><td>value</td> rows of the HTML's tables (of the table under `heading` if given).
+QMap<QString, QString> tableRows(QString html, const QString& heading = {}) {
+    if (!heading.isEmpty()) {
+        const qsizetype at = html.indexOf("<h2>" + heading + "</h2>");
+        html = at < 0 ? QString() : html.mid(at, html.indexOf("</table>", at) - at);
+    }
+    QMap<QString, QString> rows;
+    static const QRegularExpression re("<tr><th>([^<]*)</th><td>([^<]*)</td></tr>");
+    for (auto it = re.globalMatch(html); it.hasNext();) {
+        const auto m = it.next();
+        rows.insert(m.captured(1), m.captured(2));
+    }
+    return rows;
+}
+
+} // namespace
+
+class TstReport : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_image, m_text;
+
+    QString dir(const char* name) const { return m_dir.filePath(name); }
+
+  private slots:
+    void initTestCase() {
+        m_image = dir("cat");
+        Cli r = cli({"run", QMPP_SAMPLES "/chelsea.png", "--out", m_image, "--quiet"});
+        if (r.code != 0 && !haveImageSupport()) QSKIP("built without OpenCV");
+        QCOMPARE(r.code, 0);
+        m_text = dir("psalm");
+        r = cli({"run", QMPP_SAMPLES "/psalm23.safetensors", "--attention", QMPP_SAMPLES "/psalm23.safetensors",
+                  "--labels", QMPP_SAMPLES "/psalm23.txt", "--budget", "0.1", "--out", m_text, "--quiet"});
+        QCOMPARE(r.code, 0);
+    }
+
+    void imageReportMatchesItsRun() {
+        const Cli r = cli({"report", m_image});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("verified"));
+        const QString html = readText(m_image + "/report.html");
+        const auto rep = readJson(m_image + "/report.json");
+        QVERIFY(html.startsWith("<!DOCTYPE html>"));
+        QVERIFY(html.contains("<title>QuickMerge++ report — chelsea.png</title>"));
+        // every scalar metric, loss and stage time of report.json, in the tables
+        const auto rows = tableRows(html);
+        int compared = 0;
+        for (const auto& [section, heading] : {std::pair{"metrics", "Metrics"}, {"losses", "Losses"}, {"timings_ms", "Timings (ms)"}}) {
+            const auto rows = tableRows(html, heading);
+            for (auto it = rep[section].begin(); it != rep[section].end(); ++it) {
+                if (!it.value().is_number()) continue;
+                QVERIFY2(rows.contains(QString::fromStdString(it.key())), it.key().c_str());
+                const double shown = rows[QString::fromStdString(it.key())].toDouble();
+                QVERIFY2(std::abs(shown - it.value().get<double>()) <= 1e-5 * std::max(1.0, std::abs(shown)), it.key().c_str());
+                ++compared;
+            }
+        }
+        QVERIFY(compared > 15);
+        QCOMPARE(rows["device"], QString::fromStdString(rep["device"].get<std::string>()));
+        QCOMPARE(rows["k"].toLongLong(), rep["parameters"]["k"].get<long long>());
+        // the overlays embedded byte for byte
+        for (const char* png : {"saliency.png", "clusters.png", "merged.png"}) {
+            QFile f(m_image + "/" + png);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QVERIFY2(html.contains("data:image/png;base64," + QString::fromLatin1(f.readAll().toBase64()) + "\""), png);
+        }
+        // the plots: saliency, group sizes, timings with one bar per stage
+        QCOMPARE(html.count("<svg "), 3);
+        const qsizetype t = html.indexOf("Time per stage (ms)");
+        const QString timings = html.mid(t, html.indexOf("</svg>", t) - t);
+        QCOMPARE(timings.count("<rect "), qsizetype(rep["timings_ms"].size()));
+        // the checks all passed
+        QVERIFY(html.contains("<span class=\"ok\">verified</span>"));
+        QVERIFY(!html.contains(">FAIL<"));
+        QVERIFY(html.count(">pass<") >= 7);
+    }
+
+    void tamperedFolderIsNotVerified() {
+        const QString copy = dir("tampered");
+        QVERIFY(QDir().mkpath(copy));
+        for (const QString& f : QDir(m_image).entryList(QDir::Files)) QVERIFY(QFile::copy(m_image + "/" + f, copy + "/" + f));
+        NdArray labels = readNpy((copy + "/labels.npy").toStdString());
+        const auto k = readJson(copy + "/report.json")["parameters"]["k"].get<std::int64_t>();
+        reinterpret_cast<std::int64_t*>(labels.bytes.data())[7] = k; // one label past the last group
+        QFile::remove(copy + "/labels.npy");
+        writeNpy((copy + "/labels.npy").toStdString(), labels);
+        const Cli r = cli({"report", copy});
+        QCOMPARE(r.code, 4);
+        QVERIFY(r.out.contains("FAILED: labels index the K merged tokens"));
+        const QString html = readText(copy + "/report.html");
+        QVERIFY(html.contains("NOT verified"));
+        QVERIFY(html.contains(">FAIL<"));
+    }
+
+    void textReportShowsTokensAndSpans() {
+        QCOMPARE(cli({"report", m_text, "--quiet"}).code, 0);
+        const QString html = readText(m_text + "/report.html");
+        const auto rep = readJson(m_text + "/report.json");
+        const auto& text = rep["text"];
+        QCOMPARE(html.count("class=\"tok\""), qsizetype(text["tokens"].size()));
+        QCOMPARE(html.count(">[</font>"), qsizetype(text["spans"].size()));
+        QCOMPARE(html.count(">]</font>"), qsizetype(text["spans"].size()));
+        // each token's background is its saliency's colour
+        const auto& t5 = text["tokens"][5];
+        QVERIFY(html.contains(QString::fromStdString("background-color:" + viridisHex(t5["saliency"].get<double>()) +
+                                                     ";color:")));
+        QVERIFY(html.contains(">" + QString::fromStdString(htmlEscape(t5["text"].get<std::string>())) + "</span>"));
+        QCOMPARE(html.count("<li>("), qsizetype(text["groups"].size()));
+        QVERIFY(!html.contains("data:image/png")); // embeddings: no overlays
+    }
+
+    void videoAndSweepReports() {
+        if (!haveVideoSupport()) QSKIP("built without OpenCV video");
+        const QString v = dir("clip");
+        QCOMPARE(cli({"run", QMPP_SAMPLES "/realshort.mp4", "--frames", "0:6", "--width", "96", "--out", v, "--quiet"}).code, 0);
+        QCOMPARE(cli({"report", v, "--quiet"}).code, 0);
+        const QString html = readText(v + "/report.html");
+        const auto rep = readJson(v + "/report.json");
+        QVERIFY(html.contains("Pipeline time per unit (ms)"));
+        QVERIFY(html.contains("Group flicker between consecutive units"));
+        QCOMPARE(tableRows(html)["units"].toLongLong(), rep["summary"]["units"].get<long long>());
+        const QString s = dir("sweep");
+        QCOMPARE(cli({"sweep", QMPP_SAMPLES "/chelsea_tokens.npy", "--methods", "quickmerge,tome", "--budgets", "0.25,0.5",
+                       "--out", s}).code, 0);
+        QCOMPARE(cli({"report", s, "--quiet"}).code, 0);
+        const QString sh = readText(s + "/report.html");
+        QFile png(s + "/sweep.png");
+        QVERIFY(png.open(QIODevice::ReadOnly));
+        QVERIFY(sh.contains("data:image/png;base64," + QString::fromLatin1(png.readAll().toBase64())));
+        const auto sweep = readJson(s + "/sweep.json");
+        const qsizetype table = sh.indexOf("<h2>Sweep</h2>");
+        const QString rows = sh.mid(table, sh.indexOf("</table>", table) - table);
+        QCOMPARE(rows.count("<tr><td>"), qsizetype(sweep["rows"].size()));
+        QVERIFY(rows.contains("<td>tome</td><td>0.25</td>"));
+    }
+
+    void badFoldersAndOutputs() {
+        Cli r = cli({"report", dir("missing")});
+        QCOMPARE(r.code, 3);
+        QVERIFY(r.err.contains("no such folder"));
+        QVERIFY(QDir().mkpath(dir("empty")));
+        r = cli({"report", dir("empty")});
+        QCOMPARE(r.code, 3);
+        QVERIFY(r.err.contains("no report.json"));
+        QFile bad(dir("badjson") + "/report.json");
+        QVERIFY(QDir().mkpath(dir("badjson")) && bad.open(QIODevice::WriteOnly));
+        bad.write("{\"tool\": ");
+        bad.close();
+        r = cli({"report", dir("badjson")});
+        QCOMPARE(r.code, 3);
+        QVERIFY(r.err.contains("not a JSON object"));
+        r = cli({"report", m_text, "--out", "/proc/self/report.html"});
+        QCOMPARE(r.code, 3);
+        QVERIFY(r.err.contains("/proc/self/report.html"));
+        // an unwritable target leaves nothing behind, and an existing report is replaced whole
+        QVERIFY(QDir(m_text).entryList({"*.part-*"}).isEmpty());
+    }
+
+    void pdfHasTheSameContent() {
+#ifndef QMPP_HAVE_STUDIO
+        QSKIP("built without the studio (Qt Widgets)");
+#else
+        const ReportDoc doc = loadReport(m_image.toStdString());
+        const auto rep = readJson(m_image + "/report.json");
+        auto d = studio::reportDocument(doc);
+        const QString text = d->toPlainText();
+        QVERIFY(text.contains("verified"));
+        QVERIFY(text.contains(QString::fromStdString(rep["device"].get<std::string>())));
+        const QString k = QString::number(rep["parameters"]["k"].get<long long>());
+        QVERIFY(text.contains("k" + QString(QChar::Tabulation) + k) || text.contains(k));
+        // every figure resolved to an image of its size
+        for (const auto& f : doc.figures) {
+            const QImage img = d->resource(QTextDocument::ImageResource, QUrl("figure:" + QString::fromStdString(f.id))).value<QImage>();
+            QVERIFY2(!img.isNull(), f.id.c_str());
+            if (!f.svg.empty()) QCOMPARE(img.width(), 2 * 640);
+        }
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) { // the document as the PDF lays it out
+            d->setTextWidth(800);
+            QImage img(800, int(d->size().height()), QImage::Format_RGB32);
+            img.fill(Qt::white);
+            QPainter p(&img);
+            d->drawContents(&p);
+            p.end();
+            img.save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/report-doc.png");
+        }
+        const QString pdf = dir("report.pdf");
+        QString error;
+        QVERIFY2(studio::writeReportPdf(doc, pdf, &error), qPrintable(error));
+        QFile f(pdf);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray bytes = f.readAll();
+        QVERIFY(bytes.startsWith("%PDF-"));
+        QVERIFY(bytes.trimmed().endsWith("%%EOF"));
+        const qsizetype pages = bytes.count("/Type /Page\n") + bytes.count("/Type /Page\r") + bytes.count("/Type /Page ") +
+                                bytes.count("/Type /Page/") + bytes.count("/Type /Page>");
+        QVERIFY2(pages >= 2, qPrintable(QString::number(pages)));
+        QVERIFY(bytes.count("/Subtype /Image") >= qsizetype(doc.figures.size()));
+        // an unwritable path: false with a message, nothing written
+        QVERIFY(!studio::writeReportPdf(doc, "/proc/self/x.pdf", &error));
+        QVERIFY(error.contains("/proc/self/x.pdf"));
+#endif
+    }
+};
+
+QTEST_MAIN(TstReport)
+#include "tst_report.moc"
