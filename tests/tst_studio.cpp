@@ -6,7 +6,9 @@
 #include "metricsmodel.h"
 #include "runner.h"
 
+#include "qmpp/benchfile.h"
 #include "qmpp/engine.h"
+#include "qmpp/error.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
 #include "qmpp/video.h"
@@ -443,6 +445,123 @@ class TestStudio : public QObject {
         QVERIFY(w.inputOptions().labels.empty());
         QCOMPARE(w.inputOptions().batch, qmpp::i64(-1));
         QVERIFY(!w.tokensPage()->batchSelector()->isVisibleTo(&w));
+    }
+
+    void profilerPage() {
+        MainWindow w;
+        ProfilerPage* page = w.profilerPage();
+        const QString gpu = QString(QMPP_SOURCE_DIR) + "/docs/perf/gpu-bench-h100.json";
+        const QString cpu = QString(QMPP_SOURCE_DIR) + "/docs/perf/cpu-bench.json";
+        page->addFile(cpu);
+        page->addFile(gpu); // two devices side by side
+        const qmpp::BenchFile h = qmpp::loadBenchFile(gpu.toStdString());
+        const qmpp::BenchFile c = qmpp::loadBenchFile(cpu.toStdString());
+        QCOMPARE(page->model()->rowCount(), int(h.rows.size() + c.rows.size()));
+        // sortable: by median, ascending and descending
+        page->table()->sortByColumn(ProfilerPage::Median, Qt::AscendingOrder);
+        double fastest = 1e300, slowest = 0;
+        for (const auto& f : {h, c})
+            for (const auto& r : f.rows) fastest = std::min(fastest, r.t.median), slowest = std::max(slowest, r.t.median);
+        auto medianAt = [&](int row) { return page->proxy()->index(row, ProfilerPage::Median).data(Qt::UserRole + 1).toDouble(); };
+        QCOMPARE(medianAt(0), fastest);
+        page->table()->sortByColumn(ProfilerPage::Median, Qt::DescendingOrder);
+        QCOMPARE(medianAt(0), slowest);
+        // the derived columns against the file's own numbers
+        int checked = 0;
+        for (int row = 0; row < page->model()->rowCount(); ++row) {
+            auto at = [&](int col) { return page->model()->index(row, col).data().toString(); };
+            if (at(ProfilerPage::Kernel) != "entropy_hidden" || at(ProfilerPage::Version) != "optimized" || at(ProfilerPage::N) != "4096")
+                continue;
+            const std::string prec = at(ProfilerPage::Precision).toStdString();
+            double basic = 0, opt = 0, fp32 = 0;
+            for (const auto& r : h.rows) {
+                if (r.t.kernel != "entropy_hidden" || r.t.n != 4096 || r.t.l != at(ProfilerPage::L).toLongLong()) continue;
+                if (r.t.version == "basic" && r.t.precision == prec) basic = r.t.median;
+                if (r.t.version == "optimized" && r.t.precision == prec) opt = r.t.median;
+                if (r.t.version == "optimized" && r.t.precision == "fp32") fp32 = r.t.median;
+            }
+            const double over = page->model()->index(row, ProfilerPage::OverBasic).data(Qt::UserRole + 1).toDouble();
+            if (basic > 0) {
+                QVERIFY(std::abs(over - basic / opt) < 1e-9 * over);
+                ++checked;
+            }
+            if (at(ProfilerPage::Precision) == "fp16") {
+                const double f16 = page->model()->index(row, ProfilerPage::Fp16OverFp32).data(Qt::UserRole + 1).toDouble();
+                QVERIFY(std::abs(f16 - fp32 / opt) < 1e-9 * f16);
+                ++checked;
+            }
+            QCOMPARE(at(ProfilerPage::Verified), QStringLiteral("✓"));
+            QVERIFY(at(ProfilerPage::MaxRelErr) == "–" || at(ProfilerPage::MaxRelErr).toDouble() >= 0);
+        }
+        QVERIFY(checked >= 2);
+        // roofline of the H100 file: one point per verified row with flops and bytes, two roofs
+        page->fileSelector()->setCurrentIndex(1);
+        int points = 0, roofs = 0;
+        for (int g = 0; g < page->rooflinePlot()->graphCount(); ++g)
+            (page->rooflinePlot()->graph(g)->lineStyle() == QCPGraph::lsNone ? points : roofs) +=
+                page->rooflinePlot()->graph(g)->lineStyle() == QCPGraph::lsNone ? page->rooflinePlot()->graph(g)->dataCount() : 1;
+        int expected = 0;
+        for (const auto& r : h.rows) expected += r.t.verified && r.t.tflops > 0 && r.t.gbps > 0;
+        QCOMPARE(points, expected);
+        QCOMPARE(roofs, 2);
+        const QCPGraph* fp16Roof = nullptr;
+        for (int g = 0; g < page->rooflinePlot()->graphCount(); ++g)
+            if (page->rooflinePlot()->graph(g)->name().contains("FP16")) fp16Roof = page->rooflinePlot()->graph(g);
+        QVERIFY(fp16Roof);
+        QCOMPARE((fp16Roof->data()->constEnd() - 1)->value, h.ceilings.fp16Tflops); // compute-bound end: the peak
+        // grouped bars for the chosen size, size sweep of the pipeline across both files
+        QVERIFY(page->barsPlot()->plottableCount() > 0);
+        page->kernelSelector()->setCurrentText("pipeline");
+        QVERIFY(page->sweepPlot()->graphCount() >= 2);
+        int curves = 0; // series over several sizes (a variant timed at one size is a single point)
+        for (int g = 0; g < page->sweepPlot()->graphCount(); ++g) curves += page->sweepPlot()->graph(g)->dataCount() >= 2;
+        QVERIFY(curves >= 2);
+        // exports: CSV with a line per row, a trace with an event per row
+        QString error;
+        const QString csv = m_dir.filePath("profile.csv"), trace = m_dir.filePath("profile-trace.json");
+        QVERIFY(page->exportCsv(csv, &error));
+        QVERIFY(page->exportTrace(trace, &error));
+        QFile fc(csv);
+        QVERIFY(fc.open(QIODevice::ReadOnly));
+        QCOMPARE(fc.readAll().trimmed().split('\n').size(), qsizetype(h.rows.size() + c.rows.size() + 1));
+        QFile ft(trace);
+        QVERIFY(ft.open(QIODevice::ReadOnly));
+        const QJsonArray events = QJsonDocument::fromJson(ft.readAll()).object()["traceEvents"].toArray();
+        int complete = 0;
+        for (const auto& e : events) complete += e.toObject()["ph"].toString() == "X";
+        QCOMPARE(complete, int(h.rows.size() + c.rows.size()));
+        QVERIFY(!page->exportCsv("/proc/self/x.csv", &error));
+        QVERIFY(error.contains("/proc/self/x.csv"));
+        // a file that is not a bench file is refused with its name
+        try {
+            page->addFile(m_dir.filePath("tokens.npy"));
+            QFAIL("accepted a .npy as timings");
+        } catch (const qmpp::InputError& e) {
+            QVERIFY(QString(e.what()).contains("tokens.npy"));
+        }
+        // measured here: the CPU backend per stage on the open input
+        if (!qmpp::gpuAvailable()) {
+            QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+            QVERIFY(w.openFile(m_tokens, true));
+            QVERIFY(ready.wait(20000));
+            emit page->measureRequested();
+            QTRY_VERIFY_WITH_TIMEOUT(page->files().size() == 3, 30000);
+            const auto& here = page->files().back();
+            QCOMPARE(here.rows.front().t.version, std::string("cpu"));
+            QCOMPARE(here.rows.size(), w.lastOutput()->result.timings.size());
+            for (const auto& r : here.rows) QCOMPARE(r.t.repeats, 5);
+        }
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            w.resize(1400, 900);
+            w.show();
+            w.pages()->setCurrentWidget(page);
+            page->fileSelector()->setCurrentIndex(1);
+            for (int t = 0; t < page->plotTabs()->count(); ++t) {
+                page->plotTabs()->setCurrentIndex(t);
+                QCoreApplication::processEvents();
+                w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + QStringLiteral("/profiler%1.png").arg(t));
+            }
+        }
     }
 
     void badInputIsAMessage() {

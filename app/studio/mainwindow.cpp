@@ -109,6 +109,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_tokens = new TokensPage(this);
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
+    m_profiler = new ProfilerPage(this);
+    m_pages->addTab(m_profiler, tr("Profiler"));
+    connect(m_profiler, &ProfilerPage::measureRequested, this, &MainWindow::profile);
     setCentralWidget(m_pages);
     connect(m_pages, &QTabWidget::currentChanged, this, [this] {
         // the token views are computed only while their page is shown
@@ -173,10 +176,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_gpu = qmpp::gpuAvailable(&why);
     m_params->setGpu(m_gpu, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
     buildMenus();
-    if (!m_gpu) {
-        m_profile->setEnabled(false);
-        m_profile->setToolTip(tr("Profiling the kernel variants needs a GPU: %1").arg(QString::fromStdString(why)));
-    }
+    if (!m_gpu)
+        m_profile->setToolTip(tr("No GPU (%1): profiles the CPU backend per stage").arg(QString::fromStdString(why)));
 
     QSettings settings;
     m_params->setParams(readParams(settings));
@@ -253,7 +254,7 @@ void MainWindow::buildMenus() {
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* run = menuBar()->addMenu(tr("&Run"));
     tools->addAction(run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); }));
-    m_profile = run->addAction(tr("&Profile kernel variants (GPU)"), this, &MainWindow::profile);
+    m_profile = run->addAction(tr("&Profile (GPU variants, or the CPU per stage)"), this, &MainWindow::profile);
     tools->addAction(m_profile);
     QMenu* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
@@ -543,23 +544,34 @@ void MainWindow::openTimingsDialog() {
     if (f.isEmpty()) return;
     try {
         m_plots->loadBench(f);
+        m_profiler->addFile(f);
+        m_pages->setCurrentWidget(m_profiler);
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Cannot open timings"), QString::fromUtf8(e.what()));
     }
 }
 
 void MainWindow::profile() {
-    // Each GPU variant once on the current input, per stage, shown as bench rows.
-    if (!m_gpu || !m_runner.input().loaded) return;
+    // Each GPU variant (the CPU backend without a GPU) on the current input, per stage, shown as
+    // bench rows on the Profiler page and in the timing plot.
+    if (!m_runner.input().loaded) return;
+    const bool gpu = m_gpu;
     const StudioInput in = m_runner.input();
     const qmpp::MergeParams base = m_params->params();
-    auto* thread = QThread::create([this, in, base] {
+    auto* thread = QThread::create([this, in, base, gpu] {
         nlohmann::json bench;
         bench["device"] = "this GPU";
         bench["results"] = nlohmann::json::array();
         QString error;
-        for (auto kind : {qmpp::BackendKind::CudaBasic, qmpp::BackendKind::Cuda})
-            for (auto prec : {qmpp::Precision::FP32, qmpp::Precision::FP16}) {
+        bench["backend"] = gpu ? "cuda" : "cpu";
+        const std::vector<qmpp::BackendKind> kinds =
+            gpu ? std::vector<qmpp::BackendKind>{qmpp::BackendKind::CudaBasic, qmpp::BackendKind::Cuda}
+                : std::vector<qmpp::BackendKind>{qmpp::BackendKind::Cpu};
+        const std::vector<qmpp::Precision> precs =
+            gpu ? std::vector<qmpp::Precision>{qmpp::Precision::FP32, qmpp::Precision::FP16}
+                : std::vector<qmpp::Precision>{qmpp::Precision::FP32};
+        for (auto kind : kinds)
+            for (auto prec : precs) {
                 qmpp::MergeParams p = base;
                 p.backend = kind;
                 p.precision = prec;
@@ -584,8 +596,13 @@ void MainWindow::profile() {
             }
         QMetaObject::invokeMethod(this, [this, bench, error] {
             if (!error.isEmpty()) showError(tr("Profile: %1").arg(error));
-            if (!bench["results"].empty())
-                m_plots->setBench(bench, tr("Profile: %1").arg(QString::fromStdString(bench["device"].get<std::string>())));
+            if (!bench["results"].empty()) {
+                const QString device = QString::fromStdString(bench["device"].get<std::string>());
+                m_plots->setBench(bench, tr("Profile: %1").arg(device));
+                qmpp::BenchFile f = qmpp::parseBenchJson(bench, "measured here");
+                m_profiler->addBench(f);
+                statusBar()->showMessage(tr("Profiled %1 stage rows on %2").arg(f.rows.size()).arg(device), 5000);
+            }
         });
     });
     connect(thread, &QThread::finished, thread, &QObject::deleteLater);

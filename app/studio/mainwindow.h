@@ -5,6 +5,7 @@
 #include "keydialog.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
+#include "profilerpage.h"
 #include "plotspanel.h"
 #include "runner.h"
 #include "timelinepanel.h"
@@ -69,6 +70,7 @@ class MainWindow : public QMainWindow {
     MergeRunner* runner() { return &m_runner; }
     ImageCanvas* canvas() const { return m_canvas; }
     TokensPage* tokensPage() const { return m_tokens; }
+    ProfilerPage* profilerPage() const { return m_profiler; }
     QTabWidget* pages() const { return m_pages; }
     ParamsPanel* paramsPanel() const { return m_params; }
     PlotsPanel* plots() const { return m_plots; }
@@ -109,6 +111,7 @@ class MainWindow : public QMainWindow {
     QTabWidget* m_pages;
     ImageCanvas* m_canvas;
     TokensPage* m_tokens;
+    ProfilerPage* m_profiler;
     QString m_currentFile;
     KeyChooser m_keyChooser;
     ParamsPanel* m_params;

@@ -202,8 +202,7 @@ void PlotsPanel::showBenchTimings() {
     const long long n = m_benchN->currentData().toLongLong();
     // kernels along x, one bar per variant (version x precision) in each group, min-max whiskers
     QVector<QString> kernels, variants;
-    struct Cell { double median, lo, hi; };
-    std::map<std::pair<int, int>, Cell> cells;
+    std::map<std::pair<int, int>, VariantCell> cells;
     for (const auto& r : m_bench["results"]) {
         if (r["N"].get<long long>() != n) continue;
         if (r.value("verified", true) == false) continue; // never show a variant that failed its check
@@ -215,58 +214,9 @@ void PlotsPanel::showBenchTimings() {
         if (!variants.contains(variant)) variants << variant;
         const double med = std::max(r["median"].get<double>(), 1e-5);
         cells[{int(kernels.indexOf(kernel)), int(variants.indexOf(variant))}] =
-            Cell{med, r.value("min", med), r.value("max", med)};
+            VariantCell{med, r.value("min", med), r.value("max", med)};
     }
-    QCustomPlot* plot = m_timings;
-    plot->clearPlottables();
-    plot->clearItems();
-    auto* group = new QCPBarsGroup(plot);
-    const QColor colours[] = {QColor(59, 81, 139),  QColor(33, 144, 141), QColor(92, 200, 99),
-                              QColor(253, 180, 37), QColor(180, 60, 120), QColor(120, 120, 120),
-                              QColor(220, 90, 50),  QColor(140, 100, 200)};
-    double lo = 1e300, hi = 0;
-    for (int v = 0; v < variants.size(); ++v) {
-        auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
-        bars->setName(variants[v]);
-        bars->setBrush(colours[v % 8]);
-        bars->setPen(colours[v % 8].darker(130));
-        bars->setWidth(0.8 / std::max<qsizetype>(1, variants.size()));
-        bars->setBarsGroup(group);
-        auto* whiskers = new QCPErrorBars(plot->xAxis, plot->yAxis);
-        whiskers->removeFromLegend();
-        whiskers->setDataPlottable(bars);
-        QVector<double> x, y, minus, plus;
-        for (int k = 0; k < kernels.size(); ++k) {
-            const auto it = cells.find({k, v});
-            if (it == cells.end()) continue;
-            x << k + 1;
-            y << it->second.median;
-            minus << std::max(0.0, it->second.median - it->second.lo);
-            plus << std::max(0.0, it->second.hi - it->second.median);
-            lo = std::min(lo, it->second.lo > 0 ? it->second.lo : it->second.median);
-            hi = std::max(hi, it->second.hi);
-        }
-        bars->setData(x, y);
-        whiskers->setData(minus, plus);
-    }
-    QVector<double> ticks;
-    for (int k = 0; k < kernels.size(); ++k) ticks << k + 1;
-    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    ticker->addTicks(ticks, kernels);
-    plot->xAxis->setTicker(ticker);
-    plot->xAxis->setTickLabelRotation(kernels.size() > 6 ? 30 : 0);
-    plot->xAxis->setRange(0.4, kernels.size() + 0.6);
-    plot->yAxis->setScaleType(QCPAxis::stLogarithmic);
-    plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    plot->yAxis->setLabel(tr("median ms (log), whiskers min–max"));
-    if (hi > 0) plot->yAxis->setRange(lo / 3, hi * 3);
-    plot->legend->setVisible(true);
-    plot->legend->setFont(QFont(plot->font().family(), 7));
-    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    plot->legend->setWrap(4);
-    plot->legend->setBrush(QColor(255, 255, 255, 200));
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-    plot->replot();
+    groupedBars(m_timings, kernels, variants, cells, tr("median ms (log), whiskers min–max"), true);
     m_barCount = int(cells.size());
     m_variantCount = int(variants.size());
     m_timingNote->setText(tr("%1 kernels × %2 variants").arg(kernels.size()).arg(variants.size()));

@@ -259,10 +259,15 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
     co.backend = withOptimized ? "all" : "cuda-basic";
     const auto checks = runChecks(co, checkLog);
     std::set<std::string> failed;
-    for (const auto& r : checks)
-        if (!r.pass) failed.insert(r.kernel + "/" + r.version + "/" + r.precision);
+    std::map<std::string, double> worst; // kernel/version/precision -> largest relative error
+    for (const auto& r : checks) {
+        const std::string key = r.kernel + "/" + r.version + "/" + r.precision;
+        if (!r.pass) failed.insert(key);
+        worst[key] = std::max(worst[key], r.maxRelErr);
+    }
     meta["verification"] = {{"command", "qmpp check --quick (same process)"},
-                            {"rows", checks.size()}, {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
+                            {"rows", checks.size()}, {"failed", std::vector<std::string>(failed.begin(), failed.end())},
+                            {"max_rel_err", worst}};
     log << "verified: " << checks.size() - failed.size() << " of " << checks.size() << " check rows passed\n";
 
     ceilings(c, cublas, meta["ceilings"]);

@@ -1,0 +1,423 @@
+#include "profilerpage.h"
+
+#include "plotstyle.h"
+
+#include "qmpp/error.h"
+
+#include <QComboBox>
+#include <QEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTabWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace studio {
+
+namespace {
+
+constexpr int kSortRole = Qt::UserRole + 1;
+
+QStandardItem* cell(const QString& text, const QVariant& sort = {}) {
+    auto* it = new QStandardItem(text);
+    it->setEditable(false);
+    it->setData(sort.isValid() ? sort : QVariant(text), kSortRole);
+    return it;
+}
+
+QStandardItem* number(double v, int digits = 4) {
+    return cell(v > 0 || v < 0 ? QString::number(v, 'g', digits) : QStringLiteral("–"), v);
+}
+
+QString variantOf(const qmpp::TimingStats& t) {
+    return QString::fromStdString(t.version + " " + t.precision);
+}
+
+QString kernelLabel(const qmpp::TimingStats& t) {
+    QString k = QString::fromStdString(t.kernel);
+    if (t.l != 1) k += QStringLiteral(" L%1").arg(t.l);
+    return k;
+}
+
+bool writeText(const QString& path, const std::string& text, QString* error) {
+    QSaveFile f(path); // whole or not at all
+    if (!f.open(QIODevice::WriteOnly) || f.write(text.data(), qint64(text.size())) != qint64(text.size()) || !f.commit()) {
+        if (error) *error = QObject::tr("%1: cannot be written (%2)").arg(path, f.errorString());
+        return false;
+    }
+    return true;
+}
+
+const QColor kColours[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(92, 200, 99), QColor(253, 180, 37),
+                           QColor(180, 60, 120), QColor(120, 120, 120), QColor(220, 90, 50), QColor(140, 100, 200)};
+
+} // namespace
+
+ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
+    auto* v = new QVBoxLayout(this);
+    auto* head = new QHBoxLayout;
+    auto* open = new QPushButton(tr("Open bench JSON…"), this);
+    auto* measure = new QPushButton(tr("Measure on this machine"), this);
+    measure->setToolTip(tr("Each stage of the pipeline on the current input: the GPU variants when a GPU is "
+                           "present, the CPU backend otherwise (five runs after a warm-up)"));
+    auto* csv = new QPushButton(tr("Export CSV…"), this);
+    auto* trace = new QPushButton(tr("Export trace…"), this);
+    trace->setToolTip(tr("Chrome trace JSON: opens in Perfetto (ui.perfetto.dev) and chrome://tracing"));
+    auto* clearAll = new QPushButton(tr("Clear"), this);
+    for (QPushButton* b : {open, measure, csv, trace, clearAll}) head->addWidget(b);
+    head->addSpacing(12);
+    head->addWidget(new QLabel(tr("Plots of")));
+    m_file = new QComboBox(this);
+    head->addWidget(m_file);
+    m_size = new QComboBox(this);
+    head->addWidget(m_size);
+    head->addWidget(new QLabel(tr("Size sweep of")));
+    m_kernel = new QComboBox(this);
+    head->addWidget(m_kernel);
+    m_note = new QLabel(this);
+    m_note->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    head->addWidget(m_note, 1);
+    v->addLayout(head);
+
+    m_model = new QStandardItemModel(0, ColumnCount, this);
+    m_model->setHorizontalHeaderLabels({tr("device"), tr("kernel"), tr("version"), tr("precision"), tr("N"), tr("D"),
+                                        tr("L"), tr("K"), tr("repeats"), tr("median ms"), tr("min"), tr("max"),
+                                        tr("p10"), tr("p90"), tr("stddev"), tr("TFLOP/s"), tr("GB/s"),
+                                        tr("max rel. error"), tr("verified"), tr("× over basic"), tr("FP16 × over FP32")});
+    m_model->horizontalHeaderItem(MaxRelErr)->setToolTip(tr("Largest relative error of the variant against the float64 "
+                                                            "reference in `qmpp check` (FP16 within its documented tolerance)"));
+    m_proxy = new QSortFilterProxyModel(this);
+    m_proxy->setSourceModel(m_model);
+    m_proxy->setSortRole(kSortRole);
+    m_table = new QTableView(this);
+    m_table->setModel(m_proxy);
+    m_table->setSortingEnabled(true);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+
+    m_tabs = new QTabWidget(this);
+    m_bars = makePlot(m_tabs);
+    m_speedup = makePlot(m_tabs);
+    m_roofline = makePlot(m_tabs);
+    m_sweep = makePlot(m_tabs);
+    m_tabs->addTab(m_bars, tr("Times"));
+    m_tabs->addTab(m_speedup, tr("Speed-ups"));
+    m_tabs->addTab(m_roofline, tr("Roofline"));
+    m_tabs->addTab(m_sweep, tr("Size sweep"));
+    auto* split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(m_table);
+    split->addWidget(m_tabs);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 2);
+    v->addWidget(split, 1);
+
+    connect(open, &QPushButton::clicked, this, [this] {
+        const QStringList files = QFileDialog::getOpenFileNames(this, tr("Open bench JSON"), QString(), tr("qmpp bench --json (*.json)"));
+        for (const QString& f : files) {
+            try {
+                addFile(f);
+            } catch (const std::exception& e) {
+                QMessageBox::warning(this, tr("Cannot open timings"), QString::fromUtf8(e.what()));
+            }
+        }
+    });
+    connect(measure, &QPushButton::clicked, this, &ProfilerPage::measureRequested);
+    connect(csv, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "timings.csv", tr("CSV (*.csv)"));
+        QString error;
+        if (!f.isEmpty() && !exportCsv(f, &error)) QMessageBox::warning(this, tr("Export failed"), error);
+    });
+    connect(trace, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export trace"), "trace.json", tr("Chrome trace (*.json)"));
+        QString error;
+        if (!f.isEmpty() && !exportTrace(f, &error)) QMessageBox::warning(this, tr("Export failed"), error);
+    });
+    connect(clearAll, &QPushButton::clicked, this, &ProfilerPage::clear);
+    for (QComboBox* c : {m_file, m_size, m_kernel})
+        connect(c, &QComboBox::currentIndexChanged, this, [this] { refreshPlots(); });
+    connect(m_file, &QComboBox::currentIndexChanged, this, [this] {
+        // the sizes of the chosen file
+        const QSignalBlocker b(m_size);
+        const int keep = m_size->currentData().toInt();
+        m_size->clear();
+        const int i = m_file->currentIndex();
+        if (i < 0 || i >= int(m_files.size())) return;
+        std::set<qmpp::i64> sizes;
+        for (const auto& r : m_files[std::size_t(i)].rows) sizes.insert(r.t.n);
+        for (auto n : sizes) m_size->addItem(QStringLiteral("N = %1").arg(n), int(n));
+        const int at = m_size->findData(keep);
+        m_size->setCurrentIndex(at >= 0 ? at : 0);
+    });
+    changeEvent(nullptr);
+}
+
+void ProfilerPage::changeEvent(QEvent* e) {
+    if (!e || e->type() == QEvent::PaletteChange)
+        for (QCustomPlot* p : {m_bars, m_speedup, m_roofline, m_sweep}) stylePlot(p, palette());
+    if (e) QWidget::changeEvent(e);
+}
+
+void ProfilerPage::addFile(const QString& path) {
+    qmpp::BenchFile f = qmpp::loadBenchFile(path.toStdString());
+    f.name = QFileInfo(path).fileName().toStdString();
+    addBench(f);
+}
+
+void ProfilerPage::addBench(const qmpp::BenchFile& f) {
+    m_files.push_back(f);
+    rebuild();
+    m_file->setCurrentIndex(int(m_files.size()) - 1);
+}
+
+void ProfilerPage::clear() {
+    m_files.clear();
+    rebuild();
+}
+
+void ProfilerPage::rebuild() {
+    m_model->removeRows(0, m_model->rowCount());
+    {
+        const QSignalBlocker b1(m_file), b2(m_kernel);
+        m_file->clear();
+        m_kernel->clear();
+    }
+    std::set<QString> kernels;
+    for (std::size_t fi = 0; fi < m_files.size(); ++fi) {
+        const auto& f = m_files[fi];
+        const QString source = QString::fromStdString(f.device.empty() ? f.name : f.device + " (" + f.name + ")");
+        {
+            const QSignalBlocker b(m_file);
+            m_file->addItem(source);
+        }
+        for (std::size_t i = 0; i < f.rows.size(); ++i) {
+            const auto& r = f.rows[i];
+            const auto& t = r.t;
+            kernels.insert(QString::fromStdString(t.kernel));
+            QList<QStandardItem*> row;
+            row << cell(source) << cell(QString::fromStdString(t.kernel)) << cell(QString::fromStdString(t.version))
+                << cell(QString::fromStdString(t.precision)) << cell(QString::number(t.n), qlonglong(t.n))
+                << cell(QString::number(t.d), qlonglong(t.d)) << cell(QString::number(t.l), qlonglong(t.l))
+                << cell(QString::number(t.k), qlonglong(t.k)) << cell(QString::number(t.repeats), t.repeats);
+            // no timing is shown for a variant that failed its check
+            if (t.verified) row << number(t.median) << number(t.min) << number(t.max) << number(t.p10) << number(t.p90) << number(t.stddev);
+            else for (int c = Median; c <= StdDev; ++c) row << cell(tr("not timed"), -1.0);
+            row << number(t.tflops, 3) << number(t.gbps, 4)
+                << (r.maxRelErr >= 0 ? cell(QString::number(r.maxRelErr, 'g', 2), r.maxRelErr) : cell(QStringLiteral("–"), -1.0))
+                << cell(t.verified ? QStringLiteral("✓") : QStringLiteral("✗ failed"), t.verified ? 1 : 0)
+                << number(qmpp::speedupOverBasic(f, i), 3) << number(qmpp::speedupFp16(f, i), 3);
+            if (!t.verified)
+                for (auto* it : row) it->setForeground(QColor(200, 60, 50));
+            m_model->appendRow(row);
+        }
+    }
+    {
+        const QSignalBlocker b(m_kernel);
+        for (const QString& k : kernels) m_kernel->addItem(k);
+        const int pipe = m_kernel->findText("pipeline");
+        if (pipe >= 0) m_kernel->setCurrentIndex(pipe);
+    }
+    m_note->setText(tr("%1 rows from %2 file(s); click a column to sort").arg(m_model->rowCount()).arg(m_files.size()));
+    emit m_file->currentIndexChanged(m_file->currentIndex()); // sizes, then the plots
+    refreshPlots();
+}
+
+std::vector<qmpp::TimingStats> ProfilerPage::rows() const {
+    std::vector<qmpp::TimingStats> out;
+    for (const auto& f : m_files)
+        for (const auto& r : f.rows) out.push_back(r.t);
+    return out;
+}
+
+bool ProfilerPage::exportCsv(const QString& path, QString* error) const {
+    return writeText(path, qmpp::timingsCsv(rows()), error);
+}
+
+bool ProfilerPage::exportTrace(const QString& path, QString* error) const {
+    std::string devices;
+    for (const auto& f : m_files) devices += (devices.empty() ? "" : ", ") + (f.device.empty() ? f.name : f.device);
+    return writeText(path, qmpp::chromeTrace(rows(), devices).dump(1) + "\n", error);
+}
+
+void ProfilerPage::refreshPlots() {
+    plotBars();
+    plotSpeedups();
+    plotRoofline();
+    plotSweep();
+}
+
+void ProfilerPage::plotBars() {
+    const int fi = m_file->currentIndex();
+    if (fi < 0 || fi >= int(m_files.size())) {
+        m_bars->clearPlottables();
+        m_bars->replot();
+        return;
+    }
+    const qlonglong n = m_size->currentData().toLongLong();
+    QVector<QString> kernels, variants;
+    std::map<std::pair<int, int>, VariantCell> cells;
+    for (const auto& r : m_files[std::size_t(fi)].rows) {
+        const auto& t = r.t;
+        if (t.n != n || !t.verified) continue;
+        const QString k = kernelLabel(t), v = variantOf(t);
+        if (!kernels.contains(k)) kernels << k;
+        if (!variants.contains(v)) variants << v;
+        cells[{int(kernels.indexOf(k)), int(variants.indexOf(v))}] = {t.median, t.min, t.max};
+    }
+    groupedBars(m_bars, kernels, variants, cells, tr("median ms (log), whiskers min–max"), true);
+}
+
+void ProfilerPage::plotSpeedups() {
+    const int fi = m_file->currentIndex();
+    if (fi < 0 || fi >= int(m_files.size())) {
+        m_speedup->clearPlottables();
+        m_speedup->replot();
+        return;
+    }
+    const auto& f = m_files[std::size_t(fi)];
+    const qlonglong n = m_size->currentData().toLongLong();
+    QVector<QString> kernels, variants;
+    std::map<std::pair<int, int>, VariantCell> cells;
+    auto add = [&](const QString& k, const QString& v, double x) {
+        if (!(x > 0)) return;
+        if (!kernels.contains(k)) kernels << k;
+        if (!variants.contains(v)) variants << v;
+        cells[{int(kernels.indexOf(k)), int(variants.indexOf(v))}] = {x, x, x};
+    };
+    for (std::size_t i = 0; i < f.rows.size(); ++i) {
+        const auto& t = f.rows[i].t;
+        if (t.n != n || !t.verified) continue;
+        add(kernelLabel(t), tr("%1 ÷ basic, %2").arg(QString::fromStdString(t.version), QString::fromStdString(t.precision)),
+            qmpp::speedupOverBasic(f, i));
+        add(kernelLabel(t), tr("FP16 ÷ FP32, %1").arg(QString::fromStdString(t.version)), qmpp::speedupFp16(f, i));
+    }
+    groupedBars(m_speedup, kernels, variants, cells, tr("speed-up (×; above 1: faster)"), false);
+    auto* one = new QCPItemStraightLine(m_speedup);
+    one->point1->setCoords(0, 1);
+    one->point2->setCoords(1, 1);
+    one->setPen(QPen(QColor(200, 60, 50), 1, Qt::DashLine));
+    m_speedup->replot();
+}
+
+void ProfilerPage::plotRoofline() {
+    QCustomPlot* p = m_roofline;
+    p->clearGraphs();
+    p->clearItems();
+    const int fi = m_file->currentIndex();
+    if (fi < 0 || fi >= int(m_files.size())) {
+        p->replot();
+        return;
+    }
+    const auto& f = m_files[std::size_t(fi)];
+    double lo = 1e300, hi = 0;
+    std::map<QString, QCPGraph*> byVariant;
+    int colour = 0;
+    for (const auto& r : f.rows) {
+        const auto& t = r.t;
+        const double ai = qmpp::arithmeticIntensity(t);
+        if (!t.verified || ai <= 0 || t.tflops <= 0) continue;
+        const QString v = variantOf(t);
+        QCPGraph*& g = byVariant[v];
+        if (!g) {
+            g = p->addGraph();
+            g->setLineStyle(QCPGraph::lsNone);
+            const QColor c = kColours[colour++ % 8];
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, 7));
+            g->setName(v);
+        }
+        g->addData(ai, t.tflops);
+        lo = std::min(lo, ai);
+        hi = std::max(hi, ai);
+    }
+    const auto& c = f.ceilings;
+    if (c.copyGbps > 0 && (lo < hi || hi > 0)) {
+        lo = std::min(lo, 0.1);
+        hi = std::max(hi * 4, 1e4);
+        auto roof = [&](double peak, const QString& name, const QColor& colour) {
+            if (peak <= 0) return;
+            auto* g = p->addGraph();
+            QVector<double> x, y;
+            for (int i = 0; i <= 200; ++i) {
+                const double ai = lo * std::pow(hi / lo, i / 200.0);
+                x << ai;
+                y << qmpp::roofline(ai, peak, c.copyGbps);
+            }
+            g->setData(x, y);
+            g->setPen(QPen(colour, 2, Qt::DashLine));
+            g->setName(name);
+        };
+        roof(c.fp16Tflops, tr("roof: FP16 GEMM %1 TFLOP/s, %2 GB/s").arg(c.fp16Tflops, 0, 'f', 0).arg(c.copyGbps, 0, 'f', 0), QColor(200, 60, 50));
+        roof(c.fp32Tflops, tr("roof: FP32 GEMM %1 TFLOP/s").arg(c.fp32Tflops, 0, 'f', 1), QColor(90, 90, 90));
+    }
+    for (QCPAxis* a : {p->xAxis, p->yAxis}) {
+        a->setScaleType(QCPAxis::stLogarithmic);
+        a->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    }
+    p->xAxis->setLabel(tr("arithmetic intensity (flop per byte)"));
+    p->yAxis->setLabel(tr("achieved TFLOP/s"));
+    p->legend->setVisible(true);
+    p->legend->setFont(QFont(p->font().family(), 7));
+    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+    p->rescaleAxes();
+    p->xAxis->scaleRange(1.3);
+    p->yAxis->scaleRange(1.5);
+    if (c.copyGbps <= 0) {
+        auto* note = new QCPItemText(p);
+        note->position->setType(QCPItemPosition::ptAxisRectRatio);
+        note->position->setCoords(0.5, 0.05);
+        note->setText(tr("this file has no measured ceilings (a CPU run): points only"));
+    }
+    p->replot();
+}
+
+void ProfilerPage::plotSweep() {
+    QCustomPlot* p = m_sweep;
+    p->clearGraphs();
+    const std::string kernel = m_kernel->currentText().toStdString();
+    int colour = 0;
+    for (const auto& f : m_files) {
+        std::map<QString, std::map<qmpp::i64, double>> series; // variant -> N -> median
+        for (const auto& r : f.rows)
+            if (r.t.kernel == kernel && r.t.verified)
+                series[variantOf(r.t) + (r.t.l != 1 ? QStringLiteral(" L%1").arg(r.t.l) : QString())][r.t.n] = r.t.median;
+        for (const auto& [name, points] : series) {
+            auto* g = p->addGraph();
+            QVector<double> x, y;
+            for (const auto& [n, ms] : points) x << double(n), y << ms;
+            g->setData(x, y);
+            const QColor c = kColours[colour++ % 8];
+            g->setPen(QPen(c, 2));
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, c, c, 6));
+            g->setName(m_files.size() > 1 ? QString::fromStdString(f.device.empty() ? f.name : f.device) + ": " + name : name);
+        }
+    }
+    for (QCPAxis* a : {p->xAxis, p->yAxis}) {
+        a->setScaleType(QCPAxis::stLogarithmic);
+        a->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    }
+    p->xAxis->setLabel(tr("tokens N (log)"));
+    p->yAxis->setLabel(tr("%1: median ms (log)").arg(m_kernel->currentText()));
+    p->legend->setVisible(p->graphCount() > 0);
+    p->legend->setFont(QFont(p->font().family(), 7));
+    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    p->rescaleAxes();
+    p->xAxis->scaleRange(1.4);
+    p->yAxis->scaleRange(2.0);
+    p->replot();
+}
+
+} // namespace studio
