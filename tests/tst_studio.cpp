@@ -28,6 +28,8 @@
 #include <QProcess>
 #include <QSlider>
 #include <QTabWidget>
+#include <QTableWidget>
+#include <QWheelEvent>
 #include <cmath>
 #include <qcustomplot.h>
 #include <set>
@@ -562,6 +564,79 @@ class TestStudio : public QObject {
                 w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + QStringLiteral("/profiler%1.png").arg(t));
             }
         }
+    }
+
+    void comparePage() {
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        w.pages()->setCurrentWidget(w.comparePage());
+        ComparePage* page = w.comparePage();
+        page->setMethods({qmpp::Method::QuickMerge, qmpp::Method::ToMe, qmpp::Method::TopK});
+        qmpp::MergeParams p = w.paramsPanel()->params();
+        p.backend = qmpp::BackendKind::Cpu;
+        QString error;
+        QVERIFY2(page->compare(p, &error), qPrintable(error));
+        QCOMPARE(page->outputs().size(), std::size_t(3));
+        // each side is exactly that method's merge
+        const qmpp::TokenSet& t = w.runner()->input().tokens();
+        const char* names[] = {"quickmerge", "tome", "topk"};
+        for (int i = 0; i < 3; ++i) {
+            qmpp::MergeParams q = p;
+            QVERIFY(qmpp::parse(names[i], q.method));
+            const qmpp::MergeResult r = qmpp::runMerge(t, q);
+            QCOMPARE(page->outputs()[std::size_t(i)]->result.labels, r.labels);
+            QCOMPARE(page->metricsTable()->horizontalHeaderItem(i)->text(), QString(names[i]));
+            // the table row of the mean cosine
+            for (int row = 0; row < page->metricsTable()->rowCount(); ++row)
+                if (page->metricsTable()->verticalHeaderItem(row)->text() == "mean cosine")
+                    QVERIFY(std::abs(page->metricsTable()->item(row, i)->text().toDouble() - r.metrics.meanCosine) < 1e-4);
+        }
+        QVERIFY(page->canvas(0)->render() != page->canvas(1)->render());
+        // zoom and pan stay synchronized
+        ImageCanvas* a = page->canvas(0);
+        QWheelEvent wheel(QPointF(a->width() / 2.0, a->height() / 2.0), a->mapToGlobal(QPointF(a->width() / 2.0, a->height() / 2.0)),
+                          QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+        QCoreApplication::sendEvent(a, &wheel);
+        QVERIFY(a->zoom() > 0);
+        for (int i = 1; i < 3; ++i) {
+            QCOMPARE(page->canvas(i)->zoom(), a->zoom());
+            QCOMPARE(page->canvas(i)->offset(), a->offset());
+        }
+        QTest::mousePress(page->canvas(2), Qt::LeftButton, {}, QPoint(40, 40));
+        QTest::mouseMove(page->canvas(2), QPoint(90, 70));
+        QTest::mouseRelease(page->canvas(2), Qt::LeftButton, {}, QPoint(90, 70));
+        QCOMPARE(a->offset(), page->canvas(2)->offset());
+        // the budget sweep: each method at each budget, a curve per method
+        QVERIFY2(page->sweep(p, {0.25, 0.5}, -1, &error), qPrintable(error));
+        QCOMPARE(page->sweepRows().size(), std::size_t(6));
+        QCOMPARE(page->sweepPlot()->graphCount(), 3);
+        for (int g = 0; g < 3; ++g) QCOMPARE(page->sweepPlot()->graph(g)->dataCount(), 2);
+        qmpp::MergeParams half = p;
+        half.method = qmpp::Method::ToMe;
+        half.budget = 0.5;
+        half.k = 0; // by budget, as the sweep does
+        const qmpp::MergeResult r = qmpp::runMerge(t, half);
+        bool found = false;
+        for (const auto& row : page->sweepRows())
+            if (row.method == "tome" && row.budget == 0.5) {
+                found = true;
+                QCOMPARE(row.metrics.meanCosine, r.metrics.meanCosine);
+            }
+        QVERIFY(found);
+        // cancelled: the previous curves stay
+        QVERIFY(!page->sweep(p, {}, 2, &error));
+        QVERIFY(error.contains("cancelled"));
+        QCOMPARE(page->sweepRows().size(), std::size_t(6));
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS"))
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/compare.png");
+        // fewer than two methods is a message
+        page->setMethods({qmpp::Method::ToMe});
+        QVERIFY(!page->compare(p, &error));
+        QVERIFY(error.contains("two to four"));
     }
 
     void badInputIsAMessage() {

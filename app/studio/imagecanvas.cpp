@@ -199,6 +199,14 @@ void ImageCanvas::wheelEvent(QWheelEvent* e) {
     m_offset = at - before * m_zoom; // keep the point under the cursor in place
     m_fit = false;
     update();
+    emit viewChanged(m_zoom, m_offset);
+}
+
+void ImageCanvas::setView(double zoom, QPointF offset) {
+    m_zoom = std::clamp(zoom, 0.05, 64.0);
+    m_offset = offset;
+    m_fit = false;
+    update();
 }
 
 void ImageCanvas::mousePressEvent(QMouseEvent* e) {
@@ -213,6 +221,7 @@ void ImageCanvas::mouseMoveEvent(QMouseEvent* e) {
             m_offset += e->pos() - m_lastPos;
             m_fit = false;
             update();
+            emit viewChanged(m_zoom, m_offset);
         }
         m_lastPos = e->pos();
         return;

@@ -24,6 +24,9 @@ class ImageCanvas : public QWidget {
     bool overlay(Overlay o) const;
     void setOpacity(Overlay o, double opacity);
     double zoom() const { return m_zoom; }
+    QPointF offset() const { return m_offset; }
+    // Zoom and pan set from outside (synchronized canvases); emits nothing.
+    void setView(double zoom, QPointF offset);
     void fitToWindow();
     // Token under a widget position, or -1.
     long long tokenAt(const QPointF& pos) const;
@@ -38,6 +41,8 @@ class ImageCanvas : public QWidget {
     void tokenHovered(long long token, const QString& text);
     void groupSelected(long long group);
     void overlayToggled(studio::Overlay o, bool on);
+    // The user zoomed (wheel) or panned (drag).
+    void viewChanged(double zoom, QPointF offset);
 
   protected:
     void paintEvent(QPaintEvent*) override;

@@ -4,6 +4,7 @@
 #include "qmpp/error.h"
 #include "qmpp/export.h"
 #include "qmpp/htmlreport.h"
+#include "progressjob.h"
 #include "reportpdf.h"
 #include "qmpp/io.h"
 #include "qmpp/report.h"
@@ -109,6 +110,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_tokens = new TokensPage(this);
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
+    m_compare = new ComparePage(this);
+    m_pages->addTab(m_compare, tr("Compare"));
+    connect(m_compare, &ComparePage::compareRequested, this, [this] {
+        QString error;
+        if (!m_compare->compare(m_params->params(), &error)) showError(tr("Compare: %1").arg(error));
+    });
+    connect(m_compare, &ComparePage::sweepRequested, this, [this] {
+        QString error;
+        if (!m_compare->sweep(m_params->params(), {}, -1, &error)) showError(tr("Sweep: %1").arg(error));
+    });
     m_profiler = new ProfilerPage(this);
     m_pages->addTab(m_profiler, tr("Profiler"));
     connect(m_profiler, &ProfilerPage::measureRequested, this, &MainWindow::profile);
@@ -310,6 +321,7 @@ void MainWindow::setInputEverywhere(StudioInput in) {
     m_runner.setInput(in);
     m_canvas->setInput(in);
     m_tokens->setInput(in, m_inputOptions.batch);
+    m_compare->setInput(in);
     m_params->setTokenCount(in.tokens().n);
     m_overlays->setInputDescription(describeInput(in, m_inputOptions.batch));
 }
@@ -732,39 +744,15 @@ bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool
         return false;
     }
     setPlaying(false);
-    const qint64 total = range.end - range.begin;
-    QProgressDialog progress(tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()),
-                             tr("Cancel"), 0, int(total), this);
-    progress.setWindowModality(Qt::WindowModal);
-    progress.setMinimumDuration(300);
-    std::atomic<bool> cancel{false}, finished{false};
-    std::atomic<qint64> done{0};
-    QString error;
-    bool cancelled = false;
     const std::string path = m_videoPath.toStdString(), out = dir.toStdString();
     const qmpp::VideoOptions o = m_video->options();
     const qmpp::MergeParams p = m_params->params();
-    std::thread worker([&] {
-        try {
-            qmpp::exportVideo(path, o, range, p, out, force, [&](qmpp::i64 d, qmpp::i64) {
-                done = d;
-                return !cancel.load();
-            });
-        } catch (const qmpp::Cancelled&) {
-            cancelled = true;
-        } catch (const std::exception& e) {
-            error = QString::fromUtf8(e.what());
-        }
-        finished = true;
-    });
-    while (!finished) {
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
-        progress.setValue(int(done.load()));
-        if (progress.wasCanceled() || (cancelAfter >= 0 && done.load() >= cancelAfter)) cancel = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    worker.join();
-    progress.reset();
+    QString error;
+    const JobEnd end = runWithProgress(
+        this, tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()), range.end - range.begin,
+        [&](const qmpp::Progress& progress) { qmpp::exportVideo(path, o, range, p, out, force, progress); }, &error,
+        cancelAfter);
+    const bool cancelled = end == JobEnd::Cancelled;
     if (cancelled) {
         m_lastError = tr("Export cancelled; %1 was left as it was").arg(dir);
         statusBar()->showMessage(m_lastError, 5000);

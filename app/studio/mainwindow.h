@@ -1,6 +1,7 @@
 // The studio's main window: canvas in the middle, input/overlay and parameter docks, plots below.
 #pragma once
 
+#include "comparepage.h"
 #include "imagecanvas.h"
 #include "keydialog.h"
 #include "overlaypanel.h"
@@ -71,6 +72,7 @@ class MainWindow : public QMainWindow {
     ImageCanvas* canvas() const { return m_canvas; }
     TokensPage* tokensPage() const { return m_tokens; }
     ProfilerPage* profilerPage() const { return m_profiler; }
+    ComparePage* comparePage() const { return m_compare; }
     QTabWidget* pages() const { return m_pages; }
     ParamsPanel* paramsPanel() const { return m_params; }
     PlotsPanel* plots() const { return m_plots; }
@@ -112,6 +114,7 @@ class MainWindow : public QMainWindow {
     ImageCanvas* m_canvas;
     TokensPage* m_tokens;
     ProfilerPage* m_profiler;
+    ComparePage* m_compare;
     QString m_currentFile;
     KeyChooser m_keyChooser;
     ParamsPanel* m_params;
