@@ -3,6 +3,7 @@
 
 #include "qmpp/types.h"
 
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -38,6 +39,19 @@ inline TokenSet tokenSet(std::vector<float> x, i64 n, i64 d) {
     t.d = d;
     t.x = std::move(x);
     return t;
+}
+
+// The CLI (QMPP_CLI) run to completion: exit code (-1: did not finish, -2: crashed) and output.
+struct CliResult {
+    int code = -1;
+    QString out, err;
+};
+inline CliResult runQmpp(const QStringList& args) {
+    QProcess p;
+    p.start(QMPP_CLI, args);
+    if (!p.waitForFinished(300000)) return {};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
+            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
 }
 
 } // namespace qmpp::test

@@ -21,18 +21,8 @@ using namespace qmpp::test;
 
 namespace {
 
-struct Result {
-    int code = -1;
-    QString out, err;
-};
-
-Result qmppRun(const QStringList& args) {
-    QProcess p;
-    p.start(QMPP_CLI, args);
-    if (!p.waitForFinished(300000)) return {};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-}
+using Result = CliResult;
+Result qmppRun(const QStringList& args) { return runQmpp(args); }
 
 QString sample() { return QString(QMPP_SAMPLES) + "/chelsea.png"; }
 

@@ -26,17 +26,8 @@ using namespace qmpp;
 
 namespace {
 
-struct Cli {
-    int code = -1;
-    QString out, err;
-};
-
-Cli cli(const QStringList& args) {
-    QProcess p;
-    p.start(QMPP_CLI, args);
-    p.waitForFinished(300000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
-}
+using Cli = qmpp::test::CliResult;
+Cli cli(const QStringList& args) { return qmpp::test::runQmpp(args); }
 
 QString readText(const QString& path) {
     QFile f(path);

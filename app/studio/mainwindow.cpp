@@ -406,23 +406,18 @@ bool MainWindow::selectBatchItem(int item) {
     return true;
 }
 
-bool MainWindow::openSample() {
-    const QString target = m_sampleDir.filePath("chelsea.png");
-    if (!QFile::exists(target) && !QFile::copy(":/samples/chelsea.png", target)) {
-        showError(tr("Cannot unpack the bundled sample"));
+bool MainWindow::openBundled(const QString& name) {
+    const QString target = m_sampleDir.filePath(name);
+    if (!QFile::exists(target) && !QFile::copy(":/samples/" + name, target)) {
+        showError(tr("Cannot unpack the bundled sample %1").arg(name));
         return false;
     }
     return openFile(target);
 }
 
-bool MainWindow::openTextSample() {
-    const QString target = m_sampleDir.filePath("psalm23.safetensors");
-    if (!QFile::exists(target) && !QFile::copy(":/samples/psalm23.safetensors", target)) {
-        showError(tr("Cannot unpack the bundled text sample"));
-        return false;
-    }
-    return openFile(target);
-}
+bool MainWindow::openSample() { return openBundled("chelsea.png"); }
+
+bool MainWindow::openTextSample() { return openBundled("psalm23.safetensors"); }
 
 void MainWindow::rerun(bool now) {
     if (!m_runner.input().loaded) return;

@@ -86,6 +86,8 @@ class MainWindow : public QMainWindow {
 
   private:
     void buildMenus();
+    // Unpacks a bundled sample (a Qt resource) into a temporary folder and opens it.
+    bool openBundled(const QString& name);
     // Loads `path` with the current input options (keys, extras, batch item).
     bool loadFile(const QString& path, bool quiet);
     // Sets the .safetensors keys: remembered, obvious, or chosen (always when `ask`).
