@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "qmpp/bench.h"
+#include "qmpp/check.h"
 #include "qmpp/error.h"
 #include "qmpp/export.h"
 #include "qmpp/htmlreport.h"
@@ -35,6 +36,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <set>
+#include <sstream>
 #include <thread>
 #include <QToolBar>
 
@@ -577,11 +580,40 @@ void MainWindow::profile() {
         const std::vector<qmpp::Precision> precs =
             gpu ? std::vector<qmpp::Precision>{qmpp::Precision::FP32, qmpp::Precision::FP16}
                 : std::vector<qmpp::Precision>{qmpp::Precision::FP32};
+        // Verify first, as qmpp bench does (qmpp check --quick in this process): a variant whose
+        // kernels fail their check is marked so and its times are not shown.
+        std::map<std::string, double> worst; // check version/precision -> largest relative error
+        std::set<std::string> failed;
+        bool checked = false;
+        try {
+            qmpp::CheckOptions co;
+            co.quick = true;
+            co.backend = gpu ? "all" : "cpu";
+            co.seed = 1;
+            std::ostringstream log;
+            for (const auto& r : qmpp::runChecks(co, log)) {
+                const std::string key = r.version + "/" + r.precision;
+                worst[key] = std::max(worst[key], r.maxRelErr);
+                if (!r.pass) failed.insert(key);
+            }
+            checked = true;
+        } catch (const std::exception& e) {
+            error = tr("the kernels could not be verified (%1); the times are shown as unverified").arg(QString::fromUtf8(e.what()));
+        }
+        bench["verification"] = {{"command", "qmpp check --quick (same process)"}, {"ran", checked},
+                                 {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
         for (auto kind : kinds)
             for (auto prec : precs) {
                 qmpp::MergeParams p = base;
                 p.backend = kind;
                 p.precision = prec;
+                // the check's name for this backend's kernels; the whole-pipeline rows carry the backend's name
+                const std::string version = kind == qmpp::BackendKind::CudaBasic ? "basic"
+                                            : kind == qmpp::BackendKind::Cuda    ? "optimized"
+                                                                                 : "cpu";
+                const std::string key = version + "/" + qmpp::toString(prec);
+                const bool verified = checked && worst.count(key) && !failed.count(key) &&
+                                      !failed.count(std::string(qmpp::toString(kind)) + "/fp32");
                 try {
                     // five runs after a warm-up: median and min-max of each stage
                     qmpp::StageSamples stages;
@@ -593,9 +625,12 @@ void MainWindow::profile() {
                     }
                     bench["device"] = r.device;
                     for (const auto& [stage, st] : stages.stats()) {
-                        bench["results"].push_back({{"kernel", stage}, {"version", r.backend}, {"precision", r.precision},
-                                                    {"N", r.n}, {"L", r.layers}, {"median", st.median}, {"min", st.min},
-                                                    {"max", st.max}, {"repeats", st.repeats}, {"verified", true}});
+                        nlohmann::json row = {{"kernel", stage}, {"version", r.backend}, {"precision", r.precision},
+                                              {"N", r.n}, {"D", r.d}, {"L", r.layers}, {"K", r.k}, {"median", st.median},
+                                              {"min", st.min}, {"max", st.max}, {"p10", st.p10}, {"p90", st.p90},
+                                              {"stddev", st.stddev}, {"repeats", st.repeats}, {"verified", verified}};
+                        if (worst.count(key)) row["max_rel_err"] = worst[key];
+                        bench["results"].push_back(row);
                     }
                 } catch (const std::exception& e) {
                     error = QString::fromUtf8(e.what());

@@ -75,7 +75,8 @@ BenchFile parseBenchJson(const nlohmann::json& j, const std::string& name) {
         t.gbps = r.value("gbps", 0.0);
         t.verified = r.value("verified", false);
         const std::string key = checkName(t.kernel) + "/" + t.version + "/" + t.precision;
-        if (errors.contains(key) && errors[key].is_number()) row.maxRelErr = errors[key].get<double>();
+        if (r.contains("max_rel_err") && r["max_rel_err"].is_number()) row.maxRelErr = r["max_rel_err"].get<double>();
+        else if (errors.contains(key) && errors[key].is_number()) row.maxRelErr = errors[key].get<double>();
         f.rows.push_back(std::move(row));
     }
     return f;

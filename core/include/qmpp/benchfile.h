@@ -18,7 +18,8 @@ struct Ceilings {
 
 struct BenchRow {
     TimingStats t;
-    double maxRelErr = -1; // worst relative error of the variant in `qmpp check` (-1: not checked)
+    double maxRelErr = -1; // worst relative error of the variant in `qmpp check` (-1: not checked);
+                           // a row's own "max_rel_err", else the file's verification.max_rel_err
 };
 
 struct BenchFile {
