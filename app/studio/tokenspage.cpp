@@ -24,6 +24,7 @@ TokensPage::TokensPage(QWidget* parent) : QWidget(parent) {
     auto* head = new QHBoxLayout;
     head->addWidget(new QLabel(tr("Colour tokens by")));
     m_layer = new QComboBox(this);
+    m_layer->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     m_layer->setToolTip(tr("The strip's background: the combined saliency the merge used, or one layer's "
                            "(its attention entropy, min-max normalized; low entropy = salient)"));
     head->addWidget(m_layer);
