@@ -21,7 +21,7 @@ Runner addReport(CLI::App& app) {
     c->add_flag("--quiet", a->quiet, "print nothing on success");
     return [a] {
         const ReportDoc doc = loadReport(a->dir);
-        const std::string path = writeHtmlReport(a->dir, a->out);
+        const std::string path = writeHtmlReport(doc, a->out);
         if (!a->quiet) {
             std::cout << "wrote " << path << " (" << doc.figures.size() << " figures; "
                       << (doc.verified() ? "verified" : "NOT verified") << ": ";

@@ -1,5 +1,7 @@
 #include "colormap.h"
 
+#include "qmpp/views.h"
+
 #include <qcustomplot.h>
 
 #include <algorithm>
@@ -28,9 +30,6 @@ QRgb viridisAt(double v) {
     return g.color(std::clamp(v, 0.0, 1.0), QCPRange(0.0, 1.0));
 }
 
-QColor groupColour(long long g) {
-    const double hue = std::fmod(0.618033988749895 * double(g), 1.0);
-    return QColor::fromHsvF(hue, 0.75, 1.0);
-}
+QColor groupColour(long long g) { return QColor(QRgb(qmpp::groupRgb(g))); }
 
 } // namespace studio

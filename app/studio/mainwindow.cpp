@@ -515,7 +515,7 @@ bool MainWindow::exportReport(const QString& dir, bool force) {
     if (!exportResults(dir, force)) return false;
     try {
         const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
-        qmpp::writeHtmlReport(dir.toStdString());
+        qmpp::writeHtmlReport(doc);
         QString error;
         if (!writeReportPdf(doc, QDir(dir).filePath("report.pdf"), &error)) throw std::runtime_error(error.toStdString());
     } catch (const std::exception& e) {

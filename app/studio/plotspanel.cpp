@@ -2,6 +2,8 @@
 
 #include "plotstyle.h"
 
+#include "qmpp/benchfile.h"
+
 #include <QComboBox>
 #include <QEvent>
 #include <QFile>
@@ -172,13 +174,7 @@ void PlotsPanel::loadBench(const QString& path) {
     } catch (const std::exception& e) {
         throw std::runtime_error(path.toStdString() + ": not JSON (" + e.what() + ")");
     }
-    if (!j.is_object() || !j.contains("results") || !j["results"].is_array() || j["results"].empty())
-        throw std::runtime_error(path.toStdString() + ": not a `qmpp bench --json` file (no results)");
-    for (const auto& r : j["results"])
-        if (!r.is_object() || !r.contains("kernel") || !r.contains("median") || !r.contains("N"))
-            throw std::runtime_error(path.toStdString() + ": a result lacks kernel, N or median");
-    QString device;
-    if (j.contains("device")) device = QString::fromStdString(j["device"].is_object() ? j["device"].value("name", "") : j["device"].get<std::string>());
+    const QString device = QString::fromStdString(qmpp::parseBenchJson(j, path.toStdString()).device); // checks it
     setBench(j, tr("File: %1").arg(device.isEmpty() ? path : device));
 }
 

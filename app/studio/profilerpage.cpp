@@ -3,6 +3,7 @@
 #include "plotstyle.h"
 
 #include "qmpp/error.h"
+#include "qmpp/io.h"
 
 #include <QComboBox>
 #include <QEvent>
@@ -13,7 +14,6 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QPushButton>
-#include <QSaveFile>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStandardItemModel>
@@ -54,12 +54,13 @@ QString kernelLabel(const qmpp::TimingStats& t) {
 }
 
 bool writeText(const QString& path, const std::string& text, QString* error) {
-    QSaveFile f(path); // whole or not at all
-    if (!f.open(QIODevice::WriteOnly) || f.write(text.data(), qint64(text.size())) != qint64(text.size()) || !f.commit()) {
-        if (error) *error = QObject::tr("%1: cannot be written (%2)").arg(path, f.errorString());
+    try {
+        qmpp::writeFileAtomic(path.toStdString(), std::vector<std::uint8_t>(text.begin(), text.end()));
+        return true;
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
         return false;
     }
-    return true;
 }
 
 const QColor kColours[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(92, 200, 99), QColor(253, 180, 37),
@@ -148,21 +149,12 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
         if (!f.isEmpty() && !exportTrace(f, &error)) QMessageBox::warning(this, tr("Export failed"), error);
     });
     connect(clearAll, &QPushButton::clicked, this, &ProfilerPage::clear);
-    for (QComboBox* c : {m_file, m_size, m_kernel})
-        connect(c, &QComboBox::currentIndexChanged, this, [this] { refreshPlots(); });
     connect(m_file, &QComboBox::currentIndexChanged, this, [this] {
-        // the sizes of the chosen file
-        const QSignalBlocker b(m_size);
-        const int keep = m_size->currentData().toInt();
-        m_size->clear();
-        const int i = m_file->currentIndex();
-        if (i < 0 || i >= int(m_files.size())) return;
-        std::set<qmpp::i64> sizes;
-        for (const auto& r : m_files[std::size_t(i)].rows) sizes.insert(r.t.n);
-        for (auto n : sizes) m_size->addItem(QStringLiteral("N = %1").arg(n), int(n));
-        const int at = m_size->findData(keep);
-        m_size->setCurrentIndex(at >= 0 ? at : 0);
+        refillSizes();
+        refreshPlots();
     });
+    for (QComboBox* c : {m_size, m_kernel})
+        connect(c, &QComboBox::currentIndexChanged, this, [this] { refreshPlots(); });
     changeEvent(nullptr);
 }
 
@@ -180,8 +172,25 @@ void ProfilerPage::addFile(const QString& path) {
 
 void ProfilerPage::addBench(const qmpp::BenchFile& f) {
     m_files.push_back(f);
-    rebuild();
-    m_file->setCurrentIndex(int(m_files.size()) - 1);
+    rebuild(); // shows the file just added
+}
+
+const qmpp::BenchFile* ProfilerPage::currentFile() const {
+    const int i = m_file->currentIndex();
+    return i >= 0 && i < int(m_files.size()) ? &m_files[std::size_t(i)] : nullptr;
+}
+
+void ProfilerPage::refillSizes() {
+    const QSignalBlocker b(m_size);
+    const int keep = m_size->currentData().toInt();
+    m_size->clear();
+    const qmpp::BenchFile* f = currentFile();
+    if (!f) return;
+    std::set<qmpp::i64> sizes;
+    for (const auto& r : f->rows) sizes.insert(r.t.n);
+    for (auto n : sizes) m_size->addItem(QStringLiteral("N = %1").arg(n), int(n));
+    const int at = m_size->findData(keep);
+    m_size->setCurrentIndex(at >= 0 ? at : 0);
 }
 
 void ProfilerPage::clear() {
@@ -232,7 +241,11 @@ void ProfilerPage::rebuild() {
         if (pipe >= 0) m_kernel->setCurrentIndex(pipe);
     }
     m_note->setText(tr("%1 rows from %2 file(s); click a column to sort").arg(m_model->rowCount()).arg(m_files.size()));
-    emit m_file->currentIndexChanged(m_file->currentIndex()); // sizes, then the plots
+    {
+        const QSignalBlocker b(m_file);
+        m_file->setCurrentIndex(int(m_files.size()) - 1); // the newest file
+    }
+    refillSizes();
     refreshPlots();
 }
 
@@ -261,8 +274,8 @@ void ProfilerPage::refreshPlots() {
 }
 
 void ProfilerPage::plotBars() {
-    const int fi = m_file->currentIndex();
-    if (fi < 0 || fi >= int(m_files.size())) {
+    const qmpp::BenchFile* f = currentFile();
+    if (!f) {
         m_bars->clearPlottables();
         m_bars->replot();
         return;
@@ -270,7 +283,7 @@ void ProfilerPage::plotBars() {
     const qlonglong n = m_size->currentData().toLongLong();
     QVector<QString> kernels, variants;
     std::map<std::pair<int, int>, VariantCell> cells;
-    for (const auto& r : m_files[std::size_t(fi)].rows) {
+    for (const auto& r : f->rows) {
         const auto& t = r.t;
         if (t.n != n || !t.verified) continue;
         const QString k = kernelLabel(t), v = variantOf(t);
@@ -282,13 +295,13 @@ void ProfilerPage::plotBars() {
 }
 
 void ProfilerPage::plotSpeedups() {
-    const int fi = m_file->currentIndex();
-    if (fi < 0 || fi >= int(m_files.size())) {
+    const qmpp::BenchFile* file = currentFile();
+    if (!file) {
         m_speedup->clearPlottables();
         m_speedup->replot();
         return;
     }
-    const auto& f = m_files[std::size_t(fi)];
+    const auto& f = *file;
     const qlonglong n = m_size->currentData().toLongLong();
     QVector<QString> kernels, variants;
     std::map<std::pair<int, int>, VariantCell> cells;
@@ -317,12 +330,12 @@ void ProfilerPage::plotRoofline() {
     QCustomPlot* p = m_roofline;
     p->clearGraphs();
     p->clearItems();
-    const int fi = m_file->currentIndex();
-    if (fi < 0 || fi >= int(m_files.size())) {
+    const qmpp::BenchFile* file = currentFile();
+    if (!file) {
         p->replot();
         return;
     }
-    const auto& f = m_files[std::size_t(fi)];
+    const auto& f = *file;
     double lo = 1e300, hi = 0;
     std::map<QString, QCPGraph*> byVariant;
     int colour = 0;

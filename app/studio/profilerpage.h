@@ -58,7 +58,10 @@ class ProfilerPage : public QWidget {
     void changeEvent(QEvent* e) override;
 
   private:
+    // The table and selectors from m_files, showing the newest file.
     void rebuild();
+    const qmpp::BenchFile* currentFile() const; // the one the plots show, or null
+    void refillSizes();                         // the sizes of the current file
     void refreshPlots();
     void plotBars();
     void plotSpeedups();

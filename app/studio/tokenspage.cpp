@@ -128,12 +128,12 @@ void TokensPage::setOutput(std::shared_ptr<const RunOutput> out) {
         for (long long l = 0; l < r.layers; ++l) m_layer->addItem(tr("layer %1").arg(l));
         m_layer->blockSignals(false);
     }
+    refreshStrip();
     m_note->setText(tr("%1 tokens → %2 · %3 merged spans · saliency from %4")
                         .arg(r.n)
                         .arg(r.k)
-                        .arg(qmpp::mergedSpans(r.labels).size())
+                        .arg(m_strip->spans().size())
                         .arg(QString::fromStdString(r.saliencySource)));
-    refreshStrip();
     refreshPlots();
 }
 

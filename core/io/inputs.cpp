@@ -92,7 +92,7 @@ std::vector<float> loadUniforms(const std::string& path) {
 }
 
 std::vector<TensorInfo> listTensors(const std::string& path) {
-    const TensorFile f = readSafetensors(path);
+    const TensorFile f = readSafetensorsHeader(path);
     std::vector<TensorInfo> out;
     for (const auto& [k, a] : f.tensors) out.push_back({k, dtypeName(a.dtype), a.shape});
     return out;
@@ -101,6 +101,11 @@ std::vector<TensorInfo> listTensors(const std::string& path) {
 LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     LoadedInput in;
     std::vector<std::string> metadataLabels;
+    std::optional<TensorFile> own; // a .safetensors input, read once for the tokens and its extras
+    // hidden states or attention maps: from the input file itself when they are in it
+    auto extra = [&](const std::string& file, const std::string& key, const std::string& preferred) {
+        return own && file == path ? takeTensor(*own, key, preferred, file) : loadArray(file, key, preferred);
+    };
     in.kind = inputKind(path);
     switch (in.kind) {
     case InputKind::Unknown:
@@ -123,9 +128,9 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             throw UsageError("--projection applies to image inputs, not to " + path);
         NdArray a;
         if (fileExtension(path) == ".safetensors") {
-            TensorFile f = readSafetensors(path);
-            a = takeTensor(f, opt.key, "tokens", path);
-            if (opt.labels.empty()) metadataLabels = labelsFromMetadata(f, path);
+            own = readSafetensors(path);
+            a = takeTensor(*own, opt.key, "tokens", path);
+            if (opt.labels.empty()) metadataLabels = labelsFromMetadata(*own, path);
         } else {
             a = loadArray(path, opt.key);
         }
@@ -171,7 +176,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
                              "item of the batch with --batch");
         TokenSet& t = in.items[0];
         if (!opt.hidden.empty()) {
-            const NdArray h = loadArray(opt.hidden, opt.hiddenKey, "hidden_states");
+            const NdArray h = extra(opt.hidden, opt.hiddenKey, "hidden_states");
             if (h.ndim() != 3 || h.shape[1] != t.n || h.shape[2] != t.d)
                 throw InputError(opt.hidden + ": hidden states must be [L, " + std::to_string(t.n) +
                                  ", " + std::to_string(t.d) + "] to match the tokens, got " +
@@ -181,7 +186,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             t.hidden = floats(h, opt.hidden, "hidden states");
         }
         if (!opt.attention.empty()) {
-            const NdArray m = loadArray(opt.attention, opt.attentionKey, "attentions");
+            const NdArray m = extra(opt.attention, opt.attentionKey, "attentions");
             const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
             const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
             if (!ok3 && !ok4)

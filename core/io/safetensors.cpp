@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 namespace qmpp {
@@ -37,7 +39,10 @@ const NdArray* TensorFile::find(const std::string& key) const {
     return nullptr;
 }
 
-TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name) {
+namespace {
+
+// The header length of a file of `size` bytes whose first 8 bytes are `data`, checked.
+std::uint64_t headerLength(const std::uint8_t* data, std::uint64_t size, const std::string& name) {
     if (size < 8) bad(name, "file is shorter than the 8-byte header length");
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
@@ -45,6 +50,13 @@ TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const st
     if (n > size - 8)
         bad(name, "header length " + std::to_string(n) + " runs past the end of the file (" +
                       std::to_string(size) + " bytes)");
+    return n;
+}
+
+// `data` holds the first 8 + n bytes of a file of `size` bytes (all of it when withData);
+// without data, the tensors come back with their dtype and shape but no bytes.
+TensorFile parse(const std::uint8_t* data, std::uint64_t size, const std::string& name, bool withData) {
+    const std::uint64_t n = headerLength(data, size, name);
     const char* hb = reinterpret_cast<const char*>(data + 8);
 
     // Duplicate top-level keys are an error; nlohmann would silently keep the last one.
@@ -111,7 +123,7 @@ TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const st
             bad(name, where + "data_offsets span " + std::to_string(e - b) + " bytes but shape " +
                           a.shapeString() + " of " + dtypeName(a.dtype) + " needs " +
                           std::to_string(count * dtypeSize(a.dtype)));
-        a.bytes.assign(base + b, base + e);
+        if (withData) a.bytes.assign(base + b, base + e);
         ranges.emplace_back(b, e);
         f.tensors.emplace_back(key, std::move(a));
     }
@@ -128,9 +140,29 @@ TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const st
     return f;
 }
 
+} // namespace
+
+TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name) {
+    return parse(data, size, name, true);
+}
+
 TensorFile readSafetensors(const std::string& path) {
     const auto bytes = readFileBytes(path);
     return parseSafetensors(bytes.data(), bytes.size(), path);
+}
+
+TensorFile readSafetensorsHeader(const std::string& path) {
+    requireFile(path);
+    std::ifstream in(path, std::ios::binary);
+    std::error_code ec;
+    const std::uint64_t size = std::filesystem::file_size(path, ec);
+    if (!in || ec) throw InputError(path + ": cannot be read");
+    std::vector<std::uint8_t> head(8);
+    in.read(reinterpret_cast<char*>(head.data()), 8);
+    const std::uint64_t n = headerLength(head.data(), in ? size : std::min<std::uint64_t>(size, 7), path);
+    head.resize(8 + n);
+    if (!in.read(reinterpret_cast<char*>(head.data() + 8), std::streamsize(n))) throw InputError(path + ": cannot be read");
+    return parse(head.data(), size, path, false);
 }
 
 void writeSafetensors(const std::string& path, const TensorFile& f) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace qmpp {
@@ -207,7 +208,12 @@ std::vector<double> firstRow(const NdArray& a) {
     return std::vector<double>(v.begin(), v.begin() + std::min<i64>(n, i64(v.size())));
 }
 
-void addChecks(ReportDoc& doc) {
+// labels.npy and saliency.npy, read once for the figures and the checks.
+struct RunArrays {
+    std::optional<NdArray> labels, saliency;
+};
+
+void addChecks(ReportDoc& doc, const RunArrays& arrays) {
     const json& rep = doc.report;
     auto check = [&](const std::string& what, bool ok, const std::string& detail) {
         doc.checks.push_back({what, ok, detail});
@@ -221,11 +227,11 @@ void addChecks(ReportDoc& doc) {
               missing.empty() ? std::to_string(rep["outputs"].size()) + " files" : "missing: " + missing);
     }
     const fs::path d(doc.dir);
-    if (doc.kind == "sweep" || !fs::exists(d / "labels.npy")) return;
+    if (doc.kind == "sweep" || !arrays.labels) return;
     const i64 k = rep["parameters"].value("k", i64(0));
     const std::string method = rep.value("method", "quickmerge");
     try {
-        const NdArray labels = readNpy((d / "labels.npy").string());
+        const NdArray& labels = *arrays.labels;
         const NdArray merged = readNpy((d / "merged.npy").string());
         const i64 n = labels.shape.back();
         const i64 items = labels.numel() / std::max<i64>(1, n);
@@ -262,7 +268,7 @@ void addChecks(ReportDoc& doc) {
             check("group sizes match the report", ok,
                   "min " + std::to_string(s.front()) + ", median " + num(median) + ", max " + std::to_string(s.back()));
         }
-        const auto sal = readNpy((d / "saliency.npy").string()).toDouble();
+        const auto sal = (arrays.saliency ? *arrays.saliency : readNpy((d / "saliency.npy").string())).toDouble();
         const auto [lo, hi] = std::minmax_element(sal.begin(), sal.end());
         check("saliency lies in [0, 1]", *lo >= 0 && *hi <= 1, "min " + num(*lo) + ", max " + num(*hi));
         if (fs::exists(d / "mask.npy") && method == "quickmerge") {
@@ -280,7 +286,7 @@ void addChecks(ReportDoc& doc) {
     }
 }
 
-void addFigures(ReportDoc& doc) {
+void addFigures(ReportDoc& doc, const RunArrays& arrays) {
     const fs::path d(doc.dir);
     const json& rep = doc.report;
     auto png = [&](const std::string& file, const std::string& title, const std::string& caption) {
@@ -296,12 +302,12 @@ void addFigures(ReportDoc& doc) {
     png("saliency.png", "Saliency", "The image under a viridis heatmap of each token's saliency (yellow = salient).");
     png("clusters.png", "Groups", "Each group filled with the mean colour of its pixels, group edges in the group's colour.");
     png("merged.png", "Merged tokens", "Each token replaced by the merged token of its group.");
-    if (fs::exists(d / "saliency.npy")) {
+    if (arrays.saliency) {
         svg("saliency-curve", "Saliency per token", doc.kind == "video" ? "First unit." : "Token order as in the input.",
-            svgLines("Saliency s per token", {firstRow(readNpy((d / "saliency.npy").string()))}, {"#21918c"}, "token", "s"));
+            svgLines("Saliency s per token", {firstRow(*arrays.saliency)}, {"#21918c"}, "token", "s"));
     }
-    if (fs::exists(d / "labels.npy")) {
-        const auto lab = firstRow(readNpy((d / "labels.npy").string()));
+    if (arrays.labels) {
+        const auto lab = firstRow(*arrays.labels);
         std::map<i64, i64> size;
         for (double l : lab)
             if (l >= 0) ++size[i64(l)];
@@ -380,11 +386,10 @@ std::string viridisHex(double v) {
 }
 
 std::string groupHex(long long g) {
-    const double h = std::fmod(0.618033988749895 * double(g), 1.0) * 6, s = 0.75, v = 1.0;
-    const int i = int(h) % 6;
-    const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    const double rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
-    return hex(rgb[i][0], rgb[i][1], rgb[i][2]);
+    const std::uint32_t c = groupRgb(g);
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%06x", unsigned(c));
+    return buf;
 }
 
 bool ReportDoc::verified() const {
@@ -407,8 +412,13 @@ ReportDoc loadReport(const std::string& dir) {
     } else {
         throw InputError(dir + ": holds no report.json or sweep.json (is it a qmpp run or sweep folder?)");
     }
-    addFigures(doc);
-    addChecks(doc);
+    RunArrays arrays;
+    if (doc.kind != "sweep") {
+        if (fs::exists(d / "labels.npy")) arrays.labels = readNpy((d / "labels.npy").string());
+        if (fs::exists(d / "saliency.npy")) arrays.saliency = readNpy((d / "saliency.npy").string());
+    }
+    addFigures(doc, arrays);
+    addChecks(doc, arrays);
     return doc;
 }
 
@@ -516,9 +526,8 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
     return h.str();
 }
 
-std::string writeHtmlReport(const std::string& dir, const std::string& out) {
-    const ReportDoc doc = loadReport(dir);
-    const std::string path = out.empty() ? (fs::path(dir) / "report.html").string() : out;
+std::string writeHtmlReport(const ReportDoc& doc, const std::string& out) {
+    const std::string path = out.empty() ? (fs::path(doc.dir) / "report.html").string() : out;
     const std::string html = renderHtml(doc, true);
     writeFileAtomic(path, std::vector<std::uint8_t>(html.begin(), html.end()));
     return path;

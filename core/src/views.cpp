@@ -168,6 +168,15 @@ std::vector<float> layerSaliency(const MergeResult& r, i64 layer) {
     return saliencyFromEntropy(h, 1, r.n);
 }
 
+std::uint32_t groupRgb(i64 group) {
+    const double h = std::fmod(0.618033988749895 * double(group), 1.0) * 6, s = 0.75, v = 1.0;
+    const int i = int(h) % 6;
+    const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    const double rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    auto byte = [](double c) { return std::uint32_t(std::lround(std::clamp(c, 0.0, 1.0) * 255)); };
+    return byte(rgb[i][0]) << 16 | byte(rgb[i][1]) << 8 | byte(rgb[i][2]);
+}
+
 std::string spanText(const std::vector<std::string>& tokens, const TextSpan& s) {
     std::string out;
     for (i64 i = s.begin; i < s.end; ++i) {

@@ -41,9 +41,9 @@ ReportDoc loadReport(const std::string& dir);
 // images (the studio's PDF), and no CSS beyond what Qt's rich text understands.
 std::string renderHtml(const ReportDoc& doc, bool embed = true);
 
-// `qmpp report DIR [--out FILE]`: writes FILE (default DIR/report.html) whole or not at all.
-// Returns the path written.
-std::string writeHtmlReport(const std::string& dir, const std::string& out = {});
+// `qmpp report DIR [--out FILE]`: writes renderHtml(doc) to FILE (default doc.dir/report.html)
+// whole or not at all. Returns the path written.
+std::string writeHtmlReport(const ReportDoc& doc, const std::string& out = {});
 
 // Helpers shared with other writers: HTML escaping, base64, a viridis colour and a group
 // colour as "#rrggbb".

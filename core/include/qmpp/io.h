@@ -25,6 +25,9 @@ struct TensorFile {
     const NdArray* find(const std::string& key) const;
 };
 TensorFile readSafetensors(const std::string& path);
+// The header alone (names, dtypes, shapes, metadata; the tensors' bytes left empty), checked as
+// readSafetensors checks it, without reading the data.
+TensorFile readSafetensorsHeader(const std::string& path);
 TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name);
 void writeSafetensors(const std::string& path, const TensorFile& f);
 

@@ -5,6 +5,7 @@
 
 #include "qmpp/types.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ void projectMerged(PcaView& v, const std::vector<float>& merged, i64 k);
 // (low entropy = salient, min-max normalized like the combined saliency); layer -1 returns
 // the combined saliency the pipeline used.
 std::vector<float> layerSaliency(const MergeResult& r, i64 layer);
+
+// A group's display colour, 0xRRGGBB: hues spaced by the golden ratio (saturation 0.75, value
+// 1), shared by the studio and the HTML report.
+std::uint32_t groupRgb(i64 group);
 
 // Token strings and merged spans for report.json: {"tokens": [...], "spans": [{begin, end,
 // group, text}], "groups": [{group, size, text}]}. Labels may be empty (indices are used).
