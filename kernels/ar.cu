@@ -3,12 +3,16 @@
 //
 // | version | idea                                                               | measured      |
 // |---------|--------------------------------------------------------------------|---------------|
-// | optimized | prefix and suffix means by one scan per feature; both heads as tiled FFMA    | docs/perf |
-// |           | GEMMs (64x64 tiles, 4x4 per thread) with bias+ReLU and bias+squared-error     |           |
-// |           | epilogues; per-tile error partials summed in a fixed order                   |           |
+// | optimized v1 | prefix and suffix means by one sequential scan per feature; both heads as  | 0.29 ms   |
+// |              | FFMA GEMMs (64x64 tiles, 4x4 per thread), bias+ReLU / squared-error        | (N 4096,  |
+// |              | epilogues; per-tile error partials summed in a fixed order                 | K 819 FP16)|
+// | optimized v2 | chunked parallel scan (32 chunks per feature); both layers on the tensor   | docs/perf |
+// | (this)       | cores (tc_tile.cuh, 3xTF32 for FP32) with the same epilogues; means and    |           |
+// |              | hidden units kept in T                                                     |           |
 // | basic   | one thread per (head, position, feature) mean; per (head, position, | see docs/perf |
 // |         | hidden unit); per (head, position) for the output and its error    |               |
 #include "common.cuh"
+#include "tc_tile.cuh"
 
 namespace qmpp::kernels {
 
@@ -75,111 +79,120 @@ template <class T> void launchArBasic(const ArParams& p, cudaStream_t s) {
 
 // ---- optimized ----------------------------------------------------------------------------
 
-// One thread per (direction, feature): running prefix (forward) or suffix (backward) sums.
-__global__ void ar_means_scan_kernel(ArParams p) {
-    const int m = p.k - 1;
-    const int t2 = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t2 >= 2 * p.d) return;
-    const int dir = t2 / p.d, f = t2 % p.d;
+// Prefix (forward) and suffix (backward) means of the merged rows, stored in T for the tensor
+// cores. Block (32 features, 32 row chunks) per (feature panel, direction): each chunk's sum,
+// an exclusive scan over the chunks in shared memory, then the chunk's running means. Along a
+// direction, q is the position in summation order: forward reads row q, backward row m - q.
+template <class T> __global__ void __launch_bounds__(1024) ar_means_scan_kernel(ArParams p) {
+    __shared__ float tot[32][33];
+    const int m = p.k - 1, dir = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
+    const int f = blockIdx.x * 32 + tx;
+    const int chunk = (m + 31) / 32, q0 = ty * chunk, q1 = min(m, q0 + chunk);
+    const float* x = p.merged + f;
+    auto src = [&](int q) { return (long long)(dir == 0 ? q : m - q) * p.d; };
+    float s = 0.0f;
+    if (f < p.d)
+        for (int q = q0; q < q1; ++q) s += x[src(q)];
+    tot[ty][tx] = s;
+    __syncthreads();
+    if (f >= p.d) return;
     float acc = 0.0f;
-    if (dir == 0) {
-        for (int t = 0; t < m; ++t) {
-            acc += p.merged[(long long)t * p.d + f];
-            p.means[(long long)t * p.d + f] = acc / float(t + 1);
-        }
-    } else {
-        for (int t = m - 1; t >= 0; --t) {
-            acc += p.merged[(long long)(t + 1) * p.d + f];
-            p.means[((long long)m + t) * p.d + f] = acc / float(m - t);
-        }
+    for (int c = 0; c < ty; ++c) acc += tot[c][tx];
+    T* means = reinterpret_cast<T*>(p.means) + (long long)dir * m * p.d + f;
+    for (int q = q0; q < q1; ++q) {
+        acc += x[src(q)];
+        const int out = dir == 0 ? q : m - 1 - q;
+        means[(long long)out * p.d] = fromFloat<T>(acc / float(q + 1));
     }
 }
 
-constexpr int kGT = 64, kGK = 16; // GEMM tile and depth
-
-// C = A B^T per direction (blockIdx.z): A [m, kd] float, B [nc, kd] in T.
-// Mode 0: hidden = relu(C + b1). Mode 1: partial[row][tile] = sum over the tile's columns of
-// (C + b2 - target)^2.
-template <class T, int MODE> __global__ void __launch_bounds__(256) ar_gemm_kernel(ArParams p) {
-    __shared__ float As[kGK][kGT + 4], Bs[kGK][kGT + 4];
+// Both heads' layers as tensor-core tiles (tc_tile.cuh): C = A B^T per direction (blockIdx.z).
+// Mode 0: A = means [m, D], B = W1 [256, D]; hidden = relu(C + b1) in T.
+// Mode 1: A = hidden [m, 256], B = W2 [D, 256]; per (row, column tile, warp column) the sum of
+// (C + b2 - target)^2 over its 32 columns, into the partials that ar_err_sum_kernel adds in order.
+template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THREADS, 1) ar_tc_kernel(ArParams p) {
+    extern __shared__ __align__(16) unsigned char smem[];
     const int m = p.k - 1, dir = blockIdx.z;
     const int kd = MODE == 0 ? p.d : kArHidden, nc = MODE == 0 ? kArHidden : p.d;
-    const float* A = MODE == 0 ? p.means + (long long)dir * m * p.d : p.hidden + (long long)dir * m * kArHidden;
+    const T* A = reinterpret_cast<const T*>(MODE == 0 ? static_cast<const void*>(p.means) : p.hidden) +
+                 (long long)dir * m * kd;
     const T* B = static_cast<const T*>(MODE == 0 ? p.w1[dir] : p.w2[dir]);
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int row0 = blockIdx.y * kGT, col0 = blockIdx.x * kGT;
-    float acc[4][4] = {};
-    for (int k0 = 0; k0 < kd; k0 += kGK) {
-#pragma unroll
-        for (int q = 0; q < 4; ++q) { // 64 x 16 of each, transposed into smem
-            const int e = tid + q * 256, r = e >> 4, kk = e & 15;
-            const int ar = row0 + r, bc = col0 + r, k = k0 + kk;
-            As[kk][r] = ar < m && k < kd ? A[(long long)ar * kd + k] : 0.0f;
-            Bs[kk][r] = bc < nc && k < kd ? ld(B, (long long)bc * kd + k) : 0.0f;
-        }
-        __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < kGK; ++kk) {
-            float a[4], b[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                a[i] = As[kk][ty * 4 + i];
-                b[i] = Bs[kk][tx * 4 + i];
-            }
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-        }
-        __syncthreads();
-    }
     const T* bias = static_cast<const T*>(MODE == 0 ? p.b1[dir] : p.b2[dir]);
+    const int row0 = blockIdx.y * tc::BM, col0 = blockIdx.x * tc::BM;
+    float acc[4][4][4];
+    tc::tileProduct<T, VEC>(smem, A, m, B, nc, kd, row0, col0, acc);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
+    const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int r = row0 + ty * 4 + i;
-        float part = 0.0f;
+    for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int c = col0 + tx * 4 + j;
-            if (r >= m || c >= nc) continue;
-            const float v = acc[i][j] + ld(bias, c);
-            if (MODE == 0) {
-                p.hidden[((long long)dir * m + r) * kArHidden + c] = fmaxf(v, 0.0f);
-            } else {
-                const float e = v - p.merged[(long long)(dir == 0 ? r + 1 : r) * p.d + c];
-                part = fmaf(e, e, part);
+        for (int h = 0; h < 2; ++h) {
+            const int r = row0 + tc::fragRow(wm, mt, 2 * h, g);
+            float part = 0.0f;
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const int col = col0 + tc::fragCol(wn, nt, c, t);
+                    if (r >= m || col >= nc) continue;
+                    const float v = acc[mt][nt][2 * h + c] + ld(bias, col);
+                    if (MODE == 0) {
+                        reinterpret_cast<T*>(p.hidden)[((long long)dir * m + r) * kArHidden + col] = fromFloat<T>(fmaxf(v, 0.0f));
+                    } else {
+                        const float e = v - p.merged[(long long)(dir == 0 ? r + 1 : r) * p.d + col];
+                        part = fmaf(e, e, part);
+                    }
+                }
+            if (MODE == 1) { // the quad of lanes t = 0..3 shares the row
+                part += __shfl_xor_sync(0xffffffffu, part, 1);
+                part += __shfl_xor_sync(0xffffffffu, part, 2);
+                if (t == 0 && r < m) p.means[((long long)dir * m + r) * (4 * gridDim.x) + 4 * blockIdx.x + wn] = part;
             }
         }
-        if (MODE == 1) { // the 16 threads of a row are 16 consecutive lanes
-#pragma unroll
-            for (int o = 1; o < 16; o <<= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
-            if (tx == 0 && r < m) p.means[((long long)dir * m + r) * gridDim.x + blockIdx.x] = part;
-        }
-    }
 }
 
-// err = the row's partials in tile order / D.
-__global__ void ar_err_sum_kernel(ArParams p, int tiles) {
+// err = the row's partials in column order / D.
+__global__ void ar_err_sum_kernel(ArParams p, int parts) {
     const int m = p.k - 1;
     const int t2 = blockIdx.x * blockDim.x + threadIdx.x;
     if (t2 >= 2 * m) return;
     float e = 0.0f;
-    for (int c = 0; c < tiles; ++c) e += p.means[(long long)t2 * tiles + c];
+    for (int c = 0; c < parts; ++c) e += p.means[(long long)t2 * parts + c];
     p.err[t2] = e / p.d;
+}
+
+template <class T, int MODE> void launchArTc(const ArParams& p, bool vec, dim3 grid, cudaStream_t s) {
+    if (vec) {
+        tc::allowPipeSmem<ar_tc_kernel<T, true, MODE>>();
+        ar_tc_kernel<T, true, MODE><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(p);
+    } else {
+        tc::allowPipeSmem<ar_tc_kernel<T, false, MODE>>();
+        ar_tc_kernel<T, false, MODE><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(p);
+    }
+    QMPP_CUDA_CHECK_LAUNCH();
 }
 
 template <class T> void launchArFast(const ArParams& p, cudaStream_t s) {
     const int m = p.k - 1;
     if (m <= 0) return;
-    ar_means_scan_kernel<<<blocksFor(2LL * p.d, 128), 128, 0, s>>>(p);
+    // the error partials (4 per row and column tile) reuse the means scratch [2, m, D]
+    const unsigned colTiles = (p.d + tc::BM - 1) / tc::BM;
+    if (4 * colTiles > unsigned(p.d))
+        throw CudaError("arHeads (optimized): D = " + std::to_string(p.d) + " is below 4");
+    ar_means_scan_kernel<T><<<dim3((p.d + 31) / 32, 2), dim3(32, 32), 0, s>>>(p);
     QMPP_CUDA_CHECK_LAUNCH();
-    const unsigned rows = (m + kGT - 1) / kGT;
-    ar_gemm_kernel<T, 0><<<dim3((kArHidden + kGT - 1) / kGT, rows, 2), 256, 0, s>>>(p);
-    QMPP_CUDA_CHECK_LAUNCH();
-    const unsigned tiles = (p.d + kGT - 1) / kGT; // partials reuse the means scratch
-    ar_gemm_kernel<T, 1><<<dim3(tiles, rows, 2), 256, 0, s>>>(p);
-    QMPP_CUDA_CHECK_LAUNCH();
-    ar_err_sum_kernel<<<blocksFor(2LL * m, 128), 128, 0, s>>>(p, int(tiles));
+    const unsigned rows = (m + tc::BM - 1) / tc::BM;
+    const std::size_t es = sizeof(T);
+    bool vec1 = true, vec2 = true;
+    for (int dir = 0; dir < 2; ++dir) {
+        const auto* means = reinterpret_cast<const unsigned char*>(p.means) + std::size_t(dir) * m * p.d * es;
+        const auto* hidden = reinterpret_cast<const unsigned char*>(p.hidden) + std::size_t(dir) * m * kArHidden * es;
+        vec1 = vec1 && tc::rowsAligned(means, p.d, es) && tc::rowsAligned(p.w1[dir], p.d, es);
+        vec2 = vec2 && tc::rowsAligned(hidden, kArHidden, es) && tc::rowsAligned(p.w2[dir], kArHidden, es);
+    }
+    launchArTc<T, 0>(p, vec1, dim3((kArHidden + tc::BM - 1) / tc::BM, rows, 2), s);
+    launchArTc<T, 1>(p, vec2, dim3(colTiles, rows, 2), s);
+    ar_err_sum_kernel<<<blocksFor(2LL * m, 128), 128, 0, s>>>(p, int(4 * colTiles));
     QMPP_CUDA_CHECK_LAUNCH();
 }
 

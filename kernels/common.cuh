@@ -14,6 +14,9 @@ namespace qmpp::kernels {
 
 __device__ __forceinline__ float ld(const float* p, long long i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half* p, long long i) { return __half2float(p[i]); }
+template <class T> __device__ __forceinline__ T fromFloat(float v);
+template <> __device__ __forceinline__ float fromFloat<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half fromFloat<__half>(float v) { return __float2half_rn(v); }
 
 inline unsigned blocksFor(long long n, int threads) {
     return static_cast<unsigned>((n + threads - 1) / threads);

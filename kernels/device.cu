@@ -1,6 +1,7 @@
 // Device discovery, error checks, timers and names shared by every kernel file.
 #include "common.cuh"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace qmpp::kernels {
@@ -133,6 +134,35 @@ __global__ void to_half_kernel(const float* in, __half* out, long long n) {
 void toHalf(const float* in, void* out, std::size_t n, cudaStream_t s) {
     if (n == 0) return;
     to_half_kernel<<<blocksFor(n, 256), 256, 0, s>>>(in, static_cast<__half*>(out), (long long)n);
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
+struct PackList {
+    PackSegment seg[kMaxPack];
+};
+
+// blockIdx.y: the segment; word-wise grid-stride copy.
+__global__ void pack_kernel(PackList l, unsigned* dst) {
+    const PackSegment sg = l.seg[blockIdx.y];
+    const unsigned* src = static_cast<const unsigned*>(sg.src);
+    unsigned* out = dst + sg.offset / 4;
+    const long long words = (long long)(sg.bytes / 4);
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < words; i += (long long)gridDim.x * blockDim.x)
+        out[i] = src[i];
+}
+
+void pack(const PackSegment* segs, int count, void* dst, cudaStream_t s) {
+    if (count < 1) return;
+    if (count > kMaxPack) throw CudaError("pack: more than " + std::to_string(kMaxPack) + " segments");
+    PackList l;
+    std::size_t most = 0;
+    for (int i = 0; i < count; ++i) {
+        if (segs[i].bytes % 4 || segs[i].offset % 4) throw CudaError("pack: sizes and offsets must be whole words");
+        l.seg[i] = segs[i];
+        most = std::max(most, segs[i].bytes / 4);
+    }
+    const unsigned blocks = std::min<unsigned>(blocksFor((long long)most, 256), 256);
+    pack_kernel<<<dim3(std::max(blocks, 1u), count), 256, 0, s>>>(l, static_cast<unsigned*>(dst));
     QMPP_CUDA_CHECK_LAUNCH();
 }
 

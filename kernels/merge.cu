@@ -3,12 +3,18 @@
 //
 // | version | idea                                                             | measured      |
 // |---------|------------------------------------------------------------------|---------------|
-// | optimized | first token per group by atomicMin (order-free, exact); one CTA per group:    | docs/perf |
-// |           | its rank from the groups' first tokens, its members gathered in token order   |           |
-// |           | with ballots, sums in the basic order; relabel                                 |           |
+// | optimized v1 | first token per group by atomicMin (order-free, exact); one CTA per group: | 29-33 us  |
+// |              | its rank from the groups' first tokens, its members gathered in token      | (N 4096,  |
+// |              | order with ballots (every CTA scans all N labels); relabel                 | K 819)    |
+// | optimized v2 | N <= 8192: one CTA stably radix-sorts (label, token) and scans the tokens  | docs/perf |
+// | (this)       | that open a group for the ranks; one CTA per group sums only its segment,  |           |
+// |              | in token order (the basic order); larger N keeps v1                        |           |
 // | basic   | one thread per group for its first token and rank; one thread per | see docs/perf |
 // |         | (group, feature) scanning all tokens; one thread per token relabel |               |
 #include "common.cuh"
+
+#include <cub/block/block_radix_sort.cuh>
+#include <cub/block/block_scan.cuh>
 
 namespace qmpp::kernels {
 
@@ -116,6 +122,156 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
     }
 }
 
+// Single-CTA segmentation (N <= 8192): a stable radix sort of (label, token) pairs gives every
+// group's members in token order as one segment; a scan over the tokens that open a group gives
+// each group's rank (groups ordered by first token; empty groups after them, by id). Writes the
+// segments (order, first = segment start), rank, sizes and the relabelled labels.
+template <int ITEMS> struct MergeSortTypes {
+    static constexpr int kThreads = 1024;
+    using Sort = cub::BlockRadixSort<int, kThreads, ITEMS, int>;
+    using Scan = cub::BlockScan<int, kThreads>;
+    union Temp {
+        typename Sort::TempStorage sort;
+        typename Scan::TempStorage scan;
+    };
+    // dynamic shared memory: Temp, then opens [ITEMS * kThreads] and per-group start, rank, end [k]
+    static std::size_t bytes(int k) { return sizeof(Temp) + 4 * (std::size_t(ITEMS) * kThreads + 3 * std::size_t(k)); }
+};
+
+template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kernel(MergeParams p, int bits) {
+    using Ty = MergeSortTypes<ITEMS>;
+    constexpr int kThreads = Ty::kThreads, kCap = ITEMS * kThreads;
+    extern __shared__ __align__(16) unsigned char raw[];
+    auto& temp = *reinterpret_cast<typename Ty::Temp*>(raw);
+    int* opens = reinterpret_cast<int*>(raw + sizeof(typename Ty::Temp)); // [kCap]: token opens its group
+    int* startOf = opens + kCap;                                          // [k]: segment start
+    int* rankOf = startOf + p.k;                                          // [k]
+    int* endOf = rankOf + p.k;                                            // [k]: segment end
+    const int tid = threadIdx.x, n = p.n, k = p.k;
+    const int pad = (1 << bits) - 1; // >= k: padding sorts last
+    int label[ITEMS], key[ITEMS], tok[ITEMS];
+#pragma unroll
+    for (int q = 0; q < ITEMS; ++q) { // blocked: thread t holds tokens t*ITEMS.. in order
+        const int i = tid * ITEMS + q;
+        label[q] = i < n ? p.labels[i] : pad;
+        key[q] = label[q];
+        tok[q] = i;
+        opens[i] = 0;
+    }
+    for (int g = tid; g < k; g += kThreads) startOf[g] = -1;
+    typename Ty::Sort(temp.sort).Sort(key, tok, 0, bits); // stable: members stay in token order
+    __syncthreads();
+    // segments: a key differing from the one before it opens one, from the one after closes it
+    __shared__ int firstKey[kThreads], lastKey[kThreads];
+    firstKey[tid] = key[0];
+    lastKey[tid] = key[ITEMS - 1];
+    __syncthreads();
+#pragma unroll
+    for (int q = 0; q < ITEMS; ++q) {
+        const int pos = tid * ITEMS + q;
+        if (pos >= n) continue;
+        const int prev = q > 0 ? key[q - 1] : tid > 0 ? lastKey[tid - 1] : -1;
+        const int next = q + 1 < ITEMS ? key[q + 1] : tid + 1 < kThreads ? firstKey[tid + 1] : -1;
+        if (key[q] != prev) {
+            startOf[key[q]] = pos;
+            opens[tok[q]] = 1;
+        }
+        if (key[q] != next || pos + 1 == n) endOf[key[q]] = pos + 1;
+        p.order[pos] = tok[q];
+    }
+    __syncthreads();
+    // rank of a non-empty group = the number of groups opened by an earlier token
+    int flag[ITEMS], before[ITEMS], opened;
+#pragma unroll
+    for (int q = 0; q < ITEMS; ++q) flag[q] = opens[tid * ITEMS + q];
+    typename Ty::Scan(temp.scan).ExclusiveSum(flag, before, opened);
+#pragma unroll
+    for (int q = 0; q < ITEMS; ++q)
+        if (flag[q]) rankOf[label[q]] = before[q];
+    __syncthreads();
+    // empty groups follow, by id (one chunk of the block per kThreads groups)
+    int emptyBefore = 0;
+    for (int g0 = 0; g0 < k; g0 += kThreads) {
+        const int g = g0 + tid;
+        const int empty = g < k && startOf[g] < 0;
+        int at, total;
+        typename Ty::Scan(temp.scan).ExclusiveSum(empty, at, total);
+        if (empty) rankOf[g] = opened + emptyBefore + at;
+        emptyBefore += total;
+        __syncthreads();
+    }
+    // per group: segment start, rank and size; then the tokens' new labels
+    for (int g = tid; g < k; g += kThreads) {
+        const int st = startOf[g];
+        const int size = st < 0 ? 0 : endOf[g] - st;
+        p.first[g] = st < 0 ? 0 : st;
+        p.rank[g] = rankOf[g];
+        p.sizes[rankOf[g]] = size;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int q = 0; q < ITEMS; ++q) {
+        const int i = tid * ITEMS + q;
+        if (i < n) p.labels[i] = rankOf[label[q]];
+    }
+}
+
+// One CTA per group: its members' rows, in token order from the segment, summed as the basic
+// kernel sums them; the merged row written at the group's rank.
+template <class T> __global__ void __launch_bounds__(128) merge_segment_sum_kernel(MergeParams p) {
+    constexpr int kThreads = 128, kChunk = 128;
+    __shared__ int members[kChunk];
+    __shared__ float weights[kChunk];
+    const int g = blockIdx.x, tid = threadIdx.x;
+    const int rank = p.rank[g], start = p.first[g], size = p.sizes[rank];
+    const T* x = static_cast<const T*>(p.x);
+    float* out = p.merged + (long long)rank * p.d;
+    for (int f0 = 0; f0 < p.d; f0 += kThreads * 8) {
+        float acc[8], plain[8];
+#pragma unroll
+        for (int q = 0; q < 8; ++q) acc[q] = plain[q] = 0.0f;
+        float msum = 0.0f;
+        for (int c0 = 0; c0 < size; c0 += kChunk) {
+            const int cn = min(kChunk, size - c0);
+            __syncthreads();
+            if (tid < cn) {
+                const int j = p.order[start + c0 + tid];
+                members[tid] = j;
+                weights[tid] = p.mass[j];
+            }
+            __syncthreads();
+            for (int c = 0; c < cn; ++c) {
+                const int j = members[c];
+                const float w = weights[c];
+                msum += w;
+#pragma unroll
+                for (int q = 0; q < 8; ++q) {
+                    const int f = f0 + q * kThreads + tid;
+                    if (f < p.d) {
+                        const float v = ld(x, (long long)j * p.d + f);
+                        acc[q] += w * v;
+                        plain[q] += v;
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < 8; ++q) {
+            const int f = f0 + q * kThreads + tid;
+            if (f < p.d) out[f] = msum > 0.0f ? acc[q] / msum : plain[q] / fmaxf(1.0f, float(size));
+        }
+    }
+}
+
+template <int ITEMS> void launchSegments(const MergeParams& p, cudaStream_t s) {
+    int bits = 1;
+    while ((1 << bits) - 1 < p.k) ++bits;
+    const std::size_t smem = MergeSortTypes<ITEMS>::bytes(p.k);
+    QMPP_CUDA_CHECK(cudaFuncSetAttribute(merge_segments_kernel<ITEMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    merge_segments_kernel<ITEMS><<<1, 1024, smem, s>>>(p, bits);
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
 // ---- launchers ----------------------------------------------------------------------------
 
 template <class T> void launchMergeBasic(const MergeParams& p, cudaStream_t s) {
@@ -136,6 +292,13 @@ void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchMergeBasic<decltype(t)>(p, s); }); return;
     case Version::Optimized:
         if (p.k < 1 || p.n < 1) return;
+        if (p.order && p.n <= 8192 && p.k <= 8192) { // sorted segments: each group reads only its members
+            if (p.n <= 4096) launchSegments<4>(p, s);
+            else launchSegments<8>(p, s);
+            withPrec(prec, [&](auto t) { merge_segment_sum_kernel<decltype(t)><<<p.k, 128, 0, s>>>(p); });
+            QMPP_CUDA_CHECK_LAUNCH();
+            return;
+        }
         merge_first_init_kernel<<<blocksFor(p.k, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         merge_first_fast_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);

@@ -374,7 +374,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                        "cublas_cosine", "cublas", pn, n, d, 1, 0, 2.0 * n * n * double(d), es * 2 * n * d + 4.0 * n * n, true);
             }
             DeviceBuffer<float> s(n), u(n), keys(n), pi(n), mass(n), scr(2), cen(k * d), merged(k * d), terms(4 * n), mn(k);
-            DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k), founderOf(n);
+            DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k), founderOf(n), order(n), fusedFounders(n);
             kk::philoxUniforms(s.get(), n, 5, c.stream);
             kk::philoxUniforms(u.get(), n, 6, c.stream);
             kk::philoxUniforms(mass.get(), n, 8, c.stream);
@@ -408,6 +408,15 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         kk::TopKParams tp{keys.get(), int(n), int(k), sel.get(), idx.get()};
                         kk::topK(tp, v, c.stream);
                     });
+                    // both in one launch, as the pipeline runs them
+                    if (v == kk::Version::Optimized && !failed.count("gumbel_topk/" + vn + "/fp32") &&
+                        !failed.count("gumbel/" + vn + "/fp32") && !failed.count("topk/" + vn + "/fp32"))
+                        record(c, timeIt(c, [&](int) {
+                                   kk::GumbelParams gp{s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(), pi.get(), mass.get(), scr.get()};
+                                   kk::TopKParams tp{keys.get(), int(n), int(k), sel.get(), idx.get(), fusedFounders.get()};
+                                   kk::gumbelTopK(gp, tp, v, c.stream);
+                               }),
+                               "gumbel_topk", vn, "fp32", n, d, 1, k, 20 * N, 32 * N + 4 * K, true);
                 }
                 run(kk::Kernel::Cosine, pn, 2 * N * N * D, es * N * D + 4 * N * N, [&](int rep) {
                     kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
@@ -439,7 +448,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 });
                 run(kk::Kernel::Merge, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
                     QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n, cudaMemcpyDeviceToDevice, c.stream));
-                    kk::MergeParams mp{X.get(rep), int(n), int(d), int(k), mass.get(), labels.get(), first.get(), rank.get(), merged.get(), sizes.get()};
+                    kk::MergeParams mp{X.get(rep), int(n), int(d), int(k), mass.get(), labels.get(), first.get(), rank.get(), merged.get(), sizes.get(), order.get()};
                     kk::merge(mp, v, prec, c.stream);
                 });
                 run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D, es * 4 * 256 * D + 4 * K * D, [&](int rep) {

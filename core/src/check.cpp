@@ -484,6 +484,30 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         c.pass = c.pass && c2.pass && c3.pass;
         if (c.note.empty()) c.note = !c2.note.empty() ? "pi: " + c2.note : c3.note.empty() ? "" : "mass: " + c3.note;
         pr.add("gumbel", vn, "fp32", in, c, tol);
+        if (v == kk::Version::Optimized) { // the fused launch: the same keys, pi, mass and top-K
+            kk::DeviceBuffer<int> sel, idx, fo;
+            sel.resize(n);
+            poison(idx, k);
+            poison(fo, n);
+            poison(keys, n);
+            poison(pi, n);
+            poison(mass, n);
+            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(), idx.get(), fo.get()};
+            kk::gumbelTopK(gp, tp, v, nullptr);
+            const auto fk = fetch(keys, n), fpi = fetch(pi, n), fm = fetch(mass, n);
+            Cmp f = compare(fpi.data(), rp.data(), rp.size(), Tol{1e-7, tol.rtol * 10});
+            const Cmp f2 = compare(fm.data(), rm.data(), rm.size(), tol);
+            f.maxRel = std::max(f.maxRel / 10, f2.maxRel);
+            f.pass = f.pass && f2.pass;
+            if (fk != keysHost) f = {f.maxRel, false, "keys differ from the gumbel kernel's"};
+            const auto ref = topK(std::vector<double>(keysHost.begin(), keysHost.end()), k);
+            const auto got = fetch(idx, k);
+            std::vector<int> want(static_cast<std::size_t>(n), -1);
+            for (i64 c2 = 0; c2 < k; ++c2) want[ref[c2]] = int(c2);
+            if (!std::equal(got.begin(), got.end(), ref.begin())) f = {f.maxRel, false, "top-K indices differ"};
+            else if (fetch(fo, n) != want) f = {f.maxRel, false, "founderOf differs"};
+            pr.add("gumbel_topk", vn, "fp32", in, f, tol);
+        }
     }
     if (!skip(kk::Kernel::TopK) && !keysHost.empty()) {
         // the Gumbel keys, then the same keys rounded to 0.5 (many ties, broken by index)
@@ -596,29 +620,40 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         pr.row({"assign", vn, pn, in.name, n, d, c.maxRel, 1e-5, 0, c.pass, c.note.empty() ? "max cosine gap to the best" : c.note});
     }
     if (!skip(kk::Kernel::Merge)) {
-        kk::DeviceBuffer<int> lab, first, rank, sizes;
-        lab.upload(groups.data(), groups.size());
-        first.resize(k);
-        rank.resize(k);
-        poison(sizes, k);
-        kk::DeviceBuffer<float> merged;
-        poison(merged, k * d);
-        kk::MergeParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dmass.get(),
-                           lab.get(), first.get(), rank.get(), merged.get(), sizes.get()};
-        kk::merge(mp, v, p, nullptr);
-        const auto got = fetch(merged, k * d);
-        const auto gotLabels = fetch(lab, n);
-        const auto gotSizes = fetch(sizes, k);
-        std::vector<i64> refLabels(groups.begin(), groups.end());
-        std::vector<float> refMerged;
-        std::vector<i64> refSizes;
-        // mergeWeighted is the CPU step checked above against its own double reference
-        mergeWeighted(x.data(), n, d, mass, refLabels, k, refMerged, refSizes);
-        std::vector<double> mref(refMerged.begin(), refMerged.end());
-        Cmp c = compare(got.data(), mref.data(), mref.size(), Tol{tol.atol, std::max(tol.rtol, 1e-5)});
-        if (!std::equal(gotLabels.begin(), gotLabels.end(), refLabels.begin())) c = {c.maxRel, false, "labels differ"};
-        if (!std::equal(gotSizes.begin(), gotSizes.end(), refSizes.begin())) c = {c.maxRel, false, "sizes differ"};
-        pr.add("merge", vn, pn, in, c, tol);
+        // optimized: with the segment scratch (sorted segments, N <= 8192), then with one group
+        // left empty, then without the scratch (v1)
+        for (const int variant : {0, 1, 2}) {
+            if (variant > 0 && v != kk::Version::Optimized) continue;
+            const bool segments = variant < 2;
+            std::vector<int> gin = groups;
+            if (variant == 1)
+                for (auto& g : gin) g = g == k / 2 ? 0 : g;
+            kk::DeviceBuffer<int> lab, first, rank, sizes, order;
+            lab.upload(gin.data(), gin.size());
+            first.resize(k);
+            rank.resize(k);
+            order.resize(n);
+            poison(sizes, k);
+            kk::DeviceBuffer<float> merged;
+            poison(merged, k * d);
+            kk::MergeParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dmass.get(),
+                               lab.get(), first.get(), rank.get(), merged.get(), sizes.get(), segments ? order.get() : nullptr};
+            kk::merge(mp, v, p, nullptr);
+            const auto got = fetch(merged, k * d);
+            const auto gotLabels = fetch(lab, n);
+            const auto gotSizes = fetch(sizes, k);
+            std::vector<i64> refLabels(gin.begin(), gin.end());
+            std::vector<float> refMerged;
+            std::vector<i64> refSizes;
+            // mergeWeighted is the CPU step checked above against its own double reference
+            mergeWeighted(x.data(), n, d, mass, refLabels, k, refMerged, refSizes);
+            std::vector<double> mref(refMerged.begin(), refMerged.end());
+            Cmp c = compare(got.data(), mref.data(), mref.size(), Tol{tol.atol, std::max(tol.rtol, 1e-5)});
+            if (!std::equal(gotLabels.begin(), gotLabels.end(), refLabels.begin())) c = {c.maxRel, false, "labels differ"};
+            if (!std::equal(gotSizes.begin(), gotSizes.end(), refSizes.begin())) c = {c.maxRel, false, "sizes differ"};
+            const char* what[] = {"", " (empty group)", " (v1 path)"};
+            pr.row({"merge", vn, pn, in.name + what[variant], in.n, in.d, c.maxRel, tol.rtol, tol.atol, c.pass, c.note});
+        }
     }
     if (!skip(kk::Kernel::ArHeads) && k >= 2) {
         const auto heads = defaultArHeads(d);

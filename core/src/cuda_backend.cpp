@@ -1,5 +1,6 @@
 // The CUDA backend: the pipeline of pipeline.cpp with every stage as kernels on one stream.
 // Device buffers persist between runs (they only grow), so the live slider loop allocates once.
+#include "qmpp/array.h"
 #include "qmpp/cuda_backend.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
@@ -7,9 +8,16 @@
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace qmpp {
 
@@ -17,6 +25,85 @@ namespace k = kernels;
 using k::DeviceBuffer;
 
 namespace {
+
+// float -> IEEE half, round to nearest even (as __float2half_rn): F16C eight at a time where the
+// CPU has it, else floatToHalf.
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void toHalfF16c(const float* in, std::uint16_t* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i) out[i] = floatToHalf(in[i]);
+}
+#endif
+void toHalfHost(const float* in, std::uint16_t* out, std::size_t n) {
+#if defined(__x86_64__)
+    static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    if (f16c) return toHalfF16c(in, out, n);
+#endif
+    for (std::size_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
+}
+
+// Host floats to device memory in T through page-locked staging: chunks are copied (or
+// converted to half) by all cores, and each chunk's DMA overlaps the next chunk's conversion.
+void uploadStaged(const float* host, std::size_t count, void* dev, bool half, k::PinnedBuffer& pin, cudaStream_t s) {
+    if (count == 0) return;
+    const std::size_t es = half ? 2 : 4;
+    auto* staging = static_cast<unsigned char*>(pin.reserve(count * es));
+    constexpr std::size_t kChunk = std::size_t(1) << 19, kPiece = std::size_t(1) << 15; // elements
+    for (std::size_t c0 = 0; c0 < count; c0 += kChunk) {
+        const std::size_t cn = std::min(kChunk, count - c0);
+        const long long pieces = static_cast<long long>((cn + kPiece - 1) / kPiece);
+#pragma omp parallel for schedule(static) if (pieces > 1)
+        for (long long q = 0; q < pieces; ++q) {
+            const std::size_t b = c0 + std::size_t(q) * kPiece, e = std::min(b + kPiece, c0 + cn);
+            if (half) toHalfHost(host + b, reinterpret_cast<std::uint16_t*>(staging) + b, e - b);
+            else std::memcpy(reinterpret_cast<float*>(staging) + b, host + b, (e - b) * 4);
+        }
+        QMPP_CUDA_CHECK(cudaMemcpyAsync(static_cast<unsigned char*>(dev) + c0 * es, staging + c0 * es, cn * es,
+                                        cudaMemcpyHostToDevice, s));
+    }
+}
+
+// Results gathered on the device into one buffer, one DMA into page-locked memory, then copied
+// out to their vectors by all cores.
+class Download {
+  public:
+    template <class T> void add(const DeviceBuffer<T>& src, T* host, std::size_t count) {
+        if (!count) return;
+        m_segs.push_back({src.get(), count * sizeof(T), m_bytes});
+        m_hosts.push_back(host);
+        m_bytes += (count * sizeof(T) + 15) / 16 * 16;
+    }
+    void run(DeviceBuffer<std::uint8_t>& packed, k::PinnedBuffer& pin, cudaStream_t s) {
+        packed.resize(std::max<std::size_t>(m_bytes, 1));
+        m_pinned = static_cast<unsigned char*>(pin.reserve(m_bytes));
+        for (std::size_t b = 0; b < m_segs.size(); b += k::kMaxPack)
+            k::pack(m_segs.data() + b, int(std::min<std::size_t>(k::kMaxPack, m_segs.size() - b)), packed.get(), s);
+        if (m_bytes) QMPP_CUDA_CHECK(cudaMemcpyAsync(m_pinned, packed.get(), m_bytes, cudaMemcpyDeviceToHost, s));
+    }
+    // After the stream is synchronized.
+    void finish() const {
+        constexpr std::size_t kPiece = std::size_t(1) << 16;
+        std::vector<std::pair<std::size_t, std::size_t>> work; // (segment, piece start)
+        for (std::size_t i = 0; i < m_segs.size(); ++i)
+            for (std::size_t b = 0; b < m_segs[i].bytes; b += kPiece) work.emplace_back(i, b);
+        const long long jobs = static_cast<long long>(work.size());
+#pragma omp parallel for schedule(dynamic) if (jobs > 8)
+        for (long long j = 0; j < jobs; ++j) {
+            const auto [i, b] = work[std::size_t(j)];
+            const std::size_t len = std::min(kPiece, m_segs[i].bytes - b);
+            std::memcpy(static_cast<unsigned char*>(m_hosts[i]) + b, m_pinned + m_segs[i].offset + b, len);
+        }
+    }
+
+  private:
+    std::vector<k::PackSegment> m_segs;
+    std::vector<void*> m_hosts;
+    std::size_t m_bytes = 0;
+    unsigned char* m_pinned = nullptr;
+};
 
 class CudaBackend final : public Backend {
   public:
@@ -38,13 +125,17 @@ class CudaBackend final : public Backend {
         return m_optimized && k::available(kern, k::Version::Optimized) ? k::Version::Optimized
                                                                          : k::Version::Basic;
     }
-    // Token-like data in the working precision: float uploaded, converted on the device.
-    const void* stage(DeviceBuffer<float>& f32, DeviceBuffer<std::uint16_t>& f16, const float* host,
-                      std::size_t count) {
-        f32.upload(host, count, m_stream);
-        if (m_prec == k::Prec::F32) return f32.get();
+    // Token-like data in the working precision (FP16 converted on the host, half the bytes over
+    // the link), through its own page-locked staging buffer.
+    const void* stage(DeviceBuffer<float>& f32, DeviceBuffer<std::uint16_t>& f16, k::PinnedBuffer& pin,
+                      const float* host, std::size_t count) {
+        if (m_prec == k::Prec::F32) {
+            f32.resize(count);
+            uploadStaged(host, count, f32.get(), false, pin, m_stream);
+            return f32.get();
+        }
         f16.resize(count);
-        k::toHalf(f32.get(), f16.get(), count, m_stream);
+        uploadStaged(host, count, f16.get(), true, pin, m_stream);
         return f16.get();
     }
     // Queues one stage on the stream and marks its end; the times are read after the final sync.
@@ -58,6 +149,8 @@ class CudaBackend final : public Backend {
     std::string m_device;
     cudaStream_t m_stream = nullptr;
     k::StageTimeline m_line;
+    k::PinnedBuffer m_pinX, m_pinSrc, m_pinW, m_pinOut; // staging: each upload has its own
+    DeviceBuffer<std::uint8_t> m_packed;                 // the results, gathered for one copy
 
     DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
     DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
@@ -65,7 +158,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer<std::uint8_t> m_work, m_assignPart; // optimized entropy's and assignment's partials
     DeviceBuffer<std::uint16_t> m_centres16; // optimized FP16 assignment: centres as two halves
     DeviceBuffer<int> m_sel, m_idx, m_founderOf, m_labels, m_labels2, m_changed, m_first, m_rank,
-        m_sizes, m_state;
+        m_sizes, m_state, m_order;
     const ArHeads* m_headsFor = nullptr; // the heads whose weights m_w32/m_w16 hold
     k::Prec m_headsPrec = k::Prec::F32;
 };
@@ -88,16 +181,16 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
 
     const void* x = nullptr;
     m_line.begin(m_stream);
-    timed(r, "upload", [&] { x = stage(m_x, m_x16, t.x.data(), t.x.size()); });
+    timed(r, "upload", [&] { x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size()); });
     if (!t.hidden.empty() && t.attention.empty()) // reported apart: resident inputs skip it
-        timed(r, "upload_hidden", [&] { stage(m_src, m_src16, t.hidden.data(), t.hidden.size()); });
+        timed(r, "upload_hidden", [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
 
     // 1. Saliency from attention entropy.
     timed(r, "entropy", [&] {
         if (!t.attention.empty()) {
             r.layers = t.attnLayers;
             k::EntropyMapsParams ep;
-            ep.a = stage(m_src, m_src16, t.attention.data(), t.attention.size());
+            ep.a = stage(m_src, m_src16, m_pinSrc, t.attention.data(), t.attention.size());
             ep.layers = static_cast<int>(t.attnLayers);
             ep.heads = static_cast<int>(t.attnHeads);
             ep.n = n;
@@ -147,7 +240,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         k::saliency(sp, version(k::Kernel::Saliency), m_stream);
     });
 
-    // 2-3. Gumbel-softmax mask, hard foreground, mass.
+    // 2-3. Gumbel-softmax mask, hard foreground, mass; the top-K in the same launch (optimized).
+    // The optimized top-K writes founderOf itself; with basic kernels it is built on the host.
+    const bool deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
+    m_founderOf.resize(t.n);
     timed(r, "gumbel", [&] {
         if (p.uniforms.empty()) {
             m_u.resize(t.n);
@@ -167,12 +263,6 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.pi = m_pi.get();
         gp.mass = m_mass.get();
         gp.scratch = m_scratch.get();
-        k::gumbel(gp, version(k::Kernel::Gumbel), m_stream);
-    });
-    // The optimized top-K writes founderOf itself; with basic kernels it is built on the host.
-    const bool deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
-    m_founderOf.resize(t.n);
-    timed(r, "topk", [&] {
         k::TopKParams tp;
         tp.keys = m_keys.get();
         tp.n = n;
@@ -182,7 +272,12 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         tp.selected = m_sel.get();
         tp.idx = m_idx.get();
         if (deviceFounders) tp.founderOf = m_founderOf.get();
-        k::topK(tp, version(k::Kernel::TopK), m_stream);
+        if (version(k::Kernel::Gumbel) == version(k::Kernel::TopK)) {
+            k::gumbelTopK(gp, tp, version(k::Kernel::Gumbel), m_stream);
+        } else {
+            k::gumbel(gp, version(k::Kernel::Gumbel), m_stream);
+            k::topK(tp, version(k::Kernel::TopK), m_stream);
+        }
     });
     std::vector<int> fg(static_cast<std::size_t>(K));
     bool usedState = false; // device-side refinement: rounds come back with the results
@@ -296,6 +391,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         mp.rank = m_rank.get();
         mp.merged = m_merged.get();
         mp.sizes = m_sizes.get();
+        m_order.resize(t.n);
+        mp.order = m_order.get();
         k::merge(mp, version(k::Kernel::Merge), m_prec, m_stream);
     });
 
@@ -305,7 +402,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     const std::size_t hd = ArHeads::kHidden, D = static_cast<std::size_t>(d);
     if (m_headsFor != heads.get() || m_headsPrec != m_prec) {
         const std::vector<float> all = packArHeads(*heads);
-        stage(m_w32, m_w16, all.data(), all.size());
+        stage(m_w32, m_w16, m_pinW, all.data(), all.size());
         m_headsFor = heads.get();
         m_headsPrec = m_prec;
     }
@@ -348,26 +445,29 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     std::vector<float> terms(4 * static_cast<std::size_t>(n)), mnorm(static_cast<std::size_t>(K));
     std::vector<int> labels(static_cast<std::size_t>(n)), gsizes(static_cast<std::size_t>(K));
     std::vector<float> padErr(static_cast<std::size_t>(n));
+    Download down;
     timed(r, "download", [&] {
         r.layerEntropy.resize(r.layers * t.n);
         for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass}) v->resize(t.n);
         r.merged.resize(kk * t.d);
-        m_h.download(r.layerEntropy.data(), r.layerEntropy.size(), m_stream);
-        m_s.download(r.saliency.data(), t.n, m_stream);
-        m_u.download(r.uniforms.data(), t.n, m_stream);
-        m_pi.download(r.pi.data(), t.n, m_stream);
-        m_mass.download(r.mass.data(), t.n, m_stream);
-        m_labels.download(labels.data(), labels.size(), m_stream);
-        m_merged.download(r.merged.data(), r.merged.size(), m_stream);
-        m_sizes.download(gsizes.data(), gsizes.size(), m_stream);
-        if (m1) m_err.download(err.data(), err.size(), m_stream);
-        m_terms.download(terms.data(), terms.size(), m_stream);
-        m_mnorm.download(mnorm.data(), mnorm.size(), m_stream);
-        m_padErr.download(padErr.data(), padErr.size(), m_stream);
-        if (!hostFounders) m_idx.download(fg.data(), fg.size(), m_stream);
-        if (usedState) m_state.download(&stateHead[0], 2, m_stream);
+        down.add(m_h, r.layerEntropy.data(), r.layerEntropy.size());
+        down.add(m_s, r.saliency.data(), t.n);
+        down.add(m_u, r.uniforms.data(), t.n);
+        down.add(m_pi, r.pi.data(), t.n);
+        down.add(m_mass, r.mass.data(), t.n);
+        down.add(m_labels, labels.data(), labels.size());
+        down.add(m_merged, r.merged.data(), r.merged.size());
+        down.add(m_sizes, gsizes.data(), gsizes.size());
+        if (m1) down.add(m_err, err.data(), err.size());
+        down.add(m_terms, terms.data(), terms.size());
+        down.add(m_mnorm, mnorm.data(), mnorm.size());
+        down.add(m_padErr, padErr.data(), padErr.size());
+        if (!hostFounders) down.add(m_idx, fg.data(), fg.size());
+        if (usedState) down.add(m_state, &stateHead[0], 2);
+        down.run(m_packed, m_pinOut, m_stream);
     });
     QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    down.finish();
     for (const auto& [stageName, ms] : m_line.resolve()) r.timings.push_back({stageName, ms});
     r.foreground.assign(fg.begin(), fg.end());
     if (usedState) r.refineRounds = stateHead[1];

@@ -85,6 +85,33 @@ template <class T> class DeviceBuffer {
     std::size_t m_count = 0, m_capacity = 0;
 };
 
+// Page-locked host memory that only grows (cudaHostAlloc): copies from and to it run as DMA,
+// asynchronously, at the link's speed. Contents are not kept when it grows.
+class PinnedBuffer {
+  public:
+    PinnedBuffer() = default;
+    ~PinnedBuffer() { release(); }
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+    void* reserve(std::size_t bytes) {
+        if (bytes > m_capacity || !m_ptr) {
+            release();
+            QMPP_CUDA_CHECK(cudaHostAlloc(&m_ptr, bytes ? bytes : 1, cudaHostAllocDefault));
+            m_capacity = bytes;
+        }
+        return m_ptr;
+    }
+
+  private:
+    void release() noexcept {
+        if (m_ptr) QMPP_CUDA_CHECK_PRINT(cudaFreeHost(m_ptr));
+        m_ptr = nullptr;
+        m_capacity = 0;
+    }
+    void* m_ptr = nullptr;
+    std::size_t m_capacity = 0;
+};
+
 // A CUDA event pair around a region of one stream; ms() synchronizes on the end event.
 class EventTimer {
   public:

@@ -103,6 +103,9 @@ struct TopKParams {
     int* founderOf = nullptr;    // optional out [N]: c where idx[c] = i, else -1 (optimized only)
 };
 void topK(const TopKParams& p, Version v, cudaStream_t s);
+// gumbel then topK on its keys (t.keys == g.keys); the optimized version does both in one
+// launch for N <= 16,384.
+void gumbelTopK(const GumbelParams& g, const TopKParams& t, Version v, cudaStream_t s);
 
 // ---- seeded clustering -------------------------------------------------------------------
 struct AssignParams {
@@ -148,6 +151,7 @@ struct MergeParams {
     int* rank = nullptr;         // scratch [K]: merged position of each group
     float* merged = nullptr;     // out [K, D]
     int* sizes = nullptr;        // out [K]
+    int* order = nullptr;        // optimized, optional scratch [N]: members sorted by group
 };
 void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s);
 
@@ -183,5 +187,14 @@ void metrics(const MetricsParams& p, Version v, Prec prec, cudaStream_t s);
 
 // Converts float to half on the device (n elements).
 void toHalf(const float* in, void* out, std::size_t n, cudaStream_t s);
+// Gathers up to kMaxPack device arrays (sizes in whole 4-byte words) into one buffer in one
+// launch, so a result comes back in a single copy.
+constexpr int kMaxPack = 16;
+struct PackSegment {
+    const void* src = nullptr;
+    std::size_t bytes = 0;  // a multiple of 4
+    std::size_t offset = 0; // in dst, a multiple of 4
+};
+void pack(const PackSegment* segs, int count, void* dst, cudaStream_t s);
 
 } // namespace qmpp::kernels
