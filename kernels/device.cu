@@ -60,6 +60,31 @@ void cudaCheckPrint(cudaError_t err, const char* expr, const char* file, int lin
         std::fprintf(stderr, "qmpp: %s:%d: %s: %s\n", file, line, expr, cudaGetErrorString(err));
 }
 
+__global__ void gate_kernel(const volatile int* flag) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+        if (*flag) return;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < 200000000ull); // 200 ms: a host blocked in the gated work is not a hang
+}
+
+StreamGate::StreamGate() {
+    void* p = nullptr;
+    QMPP_CUDA_CHECK(cudaHostAlloc(&p, sizeof(int), cudaHostAllocMapped));
+    m_flag = static_cast<volatile int*>(p);
+    *m_flag = 0;
+}
+StreamGate::~StreamGate() { QMPP_CUDA_CHECK_PRINT(cudaFreeHost(const_cast<int*>(m_flag))); }
+void StreamGate::hold(cudaStream_t s) {
+    *m_flag = 0;
+    void* dev = nullptr;
+    QMPP_CUDA_CHECK(cudaHostGetDevicePointer(&dev, const_cast<int*>(m_flag), 0));
+    gate_kernel<<<1, 1, 0, s>>>(static_cast<const volatile int*>(dev));
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+void StreamGate::release() { *m_flag = 1; }
+
 EventTimer::EventTimer() {
     QMPP_CUDA_CHECK(cudaEventCreate(&m_start));
     QMPP_CUDA_CHECK(cudaEventCreate(&m_stop));
@@ -91,7 +116,11 @@ void StageTimeline::mark(const std::string& stage, cudaStream_t s) {
         QMPP_CUDA_CHECK(cudaEventCreate(&e));
         m_events.push_back(e);
     }
-    QMPP_CUDA_CHECK(cudaEventRecord(m_events[m_used++], s));
+    // inside stream capture the mark becomes an event-record node of the graph
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    QMPP_CUDA_CHECK(cudaStreamIsCapturing(s, &capturing));
+    QMPP_CUDA_CHECK(cudaEventRecordWithFlags(m_events[m_used++], s,
+                                             capturing == cudaStreamCaptureStatusActive ? cudaEventRecordExternal : 0));
     m_names.push_back(stage);
 }
 std::vector<std::pair<std::string, float>> StageTimeline::resolve() const {

@@ -267,7 +267,12 @@ template <int ITEMS> void launchSegments(const MergeParams& p, cudaStream_t s) {
     int bits = 1;
     while ((1 << bits) - 1 < p.k) ++bits;
     const std::size_t smem = MergeSortTypes<ITEMS>::bytes(p.k);
-    QMPP_CUDA_CHECK(cudaFuncSetAttribute(merge_segments_kernel<ITEMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    static const bool allowed = [] { // once, for the largest K this layout takes (K <= N)
+        QMPP_CUDA_CHECK(cudaFuncSetAttribute(merge_segments_kernel<ITEMS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             int(MergeSortTypes<ITEMS>::bytes(ITEMS * 1024))));
+        return true;
+    }();
+    (void)allowed;
     merge_segments_kernel<ITEMS><<<1, 1024, smem, s>>>(p, bits);
     QMPP_CUDA_CHECK_LAUNCH();
 }
@@ -292,7 +297,7 @@ void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s) {
     case Version::Basic: withPrec(prec, [&](auto t) { launchMergeBasic<decltype(t)>(p, s); }); return;
     case Version::Optimized:
         if (p.k < 1 || p.n < 1) return;
-        if (p.order && p.n <= 8192 && p.k <= 8192) { // sorted segments: each group reads only its members
+        if (p.order && p.n <= 8192 && p.k <= p.n) { // sorted segments: each group reads only its members
             if (p.n <= 4096) launchSegments<4>(p, s);
             else launchSegments<8>(p, s);
             withPrec(prec, [&](auto t) { merge_segment_sum_kernel<decltype(t)><<<p.k, 128, 0, s>>>(p); });

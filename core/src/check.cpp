@@ -13,6 +13,7 @@
 #include "qmpp/ops.h"
 
 #ifdef QMPP_HAVE_CUDA
+#include "qmpp/cuda_backend.h"
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
 #endif
@@ -800,6 +801,36 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                      << ", saliency max |diff| " << salDiff;
                 pr.row({"pipeline", which, "fp32", in.name, t.n, t.d, 1 - agree, 0.005, 0, ok, note.str()});
             }
+            // Repeated runs of one backend replay the device stages as a CUDA graph: a replay
+            // must equal the direct run bit for bit, also after the seed and temperature change.
+            if (o.backend == "all" || o.backend == "cuda")
+                for (const Precision prec : {Precision::FP32, Precision::FP16}) {
+                    const i64 k = std::max<i64>(1, t.n / 5);
+                    MergeParams q;
+                    q.precision = prec;
+                    auto backend = makeCudaBackend(true, prec);
+                    const MergeResult direct = backend->run(t, q, k);
+                    const MergeResult replay = backend->run(t, q, k);
+                    MergeParams q2 = q;
+                    q2.seed = q.seed + 1;
+                    q2.temperature = 0.5;
+                    const MergeResult changed = backend->run(t, q2, k);
+                    const MergeResult fresh = makeCudaBackend(true, prec)->run(t, q2, k);
+                    auto same = [](const MergeResult& a, const MergeResult& b) {
+                        return a.labels == b.labels && a.merged == b.merged && a.saliency == b.saliency &&
+                               a.pi == b.pi && a.layerEntropy == b.layerEntropy && a.foreground == b.foreground &&
+                               a.losses.total == b.losses.total && a.groupSizes == b.groupSizes;
+                    };
+                    auto graphed = [](const MergeResult& r) {
+                        return std::find(r.notes.begin(), r.notes.end(), kGraphNote) != r.notes.end();
+                    };
+                    const bool used = graphed(replay) && graphed(changed) && !graphed(direct);
+                    const bool ok = same(direct, replay) && same(changed, fresh) && !same(direct, changed);
+                    std::string note = !ok ? "a replay differs from the direct run"
+                                           : used ? "replays equal direct runs, bit for bit"
+                                                  : "graphs off (QMPP_CUDA_GRAPHS=0): direct runs agree";
+                    pr.row({"pipeline_graph", "cuda", toString(prec), in.name, t.n, t.d, ok ? 0.0 : 1.0, 0, 0, ok, note});
+                }
         }
         std::vector<kk::Version> versions;
         if (o.backend != "cuda") versions.push_back(kk::Version::Basic);

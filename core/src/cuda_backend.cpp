@@ -12,7 +12,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 #if defined(__x86_64__)
@@ -105,6 +107,51 @@ class Download {
     unsigned char* m_pinned = nullptr;
 };
 
+bool graphsEnabled() {
+    static const bool on = [] {
+        const char* e = std::getenv("QMPP_CUDA_GRAPHS");
+        return !(e && std::string(e) == "0");
+    }();
+    return on;
+}
+
+// Stream capture of one run's device stages. launch() ends the capture, updates (or builds)
+// the executable graph and launches it; an exception before that ends the capture unused.
+class GraphCapture {
+  public:
+    explicit GraphCapture(cudaStream_t s) : m_stream(s) {
+        if (m_stream) QMPP_CUDA_CHECK(cudaStreamBeginCapture(m_stream, cudaStreamCaptureModeRelaxed));
+    }
+    ~GraphCapture() {
+        if (!m_stream) return;
+        cudaGraph_t g = nullptr;
+        QMPP_CUDA_CHECK_PRINT(cudaStreamEndCapture(m_stream, &g));
+        if (g) QMPP_CUDA_CHECK_PRINT(cudaGraphDestroy(g));
+    }
+    GraphCapture(const GraphCapture&) = delete;
+    GraphCapture& operator=(const GraphCapture&) = delete;
+    void launch(cudaGraphExec_t& exec) {
+        cudaGraph_t g = nullptr;
+        const cudaStream_t s = std::exchange(m_stream, nullptr);
+        QMPP_CUDA_CHECK(cudaStreamEndCapture(s, &g));
+        struct Destroy {
+            cudaGraph_t g;
+            ~Destroy() { QMPP_CUDA_CHECK_PRINT(cudaGraphDestroy(g)); }
+        } destroy{g};
+        cudaGraphExecUpdateResultInfo info{};
+        if (!exec || cudaGraphExecUpdate(exec, g, &info) != cudaSuccess) {
+            (void)cudaGetLastError(); // a failed update is not an error: the graph is rebuilt
+            if (exec) QMPP_CUDA_CHECK(cudaGraphExecDestroy(exec));
+            exec = nullptr;
+            QMPP_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+        }
+        QMPP_CUDA_CHECK(cudaGraphLaunch(exec, s));
+    }
+
+  private:
+    cudaStream_t m_stream;
+};
+
 class CudaBackend final : public Backend {
   public:
     CudaBackend(bool optimized, Precision precision)
@@ -114,7 +161,10 @@ class CudaBackend final : public Backend {
                    ", " + std::to_string(info.smCount) + " SMs)";
         QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
     }
-    ~CudaBackend() override { QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(m_stream)); }
+    ~CudaBackend() override {
+        if (m_exec) QMPP_CUDA_CHECK_PRINT(cudaGraphExecDestroy(m_exec));
+        QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(m_stream));
+    }
 
     std::string name() const override { return m_optimized ? "cuda" : "cuda-basic"; }
     std::string device() const override { return m_device; }
@@ -151,6 +201,8 @@ class CudaBackend final : public Backend {
     k::StageTimeline m_line;
     k::PinnedBuffer m_pinX, m_pinSrc, m_pinW, m_pinOut; // staging: each upload has its own
     DeviceBuffer<std::uint8_t> m_packed;                 // the results, gathered for one copy
+    std::string m_shapeKey;            // shapes of the last completed run (graphs need sized buffers)
+    cudaGraphExec_t m_exec = nullptr;  // the device stages as a CUDA graph
 
     DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
     DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
@@ -181,9 +233,28 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
 
     const void* x = nullptr;
     m_line.begin(m_stream);
-    timed(r, "upload", [&] { x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size()); });
+    // upload: the inputs, and the uniforms of the Gumbel noise (drawn on the device, or given)
+    timed(r, "upload", [&] {
+        x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size());
+        m_u.resize(t.n);
+        if (p.uniforms.empty()) k::philoxUniforms(m_u.get(), t.n, p.seed, m_stream);
+        else m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
+    });
     if (!t.hidden.empty() && t.attention.empty()) // reported apart: resident inputs skip it
         timed(r, "upload_hidden", [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
+
+    // The device stages, entropy to the download, as one CUDA graph: captured on every run (so
+    // any parameter may change) and swapped into the executable graph, which is relaunched.
+    // Only when this run's buffers already have their sizes (the previous run had the same
+    // shapes) and no stage needs the host mid-way; QMPP_CUDA_GRAPHS=0 turns it off.
+    const std::string shapeKey = std::to_string(n) + "," + std::to_string(d) + "," + std::to_string(K) + "," +
+                                 std::to_string(p.layers) + "," + std::to_string(t.hiddenLayers) + "," +
+                                 std::to_string(p.refine) + "," + std::to_string(reinterpret_cast<std::uintptr_t>(
+                                                                      (p.arHeads ? p.arHeads : defaultArHeads(t.d)).get()));
+    const bool graph = m_optimized && graphsEnabled() && t.attention.empty() && p.cluster == ClusterMethod::Seeded &&
+                       shapeKey == m_shapeKey;
+    m_shapeKey.clear(); // set again once this run completes
+    GraphCapture capture(graph ? m_stream : nullptr);
 
     // 1. Saliency from attention entropy.
     timed(r, "entropy", [&] {
@@ -245,12 +316,6 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     const bool deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
     m_founderOf.resize(t.n);
     timed(r, "gumbel", [&] {
-        if (p.uniforms.empty()) {
-            m_u.resize(t.n);
-            k::philoxUniforms(m_u.get(), t.n, p.seed, m_stream);
-        } else {
-            m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
-        }
         k::GumbelParams gp;
         gp.s = m_s.get();
         gp.u = m_u.get();
@@ -466,8 +531,13 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         if (usedState) down.add(m_state, &stateHead[0], 2);
         down.run(m_packed, m_pinOut, m_stream);
     });
+    if (graph) {
+        capture.launch(m_exec);
+        r.notes.push_back(kGraphNote);
+    }
     QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
     down.finish();
+    m_shapeKey = shapeKey;
     for (const auto& [stageName, ms] : m_line.resolve()) r.timings.push_back({stageName, ms});
     r.foreground.assign(fg.begin(), fg.end());
     if (usedState) r.refineRounds = stateHead[1];

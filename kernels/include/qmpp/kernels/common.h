@@ -112,6 +112,22 @@ class PinnedBuffer {
     std::size_t m_capacity = 0;
 };
 
+// Holds a stream with a kernel that spins until release() (or 200 ms pass), so work queued
+// behind it starts back to back: events around that work then measure GPU time alone, not the
+// host's launch latency.
+class StreamGate {
+  public:
+    StreamGate();
+    ~StreamGate();
+    StreamGate(const StreamGate&) = delete;
+    StreamGate& operator=(const StreamGate&) = delete;
+    void hold(cudaStream_t s);
+    void release();
+
+  private:
+    volatile int* m_flag = nullptr; // page-locked, mapped into the device
+};
+
 // A CUDA event pair around a region of one stream; ms() synchronizes on the end event.
 class EventTimer {
   public:
