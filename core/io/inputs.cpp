@@ -3,6 +3,8 @@
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
 
+#include <atomic>
+#include <cstdint>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -217,6 +219,10 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             t.labels = labels;
         }
     }
+    // each loaded token set gets its own revision: device copies of its hidden states are
+    // reused while it is re-run (the studio's sliders), never across two loads
+    static std::atomic<std::uint64_t> revisions{0};
+    for (auto& t : in.items) t.revision = ++revisions;
     return in;
 }
 

@@ -801,8 +801,9 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                      << ", saliency max |diff| " << salDiff;
                 pr.row({"pipeline", which, "fp32", in.name, t.n, t.d, 1 - agree, 0.005, 0, ok, note.str()});
             }
-            // Repeated runs of one backend replay the device stages as a CUDA graph: a replay
-            // must equal the direct run bit for bit, also after the seed and temperature change.
+            // Repeated runs of one backend replay the clustering and AR stages as CUDA graphs
+            // (captured on the second run with the same shapes): replays must equal the first,
+            // direct run bit for bit, also after the seed and temperature change.
             if (o.backend == "all" || o.backend == "cuda")
                 for (const Precision prec : {Precision::FP32, Precision::FP16}) {
                     const i64 k = std::max<i64>(1, t.n / 5);
@@ -810,6 +811,7 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                     q.precision = prec;
                     auto backend = makeCudaBackend(true, prec);
                     const MergeResult direct = backend->run(t, q, k);
+                    const MergeResult captured = backend->run(t, q, k);
                     const MergeResult replay = backend->run(t, q, k);
                     MergeParams q2 = q;
                     q2.seed = q.seed + 1;
@@ -819,17 +821,33 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                     auto same = [](const MergeResult& a, const MergeResult& b) {
                         return a.labels == b.labels && a.merged == b.merged && a.saliency == b.saliency &&
                                a.pi == b.pi && a.layerEntropy == b.layerEntropy && a.foreground == b.foreground &&
-                               a.losses.total == b.losses.total && a.groupSizes == b.groupSizes;
+                               a.losses.total == b.losses.total && a.groupSizes == b.groupSizes &&
+                               a.refineRounds == b.refineRounds;
                     };
-                    auto graphed = [](const MergeResult& r) {
-                        return std::find(r.notes.begin(), r.notes.end(), kGraphNote) != r.notes.end();
-                    };
-                    const bool used = graphed(replay) && graphed(changed) && !graphed(direct);
-                    const bool ok = same(direct, replay) && same(changed, fresh) && !same(direct, changed);
-                    std::string note = !ok ? "a replay differs from the direct run"
-                                           : used ? "replays equal direct runs, bit for bit"
-                                                  : "graphs off (QMPP_CUDA_GRAPHS=0): direct runs agree";
+                    const bool ok = same(direct, captured) && same(direct, replay) && same(changed, fresh) &&
+                                    !same(direct, changed);
+                    const std::string note = ok ? "graph replays equal direct runs, bit for bit"
+                                                : "a graph replay differs from the direct run";
                     pr.row({"pipeline_graph", "cuda", toString(prec), in.name, t.n, t.d, ok ? 0.0 : 1.0, 0, 0, ok, note});
+                    // hidden states kept on the device for one revision, uploaded again for another
+                    TokenSet h = t;
+                    h.hiddenLayers = 2;
+                    h.hidden.resize(std::size_t(2 * t.n * t.d));
+                    for (std::size_t i = 0; i < h.hidden.size(); ++i) h.hidden[i] = t.x[i % t.x.size()] * (i < t.x.size() ? 1.0f : -0.5f);
+                    h.revision = 7;
+                    TokenSet h2 = h;
+                    for (auto& e : h2.hidden) e *= 1.5f;
+                    h2.revision = 8;
+                    const MergeResult up = backend->run(h, q, k), kept = backend->run(h, q, k);
+                    const MergeResult other = backend->run(h2, q, k), otherFresh = makeCudaBackend(true, prec)->run(h2, q, k);
+                    auto staged = [](const MergeResult& r) {
+                        return std::any_of(r.timings.begin(), r.timings.end(), [](const StageTiming& s) { return s.stage == "upload_hidden"; });
+                    };
+                    const bool hok = same(up, kept) && same(other, otherFresh) && staged(up) && !staged(kept) && staged(other) &&
+                                     up.layerEntropy != other.layerEntropy;
+                    pr.row({"pipeline_resident", "cuda", toString(prec), in.name + " + 2 hidden", t.n, t.d, hok ? 0.0 : 1.0, 0, 0,
+                            hok, hok ? "kept hidden states give the uploaded result; a new revision is uploaded"
+                                     : "resident hidden states change the result"});
                 }
         }
         std::vector<kk::Version> versions;

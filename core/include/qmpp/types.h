@@ -41,6 +41,11 @@ struct TokenSet {
     int gridFrames = 1;              // video: temporal slots; tokens ordered (slot, row, col),
                                      // frames * rows * cols == N
     std::vector<std::string> labels; // text tokens, one per token (optional)
+
+    // Non-zero: an identity of this set's contents. A GPU backend that last staged hidden
+    // states of the same revision and size keeps its device copy instead of uploading them
+    // again (the slider loop re-runs one input). 0: always uploaded.
+    std::uint64_t revision = 0;
 };
 
 // Weights of the two AR heads f(x) = W2 relu(W1 x + b1) + b2, as the seed's state_dict.
