@@ -68,6 +68,32 @@ __global__ void merge_relabel_basic_kernel(MergeParams p) {
 
 // ---- optimized ----------------------------------------------------------------------------
 
+// One member's row into this thread's kPer features of the pass at f0: acc += w x_j, plain += x_j.
+template <int kThreads, int kPer, class T>
+__device__ __forceinline__ void addMember(const T* x, long long j, float w, int d, int f0, float (&acc)[kPer],
+                                          float (&plain)[kPer]) {
+#pragma unroll
+    for (int q = 0; q < kPer; ++q) {
+        const int f = f0 + q * kThreads + threadIdx.x;
+        if (f < d) {
+            const float v = ld(x, j * d + f);
+            acc[q] += w * v;
+            plain[q] += v;
+        }
+    }
+}
+
+// The merged features: weighted mean, or the plain mean when the mass sums to 0 (as on the CPU).
+template <int kThreads, int kPer>
+__device__ __forceinline__ void storeMerged(float* out, int d, int f0, const float (&acc)[kPer],
+                                            const float (&plain)[kPer], float msum, int count) {
+#pragma unroll
+    for (int q = 0; q < kPer; ++q) {
+        const int f = f0 + q * kThreads + threadIdx.x;
+        if (f < d) out[f] = msum > 0.0f ? acc[q] / msum : plain[q] / fmaxf(1.0f, float(count));
+    }
+}
+
 __global__ void merge_first_init_kernel(MergeParams p) {
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
     if (g < p.k) p.first[g] = p.n + g; // empty groups sort last
@@ -100,21 +126,9 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
             const float w = p.mass[j];
             msum += w;
             ++count;
-#pragma unroll
-            for (int q = 0; q < kPer; ++q) {
-                const int f = f0 + q * kThreads + tid;
-                if (f < p.d) {
-                    const float v = ld(x, (long long)j * p.d + f);
-                    acc[q] += w * v;
-                    plain[q] += v;
-                }
-            }
+            addMember<kThreads, kPer>(x, j, w, p.d, f0, acc, plain);
         });
-#pragma unroll
-        for (int q = 0; q < kPer; ++q) {
-            const int f = f0 + q * kThreads + tid;
-            if (f < p.d) out[f] = msum > 0.0f ? acc[q] / msum : plain[q] / fmaxf(1.0f, float(count));
-        }
+        storeMerged<kThreads, kPer>(out, p.d, f0, acc, plain, msum, count);
         if (f0 == 0 && tid == 0) {
             p.sizes[rank] = count;
             p.rank[g] = rank;
@@ -244,22 +258,10 @@ template <class T> __global__ void __launch_bounds__(128) merge_segment_sum_kern
                 const int j = members[c];
                 const float w = weights[c];
                 msum += w;
-#pragma unroll
-                for (int q = 0; q < 8; ++q) {
-                    const int f = f0 + q * kThreads + tid;
-                    if (f < p.d) {
-                        const float v = ld(x, (long long)j * p.d + f);
-                        acc[q] += w * v;
-                        plain[q] += v;
-                    }
-                }
+                addMember<kThreads, 8>(x, j, w, p.d, f0, acc, plain);
             }
         }
-#pragma unroll
-        for (int q = 0; q < 8; ++q) {
-            const int f = f0 + q * kThreads + tid;
-            if (f < p.d) out[f] = msum > 0.0f ? acc[q] / msum : plain[q] / fmaxf(1.0f, float(size));
-        }
+        storeMerged<kThreads, 8>(out, p.d, f0, acc, plain, msum, size);
     }
 }
 
