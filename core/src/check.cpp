@@ -104,7 +104,7 @@ std::vector<double> refEntropy(const std::vector<float>& x, i64 n, i64 d,
     return out;
 }
 
-std::vector<double> refEntropyMaps(const std::vector<float>& a, i64 layers, i64 heads, i64 n) {
+[[maybe_unused]] std::vector<double> refEntropyMaps(const std::vector<float>& a, i64 layers, i64 heads, i64 n) {
     std::vector<double> out(static_cast<std::size_t>(layers * n), 0.0);
     for (i64 l = 0; l < layers; ++l)
         for (i64 i = 0; i < n; ++i) {
@@ -131,7 +131,7 @@ std::vector<double> refSaliency(const std::vector<float>& h, i64 layers, i64 n) 
     return s;
 }
 
-std::vector<double> refCosine(const std::vector<float>& a, i64 m, const std::vector<float>& b, i64 n, i64 d) {
+[[maybe_unused]] std::vector<double> refCosine(const std::vector<float>& a, i64 m, const std::vector<float>& b, i64 n, i64 d) {
     std::vector<double> out(static_cast<std::size_t>(m * n));
     for (i64 i = 0; i < m; ++i)
         for (i64 j = 0; j < n; ++j) out[i * n + j] = cosine(&a[i * d], &b[j * d], d);
@@ -139,7 +139,7 @@ std::vector<double> refCosine(const std::vector<float>& a, i64 m, const std::vec
 }
 
 // Normalized mass-weighted group sums [K, D].
-std::vector<double> refCentres(const std::vector<float>& x, i64 n, i64 d, const std::vector<int>& labels,
+[[maybe_unused]] std::vector<double> refCentres(const std::vector<float>& x, i64 n, i64 d, const std::vector<int>& labels,
                                const std::vector<float>& mass, i64 k) {
     std::vector<double> c(static_cast<std::size_t>(k * d), 0.0);
     for (i64 i = 0; i < n; ++i)
