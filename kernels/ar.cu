@@ -108,8 +108,9 @@ template <class T> __global__ void __launch_bounds__(1024) ar_means_scan_kernel(
 
 // Both heads' layers as tensor-core tiles (tc_tile.cuh): C = A B^T per direction (blockIdx.z).
 // Mode 0: A = means [m, D], B = W1 [256, D]; hidden = relu(C + b1) in T.
-// Mode 1: A = hidden [m, 256], B = W2 [D, 256]; per (row, column tile, warp column) the sum of
-// (C + b2 - target)^2 over its 32 columns, into the partials that ar_err_sum_kernel adds in order.
+// Mode 1: A = hidden [m, 256], B = W2 [D, 256]; per (row, column tile) the sum of
+// (C + b2 - target)^2 over the tile's columns, into the partials that ar_err_sum_kernel adds in
+// order.
 template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THREADS, 1) ar_tc_kernel(ArParams p) {
     extern __shared__ __align__(16) unsigned char smem[];
     const int m = p.k - 1, dir = blockIdx.z;
@@ -123,6 +124,7 @@ template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THR
     tc::tileProduct<T, VEC>(smem, A, m, B, nc, kd, row0, col0, acc);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
+    float* rowPart = reinterpret_cast<float*>(smem); // [4 warp columns][128 rows]: the pipeline is done
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -143,12 +145,20 @@ template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THR
                         part = fmaf(e, e, part);
                     }
                 }
-            if (MODE == 1) { // the quad of lanes t = 0..3 shares the row
+            if (MODE == 1) { // the quad of lanes t = 0..3 shares the row; then the 4 warp columns
                 part += __shfl_xor_sync(0xffffffffu, part, 1);
                 part += __shfl_xor_sync(0xffffffffu, part, 2);
-                if (t == 0 && r < m) p.means[((long long)dir * m + r) * (4 * gridDim.x) + 4 * blockIdx.x + wn] = part;
+                if (t == 0) rowPart[wn * tc::BM + tc::fragRow(wm, mt, 2 * h, g)] = part;
             }
         }
+    if (MODE == 1) {
+        __syncthreads();
+        const int r = row0 + threadIdx.x;
+        if (threadIdx.x < tc::BM && r < m) {
+            const float* q = rowPart + threadIdx.x;
+            p.means[((long long)dir * m + r) * gridDim.x + blockIdx.x] = ((q[0] + q[tc::BM]) + q[2 * tc::BM]) + q[3 * tc::BM];
+        }
+    }
 }
 
 // err = the row's partials in column order / D.
@@ -175,10 +185,8 @@ template <class T, int MODE> void launchArTc(const ArParams& p, bool vec, dim3 g
 template <class T> void launchArFast(const ArParams& p, cudaStream_t s) {
     const int m = p.k - 1;
     if (m <= 0) return;
-    // the error partials (4 per row and column tile) reuse the means scratch [2, m, D]
+    // the error partials (one per row and column tile, ceil(D / 128) <= D) reuse the means scratch
     const unsigned colTiles = (p.d + tc::BM - 1) / tc::BM;
-    if (4 * colTiles > unsigned(p.d))
-        throw CudaError("arHeads (optimized): D = " + std::to_string(p.d) + " is below 4");
     ar_means_scan_kernel<T><<<dim3((p.d + 31) / 32, 2), dim3(32, 32), 0, s>>>(p);
     QMPP_CUDA_CHECK_LAUNCH();
     const unsigned rows = (m + tc::BM - 1) / tc::BM;
@@ -192,7 +200,7 @@ template <class T> void launchArFast(const ArParams& p, cudaStream_t s) {
     }
     launchArTc<T, 0>(p, vec1, dim3((kArHidden + tc::BM - 1) / tc::BM, rows, 2), s);
     launchArTc<T, 1>(p, vec2, dim3(colTiles, rows, 2), s);
-    ar_err_sum_kernel<<<blocksFor(2LL * m, 128), 128, 0, s>>>(p, int(4 * colTiles));
+    ar_err_sum_kernel<<<blocksFor(2LL * m, 128), 128, 0, s>>>(p, int(colTiles));
     QMPP_CUDA_CHECK_LAUNCH();
 }
 

@@ -116,11 +116,7 @@ void StageTimeline::mark(const std::string& stage, cudaStream_t s) {
         QMPP_CUDA_CHECK(cudaEventCreate(&e));
         m_events.push_back(e);
     }
-    // inside stream capture the mark becomes an event-record node of the graph
-    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    QMPP_CUDA_CHECK(cudaStreamIsCapturing(s, &capturing));
-    QMPP_CUDA_CHECK(cudaEventRecordWithFlags(m_events[m_used++], s,
-                                             capturing == cudaStreamCaptureStatusActive ? cudaEventRecordExternal : 0));
+    QMPP_CUDA_CHECK(cudaEventRecord(m_events[m_used++], s));
     m_names.push_back(stage);
 }
 std::vector<std::pair<std::string, float>> StageTimeline::resolve() const {

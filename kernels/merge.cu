@@ -190,7 +190,7 @@ template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kern
             startOf[key[q]] = pos;
             opens[tok[q]] = 1;
         }
-        if (key[q] != next || pos + 1 == n) endOf[key[q]] = pos + 1;
+        if (key[q] != next) endOf[key[q]] = pos + 1; // past N the keys are padding
         p.order[pos] = tok[q];
     }
     __syncthreads();

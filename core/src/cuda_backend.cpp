@@ -133,20 +133,16 @@ class CachedGraph {
     ~CachedGraph() { reset(); }
     CachedGraph(const CachedGraph&) = delete;
     CachedGraph& operator=(const CachedGraph&) = delete;
-    // Enqueues `work` on s, directly or as the cached graph. True when a graph ran.
-    template <class F> bool run(const std::string& key, cudaStream_t s, F&& work) {
-        if (!graphsEnabled()) {
-            work();
-            return false;
-        }
+    // Enqueues `work` on s, directly or as the cached graph.
+    template <class F> void run(const std::string& key, cudaStream_t s, F&& work) {
+        if (!graphsEnabled()) return work();
         if (m_exec && key == m_key) {
             QMPP_CUDA_CHECK(cudaGraphLaunch(m_exec, s));
-            return true;
+            return;
         }
         if (key != m_seen) { // first sighting: run directly (buffers may still grow)
             m_seen = key;
-            work();
-            return false;
+            return work();
         }
         reset();
         cudaGraph_t g = nullptr;
@@ -163,7 +159,6 @@ class CachedGraph {
         QMPP_CUDA_CHECK(inst);
         m_key = key;
         QMPP_CUDA_CHECK(cudaGraphLaunch(m_exec, s));
-        return true;
     }
 
   private:
@@ -224,7 +219,6 @@ class CudaBackend final : public Backend {
     DeviceBuffer<std::uint8_t> m_packed;                 // the results, gathered for one copy
     CachedGraph m_clusterGraph, m_arGraph; // the stages with many small launches
     std::uint64_t m_srcRevision = 0;        // the token set whose hidden states m_src holds
-    std::size_t m_srcCount = 0;
 
     DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
     DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
@@ -263,12 +257,12 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         else m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
     });
     // hidden states: reported apart, and kept on the device across runs of one revision
-    const bool hiddenResident = t.revision != 0 && t.revision == m_srcRevision && t.hidden.size() == m_srcCount;
+    const std::size_t staged = m_prec == k::Prec::F16 ? m_src16.size() : m_src.size();
+    const bool hiddenResident = t.revision != 0 && t.revision == m_srcRevision && t.hidden.size() == staged;
     if (!t.hidden.empty() && t.attention.empty() && !hiddenResident) {
-        m_srcRevision = 0;
+        m_srcRevision = 0; // until the upload has been queued
         timed(r, "upload_hidden", [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
         m_srcRevision = t.revision;
-        m_srcCount = t.hidden.size();
     }
     if (!t.attention.empty()) m_srcRevision = 0; // m_src will hold the maps
 
@@ -353,12 +347,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         tp.selected = m_sel.get();
         tp.idx = m_idx.get();
         if (deviceFounders) tp.founderOf = m_founderOf.get();
-        if (version(k::Kernel::Gumbel) == version(k::Kernel::TopK)) {
-            k::gumbelTopK(gp, tp, version(k::Kernel::Gumbel), m_stream);
-        } else {
-            k::gumbel(gp, version(k::Kernel::Gumbel), m_stream);
-            k::topK(tp, version(k::Kernel::TopK), m_stream);
-        }
+        k::gumbelTopK(gp, tp, version(k::Kernel::Gumbel), m_stream); // one launch when optimized
     });
     std::vector<int> fg(static_cast<std::size_t>(K));
     bool usedState = false; // device-side refinement: rounds come back with the results
