@@ -13,6 +13,7 @@
 #include "common.cuh"
 #include "tc_tile.cuh"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace qmpp::kernels {
@@ -83,10 +84,22 @@ struct AssignTc {
     const void* cLo;   // FP16: low halves; FP32: null
     const int* skip;
     float2* partial;   // [centre panels, N]: (best score, its centre as float bits)
+    int split, chunk;  // split > 1: D in `split` chunks of `chunk` elements, one per blockIdx.z,
+    float* scores;     // whose raw partial scores [split, K, N] a second pass adds and ranks
 };
 
-// One CTA per (128-token panel, 128-centre panel): each token's best centre in the panel.
-template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) assign_tc_kernel(AssignTc a) {
+// Splitting D over more CTAs when the tiles alone would leave most SMs idle (small N): the
+// number of chunks of kps elements (one pipeline stage) each CTA takes.
+int assignSplit(int n, int d, int k, int kps) {
+    const int sms = tc::smCount();
+    const int tiles = ((n + tc::BM - 1) / tc::BM) * ((k + tc::BM - 1) / tc::BM);
+    const int stages = (d + kps - 1) / kps;
+    if (2 * tiles > sms) return 1;
+    return std::max(1, std::min(stages, sms / tiles));
+}
+
+// One CTA per (128-token panel, BN-centre panel): each token's best centre in the panel.
+template <class S, class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) assign_tc_kernel(AssignTc a) {
     if (a.skip && *a.skip) return;
     extern __shared__ __align__(16) unsigned char smem[];
     float* bestS = reinterpret_cast<float*>(smem); // [4 wn][128]
@@ -94,10 +107,27 @@ template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) a
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
     const int I = blockIdx.x, J = blockIdx.y;
-    const T* x = static_cast<const T*>(a.x);
-    float acc[4][4][4];
-    tc::tileProduct<T, VEC>(smem, x, a.n, static_cast<const T*>(a.cHi), a.k, a.d, I * tc::BM, J * tc::BM, acc);
-    if (a.cLo) tc::tileProduct<T, VEC>(smem, x, a.n, static_cast<const T*>(a.cLo), a.k, a.d, I * tc::BM, J * tc::BM, acc, false);
+    const int k0 = blockIdx.z * a.chunk, dz = min(a.chunk, a.d - k0);
+    const T* x = static_cast<const T*>(a.x) + k0;
+    tc::Acc<S> acc;
+    tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cHi) + k0, a.k, dz, I * tc::BM, J * S::BN, acc,
+                            true, a.d);
+    if (a.cLo)
+        tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cLo) + k0, a.k, dz, I * tc::BM, J * S::BN,
+                                acc, false, a.d);
+    if (a.split > 1) { // raw partial scores; assign_split_finalize_kernel ranks their sums
+        float* out = a.scores + (long long)blockIdx.z * a.k * a.n;
+#pragma unroll
+        for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < S::NT; ++nt)
+#pragma unroll
+                for (int c = 0; c < 4; ++c) {
+                    const int i = I * tc::BM + tc::fragRow(wm, mt, c, g), col = J * S::BN + tc::fragCol<S>(wn, nt, c, t);
+                    if (i < a.n && col < a.k) out[(long long)col * a.n + i] = acc[mt][nt][c];
+                }
+        return;
+    }
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -105,10 +135,10 @@ template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) a
             float bs = -INFINITY;
             int bi = 0x7fffffff;
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
+            for (int nt = 0; nt < S::NT; ++nt)
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
-                    const int col = J * tc::BM + tc::fragCol(wn, nt, c, t);
+                    const int col = J * S::BN + tc::fragCol<S>(wn, nt, c, t);
                     const float v = acc[mt][nt][2 * h + c];
                     if (col < a.k && (v > bs || (v == bs && col < bi))) {
                         bs = v;
@@ -163,6 +193,40 @@ __global__ void assign_finalize_kernel(AssignParams p, const float2* partial, in
             }
         }
     }
+    if (p.changed && p.previous && p.previous[i] != best) atomicAdd(p.changed, 1);
+    p.labels[i] = best;
+}
+
+// Split D: a warp per token sums the chunks' scores of its centres (lanes over centres), then
+// the best (ties: lower centre), founders fixed.
+__global__ void assign_split_finalize_kernel(AssignParams p, const float* scores, int split) {
+    const int i = static_cast<int>((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+    if (i >= p.n || (p.skip && *p.skip)) return;
+    int best = p.founderOf ? p.founderOf[i] : -1;
+    if (best < 0) {
+        float bs = -INFINITY;
+        best = 0x7fffffff;
+        const long long plane = (long long)p.k * p.n;
+        for (int c = lane; c < p.k; c += 32) {
+            float v = 0.0f;
+            for (int z = 0; z < split; ++z) v += scores[z * plane + (long long)c * p.n + i];
+            if (v > bs) { // c ascends within a lane: ties keep the lower centre
+                bs = v;
+                best = c;
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float os = __shfl_xor_sync(0xffffffffu, bs, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, best, o);
+            if (os > bs || (os == bs && oi < best)) {
+                bs = os;
+                best = oi;
+            }
+        }
+        if (best == 0x7fffffff) best = 0; // every score NaN
+    }
+    if (lane != 0) return;
     if (p.changed && p.previous && p.previous[i] != best) atomicAdd(p.changed, 1);
     p.labels[i] = best;
 }
@@ -247,7 +311,15 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
         withPrec(prec, [&](auto t) {
             using T = decltype(t);
             if (!p.partial) throw CudaError("assign (optimized): needs partial scratch");
-            AssignTc a{p.x, p.n, p.d, p.k, p.centres, nullptr, p.skip, static_cast<float2*>(p.partial)};
+            AssignTc a{p.x, p.n, p.d, p.k, p.centres, nullptr, p.skip, static_cast<float2*>(p.partial), 1, p.d, nullptr};
+            constexpr int kps = tc::ROWB / sizeof(T);
+            a.split = assignSplit(p.n, p.d, p.k, kps);
+            if (a.split > 1) {
+                const int stages = (p.d + kps - 1) / kps, per = (stages + a.split - 1) / a.split;
+                a.chunk = per * kps;
+                a.split = (stages + per - 1) / per; // no empty chunk
+                a.scores = static_cast<float*>(p.partial);
+            }
             bool vec = tc::rowsAligned(p.x, p.d, sizeof(T));
             if constexpr (std::is_same_v<T, __half>) {
                 if (!p.centresHalf) throw CudaError("assign (optimized, fp16): needs centresHalf scratch");
@@ -259,17 +331,36 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
                 a.cLo = hi + count;
                 vec = vec && tc::rowsAligned(hi + count, p.d, 2);
             }
-            const int panels = (p.k + tc::BM - 1) / tc::BM;
-            const dim3 grid((p.n + tc::BM - 1) / tc::BM, panels);
-            if (vec) {
-                tc::allowPipeSmem<assign_tc_kernel<T, true>>();
-                assign_tc_kernel<T, true><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
+            // FP16: 128 x 256 tiles when they take fewer waves at their measured cost (1.66 square
+            // tiles), e.g. N = 4096, K = 819: 128 tiles in one wave instead of 224 in two
+            const long long sms = tc::smCount(), rowPanels = (p.n + tc::BM - 1) / tc::BM;
+            auto waves = [&](int bn) { return (rowPanels * ((p.k + bn - 1) / bn) + sms - 1) / sms; };
+            using Tiles = AssignParams::Tiles;
+            if (p.tiles != Tiles::Auto) a.split = 1, a.chunk = p.d;
+            const bool wide = std::is_same_v<T, __half> && a.split == 1 &&
+                              (p.tiles == Tiles::Auto ? 1.66 * double(waves(tc::Wide::BN)) < double(waves(tc::BM))
+                                                      : p.tiles == Tiles::Wide);
+            const int panels = (p.k + (wide ? tc::Wide::BN : tc::BM) - 1) / (wide ? tc::Wide::BN : tc::BM);
+            const dim3 grid(unsigned(rowPanels), panels, a.split);
+            auto launch = [&](auto shape) {
+                using S = decltype(shape);
+                if (vec) {
+                    tc::allowPipeSmem<assign_tc_kernel<S, T, true>, S::PIPE_BYTES>();
+                    assign_tc_kernel<S, T, true><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
+                } else {
+                    tc::allowPipeSmem<assign_tc_kernel<S, T, false>, S::PIPE_BYTES>();
+                    assign_tc_kernel<S, T, false><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
+                }
+                QMPP_CUDA_CHECK_LAUNCH();
+            };
+            if constexpr (std::is_same_v<T, __half>) {
+                if (wide) launch(tc::Wide{});
+                else launch(tc::Square{});
             } else {
-                tc::allowPipeSmem<assign_tc_kernel<T, false>>();
-                assign_tc_kernel<T, false><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
+                launch(tc::Square{});
             }
-            QMPP_CUDA_CHECK_LAUNCH();
-            assign_finalize_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p, a.partial, panels);
+            if (a.split > 1) assign_split_finalize_kernel<<<blocksFor(32LL * p.n, 256), 256, 0, s>>>(p, a.scores, a.split);
+            else assign_finalize_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p, a.partial, panels);
             QMPP_CUDA_CHECK_LAUNCH();
         });
         return;
@@ -287,8 +378,11 @@ void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s) {
     }
 }
 
-std::size_t assignPartialBytes(int n, int k) {
-    return sizeof(float2) * std::size_t((k + tc::BM - 1) / tc::BM) * std::size_t(n);
+std::size_t assignPartialBytes(int n, int d, int k) {
+    const std::size_t best = sizeof(float2) * std::size_t((k + tc::BM - 1) / tc::BM) * std::size_t(n);
+    const int split = std::max(assignSplit(n, d, k, tc::ROWB / 4), assignSplit(n, d, k, tc::ROWB / 2));
+    const std::size_t scores = split > 1 ? sizeof(float) * std::size_t(split) * std::size_t(k) * std::size_t(n) : 0;
+    return std::max(best, scores);
 }
 
 void refineCommit(int* state, int round, int* labels, const int* newLabels, int n, cudaStream_t s) {

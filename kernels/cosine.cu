@@ -3,10 +3,14 @@
 // | version | idea                                         | measured      |
 // |---------|----------------------------------------------|---------------|
 // | optimized | inverse norms once (warp per row); 128x128 tensor-core tiles (tc_tile.cuh),  | docs/perf |
-// |           | scaled on the way out; a == b: upper-triangle tiles only, each stored twice    |           |
+// |           | scaled into shared memory, stored in whole lines; FP16 two CTAs per SM (one's  |           |
+// |           | stores overlap the other's products); a == b: blocks on and above the diagonal |           |
+// |           | only, each above it stored twice (the mirror read down the staged columns)     |           |
 // | basic   | one thread per output; three sums over D     | see docs/perf |
 #include "common.cuh"
 #include "tc_tile.cuh"
+
+#include <type_traits>
 
 namespace qmpp::kernels {
 
@@ -46,47 +50,57 @@ struct CosTc {
     const void* a;
     const void* b;
     int m, n, d, nbA, nbB;
-    bool sym; // a == b: upper-triangle tiles, each stored twice
+    bool sym; // a == b: the symmetric schedule, each block above the diagonal stored twice
     const float* inva;
     const float* invb;
     float* out;
 };
 
-// Tensor-core tile of a b^T, scaled by the inverse norms on the way out.
-template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) cosine_tc_kernel(CosTc a) {
+// Tensor-core tile of a b^T, scaled by the inverse norms into shared memory, then stored row by
+// row (and, above the diagonal, column by column as the mirror) in whole 128-byte lines.
+template <class S, class T, bool VEC>
+__global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(CosTc a) {
     extern __shared__ __align__(16) unsigned char smem[];
+    constexpr int BN = S::BN, LDT = BN + 1; // odd stride: rows and columns read conflict-free
+    static_assert(tc::BM * LDT * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
     int I = blockIdx.y, J = blockIdx.x;
-    if (a.sym) tc::upperTile(blockIdx.x, a.nbA, I, J);
-    float acc[4][4][4];
-    tc::tileProduct<T, VEC>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
-                            I * tc::BM, J * tc::BM, acc);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
+    if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
+    tc::Acc<S> acc;
+    tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
+                               I * tc::BM, J * BN, acc);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
-    const bool mirror = a.sym && I != J;
-    const bool pairs = (a.n & 1) == 0; // (c, c + 1) pairs are 8-byte aligned
+    const int row0 = I * tc::BM, col0 = J * BN;
+    float* tile = reinterpret_cast<float*>(smem);
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt)
+        for (int nt = 0; nt < S::NT; ++nt)
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int r = I * tc::BM + tc::fragRow(wm, mt, 2 * h, g), col = J * tc::BM + tc::fragCol(wn, nt, 0, t);
-                if (r >= a.m || col >= a.n) continue;
-                const float ir = a.inva[r];
-                const float v0 = acc[mt][nt][2 * h] * ir * a.invb[col];
-                const bool has1 = col + 1 < a.n;
-                const float v1 = has1 ? acc[mt][nt][2 * h + 1] * ir * a.invb[col + 1] : 0.0f;
-                float* o = a.out + (long long)r * a.n + col;
-                if (pairs && has1) *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
-                else {
-                    o[0] = v0;
-                    if (has1) o[1] = v1;
-                }
-                if (mirror) {
-                    a.out[(long long)col * a.n + r] = v0;
-                    if (has1) a.out[(long long)(col + 1) * a.n + r] = v1;
-                }
+            for (int c = 0; c < 4; ++c) {
+                const int r = tc::fragRow(wm, mt, c, g), col = tc::fragCol<S>(wn, nt, c, t);
+                const bool ok = row0 + r < a.m && col0 + col < a.n;
+                tile[r * LDT + col] = ok ? acc[mt][nt][c] * a.inva[row0 + r] * a.invb[col0 + col] : 0.0f;
             }
+    __syncthreads();
+    // rows: a warp per row, blocks on or above the diagonal (all of them when a != b)
+    const int lowCol = a.sym ? row0 : 0;
+    for (int r = warp; r < tc::BM; r += tc::THREADS / 32) {
+        if (row0 + r >= a.m) break;
+        float* o = a.out + (long long)(row0 + r) * a.n;
+        for (int col = lane; col < BN; col += 32)
+            if (col0 + col < a.n && col0 + col >= lowCol) o[col0 + col] = tile[r * LDT + col];
+    }
+    if (!a.sym) return;
+    // mirror: a warp per column strictly above the diagonal's block, written as a row
+    const int rows = min(tc::BM, a.m - row0);
+    for (int col = warp; col < BN; col += tc::THREADS / 32) {
+        const int gc = col0 + col;
+        if (gc >= a.n) break;
+        if (gc / tc::BM <= I) continue;
+        float* o = a.out + (long long)gc * a.n + row0;
+        for (int r = lane; r < rows; r += 32) o[r] = tile[r * LDT + col];
+    }
 }
 
 // ---- launchers ----------------------------------------------------------------------------
@@ -94,6 +108,20 @@ template <class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) c
 template <class T> void launchCosineBasic(const CosineParams& p, cudaStream_t s) {
     cosine_basic_kernel<T><<<blocksFor((long long)p.m * p.n, 256), 256, 0, s>>>(p);
     QMPP_CUDA_CHECK_LAUNCH();
+}
+
+// FP16: two 128 x 128 CTAs per SM (of the shapes tried, the fastest: docs/perf); FP32 (3xTF32,
+// three times the fragments): one 128 x 128 CTA per SM.
+template <class S, class T, bool VEC> void launchCosineShape(CosTc a, cudaStream_t s) {
+    a.nbB = (a.n + S::BN - 1) / S::BN;
+    const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, S::CP), 1) : dim3(a.nbB, a.nbA);
+    tc::allowPipeSmem<cosine_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
+    cosine_tc_kernel<S, T, VEC><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
+}
+
+template <class T, bool VEC> void launchCosineTc(const CosTc& a, cudaStream_t s) {
+    if constexpr (std::is_same_v<T, __half>) launchCosineShape<tc::SquarePair, T, VEC>(a, s);
+    else launchCosineShape<tc::Square, T, VEC>(a, s);
 }
 
 // ---- dispatcher ---------------------------------------------------------------------------
@@ -116,14 +144,8 @@ void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s) {
                 QMPP_CUDA_CHECK_LAUNCH();
             }
             const bool vec = tc::rowsAligned(p.a, p.d, sizeof(T)) && tc::rowsAligned(p.b, p.d, sizeof(T));
-            const dim3 grid = a.sym ? dim3(unsigned(a.nbA) * unsigned(a.nbA + 1) / 2, 1) : dim3(a.nbB, a.nbA);
-            if (vec) {
-                tc::allowPipeSmem<cosine_tc_kernel<T, true>>();
-                cosine_tc_kernel<T, true><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
-            } else {
-                tc::allowPipeSmem<cosine_tc_kernel<T, false>>();
-                cosine_tc_kernel<T, false><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(a);
-            }
+            if (vec) launchCosineTc<T, true>(a, s);
+            else launchCosineTc<T, false>(a, s);
             QMPP_CUDA_CHECK_LAUNCH();
         });
         return;

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace qmpp::kernels {
 
@@ -33,13 +34,18 @@ namespace {
 using namespace tc;
 
 constexpr int SCALE_CHUNK = 8; // scales reduced through smem at a time
-constexpr int EPI_FLOATS = 4 * BM + 2 * BM + SCALE_CHUNK * (2 * 4 * BM + 2 * 2 * BM);
-static_assert(EPI_FLOATS * 4 <= PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
-constexpr float kMasked = -1e30f; // score of a padded row or column: 2^a == 0, finite a
+template <class S, int CHUNK = SCALE_CHUNK> constexpr int epiFloats() { return 4 * BM + 2 * S::BN + CHUNK * (2 * 4 * BM + 2 * 2 * S::BN); }
+static_assert(epiFloats<Square>() * 4 <= Square::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
+static_assert(epiFloats<Wide>() * 4 <= Wide::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
+// the persistent kernel (one scale): its own scratch beside the pipeline
+constexpr int PERSIST_BYTES = WidePersistent::PIPE_BYTES + epiFloats<WidePersistent, 1>() * 4;
+static_assert(PERSIST_BYTES <= 227 * 1024, "shared memory per SM");
+constexpr float kMasked = -1e30f; // score of a padded or mirrored entry: 2^a == 0, finite a
 
 struct TcArgs {
     const void* x;
-    int n, d, sources, scales, nb, nslots;
+    int n, d, sources, scales, nb, nslots, cp; // cp: 128-column panels per tile
+    int groupScales;                           // scales per CTA (blockIdx.z: the group)
     bool sym;
     float k2[kMaxLayers]; // beta_l * log2(e)
     float* pm;            // [sources, nslots, n]
@@ -57,40 +63,46 @@ __device__ __forceinline__ void expSums(float s, float k, float mk, float& S, fl
 
 // ---- epilogue -------------------------------------------------------------------------------
 
-// Partial (max, S, T) of the tile's rows (slot J) and, off the diagonal, of its columns (slot I).
-// merge: row-panel schedule, where the row's slot 0 already holds the earlier tiles' partials.
-__device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src, int I, int J,
-                                            bool cols, bool merge, float (&acc)[4][4][4]) {
+// Partial (max, S, T) of tile (I, J): of its rows (slot max(CP J, I)) and, in the symmetric
+// schedule, of its columns above the diagonal (slot I). Columns below lowCol are masked (the
+// symmetric schedule's mirrored blocks). merge: row-panel schedule, where the row's slot 0
+// already holds the earlier tiles' partials.
+template <class Sh, int CHUNK = SCALE_CHUNK>
+__device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src, int I, int J, bool sym,
+                                            bool merge, Acc<Sh>& acc) {
+    constexpr int BN = Sh::BN, NT = Sh::NT, EMIT = (BM + BN + THREADS - 1) / THREADS;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
-    const int n = a.n;
-    float* rmaxS = epi;           // [4 wn][128]
-    float* cmaxS = rmaxS + 4 * BM; // [2 wm][128]
-    float* rS = cmaxS + 2 * BM;   // [chunk][4 wn][128]
-    float* rT = rS + SCALE_CHUNK * 4 * BM;
-    float* cS = rT + SCALE_CHUNK * 4 * BM; // [chunk][2 wm][128]
-    float* cT = cS + SCALE_CHUNK * 2 * BM;
+    const int n = a.n, col0 = J * BN, lowCol = sym ? I * BM : 0;
+    float* rmaxS = epi;             // [4 wn][BM]
+    float* cmaxS = rmaxS + 4 * BM;  // [2 wm][BN]
+    float* rS = cmaxS + 2 * BN;     // [chunk][4 wn][BM]
+    float* rT = rS + CHUNK * 4 * BM;
+    float* cS = rT + CHUNK * 4 * BM; // [chunk][2 wm][BN]
+    float* cT = cS + CHUNK * 2 * BN;
+    // column partials: the tile has blocks strictly above the diagonal
+    const bool cols = sym && J * Sh::CP + Sh::CP - 1 > I;
 
-    // Mask padding, then this thread's row and column maxima.
-    float rmax[4][2], cmax[4][2];
+    // Mask padding and mirrored blocks, then this thread's row and column maxima.
+    float rmax[4][2], cmax[NT][2];
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const bool rowOk = I * BM + wm * 64 + mt * 16 + h * 8 + g < n;
+            const bool rowOk = I * BM + fragRow(wm, mt, 2 * h, g) < n;
             rmax[mt][h] = kMasked;
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
+            for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
-                    const bool colOk = J * BM + wn * 32 + nt * 8 + 2 * t + c < n;
+                    const int col = col0 + fragCol<Sh>(wn, nt, c, t);
                     float& v = acc[mt][nt][2 * h + c];
-                    if (!rowOk || !colOk) v = kMasked;
+                    if (!rowOk || col >= n || col < lowCol) v = kMasked;
                     rmax[mt][h] = fmaxf(rmax[mt][h], v);
                 }
         }
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
             float m = kMasked;
@@ -106,53 +118,90 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
             float& m = rmax[mt][h];
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-            if (t == 0) rmaxS[wn * BM + wm * 64 + mt * 16 + h * 8 + g] = m;
+            if (t == 0) rmaxS[wn * BM + fragRow(wm, mt, 2 * h, g)] = m;
         }
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
             float& m = cmax[nt][c];
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 4));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 8));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 16));
-            if (g == 0) cmaxS[wm * BM + wn * 32 + nt * 8 + 2 * t + c] = m;
+            if (g == 0) cmaxS[wm * BN + fragCol<Sh>(wn, nt, c, t)] = m;
         }
     __syncthreads();
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const int r = wm * 64 + mt * 16 + h * 8 + g;
+            const int r = fragRow(wm, mt, 2 * h, g);
             rmax[mt][h] = fmaxf(fmaxf(rmaxS[r], rmaxS[BM + r]), fmaxf(rmaxS[2 * BM + r], rmaxS[3 * BM + r]));
         }
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-            const int col = wn * 32 + nt * 8 + 2 * t + c;
-            cmax[nt][c] = fmaxf(cmaxS[col], cmaxS[BM + col]);
+            const int col = fragCol<Sh>(wn, nt, c, t);
+            cmax[nt][c] = fmaxf(cmaxS[col], cmaxS[BN + col]);
         }
 
-    // The emitting threads: 0..127 own a row of panel I, 128..255 a column (= row) of panel J.
-    const bool rowEmitter = tid < BM;
-    const int er = rowEmitter ? tid : tid - BM;
-    const int grow = rowEmitter ? I * BM + er : J * BM + er;
-    const bool emits = grow < n && (rowEmitter || cols);
-    const int slot = merge ? 0 : rowEmitter ? J : I;
-    float mTile = 0.0f, mOld = -INFINITY, mNew = 0.0f;
-    if (emits) {
-        mTile = rowEmitter ? fmaxf(fmaxf(rmaxS[er], rmaxS[BM + er]), fmaxf(rmaxS[2 * BM + er], rmaxS[3 * BM + er]))
-                           : fmaxf(cmaxS[er], cmaxS[BM + er]);
-        const long long mi = ((long long)src * a.nslots + slot) * n + grow;
-        if (merge && J > 0) mOld = a.pm[mi];
-        mNew = fmaxf(mOld, mTile);
+    // Emitters e in [0, BM + BN): e < BM owns row e of panel I, else column e - BM of the tile
+    // (a row of a later panel). Thread tid owns e = tid + q THREADS.
+    bool emits[EMIT];
+    int grow[EMIT], slot[EMIT];
+    float mTile[EMIT], mOld[EMIT], mNew[EMIT];
+#pragma unroll
+    for (int q = 0; q < EMIT; ++q) {
+        const int e = tid + q * THREADS;
+        const bool rowEmitter = e < BM;
+        grow[q] = rowEmitter ? I * BM + e : col0 + (e - BM);
+        // a column emits above the diagonal only (its block was not computed as rows)
+        emits[q] = e < BM + BN && grow[q] < n && (rowEmitter || (sym && grow[q] / BM > I));
+        slot[q] = merge ? 0 : rowEmitter ? max(J * Sh::CP, I) : I;
+        mTile[q] = 0.0f;
+        mOld[q] = -INFINITY;
+        mNew[q] = 0.0f;
+        if (emits[q]) {
+            const int c = e - BM;
+            mTile[q] = rowEmitter ? fmaxf(fmaxf(rmaxS[e], rmaxS[BM + e]), fmaxf(rmaxS[2 * BM + e], rmaxS[3 * BM + e]))
+                                  : fmaxf(cmaxS[c], cmaxS[BN + c]);
+            const long long mi = ((long long)src * a.nslots + slot[q]) * n + grow[q];
+            if (merge && J > 0) mOld[q] = a.pm[mi];
+            mNew[q] = fmaxf(mOld[q], mTile[q]);
+        }
     }
 
-    for (int l0 = 0; l0 < a.scales; l0 += SCALE_CHUNK) {
-        const int lc = min(SCALE_CHUNK, a.scales - l0);
+    // this CTA's scales (a group of them when few tiles would leave SMs idle)
+    const int lBegin = blockIdx.z * a.groupScales, lEnd = min(a.scales, lBegin + a.groupScales);
+    for (int l0 = lBegin; l0 < lEnd; l0 += CHUNK) {
+        const int lc = min(CHUNK, lEnd - l0);
         for (int li = 0; li < lc; ++li) {
             const float k = a.k2[l0 + li];
+            // rows reduce over the quad (t), columns over the eight g
+            auto putRow = [&](int mt, int h, float S, float T) {
+                S += __shfl_xor_sync(0xffffffffu, S, 1);
+                T += __shfl_xor_sync(0xffffffffu, T, 1);
+                S += __shfl_xor_sync(0xffffffffu, S, 2);
+                T += __shfl_xor_sync(0xffffffffu, T, 2);
+                if (t == 0) {
+                    const int r = (li * 4 + wn) * BM + fragRow(wm, mt, 2 * h, g);
+                    rS[r] = S;
+                    rT[r] = T;
+                }
+            };
+            auto putCol = [&](int nt, int c, float S, float T) {
+#pragma unroll
+                for (int o = 4; o < 32; o <<= 1) {
+                    S += __shfl_xor_sync(0xffffffffu, S, o);
+                    T += __shfl_xor_sync(0xffffffffu, T, o);
+                }
+                if (g == 0) {
+                    const int r = (li * 2 + wm) * BN + fragCol<Sh>(wn, nt, c, t);
+                    cS[r] = S;
+                    cT[r] = T;
+                }
+            };
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -160,22 +209,14 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                     const float mk = rmax[mt][h] * k;
                     float S = 0.0f, T = 0.0f;
 #pragma unroll
-                    for (int nt = 0; nt < 4; ++nt)
+                    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                         for (int c = 0; c < 2; ++c) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
-                    S += __shfl_xor_sync(0xffffffffu, S, 1);
-                    T += __shfl_xor_sync(0xffffffffu, T, 1);
-                    S += __shfl_xor_sync(0xffffffffu, S, 2);
-                    T += __shfl_xor_sync(0xffffffffu, T, 2);
-                    if (t == 0) {
-                        const int r = (li * 4 + wn) * BM + wm * 64 + mt * 16 + h * 8 + g;
-                        rS[r] = S;
-                        rT[r] = T;
-                    }
+                    putRow(mt, h, S, T);
                 }
             if (cols) {
 #pragma unroll
-                for (int nt = 0; nt < 4; ++nt)
+                for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                     for (int c = 0; c < 2; ++c) {
                         const float mk = cmax[nt][c] * k;
@@ -184,37 +225,32 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
                             for (int h = 0; h < 2; ++h) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
-#pragma unroll
-                        for (int o = 4; o < 32; o <<= 1) {
-                            S += __shfl_xor_sync(0xffffffffu, S, o);
-                            T += __shfl_xor_sync(0xffffffffu, T, o);
-                        }
-                        if (g == 0) {
-                            const int r = (li * 2 + wm) * BM + wn * 32 + nt * 8 + 2 * t + c;
-                            cS[r] = S;
-                            cT[r] = T;
-                        }
+                        putCol(nt, c, S, T);
                     }
             }
         }
         __syncthreads();
-        if (emits) {
+#pragma unroll
+        for (int q = 0; q < EMIT; ++q) {
+            if (!emits[q]) continue;
+            const int e = tid + q * THREADS;
             for (int li = 0; li < lc; ++li) {
                 const int l = l0 + li;
                 float S, T;
-                if (rowEmitter) {
-                    const float* s4 = rS + li * 4 * BM + er;
-                    const float* t4 = rT + li * 4 * BM + er;
+                if (e < BM) {
+                    const float* s4 = rS + li * 4 * BM + e;
+                    const float* t4 = rT + li * 4 * BM + e;
                     S = (s4[0] + s4[BM]) + (s4[2 * BM] + s4[3 * BM]);
                     T = (t4[0] + t4[BM]) + (t4[2 * BM] + t4[3 * BM]);
                 } else {
-                    S = cS[li * 2 * BM + er] + cS[(li * 2 + 1) * BM + er];
-                    T = cT[li * 2 * BM + er] + cT[(li * 2 + 1) * BM + er];
+                    const int c = e - BM;
+                    S = cS[li * 2 * BN + c] + cS[(li * 2 + 1) * BN + c];
+                    T = cT[li * 2 * BN + c] + cT[(li * 2 + 1) * BN + c];
                 }
-                const long long pi = (((long long)src * a.scales + l) * a.nslots + slot) * n + grow;
-                if (mOld > -INFINITY) { // merge with the earlier tiles of this row panel
+                const long long pi = (((long long)src * a.scales + l) * a.nslots + slot[q]) * n + grow[q];
+                if (mOld[q] > -INFINITY) { // merge with the earlier tiles of this row panel
                     const float k = a.k2[l];
-                    const float dOld = (mOld - mNew) * k, dNew = (mTile - mNew) * k;
+                    const float dOld = (mOld[q] - mNew[q]) * k, dNew = (mTile[q] - mNew[q]) * k;
                     const float rOld = ex2(dOld), rNew = ex2(dNew);
                     const float So = a.pS[pi], To = a.pT[pi];
                     T = rOld * fmaf(dOld, So, To) + rNew * fmaf(dNew, S, T);
@@ -226,26 +262,63 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
         }
         __syncthreads(); // the scratch is rewritten by the next chunk (or the next tile)
     }
-    if (emits) a.pm[((long long)src * a.nslots + slot) * n + grow] = mNew;
+    if (blockIdx.z != 0) return; // every group has the same maxima; the first stores them
+#pragma unroll
+    for (int q = 0; q < EMIT; ++q)
+        if (emits[q]) a.pm[((long long)src * a.nslots + slot[q]) * n + grow[q]] = mNew[q];
 }
 
-template <class T, bool VEC>
-__global__ void __launch_bounds__(THREADS, 1) entropy_gram_tc_kernel(TcArgs a) {
+template <class S, class T, bool VEC>
+__global__ void __launch_bounds__(THREADS, S::MIN_BLOCKS) entropy_gram_tc_kernel(TcArgs a) {
     extern __shared__ __align__(16) unsigned char smem[];
     const int src = blockIdx.y;
     const T* xs = static_cast<const T*>(a.x) + (long long)src * a.n * a.d;
-    float acc[4][4][4];
+    Acc<S> acc;
     if (a.sym) {
         int I, J;
-        upperTile(blockIdx.x, a.nb, I, J);
-        tileProduct<T, VEC>(smem, xs, a.n, xs, a.n, a.d, I * BM, J * BM, acc);
-        tileEntropy(reinterpret_cast<float*>(smem), a, src, I, J, I != J, false, acc);
+        symTile(blockIdx.x, a.nb, S::CP, I, J);
+        tileProduct<T, VEC, S>(smem, xs, a.n, xs, a.n, a.d, I * BM, J * S::BN, acc);
+        tileEntropy<S>(reinterpret_cast<float*>(smem), a, src, I, J, true, false, acc);
     } else {
         const int I = blockIdx.x;
-        for (int J = 0; J < a.nb; ++J) {
-            tileProduct<T, VEC>(smem, xs, a.n, xs, a.n, a.d, I * BM, J * BM, acc);
-            tileEntropy(reinterpret_cast<float*>(smem), a, src, I, J, false, true, acc);
+        for (int J = 0; J * S::BN < a.n; ++J) {
+            tileProduct<T, VEC, S>(smem, xs, a.n, xs, a.n, a.d, I * BM, J * S::BN, acc);
+            tileEntropy<S>(reinterpret_cast<float*>(smem), a, src, I, J, false, true, acc);
         }
+    }
+}
+
+// The symmetric schedule with one scale, persistent: each CTA takes tiles gridDim.x apart (over
+// all sources) and queues the next tile's first stages before the current tile's epilogue, so
+// the loads of one overlap the exponentials of the other.
+template <class T, bool VEC>
+__global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcArgs a, int tiles) {
+    using S = WidePersistent;
+    extern __shared__ __align__(16) unsigned char smem[];
+    float* epi = reinterpret_cast<float*>(smem + S::PIPE_BYTES);
+    const int total = tiles * a.sources;
+    auto operand = [&](int src) { return static_cast<const T*>(a.x) + (long long)src * a.n * a.d; };
+    int idx = blockIdx.x;
+    if (idx >= total) return;
+    int src = idx / tiles, I, J;
+    symTile(idx % tiles, a.nb, S::CP, I, J);
+    tilePrologue<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
+    Acc<S> acc;
+    for (;;) {
+        tileMainloop<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+        const int next = idx + gridDim.x;
+        int nsrc = 0, nI = 0, nJ = 0;
+        if (next < total) {
+            nsrc = next / tiles;
+            symTile(next % tiles, a.nb, S::CP, nI, nJ);
+            tilePrologue<T, VEC, S>(smem, operand(nsrc), a.n, operand(nsrc), a.n, a.d, nI * BM, nJ * S::BN);
+        }
+        tileEntropy<S, 1>(epi, a, src, I, J, true, false, acc);
+        if (next >= total) break;
+        idx = next;
+        src = nsrc;
+        I = nI;
+        J = nJ;
     }
 }
 
@@ -258,15 +331,24 @@ __global__ void entropy_finalize_kernel(TcArgs a, float* h) {
     const int src = static_cast<int>(t / ((long long)a.n * a.scales));
     const float* pm = a.pm + (long long)src * a.nslots * a.n + i;
     const long long base = ((long long)src * a.scales + l) * a.nslots * a.n + i;
+    // row i's slots: one per panel up to its own, then the first panel of each later tile (the
+    // loads are unconditional so that they overlap; a slot not written is discarded)
+    const int p = i / BM, odd = a.cp - 1;
     float m = -INFINITY;
-    for (int k = 0; k < a.nslots; ++k) m = fmaxf(m, pm[(long long)k * a.n]);
+#pragma unroll 8
+    for (int k = 0; k < a.nslots; ++k) {
+        const float v = pm[(long long)k * a.n];
+        if (k <= p || (k & odd) == 0) m = fmaxf(m, v);
+    }
     const float kl = a.k2[l];
     float S = 0.0f, T = 0.0f;
+#pragma unroll 8
     for (int k = 0; k < a.nslots; ++k) {
-        const float dk = (pm[(long long)k * a.n] - m) * kl, r = ex2(dk);
-        const float Sk = a.pS[base + (long long)k * a.n];
+        const float mk = pm[(long long)k * a.n], Sk = a.pS[base + (long long)k * a.n], Tk = a.pT[base + (long long)k * a.n];
+        if (k > p && (k & odd) != 0) continue;
+        const float dk = (mk - m) * kl, r = ex2(dk);
         S = fmaf(r, Sk, S);
-        T = fmaf(r, fmaf(dk, Sk, a.pT[base + (long long)k * a.n]), T);
+        T = fmaf(r, fmaf(dk, Sk, Tk), T);
     }
     h[t] = 0.69314718f * (__log2f(S) - T / S);
 }
@@ -282,10 +364,39 @@ bool useSym(const EntropyGramParams& p, Prec prec) {
     return symBytes <= std::max(32.0 * (1 << 20), 2 * inBytes);
 }
 
-template <class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_t s) {
-    allowPipeSmem<entropy_gram_tc_kernel<T, VEC>>();
-    const unsigned tiles = a.sym ? unsigned(a.nb) * unsigned(a.nb + 1) / 2 : unsigned(a.nb);
-    entropy_gram_tc_kernel<T, VEC><<<dim3(tiles, a.sources), THREADS, PIPE_BYTES, s>>>(a);
+// Whether 128 x 256 tiles finish sooner: one scale (the epilogue of many scales gains nothing
+// from them), and fewer whole waves of tiles at the measured cost of a wide tile (1.66 square
+// tiles on the H100), so small or single products keep square tiles.
+bool wideWins(const TcArgs& a) {
+    if (a.scales != 1) return false;
+    if (!a.sym) return true; // row panels: each CTA sweeps all columns, half the tiles
+    const long long sms = smCount();
+    auto waves = [&](int cp) { return (a.sources * (long long)symTiles(a.nb, cp) + sms - 1) / sms; };
+    return 1.66 * double(waves(Wide::CP)) < double(waves(Square::CP));
+}
+
+template <class T, bool VEC> void launchPersistent(const TcArgs& a, cudaStream_t s) {
+    allowPipeSmem<entropy_gram_persistent_kernel<T, VEC>, PERSIST_BYTES>();
+    const int tiles = int(symTiles(a.nb, WidePersistent::CP));
+    const long long total = (long long)tiles * a.sources;
+    const unsigned grid = unsigned(std::min<long long>(total, smCount()));
+    TcArgs g = a;
+    g.groupScales = 1;
+    entropy_gram_persistent_kernel<T, VEC><<<grid, THREADS, PERSIST_BYTES, s>>>(g, tiles);
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
+template <class S, class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_t s) {
+    allowPipeSmem<entropy_gram_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
+    const unsigned tiles = a.sym ? symTiles(a.nb, S::CP) : unsigned(a.nb);
+    // Few tiles and many scales (small N, multi-scale): the scales split over CTAs that each
+    // compute the tile (symmetric schedule only: the row-panel one merges its maxima in place).
+    TcArgs g = a;
+    const long long busy = (long long)tiles * a.sources, sms = smCount();
+    const int groups = a.sym && a.scales > 1 && 2 * busy <= sms ? int(std::min<long long>(a.scales, sms / busy)) : 1;
+    g.groupScales = (a.scales + groups - 1) / groups;
+    const unsigned z = unsigned((a.scales + g.groupScales - 1) / g.groupScales);
+    entropy_gram_tc_kernel<S, T, VEC><<<dim3(tiles, a.sources, z), THREADS, S::PIPE_BYTES, s>>>(g);
     QMPP_CUDA_CHECK_LAUNCH();
 }
 
@@ -321,10 +432,28 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
     a.pT = a.pS + std::size_t(p.sources) * p.scales * a.nslots * p.n;
     // 16-byte rows for cp.async: D a multiple of 8 halves / 4 floats and an aligned base
     const bool vec = rowsAligned(p.x, p.d, prec == Prec::F16 ? 2 : 4);
+    using Tiles = EntropyGramParams::Tiles;
+    const bool wide = p.tiles == Tiles::Auto ? wideWins(a) : p.tiles != Tiles::Square;
+    // wide tiles in the symmetric schedule with one scale run on persistent CTAs
+    const bool persistent = a.sym && a.scales == 1 && (p.tiles == Tiles::Auto || p.tiles == Tiles::WidePersistent);
+    a.cp = prec == Prec::F16 && wide ? Wide::CP : Square::CP;
     withPrec(prec, [&](auto t) {
         using T = decltype(t);
-        if (vec) launchTc<T, true>(a, s);
-        else launchTc<T, false>(a, s);
+        if constexpr (std::is_same_v<T, __half>) {
+            if (a.cp == Wide::CP) {
+                if (persistent) {
+                    if (vec) launchPersistent<T, true>(a, s);
+                    else launchPersistent<T, false>(a, s);
+                } else if (vec) {
+                    launchTc<Wide, T, true>(a, s);
+                } else {
+                    launchTc<Wide, T, false>(a, s);
+                }
+                return;
+            }
+        }
+        if (vec) launchTc<Square, T, true>(a, s);
+        else launchTc<Square, T, false>(a, s);
     });
     const long long outs = (long long)p.sources * p.scales * p.n;
     entropy_finalize_kernel<<<blocksFor(outs, 256), 256, 0, s>>>(a, p.h);

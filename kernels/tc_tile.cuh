@@ -1,6 +1,6 @@
 // Internal to kernels/: the tensor-core tile of the optimized kernels (attention entropy, cosine,
-// assignment). A CTA of 8 warps computes a 128 x 128 tile of A B^T into registers through a
-// 3-stage cp.async pipeline: FP16 with ldmatrix + mma.m16n8k16 (FP32 accumulate), FP32 with
+// assignment, AR heads). A CTA of 8 warps computes a 128 x BN tile of A B^T (BN = 128 or 256,
+// see Shape) into registers through a multi-stage cp.async pipeline: FP16 with ldmatrix + mma.m16n8k16 (FP32 accumulate), FP32 with
 // 3xTF32 (big/small split, three mma.m16n8k8) for FP32-level accuracy. Rows are padded in shared
 // memory so fragment loads are free of bank conflicts. Each operation adds its own epilogue.
 #pragma once
@@ -12,13 +12,31 @@
 namespace qmpp::kernels {
 namespace tc {
 
-constexpr int BM = 128;                     // tile rows (= tile columns)
-constexpr int THREADS = 256;                // 8 warps: 2 along rows x 4 along columns
-constexpr int STAGES = 3;                   // cp.async pipeline depth
-constexpr int ROWB = 256;                   // bytes of one row per stage (128 halves, 64 floats)
-constexpr int LDB = ROWB + 16;              // padded smem row stride: conflict-free fragments
-constexpr int STAGE_BYTES = 2 * BM * LDB;   // rows of panel I, then rows of panel J
-constexpr int PIPE_BYTES = STAGES * STAGE_BYTES;
+constexpr int BM = 128;      // tile rows
+constexpr int THREADS = 256; // 8 warps: 2 along rows x 4 along columns
+
+// The shape of a tile kernel: BM x BN tiles (each warp 64 x BN/4), ROWB bytes of every row per
+// pipeline stage, STAGES stages, MIN_BLOCKS CTAs per SM (2: at most 128 registers a thread).
+template <int BN_, int ROWB_, int STAGES_, int MIN_BLOCKS_ = 1> struct Shape {
+    static constexpr int BN = BN_, ROWB = ROWB_, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_;
+    static constexpr int LDB = ROWB + 16;              // padded smem row stride: conflict-free fragments
+    static constexpr int STAGE_BYTES = (BM + BN) * LDB; // rows of panel A, then rows of panel B
+    static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES;
+    static constexpr int WN = BN / 4; // columns per warp
+    static constexpr int NT = WN / 8; // n8 fragments per warp
+    static constexpr int CP = BN / BM; // 128-column panels per tile
+    static_assert(BN % BM == 0 && NT % 2 == 0, "tile columns: a multiple of 128");
+    static_assert(PIPE_BYTES <= 227 * 1024 && PIPE_BYTES * MIN_BLOCKS <= 226 * 1024, "shared memory per SM");
+};
+using Square = Shape<128, 256, 3>;        // 128 x 128, 256-B stages (v2 of the entropy kernel)
+using Wide = Shape<256, 128, 4>;          // 128 x 256, 128-B stages: a quarter less L2 traffic per product
+using SquarePair = Shape<128, 128, 3, 2>; // 128 x 128, two CTAs per SM: one's epilogue overlaps the other's products
+using WidePersistent = Shape<256, 128, 3>; // 128 x 256, 3 stages: room for a separate epilogue scratch
+template <class S> using Acc = float[4][S::NT][4];
+
+// The default shape's constants (the assignment and AR kernels).
+constexpr int ROWB = Square::ROWB;
+constexpr int PIPE_BYTES = Square::PIPE_BYTES;
 
 // ---- PTX wrappers -------------------------------------------------------------------------
 __device__ __forceinline__ unsigned smemAddr(const void* p) {
@@ -66,55 +84,57 @@ template <> __device__ __forceinline__ __half zeroOf<__half>() { return __float2
 
 // ---- main loop ------------------------------------------------------------------------------
 
-// One pipeline stage: rows [rowA, rowA + 128) of A and [rowB, rowB + 128) of B, elements
-// [k0, k0 + ROWB bytes); rows past the end and elements past D are zero.
-template <class T, bool VEC>
+// One pipeline stage: rows [rowA, rowA + BM) of A and [rowB, rowB + BN) of B (row stride ld),
+// elements [k0, k0 + ROWB bytes); rows past the end and elements past d are zero.
+template <class S, class T, bool VEC>
 __device__ __forceinline__ void loadStage(unsigned char* st, const T* xa, int na, const T* xb, int nb,
-                                          int d, int rowA, int rowB, int k0, int tid) {
-    constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
-    constexpr int KPS = ROWB / sizeof(T); // elements per row per stage
+                                          int d, long long ld, int rowA, int rowB, int k0, int tid) {
+    constexpr int EPC = 16 / sizeof(T);      // elements per 16-byte chunk
+    constexpr int KPS = S::ROWB / sizeof(T); // elements per row per stage
+    constexpr int ROWS = BM + S::BN;
     if constexpr (VEC) {
-        constexpr int CPR = ROWB / 16; // chunks per row
+        constexpr int CPR = S::ROWB / 16; // chunks per row
+        static_assert(ROWS * CPR % THREADS == 0, "whole chunks per thread");
 #pragma unroll
-        for (int q = 0; q < 2 * BM * CPR / THREADS; ++q) {
+        for (int q = 0; q < ROWS * CPR / THREADS; ++q) {
             const int c = tid + q * THREADS, r = c / CPR, ch = c % CPR;
             const bool inA = r < BM;
             const int grow = inA ? rowA + r : rowB + (r - BM);
             const int k = k0 + ch * EPC;
             const bool ok = grow < (inA ? na : nb) && k < d;
             const T* src = inA ? xa : xb;
-            cpAsync16(st + r * LDB + ch * 16, ok ? src + (long long)grow * d + k : src, ok);
+            cpAsync16(st + r * S::LDB + ch * 16, ok ? src + grow * ld + k : src, ok);
         }
     } else { // rows not 16-byte aligned: plain loads (correct for any D, slower)
-        for (int e = tid; e < 2 * BM * KPS; e += THREADS) {
+        for (int e = tid; e < ROWS * KPS; e += THREADS) {
             const int r = e / KPS, kk = e % KPS;
             const bool inA = r < BM;
             const int grow = inA ? rowA + r : rowB + (r - BM);
             const int k = k0 + kk;
             const T* src = inA ? xa : xb;
-            reinterpret_cast<T*>(st + r * LDB)[kk] =
-                grow < (inA ? na : nb) && k < d ? src[(long long)grow * d + k] : zeroOf<T>();
+            reinterpret_cast<T*>(st + r * S::LDB)[kk] =
+                grow < (inA ? na : nb) && k < d ? src[grow * ld + k] : zeroOf<T>();
         }
     }
 }
 
-// acc += A_stage B_stage^T for this warp's 64 x 32 sub-tile.
-__device__ __forceinline__ void computeStage(const unsigned char* st, float (&acc)[4][4][4], int wm,
-                                             int wn, int lane, __half) {
+// acc += A_stage B_stage^T for this warp's 64 x WN sub-tile.
+template <class S>
+__device__ __forceinline__ void computeStage(const unsigned char* st, Acc<S>& acc, int wm, int wn, int lane, __half) {
     const unsigned base = smemAddr(st);
 #pragma unroll
-    for (int kk = 0; kk < ROWB / 32; ++kk) { // k16 steps
-        unsigned a[4][4], b[4][2];
+    for (int kk = 0; kk < S::ROWB / 32; ++kk) { // k16 steps
+        unsigned a[4][4], b[S::NT][2];
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt) {
             const int row = wm * 64 + mt * 16 + (lane & 15);
-            ldmatrixX4(a[mt], base + row * LDB + (kk * 16 + (lane >> 4) * 8) * 2);
+            ldmatrixX4(a[mt], base + row * S::LDB + (kk * 16 + (lane >> 4) * 8) * 2);
         }
 #pragma unroll
-        for (int np = 0; np < 2; ++np) {
-            const int row = BM + wn * 32 + np * 16 + (lane & 7) + ((lane >> 4) << 3);
+        for (int np = 0; np < S::NT / 2; ++np) {
+            const int row = BM + wn * S::WN + np * 16 + (lane & 7) + ((lane >> 4) << 3);
             unsigned r[4];
-            ldmatrixX4(r, base + row * LDB + (kk * 16 + ((lane >> 3) & 1) * 8) * 2);
+            ldmatrixX4(r, base + row * S::LDB + (kk * 16 + ((lane >> 3) & 1) * 8) * 2);
             b[2 * np][0] = r[0];
             b[2 * np][1] = r[1];
             b[2 * np + 1][0] = r[2];
@@ -123,18 +143,18 @@ __device__ __forceinline__ void computeStage(const unsigned char* st, float (&ac
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt) mmaF16(acc[mt][nt], a[mt], b[nt]);
+            for (int nt = 0; nt < S::NT; ++nt) mmaF16(acc[mt][nt], a[mt], b[nt]);
     }
 }
 
-__device__ __forceinline__ void computeStage(const unsigned char* st, float (&acc)[4][4][4], int wm,
-                                             int wn, int lane, float) {
+template <class S>
+__device__ __forceinline__ void computeStage(const unsigned char* st, Acc<S>& acc, int wm, int wn, int lane, float) {
     const float* s = reinterpret_cast<const float*>(st);
-    constexpr int LD = LDB / 4;
+    constexpr int LD = S::LDB / 4;
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-    for (int kk = 0; kk < ROWB / 32; ++kk) { // k8 steps
-        unsigned ab[4][4], as[4][4], bb[4][2], bs[4][2];
+    for (int kk = 0; kk < S::ROWB / 32; ++kk) { // k8 steps
+        unsigned ab[4][4], as[4][4], bb[S::NT][2], bs[S::NT][2];
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt) {
             const float* r0 = s + (wm * 64 + mt * 16 + g) * LD + kk * 8 + t;
@@ -144,15 +164,15 @@ __device__ __forceinline__ void computeStage(const unsigned char* st, float (&ac
             splitTf32(r0[8 * LD + 4], ab[mt][3], as[mt][3]);
         }
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-            const float* r0 = s + (BM + wn * 32 + nt * 8 + g) * LD + kk * 8 + t;
+        for (int nt = 0; nt < S::NT; ++nt) {
+            const float* r0 = s + (BM + wn * S::WN + nt * 8 + g) * LD + kk * 8 + t;
             splitTf32(r0[0], bb[nt][0], bs[nt][0]);
             splitTf32(r0[4], bb[nt][1], bs[nt][1]);
         }
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt) {
+            for (int nt = 0; nt < S::NT; ++nt) {
                 mmaTf32(acc[mt][nt], as[mt], bb[nt]);
                 mmaTf32(acc[mt][nt], ab[mt], bs[nt]);
                 mmaTf32(acc[mt][nt], ab[mt], bb[nt]);
@@ -160,52 +180,82 @@ __device__ __forceinline__ void computeStage(const unsigned char* st, float (&ac
     }
 }
 
-// acc (+)= A[rowA:rowA+128] B[rowB:rowB+128]^T, both [rows, d] row-major.
-template <class T, bool VEC>
-__device__ __forceinline__ void tileProduct(unsigned char* smem, const T* xa, int na, const T* xb, int nb,
-                                            int d, int rowA, int rowB, float (&acc)[4][4][4], bool zero = true) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
-    constexpr int KPS = ROWB / sizeof(T);
+// acc (+)= A[rowA:rowA+BM] B[rowB:rowB+BN]^T over elements [0, d); both row-major with row
+// stride ld (0: d). tilePrologue queues the first STAGES - 1 stages (a persistent kernel queues
+// its next tile's while it finishes the current one); tileMainloop runs the rest.
+template <class T, bool VEC, class S = Square>
+__device__ __forceinline__ void tilePrologue(unsigned char* smem, const T* xa, int na, const T* xb, int nb, int d,
+                                             int rowA, int rowB, long long ld = 0) {
+    constexpr int KPS = S::ROWB / sizeof(T);
     const int nk = (d + KPS - 1) / KPS;
+    if (ld == 0) ld = d;
+#pragma unroll
+    for (int s = 0; s < S::STAGES - 1; ++s) {
+        if (s < nk) loadStage<S, T, VEC>(smem + s * S::STAGE_BYTES, xa, na, xb, nb, d, ld, rowA, rowB, s * KPS, threadIdx.x);
+        cpAsyncCommit();
+    }
+}
+
+template <class T, bool VEC, class S = Square>
+__device__ __forceinline__ void tileMainloop(unsigned char* smem, const T* xa, int na, const T* xb, int nb, int d,
+                                             int rowA, int rowB, Acc<S>& acc, bool zero = true, long long ld = 0) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+    constexpr int KPS = S::ROWB / sizeof(T);
+    const int nk = (d + KPS - 1) / KPS;
+    if (ld == 0) ld = d;
     if (zero) {
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
+            for (int nt = 0; nt < S::NT; ++nt)
 #pragma unroll
                 for (int c = 0; c < 4; ++c) acc[mt][nt][c] = 0.0f;
     }
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nk) loadStage<T, VEC>(smem + s * STAGE_BYTES, xa, na, xb, nb, d, rowA, rowB, s * KPS, tid);
-        cpAsyncCommit();
-    }
     for (int kt = 0; kt < nk; ++kt) {
-        cpAsyncWait<STAGES - 2>();
+        cpAsyncWait<S::STAGES - 2>();
         __syncthreads(); // stage kt landed for everyone; stage kt-1 is free to refill
-        const int next = kt + STAGES - 1;
+        const int next = kt + S::STAGES - 1;
         if (next < nk)
-            loadStage<T, VEC>(smem + (next % STAGES) * STAGE_BYTES, xa, na, xb, nb, d, rowA, rowB, next * KPS, tid);
+            loadStage<S, T, VEC>(smem + (next % S::STAGES) * S::STAGE_BYTES, xa, na, xb, nb, d, ld, rowA, rowB,
+                                 next * KPS, tid);
         cpAsyncCommit();
-        computeStage(smem + (kt % STAGES) * STAGE_BYTES, acc, wm, wn, lane, T{});
+        computeStage<S>(smem + (kt % S::STAGES) * S::STAGE_BYTES, acc, wm, wn, lane, T{});
     }
     cpAsyncWait<0>();
-    __syncthreads(); // the pipeline buffers become the epilogue's scratch
+    __syncthreads(); // the pipeline buffers are free (the epilogue's scratch, or the next prologue's)
 }
 
-// Where accumulator element acc[mt][nt][c] lies in the 128 x 128 tile.
-__device__ __forceinline__ int fragRow(int wm, int mt, int c, int g) { return wm * 64 + mt * 16 + (c >> 1) * 8 + g; }
-__device__ __forceinline__ int fragCol(int wn, int nt, int c, int t) { return wn * 32 + nt * 8 + 2 * t + (c & 1); }
+template <class T, bool VEC, class S = Square>
+__device__ __forceinline__ void tileProduct(unsigned char* smem, const T* xa, int na, const T* xb, int nb,
+                                            int d, int rowA, int rowB, Acc<S>& acc, bool zero = true,
+                                            long long ld = 0) {
+    tilePrologue<T, VEC, S>(smem, xa, na, xb, nb, d, rowA, rowB, ld);
+    tileMainloop<T, VEC, S>(smem, xa, na, xb, nb, d, rowA, rowB, acc, zero, ld);
+}
 
-// Tile t of the upper triangle (I <= J) of an nb x nb tile grid, row-major: consecutive CTAs
-// share their row panel.
-__device__ __forceinline__ void upperTile(int t, int nb, int& I, int& J) {
+// Where accumulator element acc[mt][nt][c] lies in the BM x BN tile.
+__device__ __forceinline__ int fragRow(int wm, int mt, int c, int g) { return wm * 64 + mt * 16 + (c >> 1) * 8 + g; }
+template <class S = Square>
+__device__ __forceinline__ int fragCol(int wn, int nt, int c, int t) { return wn * S::WN + nt * 8 + 2 * t + (c & 1); }
+
+// The symmetric schedule of X X^T over 128-row panels (nb of them) with tiles CP panels wide:
+// tile (I, J) covers column panels CP J .. CP J + CP - 1 for I <= CP J + CP - 1, so every block
+// (I, q) with I <= q is computed once (blocks with I > q in a tile are masked). Tiles are
+// numbered row panel by row panel: consecutive CTAs share their row panel.
+__host__ __device__ inline int symCols(int nb, int cp) { return (nb + cp - 1) / cp; }
+__host__ __device__ inline void symTile(int t, int nb, int cp, int& I, int& J) {
+    const int nJ = symCols(nb, cp);
     I = 0;
-    while (t >= nb - I) {
-        t -= nb - I;
+    while (t >= nJ - I / cp) {
+        t -= nJ - I / cp;
         ++I;
     }
-    J = I + t;
+    J = I / cp + t;
+}
+inline unsigned symTiles(int nb, int cp) {
+    unsigned tiles = 0;
+    for (int I = 0; I < nb; ++I) tiles += unsigned(symCols(nb, cp) - I / cp);
+    return tiles;
 }
 
 // Whether rows of d elements at p suit 16-byte cp.async.
@@ -213,10 +263,21 @@ inline bool rowsAligned(const void* p, int d, std::size_t elemBytes) {
     return (std::size_t(d) * elemBytes) % 16 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
+// The current device's SM count (read once).
+inline int smCount() {
+    static const int sms = [] {
+        int dev = 0, count = 0;
+        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
+        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev));
+        return count;
+    }();
+    return sms;
+}
+
 // Sets the dynamic shared memory limit of a tile kernel, once per kernel.
-template <auto Kernel> void allowPipeSmem() {
+template <auto Kernel, int Bytes = PIPE_BYTES> void allowPipeSmem() {
     static const bool done = [] {
-        QMPP_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, PIPE_BYTES));
+        QMPP_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Bytes));
         return true;
     }();
     (void)done;

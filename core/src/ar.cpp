@@ -175,7 +175,8 @@ double normMassTopKFromNorms(std::vector<double> nrm, i64 k) {
     for (double v : nrm) total += v;
     const i64 top = std::min(k, n / 2);
     if (total <= 0 || top <= 0) return 0.0;
-    std::partial_sort(nrm.begin(), nrm.begin() + top, nrm.end(), std::greater<double>());
+    // the top elements by selection (linear time), summed in the order it leaves them
+    std::nth_element(nrm.begin(), nrm.begin() + (top - 1), nrm.end(), std::greater<double>());
     double s = 0;
     for (i64 i = 0; i < top; ++i) s += nrm[i];
     return s / total;

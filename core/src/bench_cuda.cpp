@@ -359,7 +359,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
             // The other kernels at this size (L does not enter them).
             DeviceBuffer<float> cosBuf(std::size_t(n) * n), invNorms(2 * n);
             DeviceBuffer<std::uint16_t> cenHalf(2 * k * d);
-            DeviceBuffer<std::uint8_t> assignPart(kk::assignPartialBytes(int(n), int(k)));
+            DeviceBuffer<std::uint8_t> assignPart(kk::assignPartialBytes(int(n), int(d), int(k)));
             { // cuBLAS reference for the cosine product: the same inputs, FP32 output
                 const float one = 1.0f, zero = 0.0f;
                 const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
@@ -487,9 +487,9 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     logStages(c, pt.last);
                 }
             }
-        // From L hidden-state layers: host in -> host out; then with the layers already on the
-        // device (a token-set revision: the warm-up run uploads them, the timed runs reuse them;
-        // the tokens still come from the host and the result goes back to it).
+        // From L hidden-state layers: host in -> host out; then with the layers (and the tokens)
+        // already on the device (a token-set revision: the warm-up run uploads them, the timed
+        // runs reuse them; the result still goes back to the host).
         if (withOptimized && o.hiddenLayers > 0) {
             TokenSet th = t; // the hidden states are built once for both precisions
             th.hiddenLayers = o.hiddenLayers;

@@ -348,7 +348,9 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             rows.resize(static_cast<std::size_t>(n));
             std::iota(rows.begin(), rows.end(), i64(0));
         }
-        auto gram = [&](const void* src, int sources, const std::vector<double>& betas, bool panels) {
+        using Tiles = kk::EntropyGramParams::Tiles;
+        auto gram = [&](const void* src, int sources, const std::vector<double>& betas, bool panels,
+                        Tiles tiles = Tiles::Auto) {
             kk::EntropyGramParams gp;
             gp.x = src;
             gp.sources = sources;
@@ -357,6 +359,7 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             gp.scales = static_cast<int>(betas.size());
             for (std::size_t l = 0; l < betas.size(); ++l) gp.beta[l] = float(betas[l]);
             gp.rowPanels = panels;
+            gp.tiles = tiles;
             const std::size_t outs = std::size_t(sources) * betas.size() * std::size_t(n);
             kk::DeviceBuffer<float> h;
             poison(h, outs);
@@ -398,6 +401,14 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         ref2.insert(ref2.end(), refB.begin(), refB.end());
         Input named = {in.name + " (2 hidden layers)", n, d, {}};
         pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref2.data(), ref2.size(), etol), etol);
+        // FP16's other tile shapes on the same layers (the sizes here pick 128 x 128 by themselves)
+        if (v == kk::Version::Optimized && p == kk::Prec::F16)
+            for (auto [tiles, label] : {std::pair{Tiles::Wide, " (2 hidden layers, 128x256 tiles)"},
+                                        std::pair{Tiles::WidePersistent, " (2 hidden layers, persistent 128x256 tiles)"}}) {
+                const auto g = gram(H, 2, beta1, false, tiles);
+                Input shaped = {in.name + label, n, d, {}};
+                pr.add("entropy_gram", vn, pn, shaped, compare(g.data(), ref2.data(), ref2.size(), etol), etol);
+            }
     }
 
     // entropy_maps: [2 layers, 2 heads, N, N] positive maps with some exact zeros
@@ -583,46 +594,53 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         dc.upload(centresF.data(), centresF.size());
         kk::DeviceBuffer<int> dfo, lab;
         dfo.upload(founderOf.data(), founderOf.size());
-        poison(lab, n);
-        kk::AssignParams ap;
-        ap.x = X;
-        ap.n = static_cast<int>(n);
-        ap.d = static_cast<int>(d);
-        ap.k = static_cast<int>(k);
-        ap.centres = dc.get();
-        ap.founderOf = dfo.get();
-        ap.labels = lab.get();
         kk::DeviceBuffer<std::uint16_t> halves(2 * k * d);
-        ap.centresHalf = halves.get();
-        kk::DeviceBuffer<std::uint8_t> part(kk::assignPartialBytes(int(n), int(k)));
-        ap.partial = part.get();
-        kk::assign(ap, v, p, nullptr);
-        const auto got = fetch(lab, n);
-        Cmp c;
-        for (i64 i = 0; i < n; ++i) {
-            if (founderOf[i] >= 0) {
-                if (got[i] != founderOf[i]) c = {1.0, false, "founder " + std::to_string(i) + " moved"};
-                continue;
+        kk::DeviceBuffer<std::uint8_t> part(kk::assignPartialBytes(int(n), int(d), int(k)));
+        using Tiles = kk::AssignParams::Tiles;
+        auto runAssign = [&](Tiles tiles, const std::string& name) {
+            poison(lab, n);
+            kk::AssignParams ap;
+            ap.x = X;
+            ap.n = static_cast<int>(n);
+            ap.d = static_cast<int>(d);
+            ap.k = static_cast<int>(k);
+            ap.centres = dc.get();
+            ap.founderOf = dfo.get();
+            ap.labels = lab.get();
+            ap.centresHalf = halves.get();
+            ap.partial = part.get();
+            ap.tiles = tiles;
+            kk::assign(ap, v, p, nullptr);
+            const auto got = fetch(lab, n);
+            Cmp c;
+            for (i64 i = 0; i < n; ++i) {
+                if (founderOf[i] >= 0) {
+                    if (got[i] != founderOf[i]) c = {1.0, false, "founder " + std::to_string(i) + " moved"};
+                    continue;
+                }
+                if (got[i] < 0 || got[i] >= k) {
+                    c = {INFINITY, false, "label out of range at " + std::to_string(i)};
+                    break;
+                }
+                double best = -INFINITY, chosen = 0, nx = 0;
+                for (i64 f = 0; f < d; ++f) nx += double(x[i * d + f]) * x[i * d + f];
+                nx = std::max(std::sqrt(nx), 1e-30);
+                for (i64 cc = 0; cc < k; ++cc) {
+                    double s = 0;
+                    for (i64 f = 0; f < d; ++f) s += double(x[i * d + f]) * centresF[cc * d + f];
+                    s /= nx; // cosine
+                    best = std::max(best, s);
+                    if (cc == got[i]) chosen = s;
+                }
+                const double gap = best - chosen;
+                c.maxRel = std::max(c.maxRel, gap);
+                if (gap > 1e-5 && c.pass) c = {gap, false, "token " + std::to_string(i) + " not at its best centre"};
             }
-            if (got[i] < 0 || got[i] >= k) {
-                c = {INFINITY, false, "label out of range at " + std::to_string(i)};
-                break;
-            }
-            double best = -INFINITY, chosen = 0, nx = 0;
-            for (i64 f = 0; f < d; ++f) nx += double(x[i * d + f]) * x[i * d + f];
-            nx = std::max(std::sqrt(nx), 1e-30);
-            for (i64 cc = 0; cc < k; ++cc) {
-                double s = 0;
-                for (i64 f = 0; f < d; ++f) s += double(x[i * d + f]) * centresF[cc * d + f];
-                s /= nx; // cosine
-                best = std::max(best, s);
-                if (cc == got[i]) chosen = s;
-            }
-            const double gap = best - chosen;
-            c.maxRel = std::max(c.maxRel, gap);
-            if (gap > 1e-5 && c.pass) c = {gap, false, "token " + std::to_string(i) + " not at its best centre"};
-        }
-        pr.row({"assign", vn, pn, in.name, n, d, c.maxRel, 1e-5, 0, c.pass, c.note.empty() ? "max cosine gap to the best" : c.note});
+            pr.row({"assign", vn, pn, name, n, d, c.maxRel, 1e-5, 0, c.pass, c.note.empty() ? "max cosine gap to the best" : c.note});
+        };
+        runAssign(Tiles::Auto, in.name);
+        // FP16's 128 x 256 tiles (the sizes here pick 128 x 128 by themselves)
+        if (v == kk::Version::Optimized && p == kk::Prec::F16) runAssign(Tiles::Wide, in.name + " (128x256 tiles)");
     }
     if (!skip(kk::Kernel::Merge)) {
         // optimized: with the segment scratch (sorted segments, N <= 8192), then with one group
@@ -841,6 +859,7 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                     h.revision = 7;
                     TokenSet h2 = h;
                     for (auto& e : h2.hidden) e *= 1.5f;
+                    for (auto& e : h2.x) e *= 1.5f; // stale device tokens would leave merged unchanged
                     h2.revision = 8;
                     const MergeResult up = backend->run(h, q, k), kept = backend->run(h, q, k);
                     const MergeResult other = backend->run(h2, q, k), otherFresh = makeCudaBackend(true, prec)->run(h2, q, k);
@@ -848,10 +867,10 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                         return std::any_of(r.timings.begin(), r.timings.end(), [](const StageTiming& s) { return s.stage == "upload_hidden"; });
                     };
                     const bool hok = same(up, kept) && same(other, otherFresh) && staged(up) && !staged(kept) && staged(other) &&
-                                     up.layerEntropy != other.layerEntropy;
+                                     up.layerEntropy != other.layerEntropy && up.merged != other.merged;
                     pr.row({"pipeline_resident", "cuda", toString(prec), in.name + " + 2 hidden", t.n, t.d, hok ? 0.0 : 1.0, 0, 0,
-                            hok, hok ? "kept hidden states give the uploaded result; a new revision is uploaded"
-                                     : "resident hidden states change the result"});
+                            hok, hok ? "kept tokens and hidden states give the uploaded result; a new revision is uploaded"
+                                     : "resident tokens or hidden states change the result"});
                 }
         }
         std::vector<kk::Version> versions;

@@ -42,9 +42,9 @@ struct TokenSet {
                                      // frames * rows * cols == N
     std::vector<std::string> labels; // text tokens, one per token (optional)
 
-    // Non-zero: an identity of this set's contents. A GPU backend that last staged hidden
-    // states of the same revision and size keeps its device copy instead of uploading them
-    // again (the slider loop re-runs one input). 0: always uploaded.
+    // Non-zero: an identity of this set's contents. A GPU backend that last staged the tokens
+    // or hidden states of the same revision and size keeps its device copies instead of
+    // uploading them again (the slider loop re-runs one input). 0: always uploaded.
     std::uint64_t revision = 0;
 };
 

@@ -50,6 +50,9 @@ struct EntropyGramParams {
     void* work = nullptr;
     std::size_t workBytes = 0;
     bool rowPanels = false;
+    // FP16 tile shape (tests): chosen by the problem's size, or forced to 128 x 128 tiles, to
+    // 128 x 256 tiles, or to 128 x 256 tiles on persistent CTAs (symmetric schedule, one scale).
+    enum class Tiles { Auto, Square, Wide, WidePersistent } tiles = Tiles::Auto;
 };
 void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t s);
 // Scratch the optimized version needs for these shapes (0 for basic).
@@ -119,10 +122,13 @@ struct AssignParams {
     const int* skip = nullptr;      // optional [1]: nothing happens while *skip != 0 (converged)
     // optimized FP16 only: scratch [2, K, D] halves for the centres' high and low parts
     void* centresHalf = nullptr;
-    // optimized: scratch of assignPartialBytes(n, k) bytes (each centre panel's best per token)
+    // optimized: scratch of assignPartialBytes(n, d, k) bytes (each centre panel's best per token,
+    // or at small N the partial scores of D split over more CTAs)
     void* partial = nullptr;
+    // FP16 tile shape (tests): chosen by the problem's size, or forced to 128 x 128 or 128 x 256
+    enum class Tiles { Auto, Square, Wide } tiles = Tiles::Auto;
 };
-std::size_t assignPartialBytes(int n, int k);
+std::size_t assignPartialBytes(int n, int d, int k);
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s);
 
 struct CentresParams {
