@@ -7,15 +7,22 @@
 // | v1 tc-sym | 128x128 tiles, mma.sync (FP16; 3xTF32 for FP32), 3-stage      | 0.733 ms              | 896x     |
 // |           | cp.async pipeline, 128-B stages; S = X X^T is symmetric, so   |                       |          |
 // |           | only tiles I<=J, each updating its rows and its columns       |                       |          |
-// | v2 (this) | 256-B stages: half the barriers per k (no measurable gain)    | 0.745 ms              | 882x     |
-// cuBLAS's batched QK^T of the same products: 0.468 ms (1.59x faster; see the note).
+// | v2        | 256-B stages: half the barriers per k (no measurable gain)    | 0.742 ms              | 885x     |
+// | v3        | FP16, one scale: 128x256 tiles (warp 64x64), 4 x 128-B stages | 0.681 ms              | 965x     |
+// |           | (a quarter less L2 traffic per product); small, single and    |                       |          |
+// |           | multi-scale products keep 128x128 (fewer waves decides)       |                       |          |
+// | v3p (this)| v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x     |
+// |           | before the epilogue (which uses the last stage's buffer)      |                       |          |
+// cuBLAS's batched QK^T of the same products: 0.442 ms (1.51x faster; see the note).
 // Measured times and the versions tried are in docs/perf/entropy-kernel.md.
 //
 // Per tile the epilogue takes each row's (and column's) maximum of the raw dot product s, then
 // for every scale l, with k = beta_l log2(e) and a = (s - max) k <= 0:  S = sum 2^a,
 // T = sum 2^a a. One max serves all scales (beta_l > 0). The tile's (max, S, T) go to a slot of
-// a partial buffer: row i of panel R receives exactly one slot from every panel, so no atomics
-// and the result does not depend on scheduling. A finalize pass merges a row's slots,
+// a partial buffer: row i of panel R receives exactly one slot from every panel at or below R
+// and from every later tile (with 128 x 256 tiles the second panel's slot stays unwritten and is
+// skipped), so no atomics and the result does not depend on scheduling. A finalize pass merges
+// a row's slots,
 //   m = max_k m_k, d_k = (m_k - m) k, S = sum 2^d_k S_k, T = sum 2^d_k (T_k + d_k S_k),
 // and H = ln 2 (log2 S - T / S). When the partial buffer (slots = N / 128) would outgrow the
 // inputs, the row-panel schedule runs instead: one CTA per row panel sweeps all column tiles
@@ -37,9 +44,10 @@ constexpr int SCALE_CHUNK = 8; // scales reduced through smem at a time
 template <class S, int CHUNK = SCALE_CHUNK> constexpr int epiFloats() { return 4 * BM + 2 * S::BN + CHUNK * (2 * 4 * BM + 2 * 2 * S::BN); }
 static_assert(epiFloats<Square>() * 4 <= Square::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
 static_assert(epiFloats<Wide>() * 4 <= Wide::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
-// the persistent kernel (one scale): its own scratch beside the pipeline
-constexpr int PERSIST_BYTES = WidePersistent::PIPE_BYTES + epiFloats<WidePersistent, 1>() * 4;
-static_assert(PERSIST_BYTES <= 227 * 1024, "shared memory per SM");
+// the persistent kernel (one scale): its epilogue's scratch is the last stage's buffer, which
+// the next tile's first loads leave free
+constexpr int PERSIST_BYTES = WidePersistent::PIPE_BYTES;
+static_assert(epiFloats<WidePersistent, 1>() * 4 <= WidePersistent::STAGE_BYTES, "epilogue scratch in one stage");
 constexpr float kMasked = -1e30f; // score of a padded or mirrored entry: 2^a == 0, finite a
 
 struct TcArgs {
@@ -289,13 +297,14 @@ __global__ void __launch_bounds__(THREADS, S::MIN_BLOCKS) entropy_gram_tc_kernel
 }
 
 // The symmetric schedule with one scale, persistent: each CTA takes tiles gridDim.x apart (over
-// all sources) and queues the next tile's first stages before the current tile's epilogue, so
-// the loads of one overlap the exponentials of the other.
+// all sources) and queues the next tile's first STAGES - 1 stages before the current tile's
+// epilogue (which works in the last stage's buffer), so the loads of one overlap the
+// exponentials of the other.
 template <class T, bool VEC>
 __global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcArgs a, int tiles) {
     using S = WidePersistent;
     extern __shared__ __align__(16) unsigned char smem[];
-    float* epi = reinterpret_cast<float*>(smem + S::PIPE_BYTES);
+    float* epi = reinterpret_cast<float*>(smem + (S::STAGES - 1) * S::STAGE_BYTES);
     const int total = tiles * a.sources;
     auto operand = [&](int src) { return static_cast<const T*>(a.x) + (long long)src * a.n * a.d; };
     int idx = blockIdx.x;

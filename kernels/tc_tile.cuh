@@ -31,7 +31,7 @@ template <int BN_, int ROWB_, int STAGES_, int MIN_BLOCKS_ = 1> struct Shape {
 using Square = Shape<128, 256, 3>;        // 128 x 128, 256-B stages (v2 of the entropy kernel)
 using Wide = Shape<256, 128, 4>;          // 128 x 256, 128-B stages: a quarter less L2 traffic per product
 using SquarePair = Shape<128, 128, 3, 2>; // 128 x 128, two CTAs per SM: one's epilogue overlaps the other's products
-using WidePersistent = Shape<256, 128, 3>; // 128 x 256, 3 stages: room for a separate epilogue scratch
+using WidePersistent = Wide; // persistent CTAs: the next tile's loads fill all stages but the last
 template <class S> using Acc = float[4][S::NT][4];
 
 // The default shape's constants (the assignment and AR kernels).
