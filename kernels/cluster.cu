@@ -117,15 +117,10 @@ template <class S, class T, bool VEC> __global__ void __launch_bounds__(tc::THRE
                                 acc, false, a.d);
     if (a.split > 1) { // raw partial scores; assign_split_finalize_kernel ranks their sums
         float* out = a.scores + (long long)blockIdx.z * a.k * a.n;
-#pragma unroll
-        for (int mt = 0; mt < 4; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < S::NT; ++nt)
-#pragma unroll
-                for (int c = 0; c < 4; ++c) {
-                    const int i = I * tc::BM + tc::fragRow(wm, mt, c, g), col = J * S::BN + tc::fragCol<S>(wn, nt, c, t);
-                    if (i < a.n && col < a.k) out[(long long)col * a.n + i] = acc[mt][nt][c];
-                }
+        tc::forEachFrag<S>(acc, [&](int r, int col, float v) {
+            const int i = I * tc::BM + r, c = J * S::BN + col;
+            if (i < a.n && c < a.k) out[(long long)c * a.n + i] = v;
+        });
         return;
     }
 #pragma unroll

@@ -68,20 +68,13 @@ __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(C
     tc::Acc<S> acc;
     tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
                                I * tc::BM, J * BN, acc);
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
-    const int g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = I * tc::BM, col0 = J * BN;
     float* tile = reinterpret_cast<float*>(smem);
-#pragma unroll
-    for (int mt = 0; mt < 4; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < S::NT; ++nt)
-#pragma unroll
-            for (int c = 0; c < 4; ++c) {
-                const int r = tc::fragRow(wm, mt, c, g), col = tc::fragCol<S>(wn, nt, c, t);
-                const bool ok = row0 + r < a.m && col0 + col < a.n;
-                tile[r * LDT + col] = ok ? acc[mt][nt][c] * a.inva[row0 + r] * a.invb[col0 + col] : 0.0f;
-            }
+    tc::forEachFrag<S>(acc, [&](int r, int col, float v) {
+        const bool ok = row0 + r < a.m && col0 + col < a.n;
+        tile[r * LDT + col] = ok ? v * a.inva[row0 + r] * a.invb[col0 + col] : 0.0f;
+    });
     __syncthreads();
     // rows: a warp per row, blocks on or above the diagonal (all of them when a != b)
     const int lowCol = a.sym ? row0 : 0;

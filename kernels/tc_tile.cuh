@@ -238,6 +238,18 @@ __device__ __forceinline__ int fragRow(int wm, int mt, int c, int g) { return wm
 template <class S = Square>
 __device__ __forceinline__ int fragCol(int wn, int nt, int c, int t) { return wn * S::WN + nt * 8 + 2 * t + (c & 1); }
 
+// f(row, col, value) for each of this thread's accumulator elements, at its place in the tile.
+template <class S, class F> __device__ __forceinline__ void forEachFrag(Acc<S>& acc, F&& f) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < S::NT; ++nt)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) f(fragRow(wm, mt, c, g), fragCol<S>(wn, nt, c, t), acc[mt][nt][c]);
+}
+
 // The symmetric schedule of X X^T over 128-row panels (nb of them) with tiles CP panels wide:
 // tile (I, J) covers column panels CP J .. CP J + CP - 1 for I <= CP J + CP - 1, so every block
 // (I, q) with I <= q is computed once (blocks with I > q in a tile are masked). Tiles are
