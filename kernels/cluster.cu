@@ -307,8 +307,9 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
             using T = decltype(t);
             if (!p.partial) throw CudaError("assign (optimized): needs partial scratch");
             AssignTc a{p.x, p.n, p.d, p.k, p.centres, nullptr, p.skip, static_cast<float2*>(p.partial), 1, p.d, nullptr};
+            using Tiles = AssignParams::Tiles;
             constexpr int kps = tc::ROWB / sizeof(T);
-            a.split = assignSplit(p.n, p.d, p.k, kps);
+            a.split = p.tiles == Tiles::Auto ? assignSplit(p.n, p.d, p.k, kps) : 1; // a forced shape: whole D
             if (a.split > 1) {
                 const int stages = (p.d + kps - 1) / kps, per = (stages + a.split - 1) / a.split;
                 a.chunk = per * kps;
@@ -326,14 +327,12 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
                 a.cLo = hi + count;
                 vec = vec && tc::rowsAligned(hi + count, p.d, 2);
             }
-            // FP16: 128 x 256 tiles when they take fewer waves at their measured cost (1.66 square
-            // tiles), e.g. N = 4096, K = 819: 128 tiles in one wave instead of 224 in two
-            const long long sms = tc::smCount(), rowPanels = (p.n + tc::BM - 1) / tc::BM;
-            auto waves = [&](int bn) { return (rowPanels * ((p.k + bn - 1) / bn) + sms - 1) / sms; };
-            using Tiles = AssignParams::Tiles;
-            if (p.tiles != Tiles::Auto) a.split = 1, a.chunk = p.d;
+            // FP16: 128 x 256 tiles when they take fewer waves (tc::wideFewerWaves), e.g. N = 4096,
+            // K = 819: 128 tiles in one wave instead of 224 in two
+            const long long rowPanels = (p.n + tc::BM - 1) / tc::BM;
+            auto tiles = [&](int bn) { return rowPanels * ((p.k + bn - 1) / bn); };
             const bool wide = std::is_same_v<T, __half> && a.split == 1 &&
-                              (p.tiles == Tiles::Auto ? 1.66 * double(waves(tc::Wide::BN)) < double(waves(tc::BM))
+                              (p.tiles == Tiles::Auto ? tc::wideFewerWaves(tiles(tc::BM), tiles(tc::Wide::BN))
                                                       : p.tiles == Tiles::Wide);
             const int panels = (p.k + (wide ? tc::Wide::BN : tc::BM) - 1) / (wide ? tc::Wide::BN : tc::BM);
             const dim3 grid(unsigned(rowPanels), panels, a.split);

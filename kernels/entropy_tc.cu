@@ -374,14 +374,11 @@ bool useSym(const EntropyGramParams& p, Prec prec) {
 }
 
 // Whether 128 x 256 tiles finish sooner: one scale (the epilogue of many scales gains nothing
-// from them), and fewer whole waves of tiles at the measured cost of a wide tile (1.66 square
-// tiles on the H100), so small or single products keep square tiles.
+// from them) and fewer waves (tc::wideFewerWaves), so small or single products keep square tiles.
 bool wideWins(const TcArgs& a) {
     if (a.scales != 1) return false;
     if (!a.sym) return true; // row panels: each CTA sweeps all columns, half the tiles
-    const long long sms = smCount();
-    auto waves = [&](int cp) { return (a.sources * (long long)symTiles(a.nb, cp) + sms - 1) / sms; };
-    return 1.66 * double(waves(Wide::CP)) < double(waves(Square::CP));
+    return wideFewerWaves((long long)a.sources * symTiles(a.nb, Square::CP), (long long)a.sources * symTiles(a.nb, Wide::CP));
 }
 
 template <class T, bool VEC> void launchPersistent(const TcArgs& a, cudaStream_t s) {

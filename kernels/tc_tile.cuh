@@ -286,6 +286,14 @@ inline int smCount() {
     return sms;
 }
 
+// Whether 128 x 256 tiles finish sooner than 128 x 128 ones: fewer whole waves over the SMs at
+// the measured cost of a wide tile (1.66 square tiles on the H100).
+inline bool wideFewerWaves(long long squareTiles, long long wideTiles) {
+    const long long sms = smCount();
+    auto waves = [&](long long tiles) { return double((tiles + sms - 1) / sms); };
+    return 1.66 * waves(wideTiles) < waves(squareTiles);
+}
+
 // Sets the dynamic shared memory limit of a tile kernel, once per kernel.
 template <auto Kernel, int Bytes = PIPE_BYTES> void allowPipeSmem() {
     static const bool done = [] {

@@ -204,6 +204,14 @@ class CudaBackend final : public Backend {
         uploadStaged(host, count, f16.get(), true, pin, m_stream);
         return f16.get();
     }
+    // The device copy in the working precision when it already holds `count` values of revision
+    // `rev` (non-zero, and the last one staged there); null when it must be uploaded.
+    const void* kept(std::uint64_t rev, std::uint64_t held, std::size_t count, const DeviceBuffer<float>& f32,
+                     const DeviceBuffer<std::uint16_t>& f16) const {
+        const bool half = m_prec == k::Prec::F16;
+        if (rev == 0 || rev != held || count != (half ? f16.size() : f32.size())) return nullptr;
+        return half ? static_cast<const void*>(f16.get()) : f32.get();
+    }
     // Queues one stage on the stream and marks its end; the times are read after the final sync.
     template <class F> void timed(MergeResult&, const char* stageName, F&& f) {
         f();
@@ -252,12 +260,9 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     m_line.begin(m_stream);
     // upload: the tokens (kept on the device across runs of one revision), and the uniforms of
     // the Gumbel noise (drawn on the device, or given)
-    const std::size_t stagedX = m_prec == k::Prec::F16 ? m_x16.size() : m_x.size();
-    const bool tokensResident = t.revision != 0 && t.revision == m_xRevision && t.x.size() == stagedX;
     timed(r, "upload", [&] {
-        if (tokensResident) {
-            x = m_prec == k::Prec::F16 ? static_cast<const void*>(m_x16.get()) : m_x.get();
-        } else {
+        x = kept(t.revision, m_xRevision, t.x.size(), m_x, m_x16);
+        if (!x) {
             m_xRevision = 0; // until the upload has been queued
             x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size());
             m_xRevision = t.revision;
@@ -267,8 +272,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         else m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
     });
     // hidden states: reported apart, and kept on the device across runs of one revision
-    const std::size_t staged = m_prec == k::Prec::F16 ? m_src16.size() : m_src.size();
-    const bool hiddenResident = t.revision != 0 && t.revision == m_srcRevision && t.hidden.size() == staged;
+    const bool hiddenResident = kept(t.revision, m_srcRevision, t.hidden.size(), m_src, m_src16) != nullptr;
     if (!t.hidden.empty() && t.attention.empty() && !hiddenResident) {
         m_srcRevision = 0; // until the upload has been queued
         timed(r, "upload_hidden", [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
@@ -559,9 +563,7 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     const auto synced = std::chrono::steady_clock::now();
     down.finish();
     const auto copied = std::chrono::steady_clock::now();
-    const auto since = [](std::chrono::steady_clock::time_point t0) {
-        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    };
+    using Ms = std::chrono::duration<double, std::milli>;
     for (const auto& [stageName, ms] : m_line.resolve()) r.timings.push_back({stageName, ms});
     r.foreground.assign(fg.begin(), fg.end());
     if (usedState) r.refineRounds = stateHead[1];
@@ -591,8 +593,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     r.losses.fidelity = fidelityLossFromRows(rowErr.data(), t.n, t.d, sums.x2, r.metrics.normMassTopK);
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     // host time after the device finished: the results copied out, then summarized
-    r.timings.push_back({"copy_out", std::chrono::duration<double, std::milli>(copied - synced).count()});
-    r.timings.push_back({"summaries", since(copied)});
+    r.timings.push_back({"copy_out", Ms(copied - synced).count()});
+    r.timings.push_back({"summaries", Ms(std::chrono::steady_clock::now() - copied).count()});
     r.timings.push_back({"total", std::chrono::duration<double, std::milli>(
                                       std::chrono::steady_clock::now() - wall0).count()});
     return r;
