@@ -9,6 +9,7 @@
 // | basic   | one thread per output; three sums over D     | see docs/perf |
 #include "common.cuh"
 #include "tc_tile.cuh"
+#include "wgmma.cuh"
 
 #include <type_traits>
 
@@ -56,26 +57,12 @@ struct CosTc {
     float* out;
 };
 
-// Tensor-core tile of a b^T, scaled by the inverse norms into shared memory, then stored row by
-// row (and, above the diagonal, column by column as the mirror) in whole 128-byte lines.
-template <class S, class T, bool VEC>
-__global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(CosTc a) {
-    extern __shared__ __align__(16) unsigned char smem[];
-    constexpr int BN = S::BN, LDT = BN + 1; // odd stride: rows and columns read conflict-free
-    static_assert(tc::BM * LDT * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
-    int I = blockIdx.y, J = blockIdx.x;
-    if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
-    tc::Acc<S> acc;
-    tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
-                               I * tc::BM, J * BN, acc);
+// The staged tile (scaled by the inverse norms, BM x BN, row stride BN + 1) stored row by row
+// (and, above the diagonal, column by column as the mirror) in whole 128-byte lines.
+template <int BN> __device__ __forceinline__ void storeStaged(const float* tile, const CosTc& a, int I, int J) {
+    constexpr int LDT = BN + 1; // odd stride: rows and columns read conflict-free
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = I * tc::BM, col0 = J * BN;
-    float* tile = reinterpret_cast<float*>(smem);
-    tc::forEachFrag<S>(acc, [&](int r, int col, float v) {
-        const bool ok = row0 + r < a.m && col0 + col < a.n;
-        tile[r * LDT + col] = ok ? v * a.inva[row0 + r] * a.invb[col0 + col] : 0.0f;
-    });
-    __syncthreads();
     // rows: a warp per row, blocks on or above the diagonal (all of them when a != b)
     const int lowCol = a.sym ? row0 : 0;
     for (int r = warp; r < tc::BM; r += tc::THREADS / 32) {
@@ -96,6 +83,50 @@ __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(C
     }
 }
 
+// Element (r, col) of tile (I, J) scaled into the staging tile (0 outside the output).
+template <int BN>
+__device__ __forceinline__ void stage(float* tile, const CosTc& a, int I, int J, int r, int col, float v) {
+    const int gr = I * tc::BM + r, gc = J * BN + col;
+    const bool ok = gr < a.m && gc < a.n;
+    tile[r * (BN + 1) + col] = ok ? v * a.inva[gr] * a.invb[gc] : 0.0f;
+}
+
+// Tensor-core tile of a b^T (mma.sync), scaled by the inverse norms into shared memory, stored.
+template <class S, class T, bool VEC>
+__global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(CosTc a) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
+    int I = blockIdx.y, J = blockIdx.x;
+    if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
+    tc::Acc<S> acc;
+    tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
+                               I * tc::BM, J * S::BN, acc);
+    float* tile = reinterpret_cast<float*>(smem);
+    tc::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
+    __syncthreads();
+    storeStaged<S::BN>(tile, a, I, J);
+}
+
+// The same on Hopper's warpgroup tiles (FP16, 16-byte rows).
+template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_wg_kernel(CosTc a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ __align__(16) unsigned char smemRaw[];
+    unsigned char* smem = wg::alignedSmem(smemRaw);
+    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
+    int I = blockIdx.y, J = blockIdx.x;
+    if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
+    const __half* xa = static_cast<const __half*>(a.a);
+    const __half* xb = static_cast<const __half*>(a.b);
+    wg::Acc<S> acc;
+    wg::prologue<S>(smem, xa, a.m, xb, a.n, a.d, I * tc::BM, J * S::BN);
+    wg::mainloop<S>(smem, xa, a.m, xb, a.n, a.d, I * tc::BM, J * S::BN, acc);
+    float* tile = reinterpret_cast<float*>(smem);
+    wg::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
+    __syncthreads();
+    storeStaged<S::BN>(tile, a, I, J);
+#endif
+}
+
 // ---- launchers ----------------------------------------------------------------------------
 
 template <class T> void launchCosineBasic(const CosineParams& p, cudaStream_t s) {
@@ -112,9 +143,27 @@ template <class S, class T, bool VEC> void launchCosineShape(CosTc a, cudaStream
     cosine_tc_kernel<S, T, VEC><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
 }
 
-template <class T, bool VEC> void launchCosineTc(const CosTc& a, cudaStream_t s) {
-    if constexpr (std::is_same_v<T, __half>) launchCosineShape<tc::SquarePair, T, VEC>(a, s);
-    else launchCosineShape<tc::Square, T, VEC>(a, s);
+// Hopper: 128 x 128 warpgroup tiles, two CTAs per SM, three stages.
+using WgPair = wg::Shape<128, 3, 2, 0>;
+void launchCosineWg(CosTc a, cudaStream_t s) {
+    a.nbB = (a.n + WgPair::BN - 1) / WgPair::BN;
+    const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, WgPair::CP), 1) : dim3(a.nbB, a.nbA);
+    tc::allowPipeSmem<cosine_wg_kernel<WgPair>, WgPair::SMEM_BYTES>();
+    cosine_wg_kernel<WgPair><<<grid, tc::THREADS, WgPair::SMEM_BYTES, s>>>(a);
+}
+
+template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::Tiles tiles, cudaStream_t s) {
+    if constexpr (std::is_same_v<T, __half>) {
+        using Tiles = CosineParams::Tiles;
+        const bool warpgroups = VEC && wg::available() && tiles != Tiles::MmaSync;
+        if (tiles == Tiles::WarpGroup && !warpgroups)
+            throw CudaError("cosine: warpgroup tiles need 16-byte rows and an sm_90 device with a build for sm_90a");
+        if (warpgroups) launchCosineWg(a, s);
+        else launchCosineShape<tc::SquarePair, T, VEC>(a, s);
+    } else {
+        (void)tiles;
+        launchCosineShape<tc::Square, T, VEC>(a, s);
+    }
 }
 
 // ---- dispatcher ---------------------------------------------------------------------------
@@ -137,8 +186,8 @@ void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s) {
                 QMPP_CUDA_CHECK_LAUNCH();
             }
             const bool vec = tc::rowsAligned(p.a, p.d, sizeof(T)) && tc::rowsAligned(p.b, p.d, sizeof(T));
-            if (vec) launchCosineTc<T, true>(a, s);
-            else launchCosineTc<T, false>(a, s);
+            if (vec) launchCosineTc<T, true>(a, p.tiles, s);
+            else launchCosineTc<T, false>(a, p.tiles, s);
             QMPP_CUDA_CHECK_LAUNCH();
         });
         return;

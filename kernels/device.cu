@@ -1,5 +1,6 @@
 // Device discovery, error checks, timers and names shared by every kernel file.
 #include "common.cuh"
+#include "wgmma.cuh"
 
 #include <algorithm>
 #include <cstdio>
@@ -150,6 +151,8 @@ const char* kernelName(Kernel k) {
 }
 
 bool available(Kernel, Version) { return true; } // every kernel has both versions
+
+bool warpgroupTiles() { return wg::available(); }
 
 __global__ void to_half_kernel(const float* in, __half* out, long long n) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;

@@ -29,6 +29,7 @@
 // and merges into a single slot, O(N) scratch, twice the products.
 #include "entropy_tc.cuh"
 #include "tc_tile.cuh"
+#include "wgmma.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -331,6 +332,193 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcA
     }
 }
 
+// ---- Hopper: warpgroup tiles ----------------------------------------------------------------
+
+using WgWide = wg::Shape<256, 4, 1, 1>; // 128 x 256, four 48 KB stages, one product group in flight
+constexpr int WG_GJ = 8;                // 8-column chunks whose column sums reduce at a time
+template <class S> constexpr int wgEpiFloats() { return 3 * 8 * S::BN + S::BN + 3 * BM; }
+static_assert(wgEpiFloats<WgWide>() * 4 <= WgWide::STAGE_BYTES, "epilogue scratch in one stage");
+
+// The columns of chunks [j0, j0 + WG_GJ) after wg::reduceScatter8: this lane's v[i] is column
+// 8 (j0 + p / 2) + 2 t + p % 2 with p = WG_GJ / 4 g + i, reduced over the warp's 16 rows.
+template <int GJ = WG_GJ>
+__device__ __forceinline__ void putWarpCols(const float (&v)[2 * GJ], int j0, int g, int t, float* dst) {
+#pragma unroll
+    for (int i = 0; i < GJ / 4; ++i) {
+        const int p = GJ / 4 * g + i;
+        dst[8 * (j0 + p / 2) + 2 * t + p % 2] = v[i];
+    }
+}
+
+// tileEntropy (one scale, symmetric schedule) on the warpgroup layout, where each warp holds 16
+// whole rows of the tile: a row reduces within its quad; a column over the warp's eight g
+// (reduce-scatter) and then over the eight warps through shared memory.
+template <class S>
+__device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int src, int I, int J, wg::Acc<S>& acc) {
+    constexpr int BN = S::BN, EMIT = (BM + BN + THREADS - 1) / THREADS;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int n = a.n, col0 = J * BN, lowCol = I * BM;
+    const float k = a.k2[0];
+    float* wPart = epi;                // [max, S, T][8 warps][BN]: per column, of each warp's rows
+    float* cmaxS = wPart + 3 * 8 * BN; // [BN]
+    float* rowS = cmaxS + BN;          // [max, S, T][BM]
+    const bool cols = J * S::CP + S::CP - 1 > I; // blocks strictly above the diagonal
+    auto fmax2 = [](float x, float y) { return fmaxf(x, y); };
+    auto sum2 = [](float x, float y) { return x + y; };
+
+    // mask padding and mirrored blocks; row maxima (whole rows: over the quad)
+    float rmax[2] = {kMasked, kMasked};
+    bool rowOk[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) rowOk[h] = I * BM + warp * 16 + 8 * h + g < n;
+#pragma unroll
+    for (int i = 0; i < S::ACC; ++i) {
+        const int h = (i >> 1) & 1, col = col0 + wg::fragCol(i, t);
+        if (!rowOk[h] || col >= n || col < lowCol) acc[i] = kMasked;
+        rmax[h] = fmaxf(rmax[h], acc[i]);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        rmax[h] = fmaxf(rmax[h], __shfl_xor_sync(0xffffffffu, rmax[h], 1));
+        rmax[h] = fmaxf(rmax[h], __shfl_xor_sync(0xffffffffu, rmax[h], 2));
+        if (t == 0) rowS[wg::fragRow(warp, 2 * h, g)] = rmax[h];
+    }
+    // column maxima of this warp's rows, then of the tile's
+    if (cols) {
+#pragma unroll
+        for (int j0 = 0; j0 < BN / 8; j0 += WG_GJ) {
+            float v[2 * WG_GJ];
+#pragma unroll
+            for (int p = 0; p < 2 * WG_GJ; ++p) {
+                const int i = 4 * (j0 + p / 2) + p % 2;
+                v[p] = fmaxf(acc[i], acc[i + 2]);
+            }
+            wg::reduceScatter8(v, lane, fmax2);
+            putWarpCols(v, j0, g, t, wPart + warp * BN);
+        }
+    }
+    __syncthreads();
+    if (cols)
+        for (int c = tid; c < BN; c += THREADS) {
+            float m = wPart[c];
+#pragma unroll
+            for (int w = 1; w < 8; ++w) m = fmaxf(m, wPart[w * BN + c]);
+            cmaxS[c] = m;
+        }
+    __syncthreads();
+
+    // S = sum 2^a, T = sum 2^a a of rows (over the quad) and of columns (as the maxima)
+    float rs[2] = {0.0f, 0.0f}, rt[2] = {0.0f, 0.0f}, mk[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) mk[h] = rmax[h] * k;
+#pragma unroll
+    for (int i = 0; i < S::ACC; ++i) {
+        const int h = (i >> 1) & 1;
+        expSums(acc[i], k, mk[h], rs[h], rt[h]);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) {
+            rs[h] += __shfl_xor_sync(0xffffffffu, rs[h], o);
+            rt[h] += __shfl_xor_sync(0xffffffffu, rt[h], o);
+        }
+        if (t == 0) {
+            const int r = wg::fragRow(warp, 2 * h, g);
+            rowS[BM + r] = rs[h];
+            rowS[2 * BM + r] = rt[h];
+        }
+    }
+    if (cols) {
+#pragma unroll
+        for (int j0 = 0; j0 < BN / 8; j0 += WG_GJ) {
+            float vs[2 * WG_GJ], vt[2 * WG_GJ];
+#pragma unroll
+            for (int p = 0; p < 2 * WG_GJ; ++p) {
+                const int i = 4 * (j0 + p / 2) + p % 2;
+                const float mc = cmaxS[wg::fragCol(i, t)] * k;
+                vs[p] = 0.0f;
+                vt[p] = 0.0f;
+                expSums(acc[i], k, mc, vs[p], vt[p]);
+                expSums(acc[i + 2], k, mc, vs[p], vt[p]);
+            }
+            wg::reduceScatter8(vs, lane, sum2);
+            wg::reduceScatter8(vt, lane, sum2);
+            putWarpCols(vs, j0, g, t, wPart + (8 + warp) * BN);
+            putWarpCols(vt, j0, g, t, wPart + (16 + warp) * BN);
+        }
+    }
+    __syncthreads();
+
+    // Emitters as in tileEntropy: e < BM row e of panel I (slot max(CP J, I)), else column
+    // e - BM of the tile above the diagonal (slot I).
+#pragma unroll
+    for (int q = 0; q < EMIT; ++q) {
+        const int e = tid + q * THREADS;
+        if (e >= BM + BN) continue;
+        const bool rowEmitter = e < BM;
+        const int grow = rowEmitter ? I * BM + e : col0 + (e - BM);
+        if (grow >= n || (!rowEmitter && grow / BM <= I)) continue;
+        const int slot = rowEmitter ? max(J * S::CP, I) : I;
+        float m, Se, Te;
+        if (rowEmitter) {
+            m = rowS[e];
+            Se = rowS[BM + e];
+            Te = rowS[2 * BM + e];
+        } else {
+            const int c = e - BM;
+            m = cmaxS[c];
+            Se = 0.0f;
+            Te = 0.0f;
+#pragma unroll
+            for (int w = 0; w < 8; ++w) {
+                Se += wPart[(8 + w) * BN + c];
+                Te += wPart[(16 + w) * BN + c];
+            }
+        }
+        const long long mi = ((long long)src * a.nslots + slot) * n + grow; // one scale: S, T alike
+        a.pm[mi] = m;
+        a.pS[mi] = Se;
+        a.pT[mi] = Te;
+    }
+}
+
+// entropy_gram_persistent_kernel on warpgroup tiles: the next tile's first stages are queued
+// before the epilogue, which works in the last stage's buffer.
+__global__ void __launch_bounds__(THREADS, 1) entropy_gram_wg_kernel(TcArgs a, int tiles) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    using S = WgWide;
+    extern __shared__ __align__(16) unsigned char smemRaw[];
+    unsigned char* pipe = wg::alignedSmem(smemRaw);
+    float* epi = reinterpret_cast<float*>(pipe + (S::STAGES - 1) * S::STAGE_BYTES);
+    static_assert(S::PREFETCH <= S::STAGES - 1, "the next tile's loads leave the last buffer free");
+    const int total = tiles * a.sources;
+    auto operand = [&](int src) { return static_cast<const __half*>(a.x) + (long long)src * a.n * a.d; };
+    int idx = blockIdx.x;
+    if (idx >= total) return;
+    int src = idx / tiles, I, J;
+    symTile(idx % tiles, a.nb, S::CP, I, J);
+    wg::prologue<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
+    wg::Acc<S> acc;
+    for (;;) {
+        wg::mainloop<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+        const int next = idx + gridDim.x;
+        int nsrc = 0, nI = 0, nJ = 0;
+        if (next < total) {
+            nsrc = next / tiles;
+            symTile(next % tiles, a.nb, S::CP, nI, nJ);
+            wg::prologue<S>(pipe, operand(nsrc), a.n, operand(nsrc), a.n, a.d, nI * BM, nJ * S::BN);
+        }
+        tileEntropyWg<S>(epi, a, src, I, J, acc);
+        if (next >= total) break;
+        idx = next;
+        src = nsrc;
+        I = nI;
+        J = nJ;
+    }
+#endif
+}
+
 // H = ln 2 (log2 S - T / S) after merging a row's slots.
 __global__ void entropy_finalize_kernel(TcArgs a, float* h) {
     const long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -392,6 +580,15 @@ template <class T, bool VEC> void launchPersistent(const TcArgs& a, cudaStream_t
     QMPP_CUDA_CHECK_LAUNCH();
 }
 
+void launchWg(const TcArgs& a, cudaStream_t s) {
+    allowPipeSmem<entropy_gram_wg_kernel, WgWide::SMEM_BYTES>();
+    const int tiles = int(symTiles(a.nb, WgWide::CP));
+    const long long total = (long long)tiles * a.sources;
+    const unsigned grid = unsigned(std::min<long long>(total, smCount()));
+    entropy_gram_wg_kernel<<<grid, THREADS, WgWide::SMEM_BYTES, s>>>(a, tiles);
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
 template <class S, class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_t s) {
     allowPipeSmem<entropy_gram_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
     const unsigned tiles = a.sym ? symTiles(a.nb, S::CP) : unsigned(a.nb);
@@ -440,12 +637,23 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
     const bool vec = rowsAligned(p.x, p.d, prec == Prec::F16 ? 2 : 4);
     using Tiles = EntropyGramParams::Tiles;
     const bool wide = p.tiles == Tiles::Auto ? wideWins(a) : p.tiles != Tiles::Square;
-    // wide tiles in the symmetric schedule with one scale run on persistent CTAs
-    const bool persistent = a.sym && a.scales == 1 && (p.tiles == Tiles::Auto || p.tiles == Tiles::WidePersistent);
+    // wide tiles in the symmetric schedule with one scale run on persistent CTAs: of warpgroups
+    // on Hopper (16-byte rows), else of mma.sync
+    const bool oneScaleSym = a.sym && a.scales == 1;
+    const bool persistent = oneScaleSym && (p.tiles == Tiles::Auto || p.tiles == Tiles::WidePersistent);
+    const bool warpgroups = prec == Prec::F16 && oneScaleSym && vec && wg::available() &&
+                            (p.tiles == Tiles::Auto ? wide : p.tiles == Tiles::WarpGroup);
+    if (p.tiles == Tiles::WarpGroup && !warpgroups)
+        throw CudaError("entropyGram: warpgroup tiles need FP16, one scale, the symmetric schedule, 16-byte rows "
+                        "and an sm_90 device with a build for sm_90a");
     a.cp = prec == Prec::F16 && wide ? Wide::CP : Square::CP;
     withPrec(prec, [&](auto t) {
         using T = decltype(t);
         if constexpr (std::is_same_v<T, __half>) {
+            if (warpgroups) {
+                launchWg(a, s);
+                return;
+            }
             if (a.cp == Wide::CP) {
                 if (persistent) {
                     if (vec) launchPersistent<T, true>(a, s);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DQMPP_WITH_QT=OFF -DQMPP_WITH_CUDA=ON \
-  -DQMPP_CUDA_ARCHITECTURES="${ARCHS:-90}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+  -DQMPP_CUDA_ARCHITECTURES="${ARCHS:-90a}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build/gpu -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 q=./build/gpu/app/cli/qmpp
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv > "$out/device.txt" 2>&1

@@ -325,6 +325,14 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
                                "entropy_hidden", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
                                es * L * n * d + 4.0 * L * n, true);
+                    // on Hopper, the same on the mma.sync tiles the warpgroup tiles replace
+                    if (ok && v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles()) {
+                        gp.tiles = kk::EntropyGramParams::Tiles::WidePersistent;
+                        record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
+                               "entropy_hidden_mma", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
+                               es * L * n * d + 4.0 * L * n, true);
+                        gp.tiles = kk::EntropyGramParams::Tiles::Auto;
+                    }
                     // tokens: one source, L scales
                     gp.sources = 1;
                     gp.scales = L;
@@ -419,6 +427,14 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
                     kk::cosine(cp, v, prec, c.stream);
                 });
+                if (v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles() &&
+                    !failed.count("cosine/" + vn + "/" + pn)) // the mma.sync tiles the warpgroup tiles replace
+                    record(c, timeIt(c, [&](int rep) {
+                               kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
+                               cp.tiles = kk::CosineParams::Tiles::MmaSync;
+                               kk::cosine(cp, v, prec, c.stream);
+                           }),
+                           "cosine_mma", vn, pn, n, d, 1, 0, 2 * N * N * D, es * N * D + 4 * N * N, true);
                 run(kk::Kernel::Centres, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
                     kk::CentresParams cp;
                     cp.x = X.get(rep);

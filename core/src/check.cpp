@@ -404,7 +404,9 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         // FP16's other tile shapes on the same layers (the sizes here pick 128 x 128 by themselves)
         if (v == kk::Version::Optimized && p == kk::Prec::F16)
             for (auto [tiles, label] : {std::pair{Tiles::Wide, " (2 hidden layers, 128x256 tiles)"},
-                                        std::pair{Tiles::WidePersistent, " (2 hidden layers, persistent 128x256 tiles)"}}) {
+                                        std::pair{Tiles::WidePersistent, " (2 hidden layers, persistent 128x256 tiles)"},
+                                        std::pair{Tiles::WarpGroup, " (2 hidden layers, warpgroup 128x256 tiles)"}}) {
+                if (tiles == Tiles::WarpGroup && (!kk::warpgroupTiles() || d % 8 != 0)) continue; // Hopper, 16-byte rows
                 const auto g = gram(H, 2, beta1, false, tiles);
                 Input shaped = {in.name + label, n, d, {}};
                 pr.add("entropy_gram", vn, pn, shaped, compare(g.data(), ref2.data(), ref2.size(), etol), etol);
@@ -449,24 +451,35 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         pr.add("saliency", vn, pn, in, compare(got.data(), ref.data(), ref.size(), tol), tol);
     }
 
-    // cosine: up to 200 rows against all
+    // cosine: up to 200 rows against all, and all against all (the symmetric schedule) up to
+    // N = 1000; FP16 also on the tiles Auto does not pick here
     if (!skip(kk::Kernel::Cosine)) {
-        const i64 m = std::min<i64>(n, 200);
-        kk::CosineParams cp;
-        cp.a = X;
-        cp.b = X;
-        cp.m = static_cast<int>(m);
-        cp.n = static_cast<int>(n);
-        cp.d = static_cast<int>(d);
-        kk::DeviceBuffer<float> out;
-        poison(out, m * n);
-        cp.out = out.get();
-        kk::DeviceBuffer<float> inv(m + n);
-        cp.scratch = inv.get();
-        kk::cosine(cp, v, p, nullptr);
-        const auto got = fetch(out, m * n);
-        const auto ref = refCosine(x, m, x, n, d);
-        pr.add("cosine", vn, pn, in, compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
+        using Tiles = kk::CosineParams::Tiles;
+        std::vector<std::pair<Tiles, std::string>> shapes = {{Tiles::Auto, ""}};
+        if (v == kk::Version::Optimized && p == kk::Prec::F16 && kk::warpgroupTiles() && d % 8 == 0)
+            shapes.push_back({Tiles::MmaSync, ", mma.sync tiles"});
+        std::vector<i64> rowCounts = {std::min<i64>(n, 200)};
+        if (n > 200 && n <= 1000) rowCounts.push_back(n);
+        for (const i64 m : rowCounts)
+            for (const auto& [tiles, label] : shapes) {
+                kk::CosineParams cp;
+                cp.a = X;
+                cp.b = X;
+                cp.m = static_cast<int>(m);
+                cp.n = static_cast<int>(n);
+                cp.d = static_cast<int>(d);
+                cp.tiles = tiles;
+                kk::DeviceBuffer<float> out;
+                poison(out, m * n);
+                cp.out = out.get();
+                kk::DeviceBuffer<float> inv(m + n);
+                cp.scratch = inv.get();
+                kk::cosine(cp, v, p, nullptr);
+                const auto got = fetch(out, m * n);
+                const auto ref = refCosine(x, m, x, n, d);
+                Input named = {in.name + (m == n ? " (all pairs" : " (" + std::to_string(m) + " rows") + label + ")", n, d, {}};
+                pr.add("cosine", vn, pn, named, compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
+            }
     }
 
     // gumbel + top-K on saliency in [0, 1] and Philox uniforms

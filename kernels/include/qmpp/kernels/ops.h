@@ -35,6 +35,9 @@ enum class Kernel {
 const char* kernelName(Kernel k);
 // Whether a version of a kernel exists (optimized versions land one by one).
 bool available(Kernel k, Version v);
+// Whether the Hopper warpgroup (wgmma) tiles run here: a build with sm_90a and an sm_90 device.
+// Where they do, the optimized FP16 cosine and hidden-state entropy use them.
+bool warpgroupTiles();
 
 // ---- attention entropy ------------------------------------------------------------------
 struct EntropyGramParams {
@@ -51,8 +54,9 @@ struct EntropyGramParams {
     std::size_t workBytes = 0;
     bool rowPanels = false;
     // FP16 tile shape (tests): chosen by the problem's size, or forced to 128 x 128 tiles, to
-    // 128 x 256 tiles, or to 128 x 256 tiles on persistent CTAs (symmetric schedule, one scale).
-    enum class Tiles { Auto, Square, Wide, WidePersistent } tiles = Tiles::Auto;
+    // 128 x 256 tiles, or to 128 x 256 tiles on persistent CTAs (symmetric schedule, one scale),
+    // of mma.sync, or of warpgroups (the same, on Hopper: needs warpgroupTiles()).
+    enum class Tiles { Auto, Square, Wide, WidePersistent, WarpGroup } tiles = Tiles::Auto;
 };
 void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t s);
 // Scratch the optimized version needs for these shapes (0 for basic).
@@ -80,6 +84,8 @@ struct CosineParams {
     int m = 0, n = 0, d = 0;
     float* out = nullptr;    // [M, N]; 0 where either norm is 0
     float* scratch = nullptr; // optimized: [M + N] inverse norms
+    // FP16 tiles (tests): warpgroup tiles where warpgroupTiles(), else mma.sync; or forced.
+    enum class Tiles { Auto, MmaSync, WarpGroup } tiles = Tiles::Auto;
 };
 void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s);
 
