@@ -7,8 +7,10 @@
 #include <cub/block/block_reduce.cuh>
 #include <cuda_fp16.h>
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace qmpp::kernels {
 
@@ -17,6 +19,38 @@ __device__ __forceinline__ float ld(const __half* p, long long i) { return __hal
 template <class T> __device__ __forceinline__ T fromFloat(float v);
 template <> __device__ __forceinline__ float fromFloat<float>(float v) { return v; }
 template <> __device__ __forceinline__ __half fromFloat<__half>(float v) { return __float2half_rn(v); }
+
+// ---- programmatic dependent launch (Hopper and later) ---------------------------------------
+// A kernel launched with launchDependent may start while the kernel before it in the stream is
+// still running (after that one calls allowDependents(), or as it ends); it must call
+// waitPrimary() before it reads anything that kernel writes. Elsewhere these are plain launches.
+__device__ __forceinline__ void waitPrimary() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allowDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+bool dependentLaunches(); // the current device overlaps dependent launches (compute capability >= 9)
+
+template <class... Params, class... Args>
+void launchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t s,
+                     Args&&... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1] = {};
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = dependentLaunches() ? 1 : 0;
+    QMPP_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 inline unsigned blocksFor(long long n, int threads) {
     return static_cast<unsigned>((n + threads - 1) / threads);

@@ -35,6 +35,7 @@ template <class T> __global__ void cosine_basic_kernel(CosineParams p) {
 
 // Inverse norms of rows (0 for a zero row): one warp per row, from the stored values.
 template <class T> __global__ void inv_norms_kernel(const T* x, int rows, int d, float* inv) {
+    allowDependents(); // the tiles' products need no norms: they start at once
     const long long w = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
     const int lane = threadIdx.x & 31;
     if (w >= rows) return;
@@ -88,7 +89,7 @@ template <int BN>
 __device__ __forceinline__ void stage(float* tile, const CosTc& a, int I, int J, int r, int col, float v) {
     const int gr = I * tc::BM + r, gc = J * BN + col;
     const bool ok = gr < a.m && gc < a.n;
-    tile[r * (BN + 1) + col] = ok ? v * a.inva[gr] * a.invb[gc] : 0.0f;
+    tile[r * (BN + 1) + col] = ok ? v * a.inva[gr] * a.invb[gc] : 0.0f; // after waitPrimary()
 }
 
 // Tensor-core tile of a b^T (mma.sync), scaled by the inverse norms into shared memory, stored.
@@ -102,6 +103,7 @@ __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(C
     tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
                                I * tc::BM, J * S::BN, acc);
     float* tile = reinterpret_cast<float*>(smem);
+    waitPrimary(); // the inverse norms
     tc::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
     __syncthreads();
     storeStaged<S::BN>(tile, a, I, J);
@@ -121,6 +123,7 @@ template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS)
     wg::prologue<S>(smem, xa, a.m, xb, a.n, a.d, I * tc::BM, J * S::BN);
     wg::mainloop<S>(smem, xa, a.m, xb, a.n, a.d, I * tc::BM, J * S::BN, acc);
     float* tile = reinterpret_cast<float*>(smem);
+    waitPrimary(); // the inverse norms
     wg::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
     __syncthreads();
     storeStaged<S::BN>(tile, a, I, J);
@@ -140,7 +143,7 @@ template <class S, class T, bool VEC> void launchCosineShape(CosTc a, cudaStream
     a.nbB = (a.n + S::BN - 1) / S::BN;
     const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, S::CP), 1) : dim3(a.nbB, a.nbA);
     tc::allowPipeSmem<cosine_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
-    cosine_tc_kernel<S, T, VEC><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
+    launchDependent(cosine_tc_kernel<S, T, VEC>, grid, tc::THREADS, S::PIPE_BYTES, s, a);
 }
 
 // Hopper: 128 x 128 warpgroup tiles, two CTAs per SM, three stages.
@@ -149,7 +152,7 @@ void launchCosineWg(CosTc a, cudaStream_t s) {
     a.nbB = (a.n + WgPair::BN - 1) / WgPair::BN;
     const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, WgPair::CP), 1) : dim3(a.nbB, a.nbA);
     tc::allowPipeSmem<cosine_wg_kernel<WgPair>, WgPair::SMEM_BYTES>();
-    cosine_wg_kernel<WgPair><<<grid, tc::THREADS, WgPair::SMEM_BYTES, s>>>(a);
+    launchDependent(cosine_wg_kernel<WgPair>, grid, tc::THREADS, WgPair::SMEM_BYTES, s, a);
 }
 
 template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::Tiles tiles, cudaStream_t s) {

@@ -154,6 +154,16 @@ bool available(Kernel, Version) { return true; } // every kernel has both versio
 
 bool warpgroupTiles() { return wg::available(); }
 
+bool dependentLaunches() {
+    static const bool ok = [] {
+        int dev = 0, major = 0;
+        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
+        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+        return major >= 9;
+    }();
+    return ok;
+}
+
 __global__ void to_half_kernel(const float* in, __half* out, long long n) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i < n) out[i] = __float2half_rn(in[i]);

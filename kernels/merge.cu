@@ -142,7 +142,8 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
 // segments (order, first = segment start), rank, sizes and the relabelled labels.
 template <int ITEMS> struct MergeSortTypes {
     static constexpr int kThreads = 1024;
-    using Sort = cub::BlockRadixSort<int, kThreads, ITEMS, int>;
+    // 5-bit digits where shared memory allows: K < 1024 sorts in two passes instead of three
+    using Sort = cub::BlockRadixSort<int, kThreads, ITEMS, int, ITEMS <= 4 ? 5 : 4>;
     using Scan = cub::BlockScan<int, kThreads>;
     union Temp {
         typename Sort::TempStorage sort;
@@ -153,6 +154,7 @@ template <int ITEMS> struct MergeSortTypes {
 };
 
 template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kernel(MergeParams p, int bits) {
+    allowDependents(); // the segment sums' CTAs take their places and wait for this one to end
     using Ty = MergeSortTypes<ITEMS>;
     constexpr int kThreads = Ty::kThreads, kCap = ITEMS * kThreads;
     extern __shared__ __align__(16) unsigned char raw[];
@@ -237,6 +239,7 @@ template <class T> __global__ void __launch_bounds__(128) merge_segment_sum_kern
     __shared__ int members[kChunk];
     __shared__ float weights[kChunk];
     const int g = blockIdx.x, tid = threadIdx.x;
+    waitPrimary(); // the segments
     const int rank = p.rank[g], start = p.first[g], size = p.sizes[rank];
     const T* x = static_cast<const T*>(p.x);
     float* out = p.merged + (long long)rank * p.d;
@@ -302,8 +305,7 @@ void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s) {
         if (p.order && p.n <= 8192 && p.k <= p.n) { // sorted segments: each group reads only its members
             if (p.n <= 4096) launchSegments<4>(p, s);
             else launchSegments<8>(p, s);
-            withPrec(prec, [&](auto t) { merge_segment_sum_kernel<decltype(t)><<<p.k, 128, 0, s>>>(p); });
-            QMPP_CUDA_CHECK_LAUNCH();
+            withPrec(prec, [&](auto t) { launchDependent(merge_segment_sum_kernel<decltype(t)>, p.k, 128, 0, s, p); });
             return;
         }
         merge_first_init_kernel<<<blocksFor(p.k, 256), 256, 0, s>>>(p);
