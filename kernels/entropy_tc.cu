@@ -187,30 +187,10 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
         const int lc = min(CHUNK, lEnd - l0);
         for (int li = 0; li < lc; ++li) {
             const float k = a.k2[l0 + li];
-            // rows reduce over the quad (t), columns over the eight g
-            auto putRow = [&](int mt, int h, float S, float T) {
-                S += __shfl_xor_sync(0xffffffffu, S, 1);
-                T += __shfl_xor_sync(0xffffffffu, T, 1);
-                S += __shfl_xor_sync(0xffffffffu, S, 2);
-                T += __shfl_xor_sync(0xffffffffu, T, 2);
-                if (t == 0) {
-                    const int r = (li * 4 + wn) * BM + fragRow(wm, mt, 2 * h, g);
-                    rS[r] = S;
-                    rT[r] = T;
-                }
-            };
-            auto putCol = [&](int nt, int c, float S, float T) {
-#pragma unroll
-                for (int o = 4; o < 32; o <<= 1) {
-                    S += __shfl_xor_sync(0xffffffffu, S, o);
-                    T += __shfl_xor_sync(0xffffffffu, T, o);
-                }
-                if (g == 0) {
-                    const int r = (li * 2 + wm) * BN + fragCol<Sh>(wn, nt, c, t);
-                    cS[r] = S;
-                    cT[r] = T;
-                }
-            };
+            // rows (mt, h) reduce over the quad (t), columns (nt, c) over the eight g, each
+            // scattered so that every lane stores a share of the sums
+            auto sum2 = [](float x, float y) { return x + y; };
+            float rs[8], rt[8];
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -221,9 +201,20 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                         for (int c = 0; c < 2; ++c) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
-                    putRow(mt, h, S, T);
+                    rs[2 * mt + h] = S;
+                    rt[2 * mt + h] = T;
                 }
+            reduceScatter4(rs, lane, sum2);
+            reduceScatter4(rt, lane, sum2);
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int p = 2 * t + i; // (mt, h) = (p / 2, p % 2)
+                const int r = (li * 4 + wn) * BM + fragRow(wm, p / 2, 2 * (p % 2), g);
+                rS[r] = rs[i];
+                rT[r] = rt[i];
+            }
             if (cols) {
+                float cs[2 * NT], ct[2 * NT];
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -234,8 +225,18 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
                             for (int h = 0; h < 2; ++h) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
-                        putCol(nt, c, S, T);
+                        cs[2 * nt + c] = S;
+                        ct[2 * nt + c] = T;
                     }
+                reduceScatter8(cs, lane, sum2);
+                reduceScatter8(ct, lane, sum2);
+#pragma unroll
+                for (int i = 0; i < NT / 4; ++i) {
+                    const int p = NT / 4 * g + i; // (nt, c) = (p / 2, p % 2)
+                    const int r = (li * 2 + wm) * BN + fragCol<Sh>(wn, p / 2, p % 2, t);
+                    cS[r] = cs[i];
+                    cT[r] = ct[i];
+                }
             }
         }
         __syncthreads();
@@ -393,7 +394,7 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
                 const int i = 4 * (j0 + p / 2) + p % 2;
                 v[p] = fmaxf(acc[i], acc[i + 2]);
             }
-            wg::reduceScatter8(v, lane, fmax2);
+            reduceScatter8(v, lane, fmax2);
             putWarpCols(v, j0, g, t, wPart + warp * BN);
         }
     }
@@ -442,8 +443,8 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
                 expSums(acc[i], k, mc, vs[p], vt[p]);
                 expSums(acc[i + 2], k, mc, vs[p], vt[p]);
             }
-            wg::reduceScatter8(vs, lane, sum2);
-            wg::reduceScatter8(vt, lane, sum2);
+            reduceScatter8(vs, lane, sum2);
+            reduceScatter8(vt, lane, sum2);
             putWarpCols(vs, j0, g, t, wPart + (8 + warp) * BN);
             putWarpCols(vt, j0, g, t, wPart + (16 + warp) * BN);
         }

@@ -250,6 +250,34 @@ template <class S, class F> __device__ __forceinline__ void forEachFrag(Acc<S>& 
             for (int c = 0; c < 4; ++c) f(fragRow(wm, mt, c, g), fragCol<S>(wn, nt, c, t), acc[mt][nt][c]);
 }
 
+// Reductions of N values per lane over groups of lanes, scattered: each step halves the values a
+// lane keeps (the half its lane bit MASK selects) and adds the partner's copy of them, so the
+// group's sum of every value ends in one lane, in N / 2 + N / 4 + ... shuffles instead of
+// log2(lanes) N. reduceScatter8: over the eight lanes of equal t (lane bits 2..4), afterwards
+// v[0, N / 8) holds elements [N / 8 g, N / 8 (g + 1)); reduceScatter4: over the quad (lane bits
+// 0..1), v[0, N / 4) holds elements [N / 4 t, N / 4 (t + 1)).
+template <int HALF, int MASK, int N, class Op>
+__device__ __forceinline__ void reduceScatterStep(float (&v)[N], int lane, Op op) {
+    const bool upper = lane & MASK;
+#pragma unroll
+    for (int i = 0; i < HALF; ++i) {
+        const float keep = upper ? v[i + HALF] : v[i], send = upper ? v[i] : v[i + HALF];
+        v[i] = op(keep, __shfl_xor_sync(0xffffffffu, send, MASK));
+    }
+}
+template <int N, class Op> __device__ __forceinline__ void reduceScatter8(float (&v)[N], int lane, Op op) {
+    static_assert(N % 8 == 0, "eight lanes");
+    reduceScatterStep<N / 2, 16>(v, lane, op);
+    reduceScatterStep<N / 4, 8>(v, lane, op);
+    reduceScatterStep<N / 8, 4>(v, lane, op);
+}
+
+template <int N, class Op> __device__ __forceinline__ void reduceScatter4(float (&v)[N], int lane, Op op) {
+    static_assert(N % 4 == 0, "four lanes");
+    reduceScatterStep<N / 2, 2>(v, lane, op);
+    reduceScatterStep<N / 4, 1>(v, lane, op);
+}
+
 // The symmetric schedule of X X^T over 128-row panels (nb of them) with tiles CP panels wide:
 // tile (I, J) covers column panels CP J .. CP J + CP - 1 for I <= CP J + CP - 1, so every block
 // (I, q) with I <= q is computed once (blocks with I > q in a tile are masked). Tiles are

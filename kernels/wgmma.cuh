@@ -162,23 +162,4 @@ template <class S, class F> __device__ __forceinline__ void forEachFrag(Acc<S>& 
     for (int i = 0; i < S::ACC; ++i) f(fragRow(warp, i, g), fragCol(i, t), acc[i]);
 }
 
-// op over the eight lanes of equal t (lane bits 2..4) of N values each, scattered: afterwards
-// v[0, N / 8) holds elements [N / 8 g, N / 8 (g + 1)) reduced over the eight, in 7 N / 8
-// shuffles instead of the 3 N of a butterfly per value.
-template <int HALF, int MASK, int N, class Op>
-__device__ __forceinline__ void reduceScatterStep(float (&v)[N], int lane, Op op) {
-    const bool upper = lane & MASK;
-#pragma unroll
-    for (int i = 0; i < HALF; ++i) {
-        const float keep = upper ? v[i + HALF] : v[i], send = upper ? v[i] : v[i + HALF];
-        v[i] = op(keep, __shfl_xor_sync(0xffffffffu, send, MASK));
-    }
-}
-template <int N, class Op> __device__ __forceinline__ void reduceScatter8(float (&v)[N], int lane, Op op) {
-    static_assert(N % 8 == 0, "eight lanes");
-    reduceScatterStep<N / 2, 16>(v, lane, op);
-    reduceScatterStep<N / 4, 8>(v, lane, op);
-    reduceScatterStep<N / 8, 4>(v, lane, op);
-}
-
 } // namespace qmpp::kernels::wg
