@@ -11,9 +11,12 @@
 // | v3        | FP16, one scale: 128x256 tiles (warp 64x64), 4 x 128-B stages | 0.681 ms              | 965x     |
 // |           | (a quarter less L2 traffic per product); small, single and    |                       |          |
 // |           | multi-scale products keep 128x128 (fewer waves decides)       |                       |          |
-// | v3p (this)| v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x     |
+// | v3p       | v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x     |
 // |           | before the epilogue (which uses the last stage's buffer)      |                       |          |
-// cuBLAS's batched QK^T of the same products: 0.442 ms (1.51x faster; see the note).
+// | v4 (this) | Hopper: v3p on two warpgroups issuing wgmma from swizzled     | 0.420 ms              | 1564x    |
+// |           | shared memory (wgmma.cuh); columns reduce-scattered; small    |                       |          |
+// |           | and multi-scale products keep v3's 128x128 mma.sync tiles     |                       |          |
+// cuBLAS's batched QK^T of the same products in the same run: 0.428 ms (v4: 0.98x its time).
 // Measured times and the versions tried are in docs/perf/entropy-kernel.md.
 //
 // Per tile the epilogue takes each row's (and column's) maximum of the raw dot product s, then
