@@ -301,39 +301,54 @@ __global__ void __launch_bounds__(THREADS, S::MIN_BLOCKS) entropy_gram_tc_kernel
     }
 }
 
-// The symmetric schedule with one scale, persistent: each CTA takes tiles gridDim.x apart (over
-// all sources) and queues the next tile's first STAGES - 1 stages before the current tile's
+// The symmetric schedule with one scale, persistent: each CTA walks tiles gridDim.x apart (over
+// all sources). queue(src, I, J) starts a tile's first loads, finish(...) completes its products
+// and epilogue(...) its partials; the next tile's loads are queued before the current tile's
 // epilogue (which works in the last stage's buffer), so the loads of one overlap the
 // exponentials of the other.
-template <class T, bool VEC>
-__global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcArgs a, int tiles) {
-    using S = WidePersistent;
-    extern __shared__ __align__(16) unsigned char smem[];
-    float* epi = reinterpret_cast<float*>(smem + (S::STAGES - 1) * S::STAGE_BYTES);
+template <int CP, class Queue, class Finish, class Epilogue>
+__device__ __forceinline__ void persistentTiles(const TcArgs& a, int tiles, Queue&& queue, Finish&& finish,
+                                                Epilogue&& epilogue) {
     const int total = tiles * a.sources;
-    auto operand = [&](int src) { return static_cast<const T*>(a.x) + (long long)src * a.n * a.d; };
     int idx = blockIdx.x;
     if (idx >= total) return;
     int src = idx / tiles, I, J;
-    symTile(idx % tiles, a.nb, S::CP, I, J);
-    tilePrologue<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
-    Acc<S> acc;
+    symTile(idx % tiles, a.nb, CP, I, J);
+    queue(src, I, J);
     for (;;) {
-        tileMainloop<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+        finish(src, I, J);
         const int next = idx + gridDim.x;
         int nsrc = 0, nI = 0, nJ = 0;
         if (next < total) {
             nsrc = next / tiles;
-            symTile(next % tiles, a.nb, S::CP, nI, nJ);
-            tilePrologue<T, VEC, S>(smem, operand(nsrc), a.n, operand(nsrc), a.n, a.d, nI * BM, nJ * S::BN);
+            symTile(next % tiles, a.nb, CP, nI, nJ);
+            queue(nsrc, nI, nJ);
         }
-        tileEntropy<S, 1>(epi, a, src, I, J, true, false, acc);
+        epilogue(src, I, J);
         if (next >= total) break;
         idx = next;
         src = nsrc;
         I = nI;
         J = nJ;
     }
+}
+
+template <class T, bool VEC>
+__global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcArgs a, int tiles) {
+    using S = WidePersistent;
+    extern __shared__ __align__(16) unsigned char smem[];
+    float* epi = reinterpret_cast<float*>(smem + (S::STAGES - 1) * S::STAGE_BYTES);
+    auto operand = [&](int src) { return static_cast<const T*>(a.x) + (long long)src * a.n * a.d; };
+    Acc<S> acc;
+    persistentTiles<S::CP>(
+        a, tiles,
+        [&](int src, int I, int J) {
+            tilePrologue<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
+        },
+        [&](int src, int I, int J) {
+            tileMainloop<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+        },
+        [&](int src, int I, int J) { tileEntropy<S, 1>(epi, a, src, I, J, true, false, acc); });
 }
 
 // ---- Hopper: warpgroup tiles ----------------------------------------------------------------
@@ -487,8 +502,7 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
     }
 }
 
-// entropy_gram_persistent_kernel on warpgroup tiles: the next tile's first stages are queued
-// before the epilogue, which works in the last stage's buffer.
+// entropy_gram_persistent_kernel on warpgroup tiles.
 __global__ void __launch_bounds__(THREADS, 1) entropy_gram_wg_kernel(TcArgs a, int tiles) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using S = WgWide;
@@ -496,30 +510,17 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_wg_kernel(TcArgs a, i
     unsigned char* pipe = wg::alignedSmem(smemRaw);
     float* epi = reinterpret_cast<float*>(pipe + (S::STAGES - 1) * S::STAGE_BYTES);
     static_assert(S::PREFETCH <= S::STAGES - 1, "the next tile's loads leave the last buffer free");
-    const int total = tiles * a.sources;
     auto operand = [&](int src) { return static_cast<const __half*>(a.x) + (long long)src * a.n * a.d; };
-    int idx = blockIdx.x;
-    if (idx >= total) return;
-    int src = idx / tiles, I, J;
-    symTile(idx % tiles, a.nb, S::CP, I, J);
-    wg::prologue<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
     wg::Acc<S> acc;
-    for (;;) {
-        wg::mainloop<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
-        const int next = idx + gridDim.x;
-        int nsrc = 0, nI = 0, nJ = 0;
-        if (next < total) {
-            nsrc = next / tiles;
-            symTile(next % tiles, a.nb, S::CP, nI, nJ);
-            wg::prologue<S>(pipe, operand(nsrc), a.n, operand(nsrc), a.n, a.d, nI * BM, nJ * S::BN);
-        }
-        tileEntropyWg<S>(epi, a, src, I, J, acc);
-        if (next >= total) break;
-        idx = next;
-        src = nsrc;
-        I = nI;
-        J = nJ;
-    }
+    persistentTiles<S::CP>(
+        a, tiles,
+        [&](int src, int I, int J) {
+            wg::prologue<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
+        },
+        [&](int src, int I, int J) {
+            wg::mainloop<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+        },
+        [&](int src, int I, int J) { tileEntropyWg<S>(epi, a, src, I, J, acc); });
 #endif
 }
 

@@ -770,6 +770,9 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
     for (i64 n : sizes) inputs.push_back({"random", n, dim, syntheticTokens(n, dim, rng())});
     // a D that is no multiple of 8 (unaligned rows) and N beyond one 128-token tile
     inputs.push_back({"random, odd D", 150, 45, syntheticTokens(150, 45, rng())});
+    // aligned rows whose D ends in a partial pipeline stage (64 and 128 elements a stage), over
+    // two column panels of 128 x 256 tiles
+    inputs.push_back({"random, D = 200", 300, 200, syntheticTokens(300, 200, rng())});
     if (!o.photoTokens.empty()) {
         const NdArray a = readNpy(o.photoTokens);
         if (a.ndim() != 2) throw std::runtime_error(o.photoTokens + ": expected [N, D] tokens");
