@@ -2,12 +2,12 @@
 //
 // | version   | idea                                                              | N = 4096 FP16 |
 // |-----------|-------------------------------------------------------------------|---------------|
-// | optimized | inverse norms once (warp per row); 128x128 tensor-core tiles, scaled | 0.0564 ms on  |
+// | optimized | inverse norms once (warp per row); 128x128 tensor-core tiles, scaled | 0.0554 ms on  |
 // |           | into shared memory, stored in whole lines; FP16 two CTAs per SM (one's | Hopper's      |
 // |           | stores overlap the other's products); a == b: blocks on and above the  | warpgroup     |
 // |           | diagonal only, each above it stored twice (the mirror read down the    | tiles (cuBLAS |
-// |           | staged columns). FP16 on Hopper: warpgroup tiles (wgmma.cuh), started  | 0.0515), else |
-// |           | while the norms finish; elsewhere mma.sync tiles (tc_tile.cuh)         | 0.0919 ms     |
+// |           | staged columns). FP16 on Hopper: warpgroup tiles (wgmma.cuh), started  | 0.0518), else |
+// |           | while the norms finish; elsewhere mma.sync tiles (tc_tile.cuh)         | 0.0914 ms     |
 // | basic     | one thread per output; three sums over D                            | 52.8 ms       |
 #include "common.cuh"
 #include "tc_tile.cuh"

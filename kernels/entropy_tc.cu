@@ -13,10 +13,10 @@
 // |           | multi-scale products keep 128x128 (fewer waves decides)       |                       |          |
 // | v3p       | v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x     |
 // |           | before the epilogue (which uses the last stage's buffer)      |                       |          |
-// | v4 (this) | Hopper: v3p on two warpgroups issuing wgmma from swizzled     | 0.420 ms              | 1564x    |
+// | v4 (this) | Hopper: v3p on two warpgroups issuing wgmma from swizzled     | 0.419 ms              | 1568x    |
 // |           | shared memory (wgmma.cuh); columns reduce-scattered; small    |                       |          |
 // |           | and multi-scale products keep v3's 128x128 mma.sync tiles     |                       |          |
-// cuBLAS's batched QK^T of the same products in the same run: 0.428 ms (v4: 0.98x its time).
+// cuBLAS's batched QK^T of the same products in the same run: 0.433 ms (v4: 0.97x its time).
 // Measured times and the versions tried are in docs/perf/entropy-kernel.md.
 //
 // Per tile the epilogue takes each row's (and column's) maximum of the raw dot product s, then

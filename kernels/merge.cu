@@ -9,8 +9,8 @@
 // | optimized v2 | N <= 8192: one CTA stably radix-sorts (label, token) and scans the tokens  | 19.5-20.1 |
 // |              | that open a group for the ranks; one CTA per group sums only its segment,  | us        |
 // |              | in token order (the basic order); larger N keeps v1                        |           |
-// | optimized v3 | v2 with 5-bit digits up to N = 4096 (two passes for K < 1024); the sums'   | 17.8 us   |
-// | (this)       | CTAs launched as dependents, waiting on the sort (Hopper)                  | (FP32 21.5)|
+// | optimized v3 | v2 with 5-bit digits up to N = 4096 (two passes for K < 1024); the sums'   | 17.7 us   |
+// | (this)       | CTAs launched as dependents, waiting on the sort (Hopper)                  | (FP32 21.4)|
 // | basic   | one thread per group for its first token and rank; one thread per | see docs/perf |
 // |         | (group, feature) scanning all tokens; one thread per token relabel |               |
 #include "common.cuh"

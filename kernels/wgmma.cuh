@@ -120,11 +120,11 @@ __device__ __forceinline__ void prologue(unsigned char* pipe, const __half* xa, 
     }
 }
 
-// acc = A[rowA:rowA+BM] B[rowB:rowB+BN]^T over elements [0, d), after prologue(). On return no
-// load or product is in flight and every buffer is free.
+// acc (+)= A[rowA:rowA+BM] B[rowB:rowB+BN]^T over elements [0, d), after prologue(). On return
+// no load or product is in flight and every buffer is free.
 template <class S>
 __device__ __forceinline__ void mainloop(unsigned char* pipe, const __half* xa, int na, const __half* xb, int nb,
-                                         int d, int rowA, int rowB, Acc<S>& acc) {
+                                         int d, int rowA, int rowB, Acc<S>& acc, bool accumulate = false) {
     const int tid = threadIdx.x, wgi = tid >> 7;
     const int nk = (d + 63) / 64;
     for (int kt = 0; kt < nk; ++kt) {
@@ -140,7 +140,8 @@ __device__ __forceinline__ void mainloop(unsigned char* pipe, const __half* xa, 
         pin(acc);
         fence();
 #pragma unroll
-        for (int kk = 0; kk < 4; ++kk) mmaAsync<S::BN>(acc, da + 2 * kk, db + 2 * kk, kt > 0 || kk > 0); // +32 bytes
+        for (int kk = 0; kk < 4; ++kk) // +32 bytes a k16 step
+            mmaAsync<S::BN>(acc, da + 2 * kk, db + 2 * kk, accumulate || kt > 0 || kk > 0);
         commit();
         wait<S::WAIT>();
         pin(acc);

@@ -446,7 +446,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     cp.centres = cen.get();
                     kk::centres(cp, v, prec, c.stream);
                 });
-                run(kk::Kernel::Assign, pn, 2 * N * K * D, es * N * D + 4 * K * D, [&](int rep) {
+                auto assignOnce = [&](int rep, kk::AssignParams::Tiles tiles) {
                     kk::AssignParams ap;
                     ap.x = X.get(rep);
                     ap.n = int(n);
@@ -457,8 +457,16 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     ap.labels = labels.get();
                     ap.centresHalf = cenHalf.get();
                     ap.partial = assignPart.get();
+                    ap.tiles = tiles;
                     kk::assign(ap, v, prec, c.stream);
-                });
+                };
+                run(kk::Kernel::Assign, pn, 2 * N * K * D, es * N * D + 4 * K * D,
+                    [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Auto); });
+                // on Hopper, the 128 x 256 mma.sync tiles the warpgroup tiles replace
+                if (v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles() && n >= 1024 &&
+                    !failed.count("assign/" + vn + "/" + pn))
+                    record(c, timeIt(c, [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Wide); }), "assign_mma",
+                           vn, pn, n, d, 1, k, 2 * N * K * D, es * N * D + 4 * K * D, true);
                 // Merge relabels in place; a relabelled labelling is again a valid one (the same
                 // groups, now in first-token order), so every repeat does the same work.
                 QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n, cudaMemcpyDeviceToDevice, c.stream));

@@ -654,6 +654,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         runAssign(Tiles::Auto, in.name);
         // FP16's 128 x 256 tiles (the sizes here pick 128 x 128 by themselves)
         if (v == kk::Version::Optimized && p == kk::Prec::F16) runAssign(Tiles::Wide, in.name + " (128x256 tiles)");
+        if (v == kk::Version::Optimized && p == kk::Prec::F16 && kk::warpgroupTiles() && d % 8 == 0)
+            runAssign(Tiles::WarpGroup, in.name + " (warpgroup tiles)");
     }
     if (!skip(kk::Kernel::Merge)) {
         // optimized: with the segment scratch (sorted segments, N <= 8192), then with one group

@@ -132,7 +132,8 @@ struct AssignParams {
     // or at small N the partial scores of D split over more CTAs)
     void* partial = nullptr;
     // FP16 tile shape (tests): chosen by the problem's size, or forced to 128 x 128 or 128 x 256
-    enum class Tiles { Auto, Square, Wide } tiles = Tiles::Auto;
+    // mma.sync tiles, or to warpgroup tiles (Hopper: needs warpgroupTiles())
+    enum class Tiles { Auto, Square, Wide, WarpGroup } tiles = Tiles::Auto;
 };
 std::size_t assignPartialBytes(int n, int d, int k);
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s);
