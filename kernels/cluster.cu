@@ -398,20 +398,12 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
             const dim3 grid(unsigned(rowPanels), panels, a.split);
             auto launch = [&](auto shape) {
                 using S = decltype(shape);
-                if (vec) {
-                    tc::allowPipeSmem<assign_tc_kernel<S, T, true>, S::PIPE_BYTES>();
-                    assign_tc_kernel<S, T, true><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
-                } else {
-                    tc::allowPipeSmem<assign_tc_kernel<S, T, false>, S::PIPE_BYTES>();
-                    assign_tc_kernel<S, T, false><<<grid, tc::THREADS, S::PIPE_BYTES, s>>>(a);
-                }
-                QMPP_CUDA_CHECK_LAUNCH();
+                if (vec) tc::launchTile<assign_tc_kernel<S, T, true>, S::PIPE_BYTES>(grid, s, a);
+                else tc::launchTile<assign_tc_kernel<S, T, false>, S::PIPE_BYTES>(grid, s, a);
             };
             auto launchWg = [&](auto shape) {
                 using S = decltype(shape);
-                tc::allowPipeSmem<assign_wg_kernel<S>, S::SMEM_BYTES>();
-                assign_wg_kernel<S><<<grid, tc::THREADS, S::SMEM_BYTES, s>>>(a);
-                QMPP_CUDA_CHECK_LAUNCH();
+                tc::launchTile<assign_wg_kernel<S>, S::SMEM_BYTES>(grid, s, a);
             };
             if constexpr (std::is_same_v<T, __half>) {
                 if (warpgroups && wide) launchWg(AssignWgWide{});

@@ -139,22 +139,21 @@ template <class T> void launchCosineBasic(const CosineParams& p, cudaStream_t s)
     QMPP_CUDA_CHECK_LAUNCH();
 }
 
-// FP16: two 128 x 128 CTAs per SM (of the shapes tried, the fastest: docs/perf); FP32 (3xTF32,
-// three times the fragments): one 128 x 128 CTA per SM.
-template <class S, class T, bool VEC> void launchCosineShape(CosTc a, cudaStream_t s) {
-    a.nbB = (a.n + S::BN - 1) / S::BN;
-    const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, S::CP), 1) : dim3(a.nbB, a.nbA);
-    tc::allowPipeSmem<cosine_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
-    launchDependent(cosine_tc_kernel<S, T, VEC>, grid, tc::THREADS, S::PIPE_BYTES, s, a);
+// A tile kernel over the symmetric schedule (a == b) or the whole grid, BN columns a tile,
+// launched to start while the inverse norms finish.
+template <auto Kernel, int BN, int Bytes> void launchCosineKernel(CosTc a, cudaStream_t s) {
+    a.nbB = (a.n + BN - 1) / BN;
+    const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, BN / tc::BM), 1) : dim3(a.nbB, a.nbA);
+    tc::allowPipeSmem<Kernel, Bytes>();
+    launchDependent(Kernel, grid, tc::THREADS, Bytes, s, a);
 }
 
-// Hopper: 128 x 128 warpgroup tiles, two CTAs per SM, three stages.
+// FP16 on Hopper: 128 x 128 warpgroup tiles, two CTAs per SM, three stages. Else mma.sync: FP16
+// two 128 x 128 CTAs per SM (of the shapes tried, the fastest: docs/perf); FP32 (3xTF32, three
+// times the fragments) one 128 x 128 CTA per SM.
 using WgPair = wg::Shape<128, 3, 2, 0>;
-void launchCosineWg(CosTc a, cudaStream_t s) {
-    a.nbB = (a.n + WgPair::BN - 1) / WgPair::BN;
-    const dim3 grid = a.sym ? dim3(tc::symTiles(a.nbA, WgPair::CP), 1) : dim3(a.nbB, a.nbA);
-    tc::allowPipeSmem<cosine_wg_kernel<WgPair>, WgPair::SMEM_BYTES>();
-    launchDependent(cosine_wg_kernel<WgPair>, grid, tc::THREADS, WgPair::SMEM_BYTES, s, a);
+template <class S, class T, bool VEC> void launchCosineShape(const CosTc& a, cudaStream_t s) {
+    launchCosineKernel<cosine_tc_kernel<S, T, VEC>, S::BN, S::PIPE_BYTES>(a, s);
 }
 
 template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::Tiles tiles, cudaStream_t s) {
@@ -163,7 +162,7 @@ template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::T
         const bool warpgroups = VEC && wg::available() && tiles != Tiles::MmaSync;
         if (tiles == Tiles::WarpGroup && !warpgroups)
             throw CudaError("cosine: warpgroup tiles need 16-byte rows and an sm_90 device with a build for sm_90a");
-        if (warpgroups) launchCosineWg(a, s);
+        if (warpgroups) launchCosineKernel<cosine_wg_kernel<WgPair>, WgPair::BN, WgPair::SMEM_BYTES>(a, s);
         else launchCosineShape<tc::SquarePair, T, VEC>(a, s);
     } else {
         (void)tiles;

@@ -32,6 +32,15 @@ DeviceInfo deviceInfo(int device) {
     return info;
 }
 
+const DeviceInfo& currentDeviceInfo() {
+    static const DeviceInfo info = [] {
+        int dev = 0;
+        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
+        return deviceInfo(dev);
+    }();
+    return info;
+}
+
 void cudaCheck(cudaError_t err, const char* expr, const char* file, int line) {
     if (err == cudaSuccess) return;
     const std::string msg = std::string(file) + ":" + std::to_string(line) + ": " + expr + ": " +
@@ -154,15 +163,7 @@ bool available(Kernel, Version) { return true; } // every kernel has both versio
 
 bool warpgroupTiles() { return wg::available(); }
 
-bool dependentLaunches() {
-    static const bool ok = [] {
-        int dev = 0, major = 0;
-        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
-        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        return major >= 9;
-    }();
-    return ok;
-}
+bool dependentLaunches() { return currentDeviceInfo().major >= 9; }
 
 __global__ void to_half_kernel(const float* in, __half* out, long long n) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;

@@ -192,7 +192,6 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
             const float k = a.k2[l0 + li];
             // rows (mt, h) reduce over the quad (t), columns (nt, c) over the eight g, each
             // scattered so that every lane stores a share of the sums
-            auto sum2 = [](float x, float y) { return x + y; };
             float rs[8], rt[8];
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt)
@@ -207,8 +206,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                     rs[2 * mt + h] = S;
                     rt[2 * mt + h] = T;
                 }
-            reduceScatter4(rs, lane, sum2);
-            reduceScatter4(rt, lane, sum2);
+            reduceScatter4(rs, lane, Sum{});
+            reduceScatter4(rt, lane, Sum{});
 #pragma unroll
             for (int i = 0; i < 2; ++i) {
                 const int p = 2 * t + i; // (mt, h) = (p / 2, p % 2)
@@ -231,8 +230,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                         cs[2 * nt + c] = S;
                         ct[2 * nt + c] = T;
                     }
-                reduceScatter8(cs, lane, sum2);
-                reduceScatter8(ct, lane, sum2);
+                reduceScatter8(cs, lane, Sum{});
+                reduceScatter8(ct, lane, Sum{});
 #pragma unroll
                 for (int i = 0; i < NT / 4; ++i) {
                     const int p = NT / 4 * g + i; // (nt, c) = (p / 2, p % 2)
@@ -358,7 +357,7 @@ constexpr int WG_GJ = 8;                // 8-column chunks whose column sums red
 template <class S> constexpr int wgEpiFloats() { return 3 * 8 * S::BN + S::BN + 3 * BM; }
 static_assert(wgEpiFloats<WgWide>() * 4 <= WgWide::STAGE_BYTES, "epilogue scratch in one stage");
 
-// The columns of chunks [j0, j0 + WG_GJ) after wg::reduceScatter8: this lane's v[i] is column
+// The columns of chunks [j0, j0 + WG_GJ) after reduceScatter8: this lane's v[i] is column
 // 8 (j0 + p / 2) + 2 t + p % 2 with p = WG_GJ / 4 g + i, reduced over the warp's 16 rows.
 template <int GJ = WG_GJ>
 __device__ __forceinline__ void putWarpCols(const float (&v)[2 * GJ], int j0, int g, int t, float* dst) {
@@ -382,8 +381,6 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
     float* cmaxS = wPart + 3 * 8 * BN; // [BN]
     float* rowS = cmaxS + BN;          // [max, S, T][BM]
     const bool cols = J * S::CP + S::CP - 1 > I; // blocks strictly above the diagonal
-    auto fmax2 = [](float x, float y) { return fmaxf(x, y); };
-    auto sum2 = [](float x, float y) { return x + y; };
 
     // mask padding and mirrored blocks; row maxima (whole rows: over the quad)
     float rmax[2] = {kMasked, kMasked};
@@ -412,7 +409,7 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
                 const int i = 4 * (j0 + p / 2) + p % 2;
                 v[p] = fmaxf(acc[i], acc[i + 2]);
             }
-            reduceScatter8(v, lane, fmax2);
+            reduceScatter8(v, lane, Max{});
             putWarpCols(v, j0, g, t, wPart + warp * BN);
         }
     }
@@ -461,8 +458,8 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
                 expSums(acc[i], k, mc, vs[p], vt[p]);
                 expSums(acc[i + 2], k, mc, vs[p], vt[p]);
             }
-            reduceScatter8(vs, lane, sum2);
-            reduceScatter8(vt, lane, sum2);
+            reduceScatter8(vs, lane, Sum{});
+            reduceScatter8(vt, lane, Sum{});
             putWarpCols(vs, j0, g, t, wPart + (8 + warp) * BN);
             putWarpCols(vt, j0, g, t, wPart + (16 + warp) * BN);
         }
@@ -582,28 +579,17 @@ bool wgWins(const TcArgs& a) {
     return 4LL * a.sources * symTiles(a.nb, WgWide::CP) >= smCount();
 }
 
-template <class T, bool VEC> void launchPersistent(const TcArgs& a, cudaStream_t s) {
-    allowPipeSmem<entropy_gram_persistent_kernel<T, VEC>, PERSIST_BYTES>();
-    const int tiles = int(symTiles(a.nb, WidePersistent::CP));
+// A persistent kernel (mma.sync or warpgroup tiles, CP column panels wide): a CTA per SM, or per
+// tile when there are fewer.
+template <auto Kernel, int CP, int Bytes> void launchPersistent(const TcArgs& a, cudaStream_t s) {
+    const int tiles = int(symTiles(a.nb, CP));
     const long long total = (long long)tiles * a.sources;
-    const unsigned grid = unsigned(std::min<long long>(total, smCount()));
     TcArgs g = a;
     g.groupScales = 1;
-    entropy_gram_persistent_kernel<T, VEC><<<grid, THREADS, PERSIST_BYTES, s>>>(g, tiles);
-    QMPP_CUDA_CHECK_LAUNCH();
-}
-
-void launchWg(const TcArgs& a, cudaStream_t s) {
-    allowPipeSmem<entropy_gram_wg_kernel, WgWide::SMEM_BYTES>();
-    const int tiles = int(symTiles(a.nb, WgWide::CP));
-    const long long total = (long long)tiles * a.sources;
-    const unsigned grid = unsigned(std::min<long long>(total, smCount()));
-    entropy_gram_wg_kernel<<<grid, THREADS, WgWide::SMEM_BYTES, s>>>(a, tiles);
-    QMPP_CUDA_CHECK_LAUNCH();
+    launchTile<Kernel, Bytes>(dim3(unsigned(std::min<long long>(total, smCount()))), s, g, tiles);
 }
 
 template <class S, class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_t s) {
-    allowPipeSmem<entropy_gram_tc_kernel<S, T, VEC>, S::PIPE_BYTES>();
     const unsigned tiles = a.sym ? symTiles(a.nb, S::CP) : unsigned(a.nb);
     // Few tiles and many scales (small N, multi-scale): the scales split over CTAs that each
     // compute the tile (symmetric schedule only: the row-panel one merges its maxima in place).
@@ -612,8 +598,7 @@ template <class S, class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_
     const int groups = a.sym && a.scales > 1 && 2 * busy <= sms ? int(std::min<long long>(a.scales, sms / busy)) : 1;
     g.groupScales = (a.scales + groups - 1) / groups;
     const unsigned z = unsigned((a.scales + g.groupScales - 1) / g.groupScales);
-    entropy_gram_tc_kernel<S, T, VEC><<<dim3(tiles, a.sources, z), THREADS, S::PIPE_BYTES, s>>>(g);
-    QMPP_CUDA_CHECK_LAUNCH();
+    launchTile<entropy_gram_tc_kernel<S, T, VEC>, S::PIPE_BYTES>(dim3(tiles, a.sources, z), s, g);
 }
 
 } // namespace
@@ -664,13 +649,13 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
         using T = decltype(t);
         if constexpr (std::is_same_v<T, __half>) {
             if (warpgroups) {
-                launchWg(a, s);
+                launchPersistent<entropy_gram_wg_kernel, WgWide::CP, WgWide::SMEM_BYTES>(a, s);
                 return;
             }
             if (a.cp == Wide::CP) {
                 if (persistent) {
-                    if (vec) launchPersistent<T, true>(a, s);
-                    else launchPersistent<T, false>(a, s);
+                    if (vec) launchPersistent<entropy_gram_persistent_kernel<T, true>, WidePersistent::CP, PERSIST_BYTES>(a, s);
+                    else launchPersistent<entropy_gram_persistent_kernel<T, false>, WidePersistent::CP, PERSIST_BYTES>(a, s);
                 } else if (vec) {
                     launchTc<Wide, T, true>(a, s);
                 } else {

@@ -250,6 +250,14 @@ template <class S, class F> __device__ __forceinline__ void forEachFrag(Acc<S>& 
             for (int c = 0; c < 4; ++c) f(fragRow(wm, mt, c, g), fragCol<S>(wn, nt, c, t), acc[mt][nt][c]);
 }
 
+// The reductions' operations.
+struct Sum {
+    __device__ float operator()(float x, float y) const { return x + y; }
+};
+struct Max {
+    __device__ float operator()(float x, float y) const { return fmaxf(x, y); }
+};
+
 // Reductions of N values per lane over groups of lanes, scattered: each step halves the values a
 // lane keeps (the half its lane bit MASK selects) and adds the partner's copy of them, so the
 // group's sum of every value ends in one lane, in N / 2 + N / 4 + ... shuffles instead of
@@ -303,16 +311,8 @@ inline bool rowsAligned(const void* p, int d, std::size_t elemBytes) {
     return (std::size_t(d) * elemBytes) % 16 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
-// The current device's SM count (read once).
-inline int smCount() {
-    static const int sms = [] {
-        int dev = 0, count = 0;
-        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
-        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev));
-        return count;
-    }();
-    return sms;
-}
+// The current device's SM count.
+inline int smCount() { return currentDeviceInfo().smCount; }
 
 // Whether 128 x 256 tiles finish sooner than 128 x 128 ones: fewer whole waves over the SMs at
 // the measured cost of a wide tile (1.66 square tiles on the H100).
@@ -329,6 +329,13 @@ template <auto Kernel, int Bytes = PIPE_BYTES> void allowPipeSmem() {
         return true;
     }();
     (void)done;
+}
+
+// Launches a tile kernel with Bytes of dynamic shared memory (its limit raised once).
+template <auto Kernel, int Bytes, class... Args> void launchTile(dim3 grid, cudaStream_t s, const Args&... args) {
+    allowPipeSmem<Kernel, Bytes>();
+    Kernel<<<grid, THREADS, Bytes, s>>>(args...);
+    QMPP_CUDA_CHECK_LAUNCH();
 }
 
 } // namespace tc

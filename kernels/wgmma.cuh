@@ -32,21 +32,16 @@ template <int BN_, int STAGES_, int MIN_BLOCKS_, int WAIT_> struct Shape {
     static constexpr int CP = BN / BM;
     static constexpr int ACC = BN / 2; // accumulators per thread
     static_assert(PREFETCH >= 1 && (BN == 128 || BN == 256), "shape");
-    static_assert(SMEM_BYTES <= 227 * 1024 && SMEM_BYTES * MIN_BLOCKS <= 228 * 1024 - 1024 * MIN_BLOCKS, "shared memory per SM");
+    // per CTA at most 227 KB; per SM 228 KB, of which the system keeps 1 KB for each CTA
+    static_assert(SMEM_BYTES <= 227 * 1024 && MIN_BLOCKS * (SMEM_BYTES + 1024) <= 228 * 1024, "shared memory per SM");
 };
 template <class S> using Acc = float[S::ACC];
 
 // Whether this build carries the sm_90a kernels and the current device runs them.
 inline bool available() {
 #if defined(QMPP_SM90A)
-    static const bool ok = [] {
-        int dev = 0, major = 0, minor = 0;
-        QMPP_CUDA_CHECK(cudaGetDevice(&dev));
-        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        QMPP_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-        return major == 9 && minor == 0;
-    }();
-    return ok;
+    const DeviceInfo& info = currentDeviceInfo();
+    return info.major == 9 && info.minor == 0;
 #else
     return false;
 #endif

@@ -274,6 +274,11 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
         << std::setw(9) << "GB/s" << "\n";
 
     const i64 d = o.dim;
+    // On Hopper the optimized FP16 kernels run warpgroup tiles; the mma.sync tiles they replace
+    // are timed beside them (rows named *_mma).
+    auto mmaBeside = [](kk::Version v, kk::Prec prec) {
+        return v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles();
+    };
     for (i64 n : o.tokens) {
         std::vector<kk::Version> versions;
         if (n <= o.basicMaxN) versions.push_back(kk::Version::Basic);
@@ -325,8 +330,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
                                "entropy_hidden", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
                                es * L * n * d + 4.0 * L * n, true);
-                    // on Hopper, the same on the mma.sync tiles the warpgroup tiles replace
-                    if (ok && v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles()) {
+                    if (ok && mmaBeside(v, prec)) {
                         gp.tiles = kk::EntropyGramParams::Tiles::WidePersistent;
                         record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
                                "entropy_hidden_mma", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
@@ -427,8 +431,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
                     kk::cosine(cp, v, prec, c.stream);
                 });
-                if (v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles() &&
-                    !failed.count("cosine/" + vn + "/" + pn)) // the mma.sync tiles the warpgroup tiles replace
+                if (mmaBeside(v, prec) && !failed.count("cosine/" + vn + "/" + pn))
                     record(c, timeIt(c, [&](int rep) {
                                kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
                                cp.tiles = kk::CosineParams::Tiles::MmaSync;
@@ -462,9 +465,7 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 };
                 run(kk::Kernel::Assign, pn, 2 * N * K * D, es * N * D + 4 * K * D,
                     [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Auto); });
-                // on Hopper, the 128 x 256 mma.sync tiles the warpgroup tiles replace
-                if (v == kk::Version::Optimized && prec == kk::Prec::F16 && kk::warpgroupTiles() && n >= 1024 &&
-                    !failed.count("assign/" + vn + "/" + pn))
+                if (mmaBeside(v, prec) && n >= 1024 && !failed.count("assign/" + vn + "/" + pn)) // 128 x 256
                     record(c, timeIt(c, [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Wide); }), "assign_mma",
                            vn, pn, n, d, 1, k, 2 * N * K * D, es * N * D + 4 * K * D, true);
                 // Merge relabels in place; a relabelled labelling is again a valid one (the same

@@ -22,5 +22,7 @@ struct DeviceInfo {
     std::size_t totalMemory = 0;
 };
 DeviceInfo deviceInfo(int device = 0);
+// The current device's, read once per process (the kernels' launch choices).
+const DeviceInfo& currentDeviceInfo();
 
 } // namespace qmpp::kernels
