@@ -3,14 +3,14 @@
 //
 // | version | idea                                                               | measured      |
 // |---------|--------------------------------------------------------------------|---------------|
-// | optimized v1 | prefix and suffix means by one sequential scan per feature; both heads as  | 0.29 ms   |
-// |              | FFMA GEMMs (64x64 tiles, 4x4 per thread), bias+ReLU / squared-error        | (N 4096,  |
-// |              | epilogues; per-tile error partials summed in a fixed order                 | K 819 FP16)|
-// | optimized v2 | chunked parallel scan (32 chunks per feature); both layers on the tensor   | 0.051 ms  |
-// | (this)       | cores (tc_tile.cuh, 3xTF32 for FP32) with the same epilogues; means and    |           |
-// |              | hidden units kept in T                                                     |           |
-// | basic   | one thread per (head, position, feature) mean; per (head, position, | see docs/perf |
-// |         | hidden unit); per (head, position) for the output and its error    |               |
+// | optimized v1 | prefix and suffix means by one sequential scan per feature; both heads as  |
+// 0.29 ms   | |              | FFMA GEMMs (64x64 tiles, 4x4 per thread), bias+ReLU / squared-error
+// | (N 4096,  | |              | epilogues; per-tile error partials summed in a fixed order | K 819
+// FP16)| | optimized v2 | chunked parallel scan (32 chunks per feature); both layers on the tensor
+// | 0.051 ms  | | (this)       | cores (tc_tile.cuh, 3xTF32 for FP32) with the same epilogues;
+// means and    |           | |              | hidden units kept in T |           | | basic   | one
+// thread per (head, position, feature) mean; per (head, position, | see docs/perf | |         |
+// hidden unit); per (head, position) for the output and its error    |               |
 #include "common.cuh"
 #include "tc_tile.cuh"
 
@@ -27,7 +27,8 @@ __global__ void ar_means_basic_kernel(ArParams p) {
     const int t = static_cast<int>((t3 / p.d) % m), f = static_cast<int>(t3 % p.d);
     const int lo = dir == 0 ? 0 : t + 1, hi = dir == 0 ? t : p.k - 1;
     float acc = 0.0f;
-    for (int s = lo; s <= hi; ++s) acc += p.merged[(long long)s * p.d + f];
+    for (int s = lo; s <= hi; ++s)
+        acc += p.merged[(long long)s * p.d + f];
     p.means[t3] = acc / float(hi - lo + 1);
 }
 
@@ -41,7 +42,8 @@ template <class T> __global__ void ar_hidden_basic_kernel(ArParams p) {
     const T* w1 = static_cast<const T*>(p.w1[dir]);
     const float* v = p.means + (dir * m + t) * p.d;
     float acc = ld(static_cast<const T*>(p.b1[dir]), h);
-    for (int f = 0; f < p.d; ++f) acc += ld(w1, (long long)h * p.d + f) * v[f];
+    for (int f = 0; f < p.d; ++f)
+        acc += ld(w1, (long long)h * p.d + f) * v[f];
     p.hidden[t3] = fmaxf(acc, 0.0f);
 }
 
@@ -58,7 +60,8 @@ template <class T> __global__ void ar_error_basic_kernel(ArParams p) {
     float err = 0.0f;
     for (int f = 0; f < p.d; ++f) {
         float out = ld(b2, f);
-        for (int h = 0; h < kArHidden; ++h) out += ld(w2, (long long)f * kArHidden + h) * hid[h];
+        for (int h = 0; h < kArHidden; ++h)
+            out += ld(w2, (long long)f * kArHidden + h) * hid[h];
         err += (out - target[f]) * (out - target[f]);
     }
     p.err[t2] = err / p.d;
@@ -92,12 +95,14 @@ template <class T> __global__ void __launch_bounds__(1024) ar_means_scan_kernel(
     auto src = [&](int q) { return (long long)(dir == 0 ? q : m - q) * p.d; };
     float s = 0.0f;
     if (f < p.d)
-        for (int q = q0; q < q1; ++q) s += x[src(q)];
+        for (int q = q0; q < q1; ++q)
+            s += x[src(q)];
     tot[ty][tx] = s;
     __syncthreads();
     if (f >= p.d) return;
     float acc = 0.0f;
-    for (int c = 0; c < ty; ++c) acc += tot[c][tx];
+    for (int c = 0; c < ty; ++c)
+        acc += tot[c][tx];
     T* means = reinterpret_cast<T*>(p.means) + (long long)dir * m * p.d + f;
     for (int q = q0; q < q1; ++q) {
         acc += x[src(q)];
@@ -111,12 +116,14 @@ template <class T> __global__ void __launch_bounds__(1024) ar_means_scan_kernel(
 // Mode 1: A = hidden [m, 256], B = W2 [D, 256]; per (row, column tile) the sum of
 // (C + b2 - target)^2 over the tile's columns, into the partials that ar_err_sum_kernel adds in
 // order.
-template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THREADS, 1) ar_tc_kernel(ArParams p) {
+template <class T, bool VEC, int MODE>
+__global__ void __launch_bounds__(tc::THREADS, 1) ar_tc_kernel(ArParams p) {
     extern __shared__ __align__(16) unsigned char smem[];
     const int m = p.k - 1, dir = blockIdx.z;
     const int kd = MODE == 0 ? p.d : kArHidden, nc = MODE == 0 ? kArHidden : p.d;
-    const T* A = reinterpret_cast<const T*>(MODE == 0 ? static_cast<const void*>(p.means) : p.hidden) +
-                 (long long)dir * m * kd;
+    const T* A =
+        reinterpret_cast<const T*>(MODE == 0 ? static_cast<const void*>(p.means) : p.hidden) +
+        (long long)dir * m * kd;
     const T* B = static_cast<const T*>(MODE == 0 ? p.w1[dir] : p.w2[dir]);
     const T* bias = static_cast<const T*>(MODE == 0 ? p.b1[dir] : p.b2[dir]);
     const int row0 = blockIdx.y * tc::BM, col0 = blockIdx.x * tc::BM;
@@ -124,7 +131,8 @@ template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THR
     tc::tileProduct<T, VEC>(smem, A, m, B, nc, kd, row0, col0, acc);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
-    float* rowPart = reinterpret_cast<float*>(smem); // [4 warp columns][128 rows]: the pipeline is done
+    float* rowPart =
+        reinterpret_cast<float*>(smem); // [4 warp columns][128 rows]: the pipeline is done
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -139,7 +147,8 @@ template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THR
                     if (r >= m || col >= nc) continue;
                     const float v = acc[mt][nt][2 * h + c] + ld(bias, col);
                     if (MODE == 0) {
-                        reinterpret_cast<T*>(p.hidden)[((long long)dir * m + r) * kArHidden + col] = fromFloat<T>(fmaxf(v, 0.0f));
+                        reinterpret_cast<T*>(p.hidden)[((long long)dir * m + r) * kArHidden + col] =
+                            fromFloat<T>(fmaxf(v, 0.0f));
                     } else {
                         const float e = v - p.merged[(long long)(dir == 0 ? r + 1 : r) * p.d + col];
                         part = fmaf(e, e, part);
@@ -156,7 +165,8 @@ template <class T, bool VEC, int MODE> __global__ void __launch_bounds__(tc::THR
         const int r = row0 + threadIdx.x;
         if (threadIdx.x < tc::BM && r < m) {
             const float* q = rowPart + threadIdx.x;
-            p.means[((long long)dir * m + r) * gridDim.x + blockIdx.x] = ((q[0] + q[tc::BM]) + q[2 * tc::BM]) + q[3 * tc::BM];
+            p.means[((long long)dir * m + r) * gridDim.x + blockIdx.x] =
+                ((q[0] + q[tc::BM]) + q[2 * tc::BM]) + q[3 * tc::BM];
         }
     }
 }
@@ -167,11 +177,13 @@ __global__ void ar_err_sum_kernel(ArParams p, int parts) {
     const int t2 = blockIdx.x * blockDim.x + threadIdx.x;
     if (t2 >= 2 * m) return;
     float e = 0.0f;
-    for (int c = 0; c < parts; ++c) e += p.means[(long long)t2 * parts + c];
+    for (int c = 0; c < parts; ++c)
+        e += p.means[(long long)t2 * parts + c];
     p.err[t2] = e / p.d;
 }
 
-template <class T, int MODE> void launchArTc(const ArParams& p, bool vec, dim3 grid, cudaStream_t s) {
+template <class T, int MODE>
+void launchArTc(const ArParams& p, bool vec, dim3 grid, cudaStream_t s) {
     if (vec) {
         tc::allowPipeSmem<ar_tc_kernel<T, true, MODE>>();
         ar_tc_kernel<T, true, MODE><<<grid, tc::THREADS, tc::PIPE_BYTES, s>>>(p);
@@ -193,10 +205,13 @@ template <class T> void launchArFast(const ArParams& p, cudaStream_t s) {
     const std::size_t es = sizeof(T);
     bool vec1 = true, vec2 = true;
     for (int dir = 0; dir < 2; ++dir) {
-        const auto* means = reinterpret_cast<const unsigned char*>(p.means) + std::size_t(dir) * m * p.d * es;
-        const auto* hidden = reinterpret_cast<const unsigned char*>(p.hidden) + std::size_t(dir) * m * kArHidden * es;
+        const auto* means =
+            reinterpret_cast<const unsigned char*>(p.means) + std::size_t(dir) * m * p.d * es;
+        const auto* hidden = reinterpret_cast<const unsigned char*>(p.hidden) +
+                             std::size_t(dir) * m * kArHidden * es;
         vec1 = vec1 && tc::rowsAligned(means, p.d, es) && tc::rowsAligned(p.w1[dir], p.d, es);
-        vec2 = vec2 && tc::rowsAligned(hidden, kArHidden, es) && tc::rowsAligned(p.w2[dir], kArHidden, es);
+        vec2 = vec2 && tc::rowsAligned(hidden, kArHidden, es) &&
+               tc::rowsAligned(p.w2[dir], kArHidden, es);
     }
     launchArTc<T, 0>(p, vec1, dim3((kArHidden + tc::BM - 1) / tc::BM, rows, 2), s);
     launchArTc<T, 1>(p, vec2, dim3(colTiles, rows, 2), s);
@@ -222,8 +237,12 @@ void bindArWeights(ArParams& p, const void* packed, int d, Prec prec) {
 
 void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchArBasic<decltype(t)>(p, s); }); return;
-    case Version::Optimized: withPrec(prec, [&](auto t) { launchArFast<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchArBasic<decltype(t)>(p, s); });
+        return;
+    case Version::Optimized:
+        withPrec(prec, [&](auto t) { launchArFast<decltype(t)>(p, s); });
+        return;
     }
 }
 

@@ -3,15 +3,16 @@
 //
 // | version | idea                                                          | measured      |
 // |---------|---------------------------------------------------------------|---------------|
-// | optimized | assign: tensor-core tiles of x against the centres (FP16: centres split into   | docs/perf |
-// |           | high + low halves, two products, near-FP32 scores; FP32: 3xTF32), argmax in   |           |
-// |           | the epilogue, one CTA per 128-token panel. centres: one CTA per group gathers |           |
-// |           | its members in token order (ballots), sums, normalizes: no atomics, same sums |           |
-// |           | as basic. Both skip when the device-side convergence flag is set.             |           |
-// |           | FP16 on Hopper (whole D): warpgroup tiles (wgmma.cuh), both halves into one    | 0.032 ms  |
-// |           | accumulator, the argmax within each warp's rows (mma.sync tiles: 0.060 ms)     | (N 4096)  |
-// | basic   | assign: one thread per token over all centres; centres: one    | see docs/perf |
-// |         | thread per (centre, feature) over all tokens, then one per row |               |
+// | optimized | assign: tensor-core tiles of x against the centres (FP16: centres split into   |
+// docs/perf | |           | high + low halves, two products, near-FP32 scores; FP32: 3xTF32),
+// argmax in   |           | |           | the epilogue, one CTA per 128-token panel. centres: one
+// CTA per group gathers |           | |           | its members in token order (ballots), sums,
+// normalizes: no atomics, same sums |           | |           | as basic. Both skip when the
+// device-side convergence flag is set.             |           | |           | FP16 on Hopper
+// (whole D): warpgroup tiles (wgmma.cuh), both halves into one    | 0.032 ms  | |           |
+// accumulator, the argmax within each warp's rows (mma.sync tiles: 0.060 ms)     | (N 4096)  | |
+// basic   | assign: one thread per token over all centres; centres: one    | see docs/perf | | |
+// thread per (centre, feature) over all tokens, then one per row |               |
 #include "common.cuh"
 #include "tc_tile.cuh"
 #include "wgmma.cuh"
@@ -33,7 +34,8 @@ template <class T> __global__ void assign_basic_kernel(AssignParams p) {
         best = 0;
         for (int c = 0; c < p.k; ++c) {
             float dot = 0.0f; // x_i . c / ||x_i||: the argmax needs no division
-            for (int k = 0; k < p.d; ++k) dot += ld(x, (long long)i * p.d + k) * p.centres[(long long)c * p.d + k];
+            for (int k = 0; k < p.d; ++k)
+                dot += ld(x, (long long)i * p.d + k) * p.centres[(long long)c * p.d + k];
             if (dot > bestScore) {
                 bestScore = dot;
                 best = c;
@@ -64,15 +66,18 @@ __global__ void normalize_rows_basic_kernel(float* rows, int k, int d) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= k) return;
     float ss = 0.0f;
-    for (int f = 0; f < d; ++f) ss += rows[(long long)c * d + f] * rows[(long long)c * d + f];
+    for (int f = 0; f < d; ++f)
+        ss += rows[(long long)c * d + f] * rows[(long long)c * d + f];
     const float inv = ss > 0.0f ? rsqrtf(ss) : 0.0f;
-    for (int f = 0; f < d; ++f) rows[(long long)c * d + f] *= inv;
+    for (int f = 0; f < d; ++f)
+        rows[(long long)c * d + f] *= inv;
 }
 
 // ---- optimized ------------------------------------------------------------------------------
 
 // Centres split into high and low halves: c = hi + lo to about 2^-22.
-__global__ void split_half_kernel(const float* c, long long count, __half* hi, __half* lo, const int* skip) {
+__global__ void split_half_kernel(const float* c, long long count, __half* hi, __half* lo,
+                                  const int* skip) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= count || (skip && *skip)) return;
     const __half h = __float2half_rn(c[i]);
@@ -83,12 +88,12 @@ __global__ void split_half_kernel(const float* c, long long count, __half* hi, _
 struct AssignTc {
     const void* x;
     int n, d, k;
-    const void* cHi;   // centres (FP32) or their high halves (FP16)
-    const void* cLo;   // FP16: low halves; FP32: null
+    const void* cHi; // centres (FP32) or their high halves (FP16)
+    const void* cLo; // FP16: low halves; FP32: null
     const int* skip;
-    float2* partial;   // [centre panels, N]: (best score, its centre as float bits)
-    int split, chunk;  // split > 1: D in `split` chunks of `chunk` elements, one per blockIdx.z,
-    float* scores;     // whose raw partial scores [split, K, N] a second pass adds and ranks
+    float2* partial;  // [centre panels, N]: (best score, its centre as float bits)
+    int split, chunk; // split > 1: D in `split` chunks of `chunk` elements, one per blockIdx.z,
+    float* scores;    // whose raw partial scores [split, K, N] a second pass adds and ranks
 };
 
 // Warpgroup tile shapes: 128 x 256 (one CTA per SM, 4 stages, a product group in flight) and
@@ -107,7 +112,8 @@ int assignSplit(int n, int d, int k, int kps) {
 }
 
 // One CTA per (128-token panel, BN-centre panel): each token's best centre in the panel.
-template <class S, class T, bool VEC> __global__ void __launch_bounds__(tc::THREADS, 1) assign_tc_kernel(AssignTc a) {
+template <class S, class T, bool VEC>
+__global__ void __launch_bounds__(tc::THREADS, 1) assign_tc_kernel(AssignTc a) {
     if (a.skip && *a.skip) return;
     extern __shared__ __align__(16) unsigned char smem[];
     float* bestS = reinterpret_cast<float*>(smem); // [4 wn][128]
@@ -118,11 +124,11 @@ template <class S, class T, bool VEC> __global__ void __launch_bounds__(tc::THRE
     const int k0 = blockIdx.z * a.chunk, dz = min(a.chunk, a.d - k0);
     const T* x = static_cast<const T*>(a.x) + k0;
     tc::Acc<S> acc;
-    tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cHi) + k0, a.k, dz, I * tc::BM, J * S::BN, acc,
-                            true, a.d);
+    tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cHi) + k0, a.k, dz, I * tc::BM,
+                               J * S::BN, acc, true, a.d);
     if (a.cLo)
-        tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cLo) + k0, a.k, dz, I * tc::BM, J * S::BN,
-                                acc, false, a.d);
+        tc::tileProduct<T, VEC, S>(smem, x, a.n, static_cast<const T*>(a.cLo) + k0, a.k, dz,
+                                   I * tc::BM, J * S::BN, acc, false, a.d);
     if (a.split > 1) { // raw partial scores; assign_split_finalize_kernel ranks their sums
         float* out = a.scores + (long long)blockIdx.z * a.k * a.n;
         tc::forEachFrag<S>(acc, [&](int r, int col, float v) {
@@ -183,7 +189,8 @@ template <class S, class T, bool VEC> __global__ void __launch_bounds__(tc::THRE
 // The same on Hopper's warpgroup tiles (FP16, 16-byte rows, whole D): the products against the
 // high and the low halves accumulate in one tile; each warp holds 16 whole rows, so a row's best
 // reduces within its quad.
-template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) assign_wg_kernel(AssignTc a) {
+template <class S>
+__global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) assign_wg_kernel(AssignTc a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     if (a.skip && *a.skip) return;
     extern __shared__ __align__(16) unsigned char smemRaw[];
@@ -221,7 +228,8 @@ template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS)
             }
         }
         const int i = I * tc::BM + wg::fragRow(warp, 2 * h, g);
-        if (t == 0 && i < a.n) a.partial[(long long)J * a.n + i] = make_float2(bs[h], __int_as_float(bi[h]));
+        if (t == 0 && i < a.n)
+            a.partial[(long long)J * a.n + i] = make_float2(bs[h], __int_as_float(bi[h]));
     }
 #endif
 }
@@ -249,7 +257,8 @@ __global__ void assign_finalize_kernel(AssignParams p, const float2* partial, in
 // Split D: a warp per token sums the chunks' scores of its centres (lanes over centres), then
 // the best (ties: lower centre), founders fixed.
 __global__ void assign_split_finalize_kernel(AssignParams p, const float* scores, int split) {
-    const int i = static_cast<int>((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+    const int i = static_cast<int>((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5),
+              lane = threadIdx.x & 31;
     if (i >= p.n || (p.skip && *p.skip)) return;
     int best = p.founderOf ? p.founderOf[i] : -1;
     if (best < 0) {
@@ -258,7 +267,8 @@ __global__ void assign_split_finalize_kernel(AssignParams p, const float* scores
         const long long plane = (long long)p.k * p.n;
         for (int c = lane; c < p.k; c += 32) {
             float v = 0.0f;
-            for (int z = 0; z < split; ++z) v += scores[z * plane + (long long)c * p.n + i];
+            for (int z = 0; z < split; ++z)
+                v += scores[z * plane + (long long)c * p.n + i];
             if (v > bs) { // c ascends within a lane: ties keep the lower centre
                 bs = v;
                 best = c;
@@ -290,7 +300,8 @@ template <class T> __global__ void centres_fast_kernel(CentresParams p) {
     for (int f0 = 0; f0 < p.d; f0 += kThreads * kPer) {
         float acc[kPer];
 #pragma unroll
-        for (int q = 0; q < kPer; ++q) acc[q] = 0.0f;
+        for (int q = 0; q < kPer; ++q)
+            acc[q] = 0.0f;
         if (p.founders) {
             const long long row = (long long)p.founders[c] * p.d;
 #pragma unroll
@@ -317,18 +328,22 @@ template <class T> __global__ void centres_fast_kernel(CentresParams p) {
     // normalize (the block reads back what it wrote)
     __syncthreads();
     float ss = 0.0f;
-    for (int f = tid; f < p.d; f += kThreads) ss = fmaf(out[f], out[f], ss);
+    for (int f = tid; f < p.d; f += kThreads)
+        ss = fmaf(out[f], out[f], ss);
     const float tot = blockAllReduce<kThreads>(ss, [](float a, float b) { return a + b; });
     const float inv = tot > 0.0f ? rsqrtf(tot) : 0.0f;
-    for (int f = tid; f < p.d; f += kThreads) out[f] *= inv;
+    for (int f = tid; f < p.d; f += kThreads)
+        out[f] *= inv;
 }
 
-__global__ void refine_commit_kernel(int* state, int round, int* labels, const int* newLabels, int n) {
+__global__ void refine_commit_kernel(int* state, int round, int* labels, const int* newLabels,
+                                     int n) {
     __shared__ int converged;
     if (threadIdx.x == 0) converged = state[0];
     __syncthreads();
     if (converged) return;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) labels[i] = newLabels[i];
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        labels[i] = newLabels[i];
     __syncthreads();
     if (threadIdx.x == 0) {
         state[1] = round + 1;
@@ -354,16 +369,21 @@ template <class T> void launchCentresBasic(const CentresParams& p, cudaStream_t 
 
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchAssignBasic<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchAssignBasic<decltype(t)>(p, s); });
+        return;
     case Version::Optimized:
         if (p.n < 1 || p.k < 1) return;
         withPrec(prec, [&](auto t) {
             using T = decltype(t);
             if (!p.partial) throw CudaError("assign (optimized): needs partial scratch");
-            AssignTc a{p.x, p.n, p.d, p.k, p.centres, nullptr, p.skip, static_cast<float2*>(p.partial), 1, p.d, nullptr};
+            AssignTc a{p.x,       p.n,     p.d,    p.k,
+                       p.centres, nullptr, p.skip, static_cast<float2*>(p.partial),
+                       1,         p.d,     nullptr};
             using Tiles = AssignParams::Tiles;
             constexpr int kps = tc::ROWB / sizeof(T);
-            a.split = p.tiles == Tiles::Auto ? assignSplit(p.n, p.d, p.k, kps) : 1; // a forced shape: whole D
+            a.split = p.tiles == Tiles::Auto ? assignSplit(p.n, p.d, p.k, kps)
+                                             : 1; // a forced shape: whole D
             if (a.split > 1) {
                 const int stages = (p.d + kps - 1) / kps, per = (stages + a.split - 1) / a.split;
                 a.chunk = per * kps;
@@ -372,10 +392,12 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
             }
             bool vec = tc::rowsAligned(p.x, p.d, sizeof(T));
             if constexpr (std::is_same_v<T, __half>) {
-                if (!p.centresHalf) throw CudaError("assign (optimized, fp16): needs centresHalf scratch");
+                if (!p.centresHalf)
+                    throw CudaError("assign (optimized, fp16): needs centresHalf scratch");
                 const long long count = (long long)p.k * p.d;
                 __half* hi = static_cast<__half*>(p.centresHalf);
-                split_half_kernel<<<blocksFor(count, 256), 256, 0, s>>>(p.centres, count, hi, hi + count, p.skip);
+                split_half_kernel<<<blocksFor(count, 256), 256, 0, s>>>(p.centres, count, hi,
+                                                                        hi + count, p.skip);
                 QMPP_CUDA_CHECK_LAUNCH();
                 a.cHi = hi;
                 a.cLo = hi + count;
@@ -390,31 +412,43 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
                                    ? tc::wideFewerWaves(tiles(tc::BM), tiles(tc::Wide::BN))
                                    : p.tiles == Tiles::Wide);
             // Hopper: warpgroup tiles of the same shape for the whole-D products
-            const bool warpgroups = std::is_same_v<T, __half> && a.split == 1 && vec && wg::available() &&
+            const bool warpgroups = std::is_same_v<T, __half> && a.split == 1 && vec &&
+                                    wg::available() &&
                                     (p.tiles == Tiles::Auto || p.tiles == Tiles::WarpGroup);
             if (p.tiles == Tiles::WarpGroup && !warpgroups)
-                throw CudaError("assign: warpgroup tiles need FP16, 16-byte rows and an sm_90 device with a build for sm_90a");
-            const int panels = (p.k + (wide ? tc::Wide::BN : tc::BM) - 1) / (wide ? tc::Wide::BN : tc::BM);
+                throw CudaError("assign: warpgroup tiles need FP16, 16-byte rows and an sm_90 "
+                                "device with a build for sm_90a");
+            const int panels =
+                (p.k + (wide ? tc::Wide::BN : tc::BM) - 1) / (wide ? tc::Wide::BN : tc::BM);
             const dim3 grid(unsigned(rowPanels), panels, a.split);
             auto launch = [&](auto shape) {
                 using S = decltype(shape);
-                if (vec) tc::launchTile<assign_tc_kernel<S, T, true>, S::PIPE_BYTES>(grid, s, a);
-                else tc::launchTile<assign_tc_kernel<S, T, false>, S::PIPE_BYTES>(grid, s, a);
+                if (vec)
+                    tc::launchTile<assign_tc_kernel<S, T, true>, S::PIPE_BYTES>(grid, s, a);
+                else
+                    tc::launchTile<assign_tc_kernel<S, T, false>, S::PIPE_BYTES>(grid, s, a);
             };
             auto launchWg = [&](auto shape) {
                 using S = decltype(shape);
                 tc::launchTile<assign_wg_kernel<S>, S::SMEM_BYTES>(grid, s, a);
             };
             if constexpr (std::is_same_v<T, __half>) {
-                if (warpgroups && wide) launchWg(AssignWgWide{});
-                else if (warpgroups) launchWg(AssignWgPair{});
-                else if (wide) launch(tc::Wide{});
-                else launch(tc::Square{});
+                if (warpgroups && wide)
+                    launchWg(AssignWgWide{});
+                else if (warpgroups)
+                    launchWg(AssignWgPair{});
+                else if (wide)
+                    launch(tc::Wide{});
+                else
+                    launch(tc::Square{});
             } else {
                 launch(tc::Square{});
             }
-            if (a.split > 1) assign_split_finalize_kernel<<<blocksFor(32LL * p.n, 256), 256, 0, s>>>(p, a.scores, a.split);
-            else assign_finalize_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p, a.partial, panels);
+            if (a.split > 1)
+                assign_split_finalize_kernel<<<blocksFor(32LL * p.n, 256), 256, 0, s>>>(p, a.scores,
+                                                                                        a.split);
+            else
+                assign_finalize_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p, a.partial, panels);
             QMPP_CUDA_CHECK_LAUNCH();
         });
         return;
@@ -423,7 +457,9 @@ void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s) {
 
 void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchCentresBasic<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchCentresBasic<decltype(t)>(p, s); });
+        return;
     case Version::Optimized:
         if (p.k < 1) return;
         withPrec(prec, [&](auto t) { centres_fast_kernel<decltype(t)><<<p.k, 256, 0, s>>>(p); });
@@ -433,9 +469,12 @@ void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s) {
 }
 
 std::size_t assignPartialBytes(int n, int d, int k) {
-    const std::size_t best = sizeof(float2) * std::size_t((k + tc::BM - 1) / tc::BM) * std::size_t(n);
-    const int split = std::max(assignSplit(n, d, k, tc::ROWB / 4), assignSplit(n, d, k, tc::ROWB / 2));
-    const std::size_t scores = split > 1 ? sizeof(float) * std::size_t(split) * std::size_t(k) * std::size_t(n) : 0;
+    const std::size_t best =
+        sizeof(float2) * std::size_t((k + tc::BM - 1) / tc::BM) * std::size_t(n);
+    const int split =
+        std::max(assignSplit(n, d, k, tc::ROWB / 4), assignSplit(n, d, k, tc::ROWB / 2));
+    const std::size_t scores =
+        split > 1 ? sizeof(float) * std::size_t(split) * std::size_t(k) * std::size_t(n) : 0;
     return std::max(best, scores);
 }
 

@@ -14,11 +14,19 @@
 
 namespace qmpp::kernels {
 
-__device__ __forceinline__ float ld(const float* p, long long i) { return p[i]; }
-__device__ __forceinline__ float ld(const __half* p, long long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const float* p, long long i) {
+    return p[i];
+}
+__device__ __forceinline__ float ld(const __half* p, long long i) {
+    return __half2float(p[i]);
+}
 template <class T> __device__ __forceinline__ T fromFloat(float v);
-template <> __device__ __forceinline__ float fromFloat<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half fromFloat<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ float fromFloat<float>(float v) {
+    return v;
+}
+template <> __device__ __forceinline__ __half fromFloat<__half>(float v) {
+    return __float2half_rn(v);
+}
 
 // ---- programmatic dependent launch (Hopper and later) ---------------------------------------
 // A kernel launched with launchDependent may start while the kernel before it in the stream is
@@ -34,11 +42,12 @@ __device__ __forceinline__ void allowDependents() {
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
-bool dependentLaunches(); // the current device overlaps dependent launches (compute capability >= 9)
+bool dependentLaunches(); // the current device overlaps dependent launches (compute capability >=
+                          // 9)
 
 template <class... Params, class... Args>
-void launchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t s,
-                     Args&&... args) {
+void launchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                     cudaStream_t s, Args&&... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
@@ -62,14 +71,17 @@ inline unsigned blocksFor(long long n, int threads) {
 
 // Calls f(T{}) with T = float or __half per precision: runtime choice -> template parameter.
 template <class F> void withPrec(Prec p, F&& f) {
-    if (p == Prec::F16) f(__half{});
-    else f(float{});
+    if (p == Prec::F16)
+        f(__half{});
+    else
+        f(float{});
 }
 
 // The sum over the 32 lanes of a warp, in every lane.
 __device__ __forceinline__ float warpSum(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
@@ -108,7 +120,8 @@ __device__ void forGroupMembers(const int* labels, int n, int g, int start, F&& 
         }
         if (in) members[off + __popc(ballot & ((1u << lane) - 1u))] = i;
         __syncthreads();
-        for (int m = 0; m < total; ++m) visit(members[m]);
+        for (int m = 0; m < total; ++m)
+            visit(members[m]);
         __syncthreads();
     }
 }

@@ -2,13 +2,14 @@
 //
 // | version   | idea                                                              | N = 4096 FP16 |
 // |-----------|-------------------------------------------------------------------|---------------|
-// | optimized | inverse norms once (warp per row); 128x128 tensor-core tiles, scaled | 0.0554 ms on  |
-// |           | into shared memory, stored in whole lines; FP16 two CTAs per SM (one's | Hopper's      |
-// |           | stores overlap the other's products); a == b: blocks on and above the  | warpgroup     |
-// |           | diagonal only, each above it stored twice (the mirror read down the    | tiles (cuBLAS |
-// |           | staged columns). FP16 on Hopper: warpgroup tiles (wgmma.cuh), started  | 0.0518), else |
-// |           | while the norms finish; elsewhere mma.sync tiles (tc_tile.cuh)         | 0.0914 ms     |
-// | basic     | one thread per output; three sums over D                            | 52.8 ms       |
+// | optimized | inverse norms once (warp per row); 128x128 tensor-core tiles, scaled | 0.0554 ms on
+// | |           | into shared memory, stored in whole lines; FP16 two CTAs per SM (one's | Hopper's
+// | |           | stores overlap the other's products); a == b: blocks on and above the  |
+// warpgroup     | |           | diagonal only, each above it stored twice (the mirror read down the
+// | tiles (cuBLAS | |           | staged columns). FP16 on Hopper: warpgroup tiles (wgmma.cuh),
+// started  | 0.0518), else | |           | while the norms finish; elsewhere mma.sync tiles
+// (tc_tile.cuh)         | 0.0914 ms     | | basic     | one thread per output; three sums over D
+// | 52.8 ms       |
 #include "common.cuh"
 #include "tc_tile.cuh"
 #include "wgmma.cuh"
@@ -62,7 +63,8 @@ struct CosTc {
 
 // The staged tile (scaled by the inverse norms, BM x BN, row stride BN + 1) stored row by row
 // (and, above the diagonal, column by column as the mirror) in whole 128-byte lines.
-template <int BN> __device__ __forceinline__ void storeStaged(const float* tile, const CosTc& a, int I, int J) {
+template <int BN>
+__device__ __forceinline__ void storeStaged(const float* tile, const CosTc& a, int I, int J) {
     constexpr int LDT = BN + 1; // odd stride: rows and columns read conflict-free
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = I * tc::BM, col0 = J * BN;
@@ -82,13 +84,15 @@ template <int BN> __device__ __forceinline__ void storeStaged(const float* tile,
         if (gc >= a.n) break;
         if (gc / tc::BM <= I) continue;
         float* o = a.out + (long long)gc * a.n + row0;
-        for (int r = lane; r < rows; r += 32) o[r] = tile[r * LDT + col];
+        for (int r = lane; r < rows; r += 32)
+            o[r] = tile[r * LDT + col];
     }
 }
 
 // Element (r, col) of tile (I, J) scaled into the staging tile (0 outside the output).
 template <int BN>
-__device__ __forceinline__ void stage(float* tile, const CosTc& a, int I, int J, int r, int col, float v) {
+__device__ __forceinline__ void stage(float* tile, const CosTc& a, int I, int J, int r, int col,
+                                      float v) {
     const int gr = I * tc::BM + r, gc = J * BN + col;
     const bool ok = gr < a.m && gc < a.n;
     tile[r * (BN + 1) + col] = ok ? v * a.inva[gr] * a.invb[gc] : 0.0f; // after waitPrimary()
@@ -98,25 +102,29 @@ __device__ __forceinline__ void stage(float* tile, const CosTc& a, int I, int J,
 template <class S, class T, bool VEC>
 __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_tc_kernel(CosTc a) {
     extern __shared__ __align__(16) unsigned char smem[];
-    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
+    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES,
+                  "the staged tile reuses the pipeline buffers");
     int I = blockIdx.y, J = blockIdx.x;
     if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
     tc::Acc<S> acc;
-    tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b), a.n, a.d,
-                               I * tc::BM, J * S::BN, acc);
+    tc::tileProduct<T, VEC, S>(smem, static_cast<const T*>(a.a), a.m, static_cast<const T*>(a.b),
+                               a.n, a.d, I * tc::BM, J * S::BN, acc);
     float* tile = reinterpret_cast<float*>(smem);
     waitPrimary(); // the inverse norms
-    tc::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
+    tc::forEachFrag<S>(acc,
+                       [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
     __syncthreads();
     storeStaged<S::BN>(tile, a, I, J);
 }
 
 // The same on Hopper's warpgroup tiles (FP16, 16-byte rows).
-template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_wg_kernel(CosTc a) {
+template <class S>
+__global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS) cosine_wg_kernel(CosTc a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ __align__(16) unsigned char smemRaw[];
     unsigned char* smem = wg::alignedSmem(smemRaw);
-    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES, "the staged tile reuses the pipeline buffers");
+    static_assert(tc::BM * (S::BN + 1) * 4 <= S::PIPE_BYTES,
+                  "the staged tile reuses the pipeline buffers");
     int I = blockIdx.y, J = blockIdx.x;
     if (a.sym) tc::symTile(blockIdx.x, a.nbA, S::CP, I, J);
     const __half* xa = static_cast<const __half*>(a.a);
@@ -126,7 +134,8 @@ template <class S> __global__ void __launch_bounds__(tc::THREADS, S::MIN_BLOCKS)
     wg::mainloop<S>(smem, xa, a.m, xb, a.n, a.d, I * tc::BM, J * S::BN, acc);
     float* tile = reinterpret_cast<float*>(smem);
     waitPrimary(); // the inverse norms
-    wg::forEachFrag<S>(acc, [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
+    wg::forEachFrag<S>(acc,
+                       [&](int r, int col, float v) { stage<S::BN>(tile, a, I, J, r, col, v); });
     __syncthreads();
     storeStaged<S::BN>(tile, a, I, J);
 #endif
@@ -156,14 +165,18 @@ template <class S, class T, bool VEC> void launchCosineShape(const CosTc& a, cud
     launchCosineKernel<cosine_tc_kernel<S, T, VEC>, S::BN, S::PIPE_BYTES>(a, s);
 }
 
-template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::Tiles tiles, cudaStream_t s) {
+template <class T, bool VEC>
+void launchCosineTc(const CosTc& a, CosineParams::Tiles tiles, cudaStream_t s) {
     if constexpr (std::is_same_v<T, __half>) {
         using Tiles = CosineParams::Tiles;
         const bool warpgroups = VEC && wg::available() && tiles != Tiles::MmaSync;
         if (tiles == Tiles::WarpGroup && !warpgroups)
-            throw CudaError("cosine: warpgroup tiles need 16-byte rows and an sm_90 device with a build for sm_90a");
-        if (warpgroups) launchCosineKernel<cosine_wg_kernel<WgPair>, WgPair::BN, WgPair::SMEM_BYTES>(a, s);
-        else launchCosineShape<tc::SquarePair, T, VEC>(a, s);
+            throw CudaError("cosine: warpgroup tiles need 16-byte rows and an sm_90 device with a "
+                            "build for sm_90a");
+        if (warpgroups)
+            launchCosineKernel<cosine_wg_kernel<WgPair>, WgPair::BN, WgPair::SMEM_BYTES>(a, s);
+        else
+            launchCosineShape<tc::SquarePair, T, VEC>(a, s);
     } else {
         (void)tiles;
         launchCosineShape<tc::Square, T, VEC>(a, s);
@@ -174,24 +187,42 @@ template <class T, bool VEC> void launchCosineTc(const CosTc& a, CosineParams::T
 
 void cosine(const CosineParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchCosineBasic<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchCosineBasic<decltype(t)>(p, s); });
+        return;
     case Version::Optimized:
-        if (!p.scratch) throw CudaError("cosine (optimized): needs scratch for M + N inverse norms");
+        if (!p.scratch)
+            throw CudaError("cosine (optimized): needs scratch for M + N inverse norms");
         withPrec(prec, [&](auto t) {
             using T = decltype(t);
-            CosTc a{p.a, p.b, p.m, p.n, p.d, (p.m + tc::BM - 1) / tc::BM, (p.n + tc::BM - 1) / tc::BM,
-                    p.a == p.b && p.m == p.n, p.scratch, p.scratch + p.m, p.out};
+            CosTc a{p.a,
+                    p.b,
+                    p.m,
+                    p.n,
+                    p.d,
+                    (p.m + tc::BM - 1) / tc::BM,
+                    (p.n + tc::BM - 1) / tc::BM,
+                    p.a == p.b && p.m == p.n,
+                    p.scratch,
+                    p.scratch + p.m,
+                    p.out};
             if (p.m < 1 || p.n < 1) return;
-            inv_norms_kernel<T><<<blocksFor(32LL * p.m, 256), 256, 0, s>>>(static_cast<const T*>(p.a), p.m, p.d, p.scratch);
+            inv_norms_kernel<T><<<blocksFor(32LL * p.m, 256), 256, 0, s>>>(
+                static_cast<const T*>(p.a), p.m, p.d, p.scratch);
             QMPP_CUDA_CHECK_LAUNCH();
-            if (a.sym) a.invb = a.inva;
+            if (a.sym)
+                a.invb = a.inva;
             else {
-                inv_norms_kernel<T><<<blocksFor(32LL * p.n, 256), 256, 0, s>>>(static_cast<const T*>(p.b), p.n, p.d, p.scratch + p.m);
+                inv_norms_kernel<T><<<blocksFor(32LL * p.n, 256), 256, 0, s>>>(
+                    static_cast<const T*>(p.b), p.n, p.d, p.scratch + p.m);
                 QMPP_CUDA_CHECK_LAUNCH();
             }
-            const bool vec = tc::rowsAligned(p.a, p.d, sizeof(T)) && tc::rowsAligned(p.b, p.d, sizeof(T));
-            if (vec) launchCosineTc<T, true>(a, p.tiles, s);
-            else launchCosineTc<T, false>(a, p.tiles, s);
+            const bool vec =
+                tc::rowsAligned(p.a, p.d, sizeof(T)) && tc::rowsAligned(p.b, p.d, sizeof(T));
+            if (vec)
+                launchCosineTc<T, true>(a, p.tiles, s);
+            else
+                launchCosineTc<T, false>(a, p.tiles, s);
             QMPP_CUDA_CHECK_LAUNCH();
         });
         return;

@@ -11,8 +11,9 @@ int deviceCount(std::string* why) {
     int n = 0;
     const cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
-        if (why) *why = std::string(cudaGetErrorString(err)) + " (cudaGetDeviceCount = " +
-                        std::to_string(static_cast<int>(err)) + ")";
+        if (why)
+            *why = std::string(cudaGetErrorString(err)) +
+                   " (cudaGetDeviceCount = " + std::to_string(static_cast<int>(err)) + ")";
         cudaGetLastError(); // clear it so later calls start clean
         return 0;
     }
@@ -61,8 +62,9 @@ void* deviceAlloc(std::size_t bytes) {
     std::size_t free = 0, total = 0;
     cudaMemGetInfo(&free, &total);
     auto mib = [](std::size_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
-    throw CudaOutOfMemory("GPU out of memory: a buffer of " + mib(bytes) + " does not fit (" + mib(free) +
-                          " free of " + mib(total) + "; other processes may hold the rest)");
+    throw CudaOutOfMemory("GPU out of memory: a buffer of " + mib(bytes) + " does not fit (" +
+                          mib(free) + " free of " + mib(total) +
+                          "; other processes may hold the rest)");
 }
 
 void cudaCheckPrint(cudaError_t err, const char* expr, const char* file, int line) noexcept {
@@ -85,7 +87,9 @@ StreamGate::StreamGate() {
     m_flag = static_cast<volatile int*>(p);
     *m_flag = 0;
 }
-StreamGate::~StreamGate() { QMPP_CUDA_CHECK_PRINT(cudaFreeHost(const_cast<int*>(m_flag))); }
+StreamGate::~StreamGate() {
+    QMPP_CUDA_CHECK_PRINT(cudaFreeHost(const_cast<int*>(m_flag)));
+}
 void StreamGate::hold(cudaStream_t s) {
     *m_flag = 0;
     void* dev = nullptr;
@@ -93,7 +97,9 @@ void StreamGate::hold(cudaStream_t s) {
     gate_kernel<<<1, 1, 0, s>>>(static_cast<const volatile int*>(dev));
     QMPP_CUDA_CHECK_LAUNCH();
 }
-void StreamGate::release() { *m_flag = 1; }
+void StreamGate::release() {
+    *m_flag = 1;
+}
 
 EventTimer::EventTimer() {
     QMPP_CUDA_CHECK(cudaEventCreate(&m_start));
@@ -103,8 +109,12 @@ EventTimer::~EventTimer() {
     QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(m_start));
     QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(m_stop));
 }
-void EventTimer::start(cudaStream_t s) { QMPP_CUDA_CHECK(cudaEventRecord(m_start, s)); }
-void EventTimer::stop(cudaStream_t s) { QMPP_CUDA_CHECK(cudaEventRecord(m_stop, s)); }
+void EventTimer::start(cudaStream_t s) {
+    QMPP_CUDA_CHECK(cudaEventRecord(m_start, s));
+}
+void EventTimer::stop(cudaStream_t s) {
+    QMPP_CUDA_CHECK(cudaEventRecord(m_stop, s));
+}
 float EventTimer::ms() const {
     QMPP_CUDA_CHECK(cudaEventSynchronize(m_stop));
     float ms = 0;
@@ -113,7 +123,8 @@ float EventTimer::ms() const {
 }
 
 StageTimeline::~StageTimeline() {
-    for (cudaEvent_t e : m_events) QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(e));
+    for (cudaEvent_t e : m_events)
+        QMPP_CUDA_CHECK_PRINT(cudaEventDestroy(e));
 }
 void StageTimeline::begin(cudaStream_t s) {
     m_used = 0;
@@ -139,31 +150,52 @@ std::vector<std::pair<std::string, float>> StageTimeline::resolve() const {
     return out;
 }
 
-const char* versionName(Version v) { return v == Version::Basic ? "basic" : "optimized"; }
-const char* precName(Prec p) { return p == Prec::F16 ? "fp16" : "fp32"; }
+const char* versionName(Version v) {
+    return v == Version::Basic ? "basic" : "optimized";
+}
+const char* precName(Prec p) {
+    return p == Prec::F16 ? "fp16" : "fp32";
+}
 
 const char* kernelName(Kernel k) {
     switch (k) {
-    case Kernel::EntropyGram: return "entropy_gram";
-    case Kernel::EntropyMaps: return "entropy_maps";
-    case Kernel::Saliency: return "saliency";
-    case Kernel::Cosine: return "cosine";
-    case Kernel::Gumbel: return "gumbel";
-    case Kernel::TopK: return "topk";
-    case Kernel::Assign: return "assign";
-    case Kernel::Centres: return "centres";
-    case Kernel::Merge: return "merge";
-    case Kernel::ArHeads: return "ar_heads";
-    case Kernel::Metrics: return "metrics";
+    case Kernel::EntropyGram:
+        return "entropy_gram";
+    case Kernel::EntropyMaps:
+        return "entropy_maps";
+    case Kernel::Saliency:
+        return "saliency";
+    case Kernel::Cosine:
+        return "cosine";
+    case Kernel::Gumbel:
+        return "gumbel";
+    case Kernel::TopK:
+        return "topk";
+    case Kernel::Assign:
+        return "assign";
+    case Kernel::Centres:
+        return "centres";
+    case Kernel::Merge:
+        return "merge";
+    case Kernel::ArHeads:
+        return "ar_heads";
+    case Kernel::Metrics:
+        return "metrics";
     }
     return "?";
 }
 
-bool available(Kernel, Version) { return true; } // every kernel has both versions
+bool available(Kernel, Version) {
+    return true;
+} // every kernel has both versions
 
-bool warpgroupTiles() { return wg::available(); }
+bool warpgroupTiles() {
+    return wg::available();
+}
 
-bool dependentLaunches() { return currentDeviceInfo().major >= 9; }
+bool dependentLaunches() {
+    return currentDeviceInfo().major >= 9;
+}
 
 __global__ void to_half_kernel(const float* in, __half* out, long long n) {
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -186,17 +218,20 @@ __global__ void pack_kernel(PackList l, unsigned* dst) {
     const unsigned* src = static_cast<const unsigned*>(sg.src);
     unsigned* out = dst + sg.offset / 4;
     const long long words = (long long)(sg.bytes / 4);
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < words; i += (long long)gridDim.x * blockDim.x)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < words;
+         i += (long long)gridDim.x * blockDim.x)
         out[i] = src[i];
 }
 
 void pack(const PackSegment* segs, int count, void* dst, cudaStream_t s) {
     if (count < 1) return;
-    if (count > kMaxPack) throw CudaError("pack: more than " + std::to_string(kMaxPack) + " segments");
+    if (count > kMaxPack)
+        throw CudaError("pack: more than " + std::to_string(kMaxPack) + " segments");
     PackList l;
     std::size_t most = 0;
     for (int i = 0; i < count; ++i) {
-        if (segs[i].bytes % 4 || segs[i].offset % 4) throw CudaError("pack: sizes and offsets must be whole words");
+        if (segs[i].bytes % 4 || segs[i].offset % 4)
+            throw CudaError("pack: sizes and offsets must be whole words");
         l.seg[i] = segs[i];
         most = std::max(most, segs[i].bytes / 4);
     }

@@ -5,7 +5,8 @@
 // |---------|------------------------------------------------------------|----------|
 // | basic   | one thread per query row; online (max, sum e, sum e z) per  | see docs/perf |
 // |         | scale over every key; the N x N matrix is never stored      |          |
-// | optimized | tensor-core tiles with the entropy in the epilogue: entropy_tc.cu | docs/perf/entropy-kernel.md |
+// | optimized | tensor-core tiles with the entropy in the epilogue: entropy_tc.cu |
+// docs/perf/entropy-kernel.md |
 //
 // Supplied maps (optimized): one warp per (layer, row), 16-byte loads, one pass using
 // H = ln s - (sum a ln a) / s with s = sum a, so the row is read once. Saliency (optimized):
@@ -35,7 +36,8 @@ template <class T> __global__ void entropy_gram_basic_kernel(EntropyGramParams p
     }
     for (int j = 0; j < p.n; ++j) {
         float dot = 0.0f;
-        for (int k = 0; k < p.d; ++k) dot += ld(x, (long long)i * p.d + k) * ld(x, (long long)j * p.d + k);
+        for (int k = 0; k < p.d; ++k)
+            dot += ld(x, (long long)i * p.d + k) * ld(x, (long long)j * p.d + k);
         for (int l = 0; l < p.scales; ++l) {
             const float z = p.beta[l] * dot;
             if (z > m[l]) {
@@ -64,7 +66,8 @@ template <class T> __global__ void entropy_maps_basic_kernel(EntropyMapsParams p
     for (int hd = 0; hd < p.heads; ++hd) {
         const long long row = (((long long)l * p.heads + hd) * p.n + i) * p.n;
         float sum = 0.0f;
-        for (int j = 0; j < p.n; ++j) sum += ld(a, row + j);
+        for (int j = 0; j < p.n; ++j)
+            sum += ld(a, row + j);
         float e = 0.0f;
         for (int j = 0; j < p.n; ++j) {
             const float q = ld(a, row + j) / sum;
@@ -95,15 +98,22 @@ __global__ void saliency_basic_kernel(SaliencyParams p) {
     float acc = 0.0f;
     for (int l = 0; l < p.layers; ++l) {
         const float lo = p.minmax[2 * l], hi = p.minmax[2 * l + 1], range = hi - lo;
-        if (range > 1e-6f * fmaxf(1.0f, fabsf(hi))) acc += (p.h[(long long)l * p.n + i] - lo) / range;
+        if (range > 1e-6f * fmaxf(1.0f, fabsf(hi)))
+            acc += (p.h[(long long)l * p.n + i] - lo) / range;
     }
     p.s[i] = 1.0f - acc / p.layers;
 }
 
 // One warp per (layer, row i): each head's row read once with 16-byte loads when aligned.
 template <class T> struct Vec16;
-template <> struct Vec16<float> { using V = float4; static constexpr int kN = 4; };
-template <> struct Vec16<__half> { using V = uint4; static constexpr int kN = 8; };
+template <> struct Vec16<float> {
+    using V = float4;
+    static constexpr int kN = 4;
+};
+template <> struct Vec16<__half> {
+    using V = uint4;
+    static constexpr int kN = 8;
+};
 
 __device__ __forceinline__ void accEnt(float a, float& sum, float& sal) {
     sum += a;
@@ -140,9 +150,11 @@ template <class T, bool VEC> __global__ void entropy_maps_fast_kernel(EntropyMap
             const V* v = reinterpret_cast<const V*>(a + row);
             const int nv = p.n / Vec16<T>::kN;
 #pragma unroll 4
-            for (int j = lane; j < nv; j += 32) accEntVec(v[j], sum, sal);
+            for (int j = lane; j < nv; j += 32)
+                accEntVec(v[j], sum, sal);
         } else {
-            for (int j = lane; j < p.n; j += 32) accEnt(ld(a, row + j), sum, sal);
+            for (int j = lane; j < p.n; j += 32)
+                accEnt(ld(a, row + j), sum, sal);
         }
         sum = warpSum(sum);
         sal = warpSum(sal);
@@ -190,7 +202,9 @@ void entropyGram(const EntropyGramParams& p, Version v, Prec prec, cudaStream_t 
     case Version::Basic:
         withPrec(prec, [&](auto t) { launchEntropyGramBasic<decltype(t)>(p, s); });
         return;
-    case Version::Optimized: entropyGramTc(p, prec, s); return;
+    case Version::Optimized:
+        entropyGramTc(p, prec, s);
+        return;
     }
 }
 

@@ -1,21 +1,22 @@
 // Optimized attention entropy from Q = K = x: a tensor-core GEMM with the entropy fused into its
 // epilogue. The N x N score matrix exists only tile by tile in registers; memory is O(N D).
 //
-// | version   | idea                                                          | 12 x [4096, 768] FP16 | vs basic |
+// | version   | idea                                                          | 12 x [4096, 768]
+// FP16 | vs basic |
 // |-----------|---------------------------------------------------------------|-----------------------|----------|
-// | basic     | one thread per query row, scalar dot products (entropy.cu)    | 657 ms                | 1x       |
-// | v1 tc-sym | 128x128 tiles, mma.sync (FP16; 3xTF32 for FP32), 3-stage      | 0.733 ms              | 896x     |
-// |           | cp.async pipeline, 128-B stages; S = X X^T is symmetric, so   |                       |          |
-// |           | only tiles I<=J, each updating its rows and its columns       |                       |          |
-// | v2        | 256-B stages: half the barriers per k (no measurable gain)    | 0.742 ms              | 885x     |
-// | v3        | FP16, one scale: 128x256 tiles (warp 64x64), 4 x 128-B stages | 0.681 ms              | 965x     |
-// |           | (a quarter less L2 traffic per product); small, single and    |                       |          |
-// |           | multi-scale products keep 128x128 (fewer waves decides)       |                       |          |
-// | v3p       | v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x     |
-// |           | before the epilogue (which uses the last stage's buffer)      |                       |          |
-// | v4 (this) | Hopper: v3p on two warpgroups issuing wgmma from swizzled     | 0.419 ms              | 1568x    |
-// |           | shared memory (wgmma.cuh); columns reduce-scattered; small    |                       |          |
-// |           | and multi-scale products keep v3's 128x128 mma.sync tiles     |                       |          |
+// | basic     | one thread per query row, scalar dot products (entropy.cu)    | 657 ms | 1x       |
+// | v1 tc-sym | 128x128 tiles, mma.sync (FP16; 3xTF32 for FP32), 3-stage      | 0.733 ms | 896x |
+// |           | cp.async pipeline, 128-B stages; S = X X^T is symmetric, so   | |          | | |
+// only tiles I<=J, each updating its rows and its columns       |                       | | | v2 |
+// 256-B stages: half the barriers per k (no measurable gain)    | 0.742 ms              | 885x | |
+// v3        | FP16, one scale: 128x256 tiles (warp 64x64), 4 x 128-B stages | 0.681 ms | 965x     |
+// |           | (a quarter less L2 traffic per product); small, single and    | |          | | |
+// multi-scale products keep 128x128 (fewer waves decides)       |                       | | | v3p
+// | v3 on persistent CTAs: the next tile's first stages queued    | 0.667 ms              | 985x |
+// |           | before the epilogue (which uses the last stage's buffer)      | |          | | v4
+// (this) | Hopper: v3p on two warpgroups issuing wgmma from swizzled     | 0.419 ms              |
+// 1568x    | |           | shared memory (wgmma.cuh); columns reduce-scattered; small    | | | | |
+// and multi-scale products keep v3's 128x128 mma.sync tiles     |                       | |
 // cuBLAS's batched QK^T of the same products in the same run: 0.433 ms (v4: 0.97x its time).
 // Measured times and the versions tried are in docs/perf/entropy-kernel.md.
 //
@@ -45,13 +46,18 @@ namespace {
 using namespace tc;
 
 constexpr int SCALE_CHUNK = 8; // scales reduced through smem at a time
-template <class S, int CHUNK = SCALE_CHUNK> constexpr int epiFloats() { return 4 * BM + 2 * S::BN + CHUNK * (2 * 4 * BM + 2 * 2 * S::BN); }
-static_assert(epiFloats<Square>() * 4 <= Square::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
-static_assert(epiFloats<Wide>() * 4 <= Wide::PIPE_BYTES, "epilogue scratch reuses the pipeline buffers");
+template <class S, int CHUNK = SCALE_CHUNK> constexpr int epiFloats() {
+    return 4 * BM + 2 * S::BN + CHUNK * (2 * 4 * BM + 2 * 2 * S::BN);
+}
+static_assert(epiFloats<Square>() * 4 <= Square::PIPE_BYTES,
+              "epilogue scratch reuses the pipeline buffers");
+static_assert(epiFloats<Wide>() * 4 <= Wide::PIPE_BYTES,
+              "epilogue scratch reuses the pipeline buffers");
 // the persistent kernel (one scale): its epilogue's scratch is the last stage's buffer, which
 // the next tile's first loads leave free
 constexpr int PERSIST_BYTES = WidePersistent::PIPE_BYTES;
-static_assert(epiFloats<WidePersistent, 1>() * 4 <= WidePersistent::STAGE_BYTES, "epilogue scratch in one stage");
+static_assert(epiFloats<WidePersistent, 1>() * 4 <= WidePersistent::STAGE_BYTES,
+              "epilogue scratch in one stage");
 constexpr float kMasked = -1e30f; // score of a padded or mirrored entry: 2^a == 0, finite a
 
 struct TcArgs {
@@ -80,15 +86,15 @@ __device__ __forceinline__ void expSums(float s, float k, float mk, float& S, fl
 // symmetric schedule's mirrored blocks). merge: row-panel schedule, where the row's slot 0
 // already holds the earlier tiles' partials.
 template <class Sh, int CHUNK = SCALE_CHUNK>
-__device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src, int I, int J, bool sym,
-                                            bool merge, Acc<Sh>& acc) {
+__device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src, int I, int J,
+                                            bool sym, bool merge, Acc<Sh>& acc) {
     constexpr int BN = Sh::BN, NT = Sh::NT, EMIT = (BM + BN + THREADS - 1) / THREADS;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
     const int g = lane >> 2, t = lane & 3;
     const int n = a.n, col0 = J * BN, lowCol = sym ? I * BM : 0;
-    float* rmaxS = epi;             // [4 wn][BM]
-    float* cmaxS = rmaxS + 4 * BM;  // [2 wm][BN]
-    float* rS = cmaxS + 2 * BN;     // [chunk][4 wn][BM]
+    float* rmaxS = epi;            // [4 wn][BM]
+    float* cmaxS = rmaxS + 4 * BM; // [2 wm][BN]
+    float* rS = cmaxS + 2 * BN;    // [chunk][4 wn][BM]
     float* rT = rS + CHUNK * 4 * BM;
     float* cS = rT + CHUNK * 4 * BM; // [chunk][2 wm][BN]
     float* cT = cS + CHUNK * 2 * BN;
@@ -119,10 +125,11 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
         for (int c = 0; c < 2; ++c) {
             float m = kMasked;
 #pragma unroll
-            for (int mt = 0; mt < 4; ++mt) m = fmaxf(m, fmaxf(acc[mt][nt][c], acc[mt][nt][2 + c]));
+            for (int mt = 0; mt < 4; ++mt)
+                m = fmaxf(m, fmaxf(acc[mt][nt][c], acc[mt][nt][2 + c]));
             cmax[nt][c] = m;
         }
-    // rows: reduce over the quad (t); columns: over the eight g
+        // rows: reduce over the quad (t); columns: over the eight g
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -148,7 +155,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const int r = fragRow(wm, mt, 2 * h, g);
-            rmax[mt][h] = fmaxf(fmaxf(rmaxS[r], rmaxS[BM + r]), fmaxf(rmaxS[2 * BM + r], rmaxS[3 * BM + r]));
+            rmax[mt][h] =
+                fmaxf(fmaxf(rmaxS[r], rmaxS[BM + r]), fmaxf(rmaxS[2 * BM + r], rmaxS[3 * BM + r]));
         }
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
@@ -176,7 +184,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
         mNew[q] = 0.0f;
         if (emits[q]) {
             const int c = e - BM;
-            mTile[q] = rowEmitter ? fmaxf(fmaxf(rmaxS[e], rmaxS[BM + e]), fmaxf(rmaxS[2 * BM + e], rmaxS[3 * BM + e]))
+            mTile[q] = rowEmitter ? fmaxf(fmaxf(rmaxS[e], rmaxS[BM + e]),
+                                          fmaxf(rmaxS[2 * BM + e], rmaxS[3 * BM + e]))
                                   : fmaxf(cmaxS[c], cmaxS[BN + c]);
             const long long mi = ((long long)src * a.nslots + slot[q]) * n + grow[q];
             if (merge && J > 0) mOld[q] = a.pm[mi];
@@ -202,7 +211,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
 #pragma unroll
                     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                        for (int c = 0; c < 2; ++c) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
+                        for (int c = 0; c < 2; ++c)
+                            expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
                     rs[2 * mt + h] = S;
                     rt[2 * mt + h] = T;
                 }
@@ -226,7 +236,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
 #pragma unroll
                         for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-                            for (int h = 0; h < 2; ++h) expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
+                            for (int h = 0; h < 2; ++h)
+                                expSums(acc[mt][nt][2 * h + c], k, mk, S, T);
                         cs[2 * nt + c] = S;
                         ct[2 * nt + c] = T;
                     }
@@ -259,7 +270,8 @@ __device__ __forceinline__ void tileEntropy(float* epi, const TcArgs& a, int src
                     S = cS[li * 2 * BN + c] + cS[(li * 2 + 1) * BN + c];
                     T = cT[li * 2 * BN + c] + cT[(li * 2 + 1) * BN + c];
                 }
-                const long long pi = (((long long)src * a.scales + l) * a.nslots + slot[q]) * n + grow[q];
+                const long long pi =
+                    (((long long)src * a.scales + l) * a.nslots + slot[q]) * n + grow[q];
                 if (mOld[q] > -INFINITY) { // merge with the earlier tiles of this row panel
                     const float k = a.k2[l];
                     const float dOld = (mOld[q] - mNew[q]) * k, dNew = (mTile[q] - mNew[q]) * k;
@@ -306,8 +318,8 @@ __global__ void __launch_bounds__(THREADS, S::MIN_BLOCKS) entropy_gram_tc_kernel
 // epilogue (which works in the last stage's buffer), so the loads of one overlap the
 // exponentials of the other.
 template <int CP, class Queue, class Finish, class Epilogue>
-__device__ __forceinline__ void persistentTiles(const TcArgs& a, int tiles, Queue&& queue, Finish&& finish,
-                                                Epilogue&& epilogue) {
+__device__ __forceinline__ void persistentTiles(const TcArgs& a, int tiles, Queue&& queue,
+                                                Finish&& finish, Epilogue&& epilogue) {
     const int total = tiles * a.sources;
     int idx = blockIdx.x;
     if (idx >= total) return;
@@ -342,10 +354,12 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcA
     persistentTiles<S::CP>(
         a, tiles,
         [&](int src, int I, int J) {
-            tilePrologue<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
+            tilePrologue<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM,
+                                    J * S::BN);
         },
         [&](int src, int I, int J) {
-            tileMainloop<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+            tileMainloop<T, VEC, S>(smem, operand(src), a.n, operand(src), a.n, a.d, I * BM,
+                                    J * S::BN, acc);
         },
         [&](int src, int I, int J) { tileEntropy<S, 1>(epi, a, src, I, J, true, false, acc); });
 }
@@ -354,13 +368,16 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_persistent_kernel(TcA
 
 using WgWide = wg::Shape<256, 4, 1, 1>; // 128 x 256, four 48 KB stages, one product group in flight
 constexpr int WG_GJ = 8;                // 8-column chunks whose column sums reduce at a time
-template <class S> constexpr int wgEpiFloats() { return 3 * 8 * S::BN + S::BN + 3 * BM; }
+template <class S> constexpr int wgEpiFloats() {
+    return 3 * 8 * S::BN + S::BN + 3 * BM;
+}
 static_assert(wgEpiFloats<WgWide>() * 4 <= WgWide::STAGE_BYTES, "epilogue scratch in one stage");
 
 // The columns of chunks [j0, j0 + WG_GJ) after reduceScatter8: this lane's v[i] is column
 // 8 (j0 + p / 2) + 2 t + p % 2 with p = WG_GJ / 4 g + i, reduced over the warp's 16 rows.
 template <int GJ = WG_GJ>
-__device__ __forceinline__ void putWarpCols(const float (&v)[2 * GJ], int j0, int g, int t, float* dst) {
+__device__ __forceinline__ void putWarpCols(const float (&v)[2 * GJ], int j0, int g, int t,
+                                            float* dst) {
 #pragma unroll
     for (int i = 0; i < GJ / 4; ++i) {
         const int p = GJ / 4 * g + i;
@@ -372,7 +389,8 @@ __device__ __forceinline__ void putWarpCols(const float (&v)[2 * GJ], int j0, in
 // whole rows of the tile: a row reduces within its quad; a column over the warp's eight g
 // (reduce-scatter) and then over the eight warps through shared memory.
 template <class S>
-__device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int src, int I, int J, wg::Acc<S>& acc) {
+__device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int src, int I, int J,
+                                              wg::Acc<S>& acc) {
     constexpr int BN = S::BN, EMIT = (BM + BN + THREADS - 1) / THREADS;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     const int n = a.n, col0 = J * BN, lowCol = I * BM;
@@ -386,7 +404,8 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
     float rmax[2] = {kMasked, kMasked};
     bool rowOk[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) rowOk[h] = I * BM + warp * 16 + 8 * h + g < n;
+    for (int h = 0; h < 2; ++h)
+        rowOk[h] = I * BM + warp * 16 + 8 * h + g < n;
 #pragma unroll
     for (int i = 0; i < S::ACC; ++i) {
         const int h = (i >> 1) & 1, col = col0 + wg::fragCol(i, t);
@@ -418,7 +437,8 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
         for (int c = tid; c < BN; c += THREADS) {
             float m = wPart[c];
 #pragma unroll
-            for (int w = 1; w < 8; ++w) m = fmaxf(m, wPart[w * BN + c]);
+            for (int w = 1; w < 8; ++w)
+                m = fmaxf(m, wPart[w * BN + c]);
             cmaxS[c] = m;
         }
     __syncthreads();
@@ -426,7 +446,8 @@ __device__ __forceinline__ void tileEntropyWg(float* epi, const TcArgs& a, int s
     // S = sum 2^a, T = sum 2^a a of rows (over the quad) and of columns (as the maxima)
     float rs[2] = {0.0f, 0.0f}, rt[2] = {0.0f, 0.0f}, mk[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) mk[h] = rmax[h] * k;
+    for (int h = 0; h < 2; ++h)
+        mk[h] = rmax[h] * k;
 #pragma unroll
     for (int i = 0; i < S::ACC; ++i) {
         const int h = (i >> 1) & 1;
@@ -507,7 +528,9 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_wg_kernel(TcArgs a, i
     unsigned char* pipe = wg::alignedSmem(smemRaw);
     float* epi = reinterpret_cast<float*>(pipe + (S::STAGES - 1) * S::STAGE_BYTES);
     static_assert(S::PREFETCH <= S::STAGES - 1, "the next tile's loads leave the last buffer free");
-    auto operand = [&](int src) { return static_cast<const __half*>(a.x) + (long long)src * a.n * a.d; };
+    auto operand = [&](int src) {
+        return static_cast<const __half*>(a.x) + (long long)src * a.n * a.d;
+    };
     wg::Acc<S> acc;
     persistentTiles<S::CP>(
         a, tiles,
@@ -515,7 +538,8 @@ __global__ void __launch_bounds__(THREADS, 1) entropy_gram_wg_kernel(TcArgs a, i
             wg::prologue<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN);
         },
         [&](int src, int I, int J) {
-            wg::mainloop<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN, acc);
+            wg::mainloop<S>(pipe, operand(src), a.n, operand(src), a.n, a.d, I * BM, J * S::BN,
+                            acc);
         },
         [&](int src, int I, int J) { tileEntropyWg<S>(epi, a, src, I, J, acc); });
 #endif
@@ -543,7 +567,8 @@ __global__ void entropy_finalize_kernel(TcArgs a, float* h) {
     float S = 0.0f, T = 0.0f;
 #pragma unroll 8
     for (int k = 0; k < a.nslots; ++k) {
-        const float mk = pm[(long long)k * a.n], Sk = a.pS[base + (long long)k * a.n], Tk = a.pT[base + (long long)k * a.n];
+        const float mk = pm[(long long)k * a.n], Sk = a.pS[base + (long long)k * a.n],
+                    Tk = a.pT[base + (long long)k * a.n];
         if (k > p && (k & odd) != 0) continue;
         const float dk = (mk - m) * kl, r = ex2(dk);
         S = fmaf(r, Sk, S);
@@ -552,7 +577,9 @@ __global__ void entropy_finalize_kernel(TcArgs a, float* h) {
     h[t] = 0.69314718f * (__log2f(S) - T / S);
 }
 
-int panels(int n) { return (n + BM - 1) / BM; }
+int panels(int n) {
+    return (n + BM - 1) / BM;
+}
 
 // The symmetric schedule unless its partials would outgrow max(32 MiB, twice the inputs).
 bool useSym(const EntropyGramParams& p, Prec prec) {
@@ -568,7 +595,8 @@ bool useSym(const EntropyGramParams& p, Prec prec) {
 bool wideWins(const TcArgs& a) {
     if (a.scales != 1) return false;
     if (!a.sym) return true; // row panels: each CTA sweeps all columns, half the tiles
-    return wideFewerWaves((long long)a.sources * symTiles(a.nb, Square::CP), (long long)a.sources * symTiles(a.nb, Wide::CP));
+    return wideFewerWaves((long long)a.sources * symTiles(a.nb, Square::CP),
+                          (long long)a.sources * symTiles(a.nb, Wide::CP));
 }
 
 // Whether Hopper's warpgroup tiles (128 x 256, persistent) win: when they keep at least a
@@ -595,7 +623,9 @@ template <class S, class T, bool VEC> void launchTc(const TcArgs& a, cudaStream_
     // compute the tile (symmetric schedule only: the row-panel one merges its maxima in place).
     TcArgs g = a;
     const long long busy = (long long)tiles * a.sources, sms = smCount();
-    const int groups = a.sym && a.scales > 1 && 2 * busy <= sms ? int(std::min<long long>(a.scales, sms / busy)) : 1;
+    const int groups = a.sym && a.scales > 1 && 2 * busy <= sms
+                           ? int(std::min<long long>(a.scales, sms / busy))
+                           : 1;
     g.groupScales = (a.scales + groups - 1) / groups;
     const unsigned z = unsigned((a.scales + g.groupScales - 1) / g.groupScales);
     launchTile<entropy_gram_tc_kernel<S, T, VEC>, S::PIPE_BYTES>(dim3(tiles, a.sources, z), s, g);
@@ -613,8 +643,8 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
     if (p.sources > 65535) throw CudaError("entropyGram: more than 65,535 sources");
     const std::size_t need = entropyGramTcWorkBytes(p, prec);
     if (!p.work || p.workBytes < need)
-        throw CudaError("entropyGram (optimized): needs " + std::to_string(need) + " bytes of scratch, got " +
-                        std::to_string(p.workBytes));
+        throw CudaError("entropyGram (optimized): needs " + std::to_string(need) +
+                        " bytes of scratch, got " + std::to_string(p.workBytes));
     TcArgs a{};
     a.x = p.x;
     a.n = p.n;
@@ -638,11 +668,13 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
     // one scale in the symmetric schedule: Hopper's warpgroup tiles (16-byte rows) unless the
     // product is small (wgWins); wide mma.sync tiles run on persistent CTAs
     const bool oneScaleSym = a.sym && a.scales == 1;
-    const bool persistent = oneScaleSym && (p.tiles == Tiles::Auto || p.tiles == Tiles::WidePersistent);
+    const bool persistent =
+        oneScaleSym && (p.tiles == Tiles::Auto || p.tiles == Tiles::WidePersistent);
     const bool warpgroups = prec == Prec::F16 && oneScaleSym && vec && wg::available() &&
                             (p.tiles == Tiles::Auto ? wgWins(a) : p.tiles == Tiles::WarpGroup);
     if (p.tiles == Tiles::WarpGroup && !warpgroups)
-        throw CudaError("entropyGram: warpgroup tiles need FP16, one scale, the symmetric schedule, 16-byte rows "
+        throw CudaError("entropyGram: warpgroup tiles need FP16, one scale, the symmetric "
+                        "schedule, 16-byte rows "
                         "and an sm_90 device with a build for sm_90a");
     a.cp = prec == Prec::F16 && (wide || warpgroups) ? Wide::CP : Square::CP;
     withPrec(prec, [&](auto t) {
@@ -654,8 +686,12 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
             }
             if (a.cp == Wide::CP) {
                 if (persistent) {
-                    if (vec) launchPersistent<entropy_gram_persistent_kernel<T, true>, WidePersistent::CP, PERSIST_BYTES>(a, s);
-                    else launchPersistent<entropy_gram_persistent_kernel<T, false>, WidePersistent::CP, PERSIST_BYTES>(a, s);
+                    if (vec)
+                        launchPersistent<entropy_gram_persistent_kernel<T, true>,
+                                         WidePersistent::CP, PERSIST_BYTES>(a, s);
+                    else
+                        launchPersistent<entropy_gram_persistent_kernel<T, false>,
+                                         WidePersistent::CP, PERSIST_BYTES>(a, s);
                 } else if (vec) {
                     launchTc<Wide, T, true>(a, s);
                 } else {
@@ -664,8 +700,10 @@ void entropyGramTc(const EntropyGramParams& p, Prec prec, cudaStream_t s) {
                 return;
             }
         }
-        if (vec) launchTc<Square, T, true>(a, s);
-        else launchTc<Square, T, false>(a, s);
+        if (vec)
+            launchTc<Square, T, true>(a, s);
+        else
+            launchTc<Square, T, false>(a, s);
     });
     const long long outs = (long long)p.sources * p.scales * p.n;
     entropy_finalize_kernel<<<blocksFor(outs, 256), 256, 0, s>>>(a, p.h);

@@ -3,15 +3,16 @@
 //
 // | version | idea                                                        | measured      |
 // |---------|-------------------------------------------------------------|---------------|
-// | optimized v1 | gumbel: one CTA of 1024 threads: keys and max, the sum (double), pi and   | 13 + 17 us|
-// |              | mass in one launch. top-K: one CTA: radix select of the K-th key (4 passes | (N 4096)  |
-// |              | of 8-bit histograms, warp-aggregated atomics), then ordered block scans    |           |
-// |              | per 1024-token chunk pick ties by index and compact; founderOf on the way  |           |
-// | optimized v2 | N <= 16384: keys held in registers (blocked, 4/8/16 per thread), read      | 19.2 us   |
-// | (this)       | once; 3 radix passes of 11/11/10 bits, the K-th key's bin by one block     |           |
-// |              | scan; two block scans over all items; gumbelTopK fuses both in one launch  |           |
-// | basic   | one thread per token; one thread for the softmax max and sum | see docs/perf |
-// |         | top-K by counting, per token, the keys that beat it (O(N^2)) |               |
+// | optimized v1 | gumbel: one CTA of 1024 threads: keys and max, the sum (double), pi and   | 13 +
+// 17 us| |              | mass in one launch. top-K: one CTA: radix select of the K-th key (4
+// passes | (N 4096)  | |              | of 8-bit histograms, warp-aggregated atomics), then ordered
+// block scans    |           | |              | per 1024-token chunk pick ties by index and
+// compact; founderOf on the way  |           | | optimized v2 | N <= 16384: keys held in registers
+// (blocked, 4/8/16 per thread), read      | 19.2 us   | | (this)       | once; 3 radix passes of
+// 11/11/10 bits, the K-th key's bin by one block     |           | |              | scan; two block
+// scans over all items; gumbelTopK fuses both in one launch  |           | | basic   | one thread
+// per token; one thread for the softmax max and sum | see docs/perf | |         | top-K by
+// counting, per token, the keys that beat it (O(N^2)) |               |
 #include "common.cuh"
 
 #include <cub/block/block_scan.cuh>
@@ -34,9 +35,11 @@ __global__ void gumbel_keys_basic_kernel(GumbelParams p) {
 __global__ void gumbel_norm_basic_kernel(GumbelParams p) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     float mx = -INFINITY;
-    for (int i = 0; i < p.n; ++i) mx = fmaxf(mx, p.keys[i] / p.tau);
+    for (int i = 0; i < p.n; ++i)
+        mx = fmaxf(mx, p.keys[i] / p.tau);
     double z = 0.0;
-    for (int i = 0; i < p.n; ++i) z += exp(double(p.keys[i] / p.tau - mx));
+    for (int i = 0; i < p.n; ++i)
+        z += exp(double(p.keys[i] / p.tau - mx));
     p.scratch[0] = mx;
     p.scratch[1] = static_cast<float>(z);
 }
@@ -67,7 +70,8 @@ __global__ void topk_compact_basic_kernel(TopKParams p) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= p.n || !p.selected[i]) return;
     int slot = 0;
-    for (int j = 0; j < i; ++j) slot += p.selected[j];
+    for (int j = 0; j < i; ++j)
+        slot += p.selected[j];
     p.idx[slot] = i;
 }
 
@@ -85,7 +89,8 @@ __global__ void __launch_bounds__(kOneCta) gumbel_fast_kernel(GumbelParams p) {
     }
     mx = blockAllReduce<kOneCta>(mx, [](float a, float b) { return fmaxf(a, b); });
     double z = 0.0;
-    for (int i = threadIdx.x; i < p.n; i += kOneCta) z += exp(double(p.keys[i] / p.tau - mx));
+    for (int i = threadIdx.x; i < p.n; i += kOneCta)
+        z += exp(double(p.keys[i] / p.tau - mx));
     z = blockAllReduce<kOneCta>(z, [](double a, double b) { return a + b; });
     const float zf = static_cast<float>(z);
     for (int i = threadIdx.x; i < p.n; i += kOneCta) {
@@ -119,7 +124,8 @@ __global__ void __launch_bounds__(kOneCta) topk_fast_kernel(TopKParams p) {
     }
     for (int pass = 0; pass < 4; ++pass) {
         const int shift = 24 - 8 * pass;
-        for (int b = tid; b < 256; b += kOneCta) hist[b] = 0;
+        for (int b = tid; b < 256; b += kOneCta)
+            hist[b] = 0;
         __syncthreads();
         const unsigned prefix = sPrefix, mask = sMask;
         for (int base = 0; base < p.n; base += kOneCta) {
@@ -134,7 +140,8 @@ __global__ void __launch_bounds__(kOneCta) topk_fast_kernel(TopKParams p) {
         if (warp == 0) { // bins in descending order: lane L holds 255 - 8L - j, j = 0..7
             unsigned mine = 0;
 #pragma unroll
-            for (int j = 0; j < 8; ++j) mine += hist[255 - 8 * lane - j];
+            for (int j = 0; j < 8; ++j)
+                mine += hist[255 - 8 * lane - j];
             unsigned incl = mine;
 #pragma unroll
             for (int o = 1; o < 32; o <<= 1) {
@@ -143,7 +150,8 @@ __global__ void __launch_bounds__(kOneCta) topk_fast_kernel(TopKParams p) {
             }
             const unsigned before = incl - mine;
             const int remain = sRemain;
-            const unsigned hit = __ballot_sync(0xffffffffu, before < unsigned(remain) && unsigned(remain) <= incl);
+            const unsigned hit =
+                __ballot_sync(0xffffffffu, before < unsigned(remain) && unsigned(remain) <= incl);
             __syncwarp(); // every lane has read sRemain before one lane rewrites it
             if (hit && lane == __ffs(hit) - 1) {
                 unsigned cum = before;
@@ -238,7 +246,8 @@ template <int ITEMS> __device__ void selectItems(const TopKParams& p, const floa
     const int tid = threadIdx.x, lane = tid & 31;
     unsigned code[ITEMS];
 #pragma unroll
-    for (int q = 0; q < ITEMS; ++q) code[q] = ordKey(key[q]);
+    for (int q = 0; q < ITEMS; ++q)
+        code[q] = ordKey(key[q]);
     unsigned prefix = 0, mask = 0;
     int remain = p.k;
 #pragma unroll
@@ -277,7 +286,8 @@ template <int ITEMS> __device__ void selectItems(const TopKParams& p, const floa
     // prefix is now the K-th key's code; `remain` keys equal to it are taken, lowest index first
     int eq[ITEMS], eqRank[ITEMS], sel[ITEMS], pos[ITEMS], eqTotal, selTotal;
 #pragma unroll
-    for (int q = 0; q < ITEMS; ++q) eq[q] = tid * ITEMS + q < p.n && code[q] == prefix;
+    for (int q = 0; q < ITEMS; ++q)
+        eq[q] = tid * ITEMS + q < p.n && code[q] == prefix;
     Scan(scanTmp).ExclusiveSum(eq, eqRank, eqTotal);
     __syncthreads();
 #pragma unroll
@@ -294,7 +304,8 @@ template <int ITEMS> __device__ void selectItems(const TopKParams& p, const floa
     }
 }
 
-template <int ITEMS> __global__ void __launch_bounds__(kOneCta) gumbel_items_kernel(GumbelParams p) {
+template <int ITEMS>
+__global__ void __launch_bounds__(kOneCta) gumbel_items_kernel(GumbelParams p) {
     float key[ITEMS];
     gumbelItems<ITEMS>(p, key);
 }
@@ -309,7 +320,8 @@ template <int ITEMS> __global__ void __launch_bounds__(kOneCta) topk_items_kerne
     selectItems<ITEMS>(p, key);
 }
 
-template <int ITEMS> __global__ void __launch_bounds__(kOneCta) gumbel_topk_kernel(GumbelParams g, TopKParams t) {
+template <int ITEMS>
+__global__ void __launch_bounds__(kOneCta) gumbel_topk_kernel(GumbelParams g, TopKParams t) {
     float key[ITEMS];
     gumbelItems<ITEMS>(g, key);
     selectItems<ITEMS>(t, key);
@@ -318,10 +330,14 @@ template <int ITEMS> __global__ void __launch_bounds__(kOneCta) gumbel_topk_kern
 // Calls f(std::integral_constant<int, ITEMS>) for the smallest register layout that holds n
 // tokens; false when n needs more than 16 per thread.
 template <class F> bool withItems(int n, F&& f) {
-    if (n <= kOneCta * 4) f(std::integral_constant<int, 4>{});
-    else if (n <= kOneCta * 8) f(std::integral_constant<int, 8>{});
-    else if (n <= kOneCta * 16) f(std::integral_constant<int, 16>{});
-    else return false;
+    if (n <= kOneCta * 4)
+        f(std::integral_constant<int, 4>{});
+    else if (n <= kOneCta * 8)
+        f(std::integral_constant<int, 8>{});
+    else if (n <= kOneCta * 16)
+        f(std::integral_constant<int, 16>{});
+    else
+        return false;
     return true;
 }
 
@@ -339,7 +355,9 @@ void gumbel(const GumbelParams& p, Version v, cudaStream_t s) {
         return;
     case Version::Optimized:
         if (p.n < 1) return;
-        if (!withItems(p.n, [&](auto items) { gumbel_items_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(p); }))
+        if (!withItems(p.n, [&](auto items) {
+                gumbel_items_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(p);
+            }))
             gumbel_fast_kernel<<<1, kOneCta, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         return;
@@ -356,8 +374,12 @@ void topK(const TopKParams& p, Version v, cudaStream_t s) {
         return;
     case Version::Optimized:
         if (p.n < 1 || p.k < 1) return;
-        if (p.k > p.n) throw CudaError("topK: K = " + std::to_string(p.k) + " exceeds N = " + std::to_string(p.n));
-        if (!withItems(p.n, [&](auto items) { topk_items_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(p); }))
+        if (p.k > p.n)
+            throw CudaError("topK: K = " + std::to_string(p.k) +
+                            " exceeds N = " + std::to_string(p.n));
+        if (!withItems(p.n, [&](auto items) {
+                topk_items_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(p);
+            }))
             topk_fast_kernel<<<1, kOneCta, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         return;
@@ -365,9 +387,12 @@ void topK(const TopKParams& p, Version v, cudaStream_t s) {
 }
 
 void gumbelTopK(const GumbelParams& g, const TopKParams& t, Version v, cudaStream_t s) {
-    if (t.k > t.n) throw CudaError("topK: K = " + std::to_string(t.k) + " exceeds N = " + std::to_string(t.n));
+    if (t.k > t.n)
+        throw CudaError("topK: K = " + std::to_string(t.k) + " exceeds N = " + std::to_string(t.n));
     if (v == Version::Optimized && g.n == t.n && g.keys == t.keys && g.n >= 1 && t.k >= 1 &&
-        withItems(g.n, [&](auto items) { gumbel_topk_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(g, t); })) {
+        withItems(g.n, [&](auto items) {
+            gumbel_topk_kernel<decltype(items)::value><<<1, kOneCta, 0, s>>>(g, t);
+        })) {
         QMPP_CUDA_CHECK_LAUNCH();
         return;
     }
@@ -395,7 +420,8 @@ void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream
         throw CudaError(std::string("cuRAND device generator: ") + what + " failed (status " +
                         std::to_string(static_cast<int>(st)) + ")");
     };
-    if (!cache.gen) check(curandCreateGenerator(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), "create");
+    if (!cache.gen)
+        check(curandCreateGenerator(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), "create");
     check(curandSetStream(cache.gen, s), "stream");
     check(curandSetPseudoRandomGeneratorSeed(cache.gen, seed), "seed");
     check(curandSetGeneratorOffset(cache.gen, 0), "offset");

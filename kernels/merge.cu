@@ -3,16 +3,17 @@
 //
 // | version | idea                                                             | measured      |
 // |---------|------------------------------------------------------------------|---------------|
-// | optimized v1 | first token per group by atomicMin (order-free, exact); one CTA per group: | 29-33 us  |
-// |              | its rank from the groups' first tokens, its members gathered in token      | (N 4096,  |
-// |              | order with ballots (every CTA scans all N labels); relabel                 | K 819)    |
-// | optimized v2 | N <= 8192: one CTA stably radix-sorts (label, token) and scans the tokens  | 19.5-20.1 |
-// |              | that open a group for the ranks; one CTA per group sums only its segment,  | us        |
-// |              | in token order (the basic order); larger N keeps v1                        |           |
-// | optimized v3 | v2 with 5-bit digits up to N = 4096 (two passes for K < 1024); the sums'   | 17.7 us   |
-// | (this)       | CTAs launched as dependents, waiting on the sort (Hopper)                  | (FP32 21.4)|
-// | basic   | one thread per group for its first token and rank; one thread per | see docs/perf |
-// |         | (group, feature) scanning all tokens; one thread per token relabel |               |
+// | optimized v1 | first token per group by atomicMin (order-free, exact); one CTA per group: |
+// 29-33 us  | |              | its rank from the groups' first tokens, its members gathered in
+// token      | (N 4096,  | |              | order with ballots (every CTA scans all N labels);
+// relabel                 | K 819)    | | optimized v2 | N <= 8192: one CTA stably radix-sorts
+// (label, token) and scans the tokens  | 19.5-20.1 | |              | that open a group for the
+// ranks; one CTA per group sums only its segment,  | us        | |              | in token order
+// (the basic order); larger N keeps v1                        |           | | optimized v3 | v2
+// with 5-bit digits up to N = 4096 (two passes for K < 1024); the sums'   | 17.7 us   | | (this) |
+// CTAs launched as dependents, waiting on the sort (Hopper)                  | (FP32 21.4)| | basic
+// | one thread per group for its first token and rank; one thread per | see docs/perf | |         |
+// (group, feature) scanning all tokens; one thread per token relabel |               |
 #include "common.cuh"
 
 #include <cub/block/block_radix_sort.cuh>
@@ -38,7 +39,8 @@ __global__ void merge_rank_basic_kernel(MergeParams p) {
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
     if (g >= p.k) return;
     int r = 0;
-    for (int h = 0; h < p.k; ++h) r += p.first[h] < p.first[g];
+    for (int h = 0; h < p.k; ++h)
+        r += p.first[h] < p.first[g];
     p.rank[g] = r;
 }
 
@@ -59,7 +61,8 @@ template <class T> __global__ void merge_sum_basic_kernel(MergeParams p) {
         }
     const int out = p.rank[g];
     // a group whose mass sums to 0 is averaged plainly, as on the CPU
-    p.merged[(long long)out * p.d + f] = msum > 0.0f ? acc / msum : plain / fmaxf(1.0f, float(count));
+    p.merged[(long long)out * p.d + f] =
+        msum > 0.0f ? acc / msum : plain / fmaxf(1.0f, float(count));
     if (f == 0) p.sizes[out] = count;
 }
 
@@ -72,8 +75,8 @@ __global__ void merge_relabel_basic_kernel(MergeParams p) {
 
 // One member's row into this thread's kPer features of the pass at f0: acc += w x_j, plain += x_j.
 template <int kThreads, int kPer, class T>
-__device__ __forceinline__ void addMember(const T* x, long long j, float w, int d, int f0, float (&acc)[kPer],
-                                          float (&plain)[kPer]) {
+__device__ __forceinline__ void addMember(const T* x, long long j, float w, int d, int f0,
+                                          float (&acc)[kPer], float (&plain)[kPer]) {
 #pragma unroll
     for (int q = 0; q < kPer; ++q) {
         const int f = f0 + q * kThreads + threadIdx.x;
@@ -113,7 +116,8 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
     const int g = blockIdx.x, tid = threadIdx.x;
     const int myFirst = p.first[g];
     int r = 0;
-    for (int h = tid; h < p.k; h += kThreads) r += p.first[h] < myFirst;
+    for (int h = tid; h < p.k; h += kThreads)
+        r += p.first[h] < myFirst;
     const int rank = blockAllReduce<kThreads>(r, [](int a, int b) { return a + b; });
     const T* x = static_cast<const T*>(p.x);
     float* out = p.merged + (long long)rank * p.d;
@@ -121,7 +125,8 @@ template <class T> __global__ void merge_group_fast_kernel(MergeParams p) {
     for (int f0 = 0; f0 < p.d; f0 += kThreads * kPer) {
         float acc[kPer], plain[kPer];
 #pragma unroll
-        for (int q = 0; q < kPer; ++q) acc[q] = plain[q] = 0.0f;
+        for (int q = 0; q < kPer; ++q)
+            acc[q] = plain[q] = 0.0f;
         float msum = 0.0f;
         int count = 0;
         forGroupMembers<kThreads>(p.labels, p.n, g, start, [&](int j) {
@@ -152,19 +157,23 @@ template <int ITEMS> struct MergeSortTypes {
         typename Scan::TempStorage scan;
     };
     // dynamic shared memory: Temp, then opens [ITEMS * kThreads] and per-group start, rank, end [k]
-    static std::size_t bytes(int k) { return sizeof(Temp) + 4 * (std::size_t(ITEMS) * kThreads + 3 * std::size_t(k)); }
+    static std::size_t bytes(int k) {
+        return sizeof(Temp) + 4 * (std::size_t(ITEMS) * kThreads + 3 * std::size_t(k));
+    }
 };
 
-template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kernel(MergeParams p, int bits) {
+template <int ITEMS>
+__global__ void __launch_bounds__(1024) merge_segments_kernel(MergeParams p, int bits) {
     allowDependents(); // the segment sums' CTAs take their places and wait for this one to end
     using Ty = MergeSortTypes<ITEMS>;
     constexpr int kThreads = Ty::kThreads, kCap = ITEMS * kThreads;
     extern __shared__ __align__(16) unsigned char raw[];
     auto& temp = *reinterpret_cast<typename Ty::Temp*>(raw);
-    int* opens = reinterpret_cast<int*>(raw + sizeof(typename Ty::Temp)); // [kCap]: token opens its group
-    int* startOf = opens + kCap;                                          // [k]: segment start
-    int* rankOf = startOf + p.k;                                          // [k]
-    int* endOf = rankOf + p.k;                                            // [k]: segment end
+    int* opens =
+        reinterpret_cast<int*>(raw + sizeof(typename Ty::Temp)); // [kCap]: token opens its group
+    int* startOf = opens + kCap;                                 // [k]: segment start
+    int* rankOf = startOf + p.k;                                 // [k]
+    int* endOf = rankOf + p.k;                                   // [k]: segment end
     const int tid = threadIdx.x, n = p.n, k = p.k;
     const int pad = (1 << bits) - 1; // >= k: padding sorts last
     int label[ITEMS], key[ITEMS], tok[ITEMS];
@@ -176,7 +185,8 @@ template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kern
         tok[q] = i;
         opens[i] = 0;
     }
-    for (int g = tid; g < k; g += kThreads) startOf[g] = -1;
+    for (int g = tid; g < k; g += kThreads)
+        startOf[g] = -1;
     typename Ty::Sort(temp.sort).Sort(key, tok, 0, bits); // stable: members stay in token order
     __syncthreads();
     // segments: a key differing from the one before it opens one, from the one after closes it
@@ -201,7 +211,8 @@ template <int ITEMS> __global__ void __launch_bounds__(1024) merge_segments_kern
     // rank of a non-empty group = the number of groups opened by an earlier token
     int flag[ITEMS], before[ITEMS], opened;
 #pragma unroll
-    for (int q = 0; q < ITEMS; ++q) flag[q] = opens[tid * ITEMS + q];
+    for (int q = 0; q < ITEMS; ++q)
+        flag[q] = opens[tid * ITEMS + q];
     typename Ty::Scan(temp.scan).ExclusiveSum(flag, before, opened);
 #pragma unroll
     for (int q = 0; q < ITEMS; ++q)
@@ -248,7 +259,8 @@ template <class T> __global__ void __launch_bounds__(128) merge_segment_sum_kern
     for (int f0 = 0; f0 < p.d; f0 += kThreads * 8) {
         float acc[8], plain[8];
 #pragma unroll
-        for (int q = 0; q < 8; ++q) acc[q] = plain[q] = 0.0f;
+        for (int q = 0; q < 8; ++q)
+            acc[q] = plain[q] = 0.0f;
         float msum = 0.0f;
         for (int c0 = 0; c0 < size; c0 += kChunk) {
             const int cn = min(kChunk, size - c0);
@@ -272,10 +284,12 @@ template <class T> __global__ void __launch_bounds__(128) merge_segment_sum_kern
 
 template <int ITEMS> void launchSegments(const MergeParams& p, cudaStream_t s) {
     int bits = 1;
-    while ((1 << bits) - 1 < p.k) ++bits;
+    while ((1 << bits) - 1 < p.k)
+        ++bits;
     const std::size_t smem = MergeSortTypes<ITEMS>::bytes(p.k);
     static const bool allowed = [] { // once, for the largest K this layout takes (K <= N)
-        QMPP_CUDA_CHECK(cudaFuncSetAttribute(merge_segments_kernel<ITEMS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        QMPP_CUDA_CHECK(cudaFuncSetAttribute(merge_segments_kernel<ITEMS>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              int(MergeSortTypes<ITEMS>::bytes(ITEMS * 1024))));
         return true;
     }();
@@ -301,20 +315,28 @@ template <class T> void launchMergeBasic(const MergeParams& p, cudaStream_t s) {
 
 void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchMergeBasic<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchMergeBasic<decltype(t)>(p, s); });
+        return;
     case Version::Optimized:
         if (p.k < 1 || p.n < 1) return;
-        if (p.order && p.n <= 8192 && p.k <= p.n) { // sorted segments: each group reads only its members
-            if (p.n <= 4096) launchSegments<4>(p, s);
-            else launchSegments<8>(p, s);
-            withPrec(prec, [&](auto t) { launchDependent(merge_segment_sum_kernel<decltype(t)>, p.k, 128, 0, s, p); });
+        if (p.order && p.n <= 8192 &&
+            p.k <= p.n) { // sorted segments: each group reads only its members
+            if (p.n <= 4096)
+                launchSegments<4>(p, s);
+            else
+                launchSegments<8>(p, s);
+            withPrec(prec, [&](auto t) {
+                launchDependent(merge_segment_sum_kernel<decltype(t)>, p.k, 128, 0, s, p);
+            });
             return;
         }
         merge_first_init_kernel<<<blocksFor(p.k, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
         merge_first_fast_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();
-        withPrec(prec, [&](auto t) { merge_group_fast_kernel<decltype(t)><<<p.k, 256, 0, s>>>(p); });
+        withPrec(prec,
+                 [&](auto t) { merge_group_fast_kernel<decltype(t)><<<p.k, 256, 0, s>>>(p); });
         QMPP_CUDA_CHECK_LAUNCH();
         merge_relabel_basic_kernel<<<blocksFor(p.n, 256), 256, 0, s>>>(p);
         QMPP_CUDA_CHECK_LAUNCH();

@@ -28,7 +28,8 @@ template <class T> __global__ void metrics_token_basic_kernel(MetricsParams p) {
     if (p.paddedErr) {
         float r = 0.0f;
         for (int f = 0; f < p.d; ++f) {
-            const float v = ld(x, (long long)i * p.d + f) - (i < p.k ? p.merged[(long long)i * p.d + f] : 0.0f);
+            const float v =
+                ld(x, (long long)i * p.d + f) - (i < p.k ? p.merged[(long long)i * p.d + f] : 0.0f);
             r += v * v;
         }
         p.paddedErr[i] = r;
@@ -44,7 +45,8 @@ __global__ void metrics_merged_basic_kernel(MetricsParams p) {
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
     if (g >= p.k) return;
     float s = 0.0f;
-    for (int f = 0; f < p.d; ++f) s += p.merged[(long long)g * p.d + f] * p.merged[(long long)g * p.d + f];
+    for (int f = 0; f < p.d; ++f)
+        s += p.merged[(long long)g * p.d + f] * p.merged[(long long)g * p.d + f];
     p.mergedNorm[g] = sqrtf(s);
 }
 
@@ -56,7 +58,8 @@ template <class T> __global__ void metrics_fast_kernel(MetricsParams p) {
     if (w >= p.n) {
         const float* m = p.merged + (w - p.n) * p.d;
         float s = 0.0f;
-        for (int f = lane; f < p.d; f += 32) s = fmaf(m[f], m[f], s);
+        for (int f = lane; f < p.d; f += 32)
+            s = fmaf(m[f], m[f], s);
         s = warpSum(s);
         if (lane == 0) p.mergedNorm[w - p.n] = sqrtf(s);
         return;
@@ -102,7 +105,9 @@ template <class T> void launchMetricsBasic(const MetricsParams& p, cudaStream_t 
 
 void metrics(const MetricsParams& p, Version v, Prec prec, cudaStream_t s) {
     switch (v) {
-    case Version::Basic: withPrec(prec, [&](auto t) { launchMetricsBasic<decltype(t)>(p, s); }); return;
+    case Version::Basic:
+        withPrec(prec, [&](auto t) { launchMetricsBasic<decltype(t)>(p, s); });
+        return;
     case Version::Optimized:
         withPrec(prec, [&](auto t) {
             metrics_fast_kernel<decltype(t)><<<blocksFor(32LL * (p.n + p.k), 256), 256, 0, s>>>(p);

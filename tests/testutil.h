@@ -29,7 +29,8 @@ inline std::vector<float> randomTokens(i64 n, i64 d, unsigned seed) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> x(static_cast<std::size_t>(n * d));
-    for (auto& v : x) v = nd(gen);
+    for (auto& v : x)
+        v = nd(gen);
     return x;
 }
 
@@ -51,7 +52,8 @@ inline CliResult runQmpp(const QStringList& args) {
     p.start(QMPP_CLI, args);
     if (!p.waitForFinished(300000)) return {};
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+            QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
 }
 
 } // namespace qmpp::test

@@ -22,9 +22,13 @@ using namespace qmpp::test;
 namespace {
 
 using Result = CliResult;
-Result qmppRun(const QStringList& args) { return runQmpp(args); }
+Result qmppRun(const QStringList& args) {
+    return runQmpp(args);
+}
 
-QString sample() { return QString(QMPP_SAMPLES) + "/chelsea.png"; }
+QString sample() {
+    return QString(QMPP_SAMPLES) + "/chelsea.png";
+}
 
 QStringList listing(const QString& dir) {
     return QDir(dir).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
@@ -38,7 +42,9 @@ class TestCli : public QObject {
     QString m_tokens; // [40, 6] float32
 
     QString path(const QString& name) const { return m_dir.filePath(name); }
-    void saveNpy(const QString& name, const NdArray& a) const { writeNpy(path(name).toStdString(), a); }
+    void saveNpy(const QString& name, const NdArray& a) const {
+        writeNpy(path(name).toStdString(), a);
+    }
 
   private slots:
     void initTestCase() {
@@ -56,10 +62,12 @@ class TestCli : public QObject {
         QVERIFY(r.out.contains("run") && r.out.contains("tokenize") && r.out.contains("bench"));
         r = qmppRun({"run", "--help"});
         QCOMPARE(r.code, 0);
-        for (const char* opt : {"--tokens", "--budget", "--temperature", "--epsilon", "--gamma", "--alpha",
-                                "--layers", "--refine", "--seed", "--uniform", "--hidden-states",
-                                "--attention", "--cluster", "--ar-weights", "--patch", "--projection",
-                                "--batch", "--backend", "--precision", "--force", "--quiet"})
+        for (const char* opt :
+             {"--tokens",        "--budget",    "--temperature", "--epsilon",    "--gamma",
+              "--alpha",         "--layers",    "--refine",      "--seed",       "--uniform",
+              "--hidden-states", "--attention", "--cluster",     "--ar-weights", "--patch",
+              "--projection",    "--batch",     "--backend",     "--precision",  "--force",
+              "--quiet"})
             QVERIFY2(r.out.contains(opt), opt);
     }
 
@@ -68,8 +76,9 @@ class TestCli : public QObject {
         const Result r = qmppRun({"run", sample(), "--out", out, "--budget", "0.1", "--seed", "3"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY(r.out.contains(out));
-        for (const char* f : {"merged.npy", "labels.npy", "saliency.npy", "mask.npy", "mass.npy",
-                              "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png"})
+        for (const char* f :
+             {"merged.npy", "labels.npy", "saliency.npy", "mask.npy", "mass.npy",
+              "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png"})
             QVERIFY2(QFile::exists(out + "/" + f), f);
         // overlays at the image's own resolution (451 x 300); saliency.png adds its colour bar
         QCOMPARE(QImage(out + "/clusters.png").size(), QSize(451, 300));
@@ -77,7 +86,8 @@ class TestCli : public QObject {
         QCOMPARE(QImage(out + "/saliency.png").height(), 300);
         QVERIFY(QImage(out + "/saliency.png").width() > 451);
         // no temporary folders left beside it
-        for (const QString& e : listing(m_dir.path())) QVERIFY2(!e.contains(".qmpp-"), qPrintable(e));
+        for (const QString& e : listing(m_dir.path()))
+            QVERIFY2(!e.contains(".qmpp-"), qPrintable(e));
 
         const NdArray merged = readNpy((out + "/merged.npy").toStdString());
         const NdArray labels = readNpy((out + "/labels.npy").toStdString());
@@ -89,9 +99,11 @@ class TestCli : public QObject {
         const i64 n = 19 * 28, d = 768, k = 53; // 451x300 -> 448x304, K = floor(0.1 N)
         QCOMPARE(merged.shape, (std::vector<i64>{k, d}));
         QCOMPARE(labels.shape, (std::vector<i64>{n}));
-        for (float s : sal.toFloat()) QVERIFY(s >= 0 && s <= 1);
+        for (float s : sal.toFloat())
+            QVERIFY(s >= 0 && s <= 1);
         double piSum = 0;
-        for (float p : pi.toFloat()) piSum += p;
+        for (float p : pi.toFloat())
+            piSum += p;
         QVERIFY(std::abs(piSum - 1) < 1e-4);
         // merged tokens = mass-weighted means of the tokens each label gathers
         const QString tok = path("photo-tokens.npy");
@@ -106,7 +118,8 @@ class TestCli : public QObject {
             const i64 g = i64(lab[i]);
             QVERIFY(g >= 0 && g < k);
             ms[g] += m[i];
-            for (i64 j = 0; j < d; ++j) acc[g * d + j] += double(m[i]) * x[i * d + j];
+            for (i64 j = 0; j < d; ++j)
+                acc[g * d + j] += double(m[i]) * x[i * d + j];
         }
         for (i64 g = 0; g < k; ++g)
             for (i64 j = 0; j < d; ++j)
@@ -121,13 +134,16 @@ class TestCli : public QObject {
         const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
         QCOMPARE(rep["parameters"].toObject()["k"].toInt(), int(k));
         QCOMPARE(rep["parameters"].toObject()["seed"].toInt(), 3);
-        for (const char* key : {"ar", "fidelity", "total"}) QVERIFY(rep["losses"].toObject().contains(key));
-        for (const char* key : {"reconstruction_error", "mean_cosine", "norm_mass_top_k", "norm_mass_retention",
-                                "fidelity_ok", "saliency_retention", "group_size_min", "group_size_median",
-                                "group_size_max", "group_size_histogram", "ar_error_forward", "ar_error_backward"})
+        for (const char* key : {"ar", "fidelity", "total"})
+            QVERIFY(rep["losses"].toObject().contains(key));
+        for (const char* key :
+             {"reconstruction_error", "mean_cosine", "norm_mass_top_k", "norm_mass_retention",
+              "fidelity_ok", "saliency_retention", "group_size_min", "group_size_median",
+              "group_size_max", "group_size_histogram", "ar_error_forward", "ar_error_backward"})
             QVERIFY2(rep["metrics"].toObject().contains(key), key);
         QCOMPARE(rep["metrics"].toObject()["ar_error_forward"].toArray().size(), int(k - 1));
-        for (const char* key : {"saliency", "gumbel", "cluster", "merge", "ar_loss", "metrics", "total"})
+        for (const char* key :
+             {"saliency", "gumbel", "cluster", "merge", "ar_loss", "metrics", "total"})
             QVERIFY2(rep["timings_ms"].toObject().contains(key), key);
         QCOMPARE(rep["backend"].toString(), QString("cpu"));
         QVERIFY(!rep["device"].toString().isEmpty());
@@ -135,20 +151,23 @@ class TestCli : public QObject {
         QCOMPARE(rep["input"].toObject()["grid"].toArray().size(), 2);
 
         // the same folder again: refused with exit 3, untouched; --force replaces
-        const QByteArray before = QFile(out + "/labels.npy").open(QIODevice::ReadOnly) ? QByteArray() : QByteArray();
+        const QByteArray before =
+            QFile(out + "/labels.npy").open(QIODevice::ReadOnly) ? QByteArray() : QByteArray();
         Q_UNUSED(before);
         const Result again = qmppRun({"run", sample(), "--out", out, "--seed", "4"});
         QCOMPARE(again.code, 3);
         QVERIFY(again.err.contains("--force"));
         QCOMPARE(readNpy((out + "/labels.npy").toStdString()).bytes, labels.bytes);
-        const Result forced = qmppRun({"run", sample(), "--out", out, "--seed", "4", "--force", "--quiet"});
+        const Result forced =
+            qmppRun({"run", sample(), "--out", out, "--seed", "4", "--force", "--quiet"});
         QCOMPARE(forced.code, 0);
         QVERIFY(forced.out.isEmpty());
         QVERIFY(readNpy((out + "/labels.npy").toStdString()).bytes != labels.bytes);
     }
 
     void runOnEmbeddingsAndBatches() {
-        Result r = qmppRun({"run", m_tokens, "--out", path("emb"), "--tokens", "8", "--cluster", "agglomerative"});
+        Result r = qmppRun(
+            {"run", m_tokens, "--out", path("emb"), "--tokens", "8", "--cluster", "agglomerative"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QCOMPARE(readNpy(path("emb/merged.npy").toStdString()).shape, (std::vector<i64>{8, 6}));
         QVERIFY(!QFile::exists(path("emb/saliency.png")));
@@ -159,7 +178,8 @@ class TestCli : public QObject {
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QCOMPARE(readNpy(path("b/merged.npy").toStdString()).shape, (std::vector<i64>{3, 5, 4}));
         QCOMPARE(readNpy(path("b/labels.npy").toStdString()).shape, (std::vector<i64>{3, 20}));
-        r = qmppRun({"run", path("batch.npy"), "--out", path("b1"), "--tokens", "5", "--batch", "1"});
+        r = qmppRun(
+            {"run", path("batch.npy"), "--out", path("b1"), "--tokens", "5", "--batch", "1"});
         QCOMPARE(r.code, 0);
         QCOMPARE(readNpy(path("b1/merged.npy").toStdString()).shape, (std::vector<i64>{5, 4}));
         // item 1 alone equals item 1 of the batch
@@ -168,9 +188,11 @@ class TestCli : public QObject {
         QCOMPARE(std::vector<float>(all.begin() + 20, all.begin() + 40), one);
         // baselines through the same contract
         for (const char* m : {"tome", "topk", "random"}) {
-            r = qmppRun({"run", m_tokens, "--out", path(QString("m-") + m), "--tokens", "9", "--method", m});
+            r = qmppRun({"run", m_tokens, "--out", path(QString("m-") + m), "--tokens", "9",
+                         "--method", m});
             QVERIFY2(r.code == 0, qPrintable(r.err));
-            QCOMPARE(readNpy(path(QString("m-") + m + "/merged.npy").toStdString()).shape, (std::vector<i64>{9, 6}));
+            QCOMPARE(readNpy(path(QString("m-") + m + "/merged.npy").toStdString()).shape,
+                     (std::vector<i64>{9, 6}));
             QFile f(path(QString("m-") + m + "/report.json"));
             QVERIFY(f.open(QIODevice::ReadOnly));
             const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
@@ -200,52 +222,108 @@ class TestCli : public QObject {
         const QString out = m_dir.filePath("err-out");
         const QString tok = m_dir.filePath("tokens.npy");
         QTest::newRow("no args") << QStringList{} << 2 << "";
-        QTest::newRow("unknown option") << QStringList{"run", tok, "--out", out, "--bogus"} << 2 << "bogus";
+        QTest::newRow("unknown option")
+            << QStringList{"run", tok, "--out", out, "--bogus"} << 2 << "bogus";
         QTest::newRow("missing --out") << QStringList{"run", tok} << 2 << "--out";
-        QTest::newRow("tokens and budget") << QStringList{"run", tok, "--out", out, "--tokens", "3", "--budget", "0.5"} << 2 << "excludes";
-        QTest::newRow("K > N") << QStringList{"run", tok, "--out", out, "--tokens", "41"} << 2 << "exceeds";
-        QTest::newRow("K = 0") << QStringList{"run", tok, "--out", out, "--tokens", "-1"} << 2 << "at least 1";
-        QTest::newRow("budget > 1") << QStringList{"run", tok, "--out", out, "--budget", "1.5"} << 2 << "budget";
-        QTest::newRow("budget 0") << QStringList{"run", tok, "--out", out, "--budget", "0"} << 2 << "budget";
-        QTest::newRow("tau 0") << QStringList{"run", tok, "--out", out, "--temperature", "0"} << 2 << "temperature";
-        QTest::newRow("not a number") << QStringList{"run", tok, "--out", out, "--tokens", "abc"} << 2 << "abc";
-        QTest::newRow("bad method") << QStringList{"run", tok, "--out", out, "--method", "pitome"} << 2 << "pitome";
-        QTest::newRow("bad cluster") << QStringList{"run", tok, "--out", out, "--cluster", "kmeans"} << 2 << "kmeans";
-        QTest::newRow("fp16 on cpu") << QStringList{"run", tok, "--out", out, "--backend", "cpu", "--precision", "fp16"} << 2 << "fp16";
-        QTest::newRow("batch of 2-D") << QStringList{"run", tok, "--out", out, "--batch", "1"} << 2 << "batch";
-        QTest::newRow("missing input") << QStringList{"run", m_dir.filePath("nope.npy"), "--out", out} << 3 << "nope.npy: no such file";
-        QTest::newRow("directory input") << QStringList{"run", m_dir.filePath("photo"), "--out", out} << 3 << "unknown input type";
-        QTest::newRow("wrong extension") << QStringList{"run", m_dir.filePath("x.txt"), "--out", out} << 3 << "unknown input type";
-        QTest::newRow("truncated npy") << QStringList{"run", m_dir.filePath("trunc.npy"), "--out", out} << 3 << "truncated";
-        QTest::newRow("nan tokens") << QStringList{"run", m_dir.filePath("nan.npy"), "--out", out} << 3 << "non-finite";
-        QTest::newRow("1-d tokens") << QStringList{"run", m_dir.filePath("vec.npy"), "--out", out} << 3 << "[N, D]";
-        QTest::newRow("int tokens") << QStringList{"run", m_dir.filePath("ints.npy"), "--out", out} << 3 << "floating point";
-        QTest::newRow("not an image") << QStringList{"run", m_dir.filePath("junk.png"), "--out", out} << 3 << "junk.png";
+        QTest::newRow("tokens and budget")
+            << QStringList{"run", tok, "--out", out, "--tokens", "3", "--budget", "0.5"} << 2
+            << "excludes";
+        QTest::newRow("K > N") << QStringList{"run", tok, "--out", out, "--tokens", "41"} << 2
+                               << "exceeds";
+        QTest::newRow("K = 0") << QStringList{"run", tok, "--out", out, "--tokens", "-1"} << 2
+                               << "at least 1";
+        QTest::newRow("budget > 1")
+            << QStringList{"run", tok, "--out", out, "--budget", "1.5"} << 2 << "budget";
+        QTest::newRow("budget 0") << QStringList{"run", tok, "--out", out, "--budget", "0"} << 2
+                                  << "budget";
+        QTest::newRow("tau 0") << QStringList{"run", tok, "--out", out, "--temperature", "0"} << 2
+                               << "temperature";
+        QTest::newRow("not a number")
+            << QStringList{"run", tok, "--out", out, "--tokens", "abc"} << 2 << "abc";
+        QTest::newRow("bad method")
+            << QStringList{"run", tok, "--out", out, "--method", "pitome"} << 2 << "pitome";
+        QTest::newRow("bad cluster")
+            << QStringList{"run", tok, "--out", out, "--cluster", "kmeans"} << 2 << "kmeans";
+        QTest::newRow("fp16 on cpu")
+            << QStringList{"run", tok, "--out", out, "--backend", "cpu", "--precision", "fp16"} << 2
+            << "fp16";
+        QTest::newRow("batch of 2-D")
+            << QStringList{"run", tok, "--out", out, "--batch", "1"} << 2 << "batch";
+        QTest::newRow("missing input")
+            << QStringList{"run", m_dir.filePath("nope.npy"), "--out", out} << 3
+            << "nope.npy: no such file";
+        QTest::newRow("directory input")
+            << QStringList{"run", m_dir.filePath("photo"), "--out", out} << 3
+            << "unknown input type";
+        QTest::newRow("wrong extension")
+            << QStringList{"run", m_dir.filePath("x.txt"), "--out", out} << 3
+            << "unknown input type";
+        QTest::newRow("truncated npy")
+            << QStringList{"run", m_dir.filePath("trunc.npy"), "--out", out} << 3 << "truncated";
+        QTest::newRow("nan tokens")
+            << QStringList{"run", m_dir.filePath("nan.npy"), "--out", out} << 3 << "non-finite";
+        QTest::newRow("1-d tokens")
+            << QStringList{"run", m_dir.filePath("vec.npy"), "--out", out} << 3 << "[N, D]";
+        QTest::newRow("int tokens") << QStringList{"run", m_dir.filePath("ints.npy"), "--out", out}
+                                    << 3 << "floating point";
+        QTest::newRow("not an image")
+            << QStringList{"run", m_dir.filePath("junk.png"), "--out", out} << 3 << "junk.png";
         QTest::newRow("image over 100 megapixels")
-            << QStringList{"run", QString(QMPP_SOURCE_DIR) + "/tests/fuzz/corpus/image/huge-dims.jpg", "--out", out}
+            << QStringList{"run",
+                           QString(QMPP_SOURCE_DIR) + "/tests/fuzz/corpus/image/huge-dims.jpg",
+                           "--out", out}
             << 3 << "100 megapixels";
-        QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3 << "not a readable video";
+        QTest::newRow("video") << QStringList{"run", m_dir.filePath("clip.mp4"), "--out", out} << 3
+                               << "not a readable video";
         const QString clip = QString(QMPP_SAMPLES) + "/realshort.mp4";
-        QTest::newRow("empty video") << QStringList{"run", m_dir.filePath("empty.mp4"), "--out", out} << 3 << "empty.mp4: the file is empty";
-        QTest::newRow("truncated video") << QStringList{"run", m_dir.filePath("trunc.mp4"), "--out", out} << 3 << "trunc.mp4: not a readable video";
+        QTest::newRow("empty video")
+            << QStringList{"run", m_dir.filePath("empty.mp4"), "--out", out} << 3
+            << "empty.mp4: the file is empty";
+        QTest::newRow("truncated video")
+            << QStringList{"run", m_dir.filePath("trunc.mp4"), "--out", out} << 3
+            << "trunc.mp4: not a readable video";
         QTest::newRow("video, zero frames")
-            << QStringList{"run", QString(QMPP_FIXTURES) + "/video_zero_frames.avi", "--out", out} << 3 << "no decodable frames";
-        QTest::newRow("frames past the end") << QStringList{"run", clip, "--frames", "40:50", "--out", out} << 3 << "past the end";
-        QTest::newRow("empty frame range") << QStringList{"run", clip, "--frames", "5:5", "--out", out} << 2 << "empty";
-        QTest::newRow("malformed frames") << QStringList{"run", clip, "--frames", "a-b", "--out", out} << 2 << "A:B";
-        QTest::newRow("window not a multiple of T") << QStringList{"run", clip, "--tubelet", "2", "--window", "3", "--out", out} << 2 << "multiple";
-        QTest::newRow("frames on tokens") << QStringList{"run", tok, "--frames", "0:2", "--out", out} << 2 << "video inputs";
-        QTest::newRow("tokenize text file") << QStringList{"tokenize", m_dir.filePath("x.txt"), "--out", m_dir.filePath("t.npy")} << 3 << "tokenize takes";
-        QTest::newRow("bench frames 2-D") << QStringList{"bench", "--frames", tok} << 3 << "[F, N, D]";
-        QTest::newRow("out under a file") << QStringList{"run", tok, "--out", tok + "/sub"} << 3 << "tokens.npy";
+            << QStringList{"run", QString(QMPP_FIXTURES) + "/video_zero_frames.avi", "--out", out}
+            << 3 << "no decodable frames";
+        QTest::newRow("frames past the end")
+            << QStringList{"run", clip, "--frames", "40:50", "--out", out} << 3 << "past the end";
+        QTest::newRow("empty frame range")
+            << QStringList{"run", clip, "--frames", "5:5", "--out", out} << 2 << "empty";
+        QTest::newRow("malformed frames")
+            << QStringList{"run", clip, "--frames", "a-b", "--out", out} << 2 << "A:B";
+        QTest::newRow("window not a multiple of T")
+            << QStringList{"run", clip, "--tubelet", "2", "--window", "3", "--out", out} << 2
+            << "multiple";
+        QTest::newRow("frames on tokens")
+            << QStringList{"run", tok, "--frames", "0:2", "--out", out} << 2 << "video inputs";
+        QTest::newRow("tokenize text file")
+            << QStringList{"tokenize", m_dir.filePath("x.txt"), "--out", m_dir.filePath("t.npy")}
+            << 3 << "tokenize takes";
+        QTest::newRow("bench frames 2-D")
+            << QStringList{"bench", "--frames", tok} << 3 << "[F, N, D]";
+        QTest::newRow("out under a file")
+            << QStringList{"run", tok, "--out", tok + "/sub"} << 3 << "tokens.npy";
         if (QDir("/proc/self").exists()) // not writable, even for root
-            QTest::newRow("out not writable") << QStringList{"run", tok, "--out", "/proc/self/qmpp-out"} << 3 << "/proc/self";
-        QTest::newRow("uniform length") << QStringList{"run", tok, "--out", out, "--uniform", m_dir.filePath("u5.npy")} << 3 << "uniforms";
-        QTest::newRow("hidden mismatch") << QStringList{"run", tok, "--out", out, "--hidden-states", m_dir.filePath("h-bad.npy")} << 3 << "hidden states";
-        QTest::newRow("negative attention") << QStringList{"run", tok, "--out", out, "--attention", m_dir.filePath("att-neg.npy")} << 3 << "negative";
-        QTest::newRow("ar weights missing") << QStringList{"run", tok, "--out", out, "--ar-weights", m_dir.filePath("ar.safetensors")} << 3 << "forward_ar";
-        QTest::newRow("out is a file") << QStringList{"run", tok, "--out", tok} << 3 << "not a folder";
-        QTest::newRow("bench bad repeats") << QStringList{"bench", "--repeats", "0"} << 2 << "repeats";
+            QTest::newRow("out not writable")
+                << QStringList{"run", tok, "--out", "/proc/self/qmpp-out"} << 3 << "/proc/self";
+        QTest::newRow("uniform length")
+            << QStringList{"run", tok, "--out", out, "--uniform", m_dir.filePath("u5.npy")} << 3
+            << "uniforms";
+        QTest::newRow("hidden mismatch")
+            << QStringList{"run", tok, "--out", out, "--hidden-states", m_dir.filePath("h-bad.npy")}
+            << 3 << "hidden states";
+        QTest::newRow("negative attention")
+            << QStringList{"run", tok, "--out", out, "--attention", m_dir.filePath("att-neg.npy")}
+            << 3 << "negative";
+        QTest::newRow("ar weights missing")
+            << QStringList{"run",          tok,
+                           "--out",        out,
+                           "--ar-weights", m_dir.filePath("ar.safetensors")}
+            << 3 << "forward_ar";
+        QTest::newRow("out is a file")
+            << QStringList{"run", tok, "--out", tok} << 3 << "not a folder";
+        QTest::newRow("bench bad repeats")
+            << QStringList{"bench", "--repeats", "0"} << 2 << "repeats";
     }
     void errorPaths() {
         QFETCH(QStringList, args);
@@ -258,7 +336,8 @@ class TestCli : public QObject {
             f.write(bytes);
         };
         const auto good = encodeNpy(NdArray::fromFloat(randomTokens(10, 3, 2), {10, 3}));
-        raw("trunc.npy", QByteArray(reinterpret_cast<const char*>(good.data()), int(good.size()) - 7));
+        raw("trunc.npy",
+            QByteArray(reinterpret_cast<const char*>(good.data()), int(good.size()) - 7));
         std::vector<float> nan = randomTokens(10, 3, 2);
         nan[13] = NAN;
         saveNpy("nan.npy", NdArray::fromFloat(nan, {10, 3}));
@@ -306,8 +385,8 @@ class TestCli : public QObject {
         keep.close();
         const QStringList parentBefore = listing(m_dir.path());
         QProcess p;
-        p.start("bash", {"-c", "ulimit -f 64; exec \"$0\" \"$@\"", QMPP_CLI, "run", sample(), "--out",
-                         path("full-out"), "--force"});
+        p.start("bash", {"-c", "ulimit -f 64; exec \"$0\" \"$@\"", QMPP_CLI, "run", sample(),
+                         "--out", path("full-out"), "--force"});
         QVERIFY(p.waitForFinished(120000));
         const QString err = QString::fromUtf8(p.readAllStandardError());
         QCOMPARE(p.exitStatus(), QProcess::NormalExit);
@@ -340,22 +419,22 @@ class TestCli : public QObject {
         QVERIFY(QFileInfo(path("video/overlay.avi")).size() > 1000);
 
         // tokenize: [U, N, D] in float16, and the same tokens merge to the same labels
-        const Result t = qmppRun({"tokenize", clip, "--frames", "3:9", "--tubelet", "2", "--window", "4",
-                                  "--out", path("frames.npy"), "--dtype", "float16"});
+        const Result t = qmppRun({"tokenize", clip, "--frames", "3:9", "--tubelet", "2", "--window",
+                                  "4", "--out", path("frames.npy"), "--dtype", "float16"});
         QVERIFY2(t.code == 0, qPrintable(t.err));
         const NdArray frames = readNpy(path("frames.npy").toStdString());
         QCOMPARE(frames.dtype, DType::F16);
         QCOMPARE(frames.shape, (std::vector<i64>{2, 600, 1536}));
-        const Result b = qmppRun({"bench", "--frames", path("frames.npy"), "--repeats", "1", "--layers", "1",
-                                  "--json", path("frames-bench.json")});
+        const Result b = qmppRun({"bench", "--frames", path("frames.npy"), "--repeats", "1",
+                                  "--layers", "1", "--json", path("frames-bench.json")});
         QVERIFY2(b.code == 0, qPrintable(b.err));
         QVERIFY(b.out.contains("frame_pipeline"));
     }
 
     void sweepWritesTableAndPlot() {
         const QString out = path("sweep");
-        const Result r = qmppRun({"sweep", m_tokens, "--methods", "quickmerge,tome,topk", "--budgets", "0.1,0.5,1",
-                                  "--out", out, "--backend", "cpu"});
+        const Result r = qmppRun({"sweep", m_tokens, "--methods", "quickmerge,tome,topk",
+                                  "--budgets", "0.1,0.5,1", "--out", out, "--backend", "cpu"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QFile jf(out + "/sweep.json");
         QVERIFY(jf.open(QIODevice::ReadOnly));
@@ -377,12 +456,15 @@ class TestCli : public QObject {
             if (o["budget"].toDouble() == 1.0) QVERIFY(o["reconstruction_error"].toDouble() < 1e-6);
         }
         // the same point as `qmpp run` with that method and budget
-        const Result one = qmppRun({"run", m_tokens, "--method", "tome", "--budget", "0.5", "--out", path("sweep-one"),
-                                    "--backend", "cpu"});
+        const Result one = qmppRun({"run", m_tokens, "--method", "tome", "--budget", "0.5", "--out",
+                                    path("sweep-one"), "--backend", "cpu"});
         QVERIFY2(one.code == 0, qPrintable(one.err));
         QFile rf(path("sweep-one/report.json"));
         QVERIFY(rf.open(QIODevice::ReadOnly));
-        const double recErr = QJsonDocument::fromJson(rf.readAll()).object()["metrics"].toObject()["reconstruction_error"].toDouble();
+        const double recErr = QJsonDocument::fromJson(rf.readAll())
+                                  .object()["metrics"]
+                                  .toObject()["reconstruction_error"]
+                                  .toDouble();
         QCOMPARE(rows[4].toObject()["method"].toString(), QString("tome"));
         QVERIFY(std::abs(rows[4].toObject()["reconstruction_error"].toDouble() - recErr) < 1e-9);
         if (haveImageSupport()) {
@@ -401,22 +483,27 @@ class TestCli : public QObject {
         }
         const Result again = qmppRun({"sweep", m_tokens, "--out", out});
         QCOMPARE(again.code, 3); // holds results
-        QCOMPARE(qmppRun({"sweep", m_tokens, "--budgets", "0,0.5", "--out", path("sweep-bad")}).code, 2);
+        QCOMPARE(
+            qmppRun({"sweep", m_tokens, "--budgets", "0,0.5", "--out", path("sweep-bad")}).code, 2);
     }
 
     void benchCsvAndTrace() {
-        const Result r = qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64", "--dim", "16", "--layers", "1",
-                                  "--repeats", "3", "--json", path("b.json"), "--csv", path("b.csv"), "--trace",
-                                  path("b.trace.json")});
+        const Result r = qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64", "--dim", "16",
+                                  "--layers", "1", "--repeats", "3", "--json", path("b.json"),
+                                  "--csv", path("b.csv"), "--trace", path("b.trace.json")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QFile jf(path("b.json")), cf(path("b.csv")), tf(path("b.trace.json"));
-        QVERIFY(jf.open(QIODevice::ReadOnly) && cf.open(QIODevice::ReadOnly | QIODevice::Text) && tf.open(QIODevice::ReadOnly));
+        QVERIFY(jf.open(QIODevice::ReadOnly) && cf.open(QIODevice::ReadOnly | QIODevice::Text) &&
+                tf.open(QIODevice::ReadOnly));
         const QJsonArray rows = QJsonDocument::fromJson(jf.readAll()).object()["results"].toArray();
         const QStringList lines = QString::fromUtf8(cf.readAll()).split('\n', Qt::SkipEmptyParts);
         QCOMPARE(lines.size(), rows.size() + 1);
-        QCOMPARE(lines[0], QString("kernel,version,precision,N,D,L,K,repeats,median,min,max,p10,p90,stddev,tflops,gbps,verified"));
-        // Chrome trace: one complete event per row, its duration the median in microseconds, back to back
-        const QJsonArray events = QJsonDocument::fromJson(tf.readAll()).object()["traceEvents"].toArray();
+        QCOMPARE(lines[0], QString("kernel,version,precision,N,D,L,K,repeats,median,min,max,p10,"
+                                   "p90,stddev,tflops,gbps,verified"));
+        // Chrome trace: one complete event per row, its duration the median in microseconds, back
+        // to back
+        const QJsonArray events =
+            QJsonDocument::fromJson(tf.readAll()).object()["traceEvents"].toArray();
         QJsonArray complete;
         for (const auto& e : events)
             if (e.toObject()["ph"].toString() == "X") complete.append(e);
@@ -430,7 +517,8 @@ class TestCli : public QObject {
             QCOMPARE(e["args"].toObject()["kernel"].toString(), row["kernel"].toString());
             QVERIFY(e["name"].toString().startsWith(row["kernel"].toString()));
             QCOMPARE(lines[i + 1].split(',')[0], row["kernel"].toString());
-            QVERIFY(std::abs(lines[i + 1].split(',')[8].toDouble() - row["median"].toDouble()) < 1e-9);
+            QVERIFY(std::abs(lines[i + 1].split(',')[8].toDouble() - row["median"].toDouble()) <
+                    1e-9);
         }
     }
 
@@ -442,14 +530,17 @@ class TestCli : public QObject {
         if (!gpuAvailable()) {
             QVERIFY(c.out.contains("no GPU"));
             // an explicit GPU backend without a device is a runtime failure (exit 4), auto says why
-            const Result r = qmppRun({"run", m_tokens, "--out", path("gpu"), "--backend", "cuda-basic"});
+            const Result r =
+                qmppRun({"run", m_tokens, "--out", path("gpu"), "--backend", "cuda-basic"});
             QCOMPARE(r.code, 4);
-            QVERIFY2(r.err.contains("no CUDA device") || r.err.contains("no CUDA support"), qPrintable(r.err));
+            QVERIFY2(r.err.contains("no CUDA device") || r.err.contains("no CUDA support"),
+                     qPrintable(r.err));
             QVERIFY(!QFile::exists(path("gpu")));
             const Result a = qmppRun({"run", m_tokens, "--out", path("auto")});
             QCOMPARE(a.code, 0);
             QVERIFY(a.err.contains("using the CPU backend"));
-            const Result h = qmppRun({"run", m_tokens, "--out", path("half"), "--precision", "fp16"});
+            const Result h =
+                qmppRun({"run", m_tokens, "--out", path("half"), "--precision", "fp16"});
             QCOMPARE(h.code, 2);
             const Result b = qmppRun({"bench", "--backend", "cuda"});
             QCOMPARE(b.code, 4);
@@ -457,8 +548,9 @@ class TestCli : public QObject {
     }
 
     void benchWritesSchema() {
-        const Result r = qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64,100", "--dim", "32",
-                                  "--layers", "1,3", "--repeats", "3", "--json", path("bench.json")});
+        const Result r =
+            qmppRun({"bench", "--backend", "cpu", "--tokens-list", "64,100", "--dim", "32",
+                     "--layers", "1,3", "--repeats", "3", "--json", path("bench.json")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QFile f(path("bench.json"));
         QVERIFY(f.open(QIODevice::ReadOnly));
@@ -466,8 +558,9 @@ class TestCli : public QObject {
         QCOMPARE(rows.size(), 2 * 2 * 7); // (N, L) pairs x (6 stages + pipeline)
         for (const auto& v : rows) {
             const QJsonObject o = v.toObject();
-            for (const char* key : {"kernel", "version", "precision", "N", "D", "L", "K", "repeats", "median",
-                                    "min", "max", "p10", "p90", "stddev", "tflops", "gbps", "verified"})
+            for (const char* key :
+                 {"kernel", "version", "precision", "N", "D", "L", "K", "repeats", "median", "min",
+                  "max", "p10", "p90", "stddev", "tflops", "gbps", "verified"})
                 QVERIFY2(o.contains(key), key);
             QVERIFY(o["min"].toDouble() <= o["median"].toDouble());
             QVERIFY(o["median"].toDouble() <= o["max"].toDouble());

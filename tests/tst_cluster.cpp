@@ -41,7 +41,8 @@ class TestCluster : public QObject {
         std::vector<double> dist(16);
         const double p[4] = {0, 1, 3, 7};
         for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) dist[i * 4 + j] = std::abs(p[i] - p[j]);
+            for (int j = 0; j < 4; ++j)
+                dist[i * 4 + j] = std::abs(p[i] - p[j]);
         auto copy = dist;
         QVERIFY(samePartition(averageLinkageCut(copy, 4, 2), {0, 0, 0, 1}));
         copy = dist;
@@ -70,7 +71,8 @@ class TestCluster : public QObject {
             return std::vector<i64>(v.begin(), v.end());
         };
         const auto ref = clusterReference(x.data(), n, d, k);
-        QVERIFY2(samePartition(ref, labels("reference")), "reference mode differs from scikit-learn");
+        QVERIFY2(samePartition(ref, labels("reference")),
+                 "reference mode differs from scikit-learn");
         const auto agg = clusterAgglomerative(x.data(), n, d, k);
         QVERIFY2(samePartition(agg, labels("agglomerative")),
                  "agglomerative differs from scikit-learn's cosine average linkage");
@@ -83,7 +85,8 @@ class TestCluster : public QObject {
         QTest::addColumn<int>("k");
         const QDir dir(QMPP_FIXTURES);
         for (const QString& f : dir.entryList({"tome_*_x.npy"}))
-            QTest::newRow(qPrintable(f)) << dir.filePath(f.left(f.size() - 6)) << f.section('_', 3, 3).mid(1).toInt();
+            QTest::newRow(qPrintable(f))
+                << dir.filePath(f.left(f.size() - 6)) << f.section('_', 3, 3).mid(1).toInt();
         QVERIFY(dir.entryList({"tome_*_x.npy"}).size() >= 3);
     }
     void tomeMatchesItsReference() {
@@ -99,10 +102,12 @@ class TestCluster : public QObject {
         QCOMPARE(labels, std::vector<i64>(ref.begin(), ref.end())); // same groups, same order
         const auto refMerged = readNpy((base + "_merged.npy").toStdString()).toFloat();
         QCOMPARE(merged.size(), refMerged.size());
-        for (std::size_t i = 0; i < merged.size(); ++i) QVERIFY(std::abs(merged[i] - refMerged[i]) < 1e-5);
+        for (std::size_t i = 0; i < merged.size(); ++i)
+            QVERIFY(std::abs(merged[i] - refMerged[i]) < 1e-5);
         QCOMPARE(i64(survivors.size()), i64(k));
         i64 total = 0;
-        for (i64 s : sizes) total += s;
+        for (i64 s : sizes)
+            total += s;
         QCOMPARE(total, n);
     }
 

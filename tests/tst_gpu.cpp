@@ -17,7 +17,8 @@ class TestGpu : public QObject {
 
   private slots:
     void initTestCase() {
-        if (!gpuAvailable(&m_why)) QSKIP(qPrintable("GPU tests skipped: " + QString::fromStdString(m_why)));
+        if (!gpuAvailable(&m_why))
+            QSKIP(qPrintable("GPU tests skipped: " + QString::fromStdString(m_why)));
     }
 
     void kernelsMatchReference() {
@@ -28,7 +29,8 @@ class TestGpu : public QObject {
         const auto rows = runChecks(o, log);
         QVERIFY(rows.size() > 50);
         for (const auto& r : rows)
-            QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.kernel + " " + r.version + " " + r.precision + " " + r.note)));
+            QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.kernel + " " + r.version + " " +
+                                                               r.precision + " " + r.note)));
     }
 
     void backendsAgree() {
@@ -41,15 +43,18 @@ class TestGpu : public QObject {
         const MergeResult gpu = runMerge(t, p);
         QCOMPARE(gpu.backend, std::string("cuda-basic"));
         i64 same = 0;
-        for (i64 i = 0; i < t.n; ++i) same += cpu.labels[i] == gpu.labels[i];
+        for (i64 i = 0; i < t.n; ++i)
+            same += cpu.labels[i] == gpu.labels[i];
         QVERIFY(double(same) / t.n >= 0.995);
         QCOMPARE(gpu.foreground, cpu.foreground);
-        for (i64 i = 0; i < t.n; ++i) QVERIFY(std::abs(cpu.saliency[i] - gpu.saliency[i]) < 1e-4);
+        for (i64 i = 0; i < t.n; ++i)
+            QVERIFY(std::abs(cpu.saliency[i] - gpu.saliency[i]) < 1e-4);
         QVERIFY(std::abs(cpu.metrics.reconstructionError - gpu.metrics.reconstructionError) < 1e-4);
         p.precision = Precision::FP16;
         const MergeResult half = runMerge(t, p);
         QCOMPARE(half.precision, std::string("fp16"));
-        QVERIFY(std::abs(cpu.metrics.reconstructionError - half.metrics.reconstructionError) < 1e-2);
+        QVERIFY(std::abs(cpu.metrics.reconstructionError - half.metrics.reconstructionError) <
+                1e-2);
     }
 };
 

@@ -9,7 +9,9 @@ using namespace qmpp;
 
 namespace {
 
-std::vector<std::uint8_t> bytesOf(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytesOf(const std::string& s) {
+    return {s.begin(), s.end()};
+}
 
 // A v1 .npy file with a hand-written header and raw data.
 std::vector<std::uint8_t> npyRaw(const std::string& header, const std::vector<std::uint8_t>& data,
@@ -29,7 +31,8 @@ std::vector<std::uint8_t> npyRaw(const std::string& header, const std::vector<st
 
 std::vector<std::uint8_t> safetensorsRaw(const std::string& header, std::size_t dataBytes) {
     std::vector<std::uint8_t> out(8);
-    for (int i = 0; i < 8; ++i) out[i] = (header.size() >> (8 * i)) & 0xff;
+    for (int i = 0; i < 8; ++i)
+        out[i] = (header.size() >> (8 * i)) & 0xff;
     out.insert(out.end(), header.begin(), header.end());
     out.resize(out.size() + dataBytes, 0x3f);
     return out;
@@ -41,7 +44,8 @@ class TestIo : public QObject {
     Q_OBJECT
   private slots:
     void halfConversion() {
-        for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f})
+        for (float f :
+             {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f})
             QCOMPARE(halfToFloat(floatToHalf(f)), f);
         QCOMPARE(floatToHalf(1.0f), std::uint16_t(0x3c00));
         QCOMPARE(floatToHalf(70000.0f), std::uint16_t(0x7c00)); // overflow to +Inf
@@ -61,9 +65,14 @@ class TestIo : public QObject {
         const std::vector<float> v = {1, -2, 3.5f, 4, 0, 7, -8, 9.25f, 10, 11, 12, 13};
         NdArray a;
         switch (DType(dtype)) {
-        case DType::I32: a = NdArray::fromInt32({1, -2, 3, 4, 0, 7, -8, 9, 10, 11, 12, 13}, {3, 4}); break;
-        case DType::I64: a = NdArray::fromInt64({1, -2, 3, 4, 0, 7, -8, 9, 10, 11, 12, 13}, {3, 4}); break;
-        default: a = NdArray::fromFloatAs(v, {3, 4}, DType(dtype));
+        case DType::I32:
+            a = NdArray::fromInt32({1, -2, 3, 4, 0, 7, -8, 9, 10, 11, 12, 13}, {3, 4});
+            break;
+        case DType::I64:
+            a = NdArray::fromInt64({1, -2, 3, 4, 0, 7, -8, 9, 10, 11, 12, 13}, {3, 4});
+            break;
+        default:
+            a = NdArray::fromFloatAs(v, {3, 4}, DType(dtype));
         }
         const auto enc = encodeNpy(a);
         QCOMPARE(enc.size() % 64, std::size_t(a.bytes.size() % 64)); // data starts 64-aligned
@@ -80,18 +89,20 @@ class TestIo : public QObject {
         for (int e = 0; e < 2; ++e) {
             std::uint8_t raw[8];
             std::memcpy(raw, &be[e], 8);
-            for (int i = 0; i < 8; ++i) data[e * 8 + i] = raw[7 - i];
+            for (int i = 0; i < 8; ++i)
+                data[e * 8 + i] = raw[7 - i];
         }
         for (int major : {1, 2, 3}) {
-            const auto f = npyRaw("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }\n", data, major);
+            const auto f =
+                npyRaw("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }\n", data, major);
             const NdArray a = parseNpy(f.data(), f.size(), "be.npy");
             QCOMPARE(a.toDouble(), (std::vector<double>{1.5, -3.0}));
         }
         const auto f = npyRaw("{'descr': '>i4', 'fortran_order': False, 'shape': (1, 1), }",
                               {0x00, 0x00, 0x01, 0x02});
         QCOMPARE(parseNpy(f.data(), f.size(), "x.npy").toDouble()[0], 258.0);
-        const auto scalar = npyRaw("{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
-                                   {0, 0, 0x80, 0x3f});
+        const auto scalar =
+            npyRaw("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", {0, 0, 0x80, 0x3f});
         const NdArray s = parseNpy(scalar.data(), scalar.size(), "s.npy");
         QCOMPARE(s.ndim(), 0);
         QCOMPARE(s.toFloat()[0], 1.0f);
@@ -126,24 +137,26 @@ class TestIo : public QObject {
             << qb(npyRaw("{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }", eight))
             << "boolean";
         QTest::newRow("structured")
-            << qb(npyRaw("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", eight))
+            << qb(npyRaw("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
+                         eight))
             << "structured";
         QTest::newRow("bad-shape")
             << qb(npyRaw("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", eight))
             << "shape";
-        QTest::newRow("huge-shape")
-            << qb(npyRaw("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999, 999999999999), }", eight))
-            << "too large";
-        QTest::newRow("missing-key") << qb(npyRaw("{'descr': '<f4', 'shape': (1,), }", eight))
-                                     << "lacks";
+        QTest::newRow("huge-shape") << qb(npyRaw("{'descr': '<f4', 'fortran_order': False, "
+                                                 "'shape': (999999999999, 999999999999), }",
+                                                 eight))
+                                    << "too large";
+        QTest::newRow("missing-key")
+            << qb(npyRaw("{'descr': '<f4', 'shape': (1,), }", eight)) << "lacks";
         QTest::newRow("garbage-header") << qb(npyRaw("hello", eight)) << "expected '{'";
     }
     void npyMalformed() {
         QFETCH(QByteArray, file);
         QFETCH(QString, expect);
         try {
-            parseNpy(reinterpret_cast<const std::uint8_t*>(file.constData()), std::size_t(file.size()),
-                     "bad.npy");
+            parseNpy(reinterpret_cast<const std::uint8_t*>(file.constData()),
+                     std::size_t(file.size()), "bad.npy");
             QFAIL("accepted a malformed file");
         } catch (const InputError& e) {
             const QString msg = e.what();
@@ -202,7 +215,9 @@ class TestIo : public QObject {
             << qb(safetensorsRaw(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8))
             << "needs 12";
         QTest::newRow("overlap")
-            << qb(safetensorsRaw(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8))
+            << qb(safetensorsRaw(
+                   R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                   8))
             << "overlap";
         QTest::newRow("duplicate")
             << qb(safetensorsRaw("{" + ok + "," + ok + "}", 8)) << "duplicate";
@@ -212,8 +227,8 @@ class TestIo : public QObject {
         QTest::newRow("negative-shape")
             << qb(safetensorsRaw(R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8))
             << "non-negative";
-        QTest::newRow("missing-fields") << qb(safetensorsRaw(R"({"x":{"dtype":"F32"}})", 8))
-                                        << "needs dtype";
+        QTest::newRow("missing-fields")
+            << qb(safetensorsRaw(R"({"x":{"dtype":"F32"}})", 8)) << "needs dtype";
     }
     void safetensorsMalformed() {
         QFETCH(QByteArray, file);
@@ -234,12 +249,12 @@ class TestIo : public QObject {
         QVERIFY_THROWS_EXCEPTION(InputError, readNpy(dir.filePath("missing.npy").toStdString()));
         QVERIFY_THROWS_EXCEPTION(InputError, readNpy(dir.path().toStdString()));
         QVERIFY_THROWS_EXCEPTION(InputError, loadArray(dir.filePath("x.txt").toStdString()));
-        QVERIFY_THROWS_EXCEPTION(OutputError,
-                                 writeFileBytes(dir.filePath("no/such/dir/x.npy").toStdString(), {1}));
+        QVERIFY_THROWS_EXCEPTION(
+            OutputError, writeFileBytes(dir.filePath("no/such/dir/x.npy").toStdString(), {1}));
         // /dev/full: every write fails with ENOSPC, as on a full disk
         if (QFile::exists("/dev/full"))
-            QVERIFY_THROWS_EXCEPTION(OutputError,
-                                     writeFileBytes("/dev/full", std::vector<std::uint8_t>(1 << 16, 1)));
+            QVERIFY_THROWS_EXCEPTION(
+                OutputError, writeFileBytes("/dev/full", std::vector<std::uint8_t>(1 << 16, 1)));
         (void)bytesOf;
     }
 };

@@ -28,7 +28,8 @@ void checkInvariants(const TokenSet& t, const MergeResult& r) {
         piSum += p;
     }
     QVERIFY(std::abs(piSum - 1) < 1e-5);
-    for (float s : r.saliency) QVERIFY(s >= 0 && s <= 1);
+    for (float s : r.saliency)
+        QVERIFY(s >= 0 && s <= 1);
     // labels index the merged sequence, groups in order of their first token
     i64 next = 0;
     for (i64 l : r.labels) {
@@ -40,7 +41,8 @@ void checkInvariants(const TokenSet& t, const MergeResult& r) {
     std::vector<double> acc(r.k * t.d, 0.0), ms(r.k, 0.0);
     for (i64 i = 0; i < t.n; ++i) {
         ms[r.labels[i]] += r.mass[i];
-        for (i64 j = 0; j < t.d; ++j) acc[r.labels[i] * t.d + j] += double(r.mass[i]) * t.x[i * t.d + j];
+        for (i64 j = 0; j < t.d; ++j)
+            acc[r.labels[i] * t.d + j] += double(r.mass[i]) * t.x[i * t.d + j];
     }
     for (i64 g = 0; g < r.k; ++g)
         for (i64 j = 0; j < t.d; ++j) {
@@ -104,16 +106,19 @@ class TestPipeline : public QObject {
             QCOMPARE(i64(r.metrics.arErrorForward.size()), i64(19));
             QVERIFY(r.metrics.reconstructionError > 0 && r.metrics.reconstructionError < 1.5);
             i64 dropped = 0;
-            for (i64 l : r.labels) dropped += l < 0;
+            for (i64 l : r.labels)
+                dropped += l < 0;
             if (m == Method::ToMe) {
                 QCOMPARE(dropped, i64(0));
                 i64 total = 0;
-                for (i64 sz : r.groupSizes) total += sz;
+                for (i64 sz : r.groupSizes)
+                    total += sz;
                 QCOMPARE(total, t.n);
             } else {
                 QCOMPARE(dropped, t.n - 20); // pruning drops the rest
                 for (i64 g = 0; g < 20; ++g) // kept tokens unchanged, in order
-                    for (i64 j = 0; j < t.d; ++j) QCOMPARE(r.merged[g * t.d + j], t.x[r.foreground[g] * t.d + j]);
+                    for (i64 j = 0; j < t.d; ++j)
+                        QCOMPARE(r.merged[g * t.d + j], t.x[r.foreground[g] * t.d + j]);
             }
         }
         // top-K keeps exactly the K most salient tokens
@@ -121,7 +126,8 @@ class TestPipeline : public QObject {
         const MergeResult top = runMerge(t, p);
         float kept = 1e9f, droppedMax = -1;
         for (i64 i = 0; i < t.n; ++i)
-            (top.labels[i] >= 0 ? kept = std::min(kept, top.saliency[i]) : droppedMax = std::max(droppedMax, top.saliency[i]));
+            (top.labels[i] >= 0 ? kept = std::min(kept, top.saliency[i])
+                                : droppedMax = std::max(droppedMax, top.saliency[i]));
         QVERIFY(kept >= droppedMax);
         QVERIFY(top.metrics.saliencyRetention > 20.0 / 90.0);
     }
@@ -131,8 +137,10 @@ class TestPipeline : public QObject {
         MergeParams p;
         p.k = 30;
         const MergeResult r = runMerge(t, p);
-        for (i64 i = 0; i < 30; ++i) QCOMPARE(r.labels[i], i);
-        for (i64 i = 0; i < 30 * 6; ++i) QVERIFY(std::abs(r.merged[i] - t.x[i]) < 1e-6);
+        for (i64 i = 0; i < 30; ++i)
+            QCOMPARE(r.labels[i], i);
+        for (i64 i = 0; i < 30 * 6; ++i)
+            QVERIFY(std::abs(r.merged[i] - t.x[i]) < 1e-6);
         QVERIFY(r.metrics.reconstructionError < 1e-6);
         QVERIFY(std::abs(r.metrics.meanCosine - 1) < 1e-6);
         QVERIFY(std::abs(r.metrics.normMassRetention - 1) < 1e-6);
@@ -155,10 +163,13 @@ class TestPipeline : public QObject {
                 x2 += std::pow(t.x[i * t.d + j], 2);
             }
             cs += cosine(&t.x[i * t.d], u, t.d);
-            nx += std::sqrt(std::inner_product(&t.x[i * t.d], &t.x[(i + 1) * t.d], &t.x[i * t.d], 0.0));
+            nx += std::sqrt(
+                std::inner_product(&t.x[i * t.d], &t.x[(i + 1) * t.d], &t.x[i * t.d], 0.0));
         }
         for (i64 g = 0; g < r.k; ++g)
-            kept += r.groupSizes[g] * std::sqrt(std::inner_product(&r.merged[g * t.d], &r.merged[(g + 1) * t.d], &r.merged[g * t.d], 0.0));
+            kept += r.groupSizes[g] *
+                    std::sqrt(std::inner_product(&r.merged[g * t.d], &r.merged[(g + 1) * t.d],
+                                                 &r.merged[g * t.d], 0.0));
         QVERIFY(std::abs(r.metrics.reconstructionError - std::sqrt(e2 / x2)) < 1e-9);
         QVERIFY(std::abs(r.metrics.meanCosine - cs / t.n) < 1e-9);
         QVERIFY(std::abs(r.metrics.normMassRetention - kept / nx) < 1e-6);
@@ -166,7 +177,8 @@ class TestPipeline : public QObject {
         QCOMPARE(i64(r.metrics.arErrorForward.size()), r.k - 1);
         QVERIFY(std::abs(r.losses.total - (p.alpha * r.losses.ar + r.losses.fidelity)) < 1e-12);
         i64 hist = 0;
-        for (i64 c : r.metrics.groupSizeHistogram) hist += c;
+        for (i64 c : r.metrics.groupSizeHistogram)
+            hist += c;
         QCOMPARE(hist, r.k);
     }
 
@@ -200,7 +212,8 @@ class TestPipeline : public QObject {
         t.attnLayers = 1;
         t.attnHeads = 1;
         t.attention.assign(n * n, 1.0f);
-        for (i64 i = 0; i < n; ++i) t.attention[i * n + i] = float(1 + i); // rows grow more focused
+        for (i64 i = 0; i < n; ++i)
+            t.attention[i * n + i] = float(1 + i); // rows grow more focused
         const MergeResult att = runMerge(t, p);
         QVERIFY(QString::fromStdString(att.saliencySource).startsWith("attention"));
         QCOMPARE(att.saliency[0], 0.0f);     // highest entropy
@@ -233,7 +246,8 @@ class TestPipeline : public QObject {
         // 32 x 48 pixels: exact multiples of P = 16, so no resize; 2 x 3 tokens.
         QImage img(48, 32, QImage::Format_RGB888);
         for (int y = 0; y < 32; ++y)
-            for (int x = 0; x < 48; ++x) img.setPixelColor(x, y, QColor((x * 5) % 256, (y * 7) % 256, (x + y) % 256));
+            for (int x = 0; x < 48; ++x)
+                img.setPixelColor(x, y, QColor((x * 5) % 256, (y * 7) % 256, (x + y) % 256));
         const QString path = dir.filePath("grid.png");
         QVERIFY(img.save(path));
         ImageInput info;
@@ -255,7 +269,8 @@ class TestPipeline : public QObject {
         // a ViT patch embedding [D', 3, P, P] with bias, from .safetensors
         const i64 dOut = 4;
         std::vector<float> w(dOut * 768), b = {0.5f, -1, 2, 0};
-        for (std::size_t i = 0; i < w.size(); ++i) w[i] = std::sin(float(i));
+        for (std::size_t i = 0; i < w.size(); ++i)
+            w[i] = std::sin(float(i));
         TensorFile f;
         f.tensors = {{"patch_embed.proj.weight", NdArray::fromFloat(w, {dOut, 3, 16, 16})},
                      {"patch_embed.proj.bias", NdArray::fromFloat(b, {dOut})}};
@@ -267,7 +282,8 @@ class TestPipeline : public QObject {
         for (i64 i = 0; i < tp.n; ++i)
             for (i64 o = 0; o < dOut; ++o) {
                 double s = b[o];
-                for (i64 j = 0; j < 768; ++j) s += double(w[o * 768 + j]) * t.x[i * 768 + j];
+                for (i64 j = 0; j < 768; ++j)
+                    s += double(w[o * 768 + j]) * t.x[i * 768 + j];
                 QVERIFY(std::abs(tp.x[i * dOut + o] - s) < 1e-3);
             }
         QVERIFY_THROWS_EXCEPTION(InputError, loadProjection(wp, 14)); // wrong patch size
@@ -275,7 +291,8 @@ class TestPipeline : public QObject {
         QImage odd(50, 23, QImage::Format_RGB888);
         odd.fill(Qt::red);
         QVERIFY(odd.save(dir.filePath("odd.png")));
-        const TokenSet to = tokenizeImage(dir.filePath("odd.png").toStdString(), 16, nullptr, &info);
+        const TokenSet to =
+            tokenizeImage(dir.filePath("odd.png").toStdString(), 16, nullptr, &info);
         QCOMPARE(info.width, 48);
         QCOMPARE(info.height, 16);
         QCOMPARE(to.n, i64(3));
@@ -284,7 +301,8 @@ class TestPipeline : public QObject {
         QVERIFY(junk.open(QIODevice::WriteOnly));
         junk.write("definitely not a png");
         junk.close();
-        QVERIFY_THROWS_EXCEPTION(InputError, tokenizeImage(junk.fileName().toStdString(), 16, nullptr, nullptr));
+        QVERIFY_THROWS_EXCEPTION(
+            InputError, tokenizeImage(junk.fileName().toStdString(), 16, nullptr, nullptr));
     }
 };
 

@@ -27,7 +27,9 @@ using namespace qmpp;
 namespace {
 
 using Cli = qmpp::test::CliResult;
-Cli cli(const QStringList& args) { return qmpp::test::runQmpp(args); }
+Cli cli(const QStringList& args) {
+    return qmpp::test::runQmpp(args);
+}
 
 QString readText(const QString& path) {
     QFile f(path);
@@ -71,8 +73,9 @@ class TstReport : public QObject {
         if (r.code != 0 && !haveImageSupport()) QSKIP("built without OpenCV");
         QCOMPARE(r.code, 0);
         m_text = dir("psalm");
-        r = cli({"run", QMPP_SAMPLES "/psalm23.safetensors", "--attention", QMPP_SAMPLES "/psalm23.safetensors",
-                  "--labels", QMPP_SAMPLES "/psalm23.txt", "--budget", "0.1", "--out", m_text, "--quiet"});
+        r = cli({"run", QMPP_SAMPLES "/psalm23.safetensors", "--attention",
+                 QMPP_SAMPLES "/psalm23.safetensors", "--labels", QMPP_SAMPLES "/psalm23.txt",
+                 "--budget", "0.1", "--out", m_text, "--quiet"});
         QCOMPARE(r.code, 0);
     }
 
@@ -87,13 +90,17 @@ class TstReport : public QObject {
         // every scalar metric, loss and stage time of report.json, in the tables
         const auto rows = tableRows(html);
         int compared = 0;
-        for (const auto& [section, heading] : {std::pair{"metrics", "Metrics"}, {"losses", "Losses"}, {"timings_ms", "Timings (ms)"}}) {
+        for (const auto& [section, heading] : {std::pair{"metrics", "Metrics"},
+                                               {"losses", "Losses"},
+                                               {"timings_ms", "Timings (ms)"}}) {
             const auto rows = tableRows(html, heading);
             for (auto it = rep[section].begin(); it != rep[section].end(); ++it) {
                 if (!it.value().is_number()) continue;
                 QVERIFY2(rows.contains(QString::fromStdString(it.key())), it.key().c_str());
                 const double shown = rows[QString::fromStdString(it.key())].toDouble();
-                QVERIFY2(std::abs(shown - it.value().get<double>()) <= 1e-5 * std::max(1.0, std::abs(shown)), it.key().c_str());
+                QVERIFY2(std::abs(shown - it.value().get<double>()) <=
+                             1e-5 * std::max(1.0, std::abs(shown)),
+                         it.key().c_str());
                 ++compared;
             }
         }
@@ -104,7 +111,9 @@ class TstReport : public QObject {
         for (const char* png : {"saliency.png", "clusters.png", "merged.png"}) {
             QFile f(m_image + "/" + png);
             QVERIFY(f.open(QIODevice::ReadOnly));
-            QVERIFY2(html.contains("data:image/png;base64," + QString::fromLatin1(f.readAll().toBase64()) + "\""), png);
+            QVERIFY2(html.contains("data:image/png;base64," +
+                                   QString::fromLatin1(f.readAll().toBase64()) + "\""),
+                     png);
         }
         // the plots: saliency, group sizes, timings with one bar per stage
         QCOMPARE(html.count("<svg "), 3);
@@ -120,10 +129,12 @@ class TstReport : public QObject {
     void tamperedFolderIsNotVerified() {
         const QString copy = dir("tampered");
         QVERIFY(QDir().mkpath(copy));
-        for (const QString& f : QDir(m_image).entryList(QDir::Files)) QVERIFY(QFile::copy(m_image + "/" + f, copy + "/" + f));
+        for (const QString& f : QDir(m_image).entryList(QDir::Files))
+            QVERIFY(QFile::copy(m_image + "/" + f, copy + "/" + f));
         NdArray labels = readNpy((copy + "/labels.npy").toStdString());
         const auto k = readJson(copy + "/report.json")["parameters"]["k"].get<std::int64_t>();
-        reinterpret_cast<std::int64_t*>(labels.bytes.data())[7] = k; // one label past the last group
+        reinterpret_cast<std::int64_t*>(labels.bytes.data())[7] =
+            k; // one label past the last group
         QFile::remove(copy + "/labels.npy");
         writeNpy((copy + "/labels.npy").toStdString(), labels);
         const Cli r = cli({"report", copy});
@@ -144,9 +155,10 @@ class TstReport : public QObject {
         QCOMPARE(html.count(">]</font>"), qsizetype(text["spans"].size()));
         // each token's background is its saliency's colour
         const auto& t5 = text["tokens"][5];
-        QVERIFY(html.contains(QString::fromStdString("background-color:" + viridisHex(t5["saliency"].get<double>()) +
-                                                     ";color:")));
-        QVERIFY(html.contains(">" + QString::fromStdString(htmlEscape(t5["text"].get<std::string>())) + "</span>"));
+        QVERIFY(html.contains(QString::fromStdString(
+            "background-color:" + viridisHex(t5["saliency"].get<double>()) + ";color:")));
+        QVERIFY(html.contains(
+            ">" + QString::fromStdString(htmlEscape(t5["text"].get<std::string>())) + "</span>"));
         QCOMPARE(html.count("<li>("), qsizetype(text["groups"].size()));
         QVERIFY(!html.contains("data:image/png")); // embeddings: no overlays
     }
@@ -154,7 +166,10 @@ class TstReport : public QObject {
     void videoAndSweepReports() {
         if (!haveVideoSupport()) QSKIP("built without OpenCV video");
         const QString v = dir("clip");
-        QCOMPARE(cli({"run", QMPP_SAMPLES "/realshort.mp4", "--frames", "0:6", "--width", "96", "--out", v, "--quiet"}).code, 0);
+        QCOMPARE(cli({"run", QMPP_SAMPLES "/realshort.mp4", "--frames", "0:6", "--width", "96",
+                      "--out", v, "--quiet"})
+                     .code,
+                 0);
         QCOMPARE(cli({"report", v, "--quiet"}).code, 0);
         const QString html = readText(v + "/report.html");
         const auto rep = readJson(v + "/report.json");
@@ -162,13 +177,16 @@ class TstReport : public QObject {
         QVERIFY(html.contains("Group flicker between consecutive units"));
         QCOMPARE(tableRows(html)["units"].toLongLong(), rep["summary"]["units"].get<long long>());
         const QString s = dir("sweep");
-        QCOMPARE(cli({"sweep", QMPP_SAMPLES "/chelsea_tokens.npy", "--methods", "quickmerge,tome", "--budgets", "0.25,0.5",
-                       "--out", s}).code, 0);
+        QCOMPARE(cli({"sweep", QMPP_SAMPLES "/chelsea_tokens.npy", "--methods", "quickmerge,tome",
+                      "--budgets", "0.25,0.5", "--out", s})
+                     .code,
+                 0);
         QCOMPARE(cli({"report", s, "--quiet"}).code, 0);
         const QString sh = readText(s + "/report.html");
         QFile png(s + "/sweep.png");
         QVERIFY(png.open(QIODevice::ReadOnly));
-        QVERIFY(sh.contains("data:image/png;base64," + QString::fromLatin1(png.readAll().toBase64())));
+        QVERIFY(
+            sh.contains("data:image/png;base64," + QString::fromLatin1(png.readAll().toBase64())));
         const auto sweep = readJson(s + "/sweep.json");
         const qsizetype table = sh.indexOf("<h2>Sweep</h2>");
         const QString rows = sh.mid(table, sh.indexOf("</table>", table) - table);
@@ -212,7 +230,9 @@ class TstReport : public QObject {
         QVERIFY(text.contains("k" + QString(QChar::Tabulation) + k) || text.contains(k));
         // every figure resolved to an image of its size
         for (const auto& f : doc.figures) {
-            const QImage img = d->resource(QTextDocument::ImageResource, QUrl("figure:" + QString::fromStdString(f.id))).value<QImage>();
+            const QImage img = d->resource(QTextDocument::ImageResource,
+                                           QUrl("figure:" + QString::fromStdString(f.id)))
+                                   .value<QImage>();
             QVERIFY2(!img.isNull(), f.id.c_str());
             if (!f.svg.empty()) QCOMPARE(img.width(), 2 * 640);
         }
@@ -233,8 +253,9 @@ class TstReport : public QObject {
         const QByteArray bytes = f.readAll();
         QVERIFY(bytes.startsWith("%PDF-"));
         QVERIFY(bytes.trimmed().endsWith("%%EOF"));
-        const qsizetype pages = bytes.count("/Type /Page\n") + bytes.count("/Type /Page\r") + bytes.count("/Type /Page ") +
-                                bytes.count("/Type /Page/") + bytes.count("/Type /Page>");
+        const qsizetype pages = bytes.count("/Type /Page\n") + bytes.count("/Type /Page\r") +
+                                bytes.count("/Type /Page ") + bytes.count("/Type /Page/") +
+                                bytes.count("/Type /Page>");
         QVERIFY2(pages >= 2, qPrintable(QString::number(pages)));
         QVERIFY(bytes.count("/Subtype /Image") >= qsizetype(doc.figures.size()));
         // an unwritable path: false with a message, nothing written

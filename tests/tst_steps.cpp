@@ -18,8 +18,10 @@ class TestSteps : public QObject {
         // layer 0: uniform attention (entropy ln N); layer 1: one-hot rows (entropy 0),
         // unnormalized on purpose (rows are renormalized).
         std::vector<float> a(2 * n * n, 0.0f);
-        for (i64 i = 0; i < n * n; ++i) a[i] = 3.0f;
-        for (i64 i = 0; i < n; ++i) a[n * n + i * n + (i + 2) % n] = 0.5f;
+        for (i64 i = 0; i < n * n; ++i)
+            a[i] = 3.0f;
+        for (i64 i = 0; i < n; ++i)
+            a[n * n + i * n + (i + 2) % n] = 0.5f;
         const auto h = entropyMaps(a.data(), 2, 1, n);
         for (i64 i = 0; i < n; ++i) {
             QVERIFY(std::abs(h[i] - std::log(double(n))) < 1e-12);
@@ -38,18 +40,21 @@ class TestSteps : public QObject {
             std::vector<double> z(n);
             for (i64 j = 0; j < n; ++j) {
                 double s = 0;
-                for (i64 k = 0; k < d; ++k) s += double(x[i * d + k]) * x[j * d + k];
+                for (i64 k = 0; k < d; ++k)
+                    s += double(x[i * d + k]) * x[j * d + k];
                 z[j] = s / std::sqrt(double(d));
             }
             const double mx = *std::max_element(z.begin(), z.end());
             double sum = 0;
-            for (double v : z) sum += std::exp(v - mx);
+            for (double v : z)
+                sum += std::exp(v - mx);
             double e = 0;
             for (double v : z) {
                 const double p = std::exp(v - mx) / sum;
                 e -= p * std::log(p);
             }
-            QVERIFY2(std::abs(h[i] - e) < 1e-5 * std::max(1.0, e), qPrintable(QString::number(h[i] - e)));
+            QVERIFY2(std::abs(h[i] - e) < 1e-5 * std::max(1.0, e),
+                     qPrintable(QString::number(h[i] - e)));
         }
     }
 
@@ -58,7 +63,8 @@ class TestSteps : public QObject {
         const i64 n = 9, d = 4;
         std::vector<float> x(n * d, 0.5f);
         const auto h = entropyMultiScale(x.data(), n, d, 3);
-        for (double v : h) QVERIFY(std::abs(v - std::log(double(n))) < 1e-9);
+        for (double v : h)
+            QVERIFY(std::abs(v - std::log(double(n))) < 1e-9);
     }
 
     void multiScaleFactors() {
@@ -79,23 +85,27 @@ class TestSteps : public QObject {
         QCOMPARE(s[1], float(1.0 - 0.25));
         QCOMPARE(s[2], 0.5f);
         const auto one = saliencyFromEntropy({2, 2, 2}, 1, 3);
-        for (float v : one) QCOMPARE(v, 1.0f); // a constant layer normalizes to 0
+        for (float v : one)
+            QCOMPARE(v, 1.0f); // a constant layer normalizes to 0
     }
 
     void curandHostUniforms() {
         // ENV.md: cuRAND's host and device Philox4_32_10, seed 1234, offset 0.
         const auto u = philoxUniforms(4, 1234);
         const double ref[4] = {0.127208, 0.853469, 0.265649, 0.796055};
-        for (int i = 0; i < 4; ++i) QVERIFY(std::abs(u[i] - ref[i]) < 5e-7);
+        for (int i = 0; i < 4; ++i)
+            QVERIFY(std::abs(u[i] - ref[i]) < 5e-7);
         // The per-seed cache serves prefixes and is refreshed on a new seed or a longer run.
         const auto other = philoxUniforms(1000, 99);
         const auto again = philoxUniforms(2, 1234);
         QCOMPARE(again[0], u[0]);
         QCOMPARE(again[1], u[1]);
         const auto longer = philoxUniforms(5000, 1234);
-        for (int i = 0; i < 4; ++i) QCOMPARE(longer[i], u[i]);
+        for (int i = 0; i < 4; ++i)
+            QCOMPARE(longer[i], u[i]);
         QVERIFY(other[0] != u[0]);
-        for (float v : longer) QVERIFY(v >= 1e-7f && v <= 1.0f - 1e-7f);
+        for (float v : longer)
+            QVERIFY(v >= 1e-7f && v <= 1.0f - 1e-7f);
     }
 
     void gumbelSoftmaxAndTopK() {
@@ -106,10 +116,12 @@ class TestSteps : public QObject {
         gumbelSoftmax(s, u, 0.5, pi, keys);
         const double g = -std::log(-std::log(0.5));
         double sum = 0;
-        for (float p : pi) sum += p;
+        for (float p : pi)
+            sum += p;
         QVERIFY(std::abs(sum - 1.0) < 1e-6);
         double z = 0;
-        for (float v : s) z += std::exp((v + g) / 0.5);
+        for (float v : s)
+            z += std::exp((v + g) / 0.5);
         for (int i = 0; i < 5; ++i) {
             QVERIFY(std::abs(keys[i] - (s[i] + g)) < 1e-12);
             QVERIFY(std::abs(pi[i] - std::exp((s[i] + g) / 0.5) / z) < 1e-6);
@@ -204,8 +216,10 @@ class TestSteps : public QObject {
         const auto a = defaultArHeads(8), b = defaultArHeads(8);
         QCOMPARE(a->fw1, b->fw1);
         QCOMPARE(a->fw1.size(), std::size_t(256 * 8));
-        for (float w : a->fw1) QVERIFY(std::abs(w) <= 1.0f / std::sqrt(8.0f));
-        for (float w : a->fw2) QVERIFY(std::abs(w) <= 1.0f / 16.0f);
+        for (float w : a->fw1)
+            QVERIFY(std::abs(w) <= 1.0f / std::sqrt(8.0f));
+        for (float w : a->fw2)
+            QVERIFY(std::abs(w) <= 1.0f / 16.0f);
         QVERIFY(a->fw1 != a->bw1);
     }
 
@@ -264,14 +278,44 @@ class TestSteps : public QObject {
         QVERIFY(bad([](MergeParams& q, TokenSet&) { q.budget = 1.5; }, true));
         QVERIFY(bad([](MergeParams& q, TokenSet&) { q.temperature = 0; }, true));
         QVERIFY(bad([](MergeParams& q, TokenSet&) { q.gamma = 2; }, true));
-        QVERIFY(bad([](MergeParams& q, TokenSet&) { q.backend = BackendKind::Cpu; q.precision = Precision::FP16; }, true));
+        QVERIFY(bad(
+            [](MergeParams& q, TokenSet&) {
+                q.backend = BackendKind::Cpu;
+                q.precision = Precision::FP16;
+            },
+            true));
         QVERIFY(bad([](MergeParams&, TokenSet& u) { u.x[7] = NAN; }, false));
         QVERIFY(bad([](MergeParams&, TokenSet& u) { u.x[2] = INFINITY; }, false));
         QVERIFY(bad([](MergeParams& q, TokenSet&) { q.uniforms = {0.5f}; }, false));
-        QVERIFY(bad([](MergeParams&, TokenSet& u) { u.hidden.assign(2 * 6 * 4, 1.0f); u.hiddenLayers = 2; }, false));
-        QVERIFY(bad([](MergeParams&, TokenSet& u) { u.attention.assign(36, 1.0f); u.attnLayers = 1; u.attnHeads = 1; u.attention[3] = -1; }, false));
-        QVERIFY(bad([](MergeParams&, TokenSet& u) { u.attention.assign(36, 1.0f); u.attnLayers = 1; u.attnHeads = 1; for (int j = 0; j < 6; ++j) u.attention[12 + j] = 0; }, false));
-        QVERIFY(bad([](MergeParams&, TokenSet& u) { u.n = 0; u.x.clear(); }, false));
+        QVERIFY(bad(
+            [](MergeParams&, TokenSet& u) {
+                u.hidden.assign(2 * 6 * 4, 1.0f);
+                u.hiddenLayers = 2;
+            },
+            false));
+        QVERIFY(bad(
+            [](MergeParams&, TokenSet& u) {
+                u.attention.assign(36, 1.0f);
+                u.attnLayers = 1;
+                u.attnHeads = 1;
+                u.attention[3] = -1;
+            },
+            false));
+        QVERIFY(bad(
+            [](MergeParams&, TokenSet& u) {
+                u.attention.assign(36, 1.0f);
+                u.attnLayers = 1;
+                u.attnHeads = 1;
+                for (int j = 0; j < 6; ++j)
+                    u.attention[12 + j] = 0;
+            },
+            false));
+        QVERIFY(bad(
+            [](MergeParams&, TokenSet& u) {
+                u.n = 0;
+                u.x.clear();
+            },
+            false));
         // the messages name the problem
         try {
             TokenSet u = t;

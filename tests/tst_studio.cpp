@@ -18,15 +18,15 @@
 #include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
-#include <QSettings>
-#include <QSignalSpy>
-#include <QSpinBox>
-#include <QStandardItemModel>
-#include <QJsonDocument>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QSettings>
+#include <QSignalSpy>
 #include <QSlider>
+#include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QWheelEvent>
@@ -50,9 +50,12 @@ StudioInput tokensInput(const QString& path) {
 class FakeGpuBackend final : public qmpp::Backend {
   public:
     FakeGpuBackend(qmpp::BackendKind k, qmpp::Precision p) : m_kind(k), m_prec(p) {}
-    std::string name() const override { return m_kind == qmpp::BackendKind::CudaBasic ? "cuda-basic" : "cuda"; }
+    std::string name() const override {
+        return m_kind == qmpp::BackendKind::CudaBasic ? "cuda-basic" : "cuda";
+    }
     std::string device() const override { return "Test GPU"; }
-    qmpp::MergeResult run(const qmpp::TokenSet& t, const qmpp::MergeParams& p, qmpp::i64 k) override {
+    qmpp::MergeResult run(const qmpp::TokenSet& t, const qmpp::MergeParams& p,
+                          qmpp::i64 k) override {
         qmpp::MergeResult r = qmpp::makeCpuBackend()->run(t, p, k);
         r.backend = name();
         r.device = device();
@@ -79,7 +82,8 @@ class TestStudio : public QObject {
         QCoreApplication::setApplicationName("tst_studio");
         QSettings().clear(); // remembered choices of an earlier run would skip the dialogs tested
         m_tokens = m_dir.filePath("tokens.npy");
-        qmpp::writeNpy(m_tokens.toStdString(), qmpp::NdArray::fromFloat(qmpp::test::randomTokens(120, 16, 3), {120, 16}));
+        qmpp::writeNpy(m_tokens.toStdString(),
+                       qmpp::NdArray::fromFloat(qmpp::test::randomTokens(120, 16, 3), {120, 16}));
     }
 
     void runnerEmitsResult() {
@@ -107,8 +111,10 @@ class TestStudio : public QObject {
         p.backend = qmpp::BackendKind::Cpu;
         for (int k = 1; k <= 60; ++k) {
             p.k = k;
-            if (k % 2) runner.requestNow(p);
-            else runner.request(p);
+            if (k % 2)
+                runner.requestNow(p);
+            else
+                runner.request(p);
         }
         QTRY_VERIFY_WITH_TIMEOUT(!runner.busy() && ready.count() >= 1, 20000);
         QCOMPARE(failed.count(), 0);
@@ -116,7 +122,8 @@ class TestStudio : public QObject {
         const auto last = ready.last().first().value<std::shared_ptr<const RunOutput>>();
         QCOMPARE(last->params.k, 60);
         QCOMPARE(last->generation, runner.latestGeneration());
-        for (const auto& args : ready) QCOMPARE(args.first().value<std::shared_ptr<const RunOutput>>()->params.k, 60);
+        for (const auto& args : ready)
+            QCOMPARE(args.first().value<std::shared_ptr<const RunOutput>>()->params.k, 60);
     }
 
     void failuresAreReported() {
@@ -138,7 +145,8 @@ class TestStudio : public QObject {
         runner.requestNow(p);
         QVERIFY(ready.wait(10000));
         MetricsModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setOutput(ready.first().first().value<std::shared_ptr<const RunOutput>>());
         QVERIFY(model.rowCount() > 10);
         bool found = false;
@@ -185,7 +193,8 @@ class TestStudio : public QObject {
             for (int i = 0; i < w.plots()->tabs()->count(); ++i) {
                 w.plots()->tabs()->setCurrentIndex(i);
                 QCoreApplication::processEvents();
-                w.plots()->grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + QStringLiteral("/tab%1.png").arg(i));
+                w.plots()->grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") +
+                                       QStringLiteral("/tab%1.png").arg(i));
             }
         }
         QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
@@ -217,10 +226,13 @@ class TestStudio : public QObject {
         QVERIFY(warm->mask != wider->mask);
         // a baseline through the same view: top-K pruning drops tokens (label -1)
         w.paramsPanel()->method()->setCurrentIndex(2);
-        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput()->result.method == "topk" && !w.runner()->busy(), 20000);
-        QVERIFY(std::count(w.lastOutput()->result.labels.begin(), w.lastOutput()->result.labels.end(), -1) > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput()->result.method == "topk" && !w.runner()->busy(),
+                                 20000);
+        QVERIFY(std::count(w.lastOutput()->result.labels.begin(),
+                           w.lastOutput()->result.labels.end(), -1) > 0);
         w.paramsPanel()->method()->setCurrentIndex(0);
-        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput()->result.method == "quickmerge" && !w.runner()->busy(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w.lastOutput()->result.method == "quickmerge" && !w.runner()->busy(), 20000);
         // overlays toggle
         const QImage shown = w.canvas()->render();
         w.canvas()->setOverlay(Overlay::Foreground, !w.canvas()->overlay(Overlay::Foreground));
@@ -236,9 +248,10 @@ class TestStudio : public QObject {
         QVERIFY(w.exportResults(dir, false));
         const auto p = w.lastOutput()->params;
         QProcess cli;
-        cli.start(QMPP_CLI, {"run", w.runner()->input().path, "--out", m_dir.filePath("cli"), "--tokens",
-                             QString::number(p.k), "--temperature", QString::number(p.temperature, 'g', 17),
-                             "--seed", QString::number(p.seed), "--backend", "cpu", "--quiet"});
+        cli.start(QMPP_CLI,
+                  {"run", w.runner()->input().path, "--out", m_dir.filePath("cli"), "--tokens",
+                   QString::number(p.k), "--temperature", QString::number(p.temperature, 'g', 17),
+                   "--seed", QString::number(p.seed), "--backend", "cpu", "--quiet"});
         QVERIFY(cli.waitForFinished(60000));
         QCOMPARE(cli.exitCode(), 0);
         for (const char* f : {"labels.npy", "merged.npy", "mask.npy", "saliency.npy"}) {
@@ -270,7 +283,8 @@ class TestStudio : public QObject {
             if (i % 50 == 0) QCoreApplication::processEvents();
         }
         const int last = k->value();
-        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.k == last && !w.runner()->busy(), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w.lastOutput() && w.lastOutput()->result.k == last && !w.runner()->busy(), 30000);
         QVERIFY2(timer.elapsed() < 30000, qPrintable(QString::number(timer.elapsed())));
         QCOMPARE(w.lastOutput()->params.k, last);
         QVERIFY(w.lastError().isEmpty());
@@ -283,7 +297,8 @@ class TestStudio : public QObject {
         QVERIFY(ready.wait(20000));
         const QString dir = m_dir.filePath("export");
         QVERIFY2(w.exportResults(dir, false), qPrintable(w.lastError()));
-        for (const char* f : {"merged.npy", "labels.npy", "report.json", "clusters.png", "merged.png", "saliency.png"})
+        for (const char* f : {"merged.npy", "labels.npy", "report.json", "clusters.png",
+                              "merged.png", "saliency.png"})
             QVERIFY2(QFile::exists(dir + "/" + f), f);
         const auto labels = qmpp::readNpy((dir + "/labels.npy").toStdString());
         QCOMPARE(labels.shape, (std::vector<qmpp::i64>{532}));
@@ -323,12 +338,14 @@ class TestStudio : public QObject {
         QVERIFY(strip->describe(hi).contains(QString::number(out->result.labels[hi])));
         // wrapping like text: later tokens sit on lower lines, none overlap
         QVERIFY(strip->tokenRect(t.n - 1).top() > strip->tokenRect(0).top());
-        for (qmpp::i64 i = 1; i < t.n; ++i) QVERIFY(!strip->tokenRect(i).intersects(strip->tokenRect(i - 1)));
+        for (qmpp::i64 i = 1; i < t.n; ++i)
+            QVERIFY(!strip->tokenRect(i).intersects(strip->tokenRect(i - 1)));
         // the layer selector: L + 1 entries; a layer colours the strip by that layer's saliency
         QCOMPARE(page->layerSelector()->count(), 5);
         page->selectLayer(2);
         const auto s2 = qmpp::layerSaliency(out->result, 2);
-        for (qmpp::i64 i = 0; i < t.n; i += 7) QCOMPARE(strip->background(i).rgb(), viridisAt(s2[i]));
+        for (qmpp::i64 i = 0; i < t.n; i += 7)
+            QCOMPARE(strip->background(i).rgb(), viridisAt(s2[i]));
         QCOMPARE(page->layerPlot()->graphCount(), 4);
         QCOMPARE(page->layerPlot()->graph(2)->pen().widthF(), 2.5);
         // the similarity heatmap: group-ordered cosines of the tokens
@@ -347,13 +364,15 @@ class TestStudio : public QObject {
         for (int a = 0; a < int(t.n); a += 13)
             for (int b = 0; b < int(t.n); b += 11)
                 QVERIFY(std::abs(map->data()->cell(b, a) - cosine(order[a], order[b])) < 1e-4);
-        for (int a = 1; a < int(t.n); ++a) QVERIFY(out->result.labels[order[a]] >= out->result.labels[order[a - 1]]);
+        for (int a = 1; a < int(t.n); ++a)
+            QVERIFY(out->result.labels[order[a]] >= out->result.labels[order[a - 1]]);
         // the PCA scatter: every token once and every merged token once
         QVERIFY(out->pca);
         int points = 0, rings = 0;
         for (int g = 0; g < page->pcaPlot()->graphCount(); ++g)
-            (page->pcaPlot()->graph(g)->scatterStyle().shape() == QCPScatterStyle::ssDisc ? points : rings) +=
-                page->pcaPlot()->graph(g)->dataCount();
+            (page->pcaPlot()->graph(g)->scatterStyle().shape() == QCPScatterStyle::ssDisc
+                 ? points
+                 : rings) += page->pcaPlot()->graph(g)->dataCount();
         QCOMPARE(points, int(t.n));
         QCOMPARE(rings, int(out->result.k));
         if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS"))
@@ -372,19 +391,25 @@ class TestStudio : public QObject {
         // two candidate token tensors and no "tokens": ambiguous
         const qmpp::i64 n = 40, d = 8;
         qmpp::TensorFile f;
-        f.tensors.push_back({"first", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 1), {n, d})});
-        f.tensors.push_back({"second", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 2), {n, d})});
-        f.tensors.push_back({"layers", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(3 * n, d, 3), {3, n, d})});
+        f.tensors.push_back(
+            {"first", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 1), {n, d})});
+        f.tensors.push_back(
+            {"second", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(n, d, 2), {n, d})});
+        f.tensors.push_back(
+            {"layers", qmpp::NdArray::fromFloat(qmpp::test::randomTokens(3 * n, d, 3), {3, n, d})});
         const QString file = m_dir.filePath("two.safetensors");
         qmpp::writeSafetensors(file.toStdString(), f);
         MainWindow w;
         int asked = 0;
-        w.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>& ts, TensorKeys& keys, bool& remember) {
+        w.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>& ts,
+                            TensorKeys& keys, bool& remember) {
             ++asked;
             if (ts.size() != 3) return false;
             // the real dialog offers the right candidates and refuses a mismatched choice
             TensorKeysDialog dlg(file, ts, keys);
-            if (dlg.tokensBox()->count() != 3 || dlg.hiddenBox()->count() != 2 || dlg.attentionBox()->count() != 2) return false;
+            if (dlg.tokensBox()->count() != 3 || dlg.hiddenBox()->count() != 2 ||
+                dlg.attentionBox()->count() != 2)
+                return false;
             dlg.tokensBox()->setCurrentIndex(dlg.tokensBox()->findData("layers"));
             dlg.hiddenBox()->setCurrentIndex(dlg.hiddenBox()->findData("layers"));
             if (tensorKeysFit(ts, dlg.keys())) return false; // a batch cannot take hidden states
@@ -401,7 +426,8 @@ class TestStudio : public QObject {
         // remembered: the next window opens it without asking
         MainWindow w2;
         int asked2 = 0;
-        w2.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>&, TensorKeys&, bool&) { return ++asked2, false; });
+        w2.setKeyChooser([&](const QString&, const std::vector<qmpp::TensorInfo>&, TensorKeys&,
+                             bool&) { return ++asked2, false; });
         QVERIFY(w2.openFile(file, true));
         QCOMPARE(asked2, 0);
         QCOMPARE(w2.runner()->input().tokens().x, f.find("second")->toFloat());
@@ -422,13 +448,15 @@ class TestStudio : public QObject {
         QCOMPARE(w.tokensPage()->batchSelector()->maximum(), 2);
         w.tokensPage()->batchSelector()->setValue(2); // the selector reloads item 2
         QCOMPARE(w.inputOptions().batch, qmpp::i64(2));
-        QCOMPARE(w.runner()->input().tokens().x, std::vector<float>(x.begin() + 2 * n * d, x.end()));
+        QCOMPARE(w.runner()->input().tokens().x,
+                 std::vector<float>(x.begin() + 2 * n * d, x.end()));
         // labels attach to the item; a wrong count is refused and the file stays as it was
         const QString labels = m_dir.filePath("words.txt"), few = m_dir.filePath("few.txt");
         {
             QFile l(labels), fl(few);
             QVERIFY(l.open(QIODevice::WriteOnly) && fl.open(QIODevice::WriteOnly));
-            for (int i = 0; i < n; ++i) l.write(QStringLiteral("w%1\n").arg(i).toUtf8());
+            for (int i = 0; i < n; ++i)
+                l.write(QStringLiteral("w%1\n").arg(i).toUtf8());
             fl.write("a\nb\n");
         }
         QVERIFY(w.attach(MainWindow::Extra::Labels, labels));
@@ -439,7 +467,9 @@ class TestStudio : public QObject {
         QCOMPARE(w.inputOptions().labels, labels.toStdString());
         // hidden states with the wrong shape: a message, nothing attached
         const QString badHidden = m_dir.filePath("hbad.npy");
-        qmpp::writeNpy(badHidden.toStdString(), qmpp::NdArray::fromFloat(qmpp::test::randomTokens(2 * 5 * d, 1, 8), {2, 5, d}));
+        qmpp::writeNpy(
+            badHidden.toStdString(),
+            qmpp::NdArray::fromFloat(qmpp::test::randomTokens(2 * 5 * d, 1, 8), {2, 5, d}));
         QVERIFY(!w.attach(MainWindow::Extra::Hidden, badHidden));
         QVERIFY(w.inputOptions().hidden.empty());
         // a new file starts clean
@@ -463,8 +493,14 @@ class TestStudio : public QObject {
         page->table()->sortByColumn(ProfilerPage::Median, Qt::AscendingOrder);
         double fastest = 1e300, slowest = 0;
         for (const auto& f : {h, c})
-            for (const auto& r : f.rows) fastest = std::min(fastest, r.t.median), slowest = std::max(slowest, r.t.median);
-        auto medianAt = [&](int row) { return page->proxy()->index(row, ProfilerPage::Median).data(Qt::UserRole + 1).toDouble(); };
+            for (const auto& r : f.rows)
+                fastest = std::min(fastest, r.t.median), slowest = std::max(slowest, r.t.median);
+        auto medianAt = [&](int row) {
+            return page->proxy()
+                ->index(row, ProfilerPage::Median)
+                .data(Qt::UserRole + 1)
+                .toDouble();
+        };
         QCOMPARE(medianAt(0), fastest);
         page->table()->sortByColumn(ProfilerPage::Median, Qt::DescendingOrder);
         QCOMPARE(medianAt(0), slowest);
@@ -472,28 +508,38 @@ class TestStudio : public QObject {
         int checked = 0;
         for (int row = 0; row < page->model()->rowCount(); ++row) {
             auto at = [&](int col) { return page->model()->index(row, col).data().toString(); };
-            if (at(ProfilerPage::Kernel) != "entropy_hidden" || at(ProfilerPage::Version) != "optimized" || at(ProfilerPage::N) != "4096")
+            if (at(ProfilerPage::Kernel) != "entropy_hidden" ||
+                at(ProfilerPage::Version) != "optimized" || at(ProfilerPage::N) != "4096")
                 continue;
             const std::string prec = at(ProfilerPage::Precision).toStdString();
             double basic = 0, opt = 0, fp32 = 0;
             for (const auto& r : h.rows) {
-                if (r.t.kernel != "entropy_hidden" || r.t.n != 4096 || r.t.l != at(ProfilerPage::L).toLongLong()) continue;
+                if (r.t.kernel != "entropy_hidden" || r.t.n != 4096 ||
+                    r.t.l != at(ProfilerPage::L).toLongLong())
+                    continue;
                 if (r.t.version == "basic" && r.t.precision == prec) basic = r.t.median;
                 if (r.t.version == "optimized" && r.t.precision == prec) opt = r.t.median;
                 if (r.t.version == "optimized" && r.t.precision == "fp32") fp32 = r.t.median;
             }
-            const double over = page->model()->index(row, ProfilerPage::OverBasic).data(Qt::UserRole + 1).toDouble();
+            const double over = page->model()
+                                    ->index(row, ProfilerPage::OverBasic)
+                                    .data(Qt::UserRole + 1)
+                                    .toDouble();
             if (basic > 0) {
                 QVERIFY(std::abs(over - basic / opt) < 1e-9 * over);
                 ++checked;
             }
             if (at(ProfilerPage::Precision) == "fp16") {
-                const double f16 = page->model()->index(row, ProfilerPage::Fp16OverFp32).data(Qt::UserRole + 1).toDouble();
+                const double f16 = page->model()
+                                       ->index(row, ProfilerPage::Fp16OverFp32)
+                                       .data(Qt::UserRole + 1)
+                                       .toDouble();
                 QVERIFY(std::abs(f16 - fp32 / opt) < 1e-9 * f16);
                 ++checked;
             }
             QCOMPARE(at(ProfilerPage::Verified), QStringLiteral("✓"));
-            QVERIFY(at(ProfilerPage::MaxRelErr) == "–" || at(ProfilerPage::MaxRelErr).toDouble() >= 0);
+            QVERIFY(at(ProfilerPage::MaxRelErr) == "–" ||
+                    at(ProfilerPage::MaxRelErr).toDouble() >= 0);
         }
         QVERIFY(checked >= 2);
         // roofline of the H100 file: one point per verified row with flops and bytes, two roofs
@@ -501,36 +547,46 @@ class TestStudio : public QObject {
         int points = 0, roofs = 0;
         for (int g = 0; g < page->rooflinePlot()->graphCount(); ++g)
             (page->rooflinePlot()->graph(g)->lineStyle() == QCPGraph::lsNone ? points : roofs) +=
-                page->rooflinePlot()->graph(g)->lineStyle() == QCPGraph::lsNone ? page->rooflinePlot()->graph(g)->dataCount() : 1;
+                page->rooflinePlot()->graph(g)->lineStyle() == QCPGraph::lsNone
+                    ? page->rooflinePlot()->graph(g)->dataCount()
+                    : 1;
         int expected = 0;
-        for (const auto& r : h.rows) expected += r.t.verified && r.t.tflops > 0 && r.t.gbps > 0;
+        for (const auto& r : h.rows)
+            expected += r.t.verified && r.t.tflops > 0 && r.t.gbps > 0;
         QCOMPARE(points, expected);
         QCOMPARE(roofs, 2);
         const QCPGraph* fp16Roof = nullptr;
         for (int g = 0; g < page->rooflinePlot()->graphCount(); ++g)
-            if (page->rooflinePlot()->graph(g)->name().contains("FP16")) fp16Roof = page->rooflinePlot()->graph(g);
+            if (page->rooflinePlot()->graph(g)->name().contains("FP16"))
+                fp16Roof = page->rooflinePlot()->graph(g);
         QVERIFY(fp16Roof);
-        QCOMPARE((fp16Roof->data()->constEnd() - 1)->value, h.ceilings.fp16Tflops); // compute-bound end: the peak
+        QCOMPARE((fp16Roof->data()->constEnd() - 1)->value,
+                 h.ceilings.fp16Tflops); // compute-bound end: the peak
         // grouped bars for the chosen size, size sweep of the pipeline across both files
         QVERIFY(page->barsPlot()->plottableCount() > 0);
         page->kernelSelector()->setCurrentText("pipeline");
         QVERIFY(page->sweepPlot()->graphCount() >= 2);
         int curves = 0; // series over several sizes (a variant timed at one size is a single point)
-        for (int g = 0; g < page->sweepPlot()->graphCount(); ++g) curves += page->sweepPlot()->graph(g)->dataCount() >= 2;
+        for (int g = 0; g < page->sweepPlot()->graphCount(); ++g)
+            curves += page->sweepPlot()->graph(g)->dataCount() >= 2;
         QVERIFY(curves >= 2);
         // exports: CSV with a line per row, a trace with an event per row
         QString error;
-        const QString csv = m_dir.filePath("profile.csv"), trace = m_dir.filePath("profile-trace.json");
+        const QString csv = m_dir.filePath("profile.csv"),
+                      trace = m_dir.filePath("profile-trace.json");
         QVERIFY(page->exportCsv(csv, &error));
         QVERIFY(page->exportTrace(trace, &error));
         QFile fc(csv);
         QVERIFY(fc.open(QIODevice::ReadOnly));
-        QCOMPARE(fc.readAll().trimmed().split('\n').size(), qsizetype(h.rows.size() + c.rows.size() + 1));
+        QCOMPARE(fc.readAll().trimmed().split('\n').size(),
+                 qsizetype(h.rows.size() + c.rows.size() + 1));
         QFile ft(trace);
         QVERIFY(ft.open(QIODevice::ReadOnly));
-        const QJsonArray events = QJsonDocument::fromJson(ft.readAll()).object()["traceEvents"].toArray();
+        const QJsonArray events =
+            QJsonDocument::fromJson(ft.readAll()).object()["traceEvents"].toArray();
         int complete = 0;
-        for (const auto& e : events) complete += e.toObject()["ph"].toString() == "X";
+        for (const auto& e : events)
+            complete += e.toObject()["ph"].toString() == "X";
         QCOMPARE(complete, int(h.rows.size() + c.rows.size()));
         QVERIFY(!page->exportCsv("/proc/self/x.csv", &error));
         QVERIFY(error.contains("/proc/self/x.csv"));
@@ -565,7 +621,8 @@ class TestStudio : public QObject {
             for (int t = 0; t < page->plotTabs()->count(); ++t) {
                 page->plotTabs()->setCurrentIndex(t);
                 QCoreApplication::processEvents();
-                w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + QStringLiteral("/profiler%1.png").arg(t));
+                w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") +
+                              QStringLiteral("/profiler%1.png").arg(t));
             }
         }
     }
@@ -597,13 +654,15 @@ class TestStudio : public QObject {
             // the table row of the mean cosine
             for (int row = 0; row < page->metricsTable()->rowCount(); ++row)
                 if (page->metricsTable()->verticalHeaderItem(row)->text() == "mean cosine")
-                    QVERIFY(std::abs(page->metricsTable()->item(row, i)->text().toDouble() - r.metrics.meanCosine) < 1e-4);
+                    QVERIFY(std::abs(page->metricsTable()->item(row, i)->text().toDouble() -
+                                     r.metrics.meanCosine) < 1e-4);
         }
         QVERIFY(page->canvas(0)->render() != page->canvas(1)->render());
         // zoom and pan stay synchronized
         ImageCanvas* a = page->canvas(0);
-        QWheelEvent wheel(QPointF(a->width() / 2.0, a->height() / 2.0), a->mapToGlobal(QPointF(a->width() / 2.0, a->height() / 2.0)),
-                          QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+        QWheelEvent wheel(QPointF(a->width() / 2.0, a->height() / 2.0),
+                          a->mapToGlobal(QPointF(a->width() / 2.0, a->height() / 2.0)), QPoint(),
+                          QPoint(0, 240), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
         QCoreApplication::sendEvent(a, &wheel);
         QVERIFY(a->zoom() > 0);
         for (int i = 1; i < 3; ++i) {
@@ -618,7 +677,8 @@ class TestStudio : public QObject {
         QVERIFY2(page->sweep(p, {0.25, 0.5}, -1, &error), qPrintable(error));
         QCOMPARE(page->sweepRows().size(), std::size_t(6));
         QCOMPARE(page->sweepPlot()->graphCount(), 3);
-        for (int g = 0; g < 3; ++g) QCOMPARE(page->sweepPlot()->graph(g)->dataCount(), 2);
+        for (int g = 0; g < 3; ++g)
+            QCOMPARE(page->sweepPlot()->graph(g)->dataCount(), 2);
         qmpp::MergeParams half = p;
         half.method = qmpp::Method::ToMe;
         half.budget = 0.5;
@@ -671,7 +731,8 @@ class TestStudio : public QObject {
         w.timeline()->setFrame(20);
         w.showFrame(20);
         QTRY_VERIFY_WITH_TIMEOUT(w.runner()->input().frame == 20 && w.lastOutput() &&
-                                     w.lastOutput()->generation == w.runner()->latestGeneration(), 20000);
+                                     w.lastOutput()->generation == w.runner()->latestGeneration(),
+                                 20000);
         qmpp::VideoReader reader(clip.toStdString(), qmpp::VideoOptions{});
         reader.seek(20);
         qmpp::ImageInput f20;
@@ -693,20 +754,25 @@ class TestStudio : public QObject {
         w.timeline()->setFrame(7);
         emit w.timeline()->tubeletChanged(2);
         QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.d == 1536 &&
-                                     w.runner()->input().frame == 7, 20000);
+                                     w.runner()->input().frame == 7,
+                                 20000);
         QCOMPARE(w.runner()->input().unitBegin, qint64(6));
         QCOMPARE(w.runner()->input().tau, 1);
 
         // export 2:6 writes the CLI's video files; a cancelled export leaves the folder as it was
         const QString dir = m_dir.filePath("video-export");
         QVERIFY2(w.exportFrames(dir, "2:6", false), qPrintable(w.lastError()));
-        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape, (std::vector<qmpp::i64>{2, 300}));
+        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape,
+                 (std::vector<qmpp::i64>{2, 300}));
         QVERIFY(QFile::exists(dir + "/overlay.avi") && QFile::exists(dir + "/report.json"));
-        const QStringList before = QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+        const QStringList before =
+            QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
         QVERIFY(!w.exportFrames(dir, "0:30", true, 4));
         QVERIFY(w.lastError().contains("cancelled"));
-        QCOMPARE(QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden), before);
-        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape, (std::vector<qmpp::i64>{2, 300}));
+        QCOMPARE(QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden),
+                 before);
+        QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape,
+                 (std::vector<qmpp::i64>{2, 300}));
         QVERIFY(!w.exportFrames(dir, "9:3", true));
         QVERIFY(w.lastError().contains("empty"));
 
@@ -716,14 +782,17 @@ class TestStudio : public QObject {
         bad.write("definitely not a video");
         bad.close();
         QVERIFY(!w.openFile(bad.fileName(), true));
-        QVERIFY(w.lastError().contains("broken.mp4") && w.lastError().contains("not a readable video"));
+        QVERIFY(w.lastError().contains("broken.mp4") &&
+                w.lastError().contains("not a readable video"));
         QVERIFY(w.isVideo());
     }
 
     void fakeGpuEnablesGpuEntriesAndProfile() {
         auto provider = std::make_shared<qmpp::DeviceProvider>();
         provider->name = "Test GPU";
-        provider->make = [](qmpp::BackendKind k, qmpp::Precision p) { return std::make_unique<FakeGpuBackend>(k, p); };
+        provider->make = [](qmpp::BackendKind k, qmpp::Precision p) {
+            return std::make_unique<FakeGpuBackend>(k, p);
+        };
         qmpp::setDeviceProvider(provider);
         {
             MainWindow w;
@@ -732,9 +801,10 @@ class TestStudio : public QObject {
             QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
             QVERIFY(w.openSample());
             QVERIFY(ready.wait(20000));
-            w.paramsPanel()->backend()->setCurrentIndex(2); // CUDA optimized
+            w.paramsPanel()->backend()->setCurrentIndex(2);   // CUDA optimized
             w.paramsPanel()->precision()->setCurrentIndex(1); // FP16
-            QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.device == "Test GPU", 20000);
+            QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->result.device == "Test GPU",
+                                     20000);
             QCOMPARE(w.lastOutput()->result.precision, std::string("fp16"));
             // the profile action runs the four variants and shows them in the timing view
             QAction* profile = nullptr;

@@ -26,7 +26,8 @@ const std::string kPsalmLabels = QMPP_SAMPLES "/psalm23.txt";
 
 double dotv(const float* a, const float* b, i64 d) {
     double s = 0;
-    for (i64 j = 0; j < d; ++j) s += double(a[j]) * b[j];
+    for (i64 j = 0; j < d; ++j)
+        s += double(a[j]) * b[j];
     return s;
 }
 
@@ -51,7 +52,8 @@ class TstText : public QObject {
         QCOMPARE(s[2].begin, i64(8)); // the same group again, not contiguous: its own span
         QCOMPARE(s[2].end, i64(10));
         QCOMPARE(s[2].group, i64(2));
-        const std::vector<std::string> words{"the", "lord", "is", "my", "shepherd", ";", "I", "x", "shall", "not"};
+        const std::vector<std::string> words{"the", "lord", "is", "my",    "shepherd",
+                                             ";",   "I",    "x",  "shall", "not"};
         QCOMPARE(spanText(words, s[1]), std::string("my shepherd"));
         const auto g = textGroups(words, labels, 4);
         QCOMPARE(g[2].text, std::string("my shepherd I shall not"));
@@ -64,7 +66,8 @@ class TstText : public QObject {
         const i64 n = 37, d = 9;
         TokenSet t = tokenSet(randomTokens(n, d, 3), n, d);
         std::vector<i64> labels(n);
-        for (i64 i = 0; i < n; ++i) labels[i] = (i * 5) % 7;
+        for (i64 i = 0; i < n; ++i)
+            labels[i] = (i * 5) % 7;
         auto cosAt = [&](i64 a, i64 b) {
             const float* x = t.x.data() + a * d;
             const float* y = t.x.data() + b * d;
@@ -75,9 +78,11 @@ class TstText : public QObject {
         QCOMPARE(full.block, i64(1));
         for (i64 a = 0; a < n; ++a)
             for (i64 b = 0; b < n; ++b)
-                QVERIFY(std::abs(full.values[a * n + b] - cosAt(full.order[a], full.order[b])) < 1e-5);
+                QVERIFY(std::abs(full.values[a * n + b] - cosAt(full.order[a], full.order[b])) <
+                        1e-5);
         QCOMPARE(full.bounds.size(), std::size_t(6)); // 7 groups in order
-        for (i64 r = 1; r < n; ++r) QVERIFY(labels[full.order[r]] >= labels[full.order[r - 1]]);
+        for (i64 r = 1; r < n; ++r)
+            QVERIFY(labels[full.order[r]] >= labels[full.order[r - 1]]);
         // blocks of 4: the mean of the cosines over each block pair
         const SimilarityView small = similarityView(t, labels, 10);
         QCOMPARE(small.block, i64(4));
@@ -87,7 +92,8 @@ class TstText : public QObject {
                 double s = 0;
                 int c = 0;
                 for (i64 i = a * 4; i < std::min(n, a * 4 + 4); ++i)
-                    for (i64 j = b * 4; j < std::min(n, b * 4 + 4); ++j, ++c) s += cosAt(full.order[i], full.order[j]);
+                    for (i64 j = b * 4; j < std::min(n, b * 4 + 4); ++j, ++c)
+                        s += cosAt(full.order[i], full.order[j]);
                 QVERIFY(std::abs(small.values[a * 10 + b] - s / c) < 1e-5);
             }
     }
@@ -98,14 +104,19 @@ class TstText : public QObject {
         std::mt19937 gen(5);
         std::normal_distribution<double> nd(0.0, 1.0);
         std::vector<double> e1(d), e2(d);
-        for (i64 j = 0; j < d; ++j) e1[j] = nd(gen);
+        for (i64 j = 0; j < d; ++j)
+            e1[j] = nd(gen);
         double s1 = std::sqrt(std::inner_product(e1.begin(), e1.end(), e1.begin(), 0.0));
-        for (auto& v : e1) v /= s1;
-        for (i64 j = 0; j < d; ++j) e2[j] = nd(gen);
+        for (auto& v : e1)
+            v /= s1;
+        for (i64 j = 0; j < d; ++j)
+            e2[j] = nd(gen);
         const double p = std::inner_product(e1.begin(), e1.end(), e2.begin(), 0.0);
-        for (i64 j = 0; j < d; ++j) e2[j] -= p * e1[j];
+        for (i64 j = 0; j < d; ++j)
+            e2[j] -= p * e1[j];
         double s2 = std::sqrt(std::inner_product(e2.begin(), e2.end(), e2.begin(), 0.0));
-        for (auto& v : e2) v /= s2;
+        for (auto& v : e2)
+            v /= s2;
         std::vector<float> x(n * d);
         std::vector<double> a(n), b(n);
         for (i64 i = 0; i < n; ++i) {
@@ -113,25 +124,33 @@ class TstText : public QObject {
             b[i] = 2 * nd(gen);
         }
         { // a sample with exactly uncorrelated, centred a and b, so the axes are e1 and e2
-            const double ma = std::accumulate(a.begin(), a.end(), 0.0) / n, mb = std::accumulate(b.begin(), b.end(), 0.0) / n;
-            for (i64 i = 0; i < n; ++i) a[i] -= ma, b[i] -= mb;
-            const double ab = std::inner_product(a.begin(), a.end(), b.begin(), 0.0) / std::inner_product(a.begin(), a.end(), a.begin(), 0.0);
-            for (i64 i = 0; i < n; ++i) b[i] -= ab * a[i];
+            const double ma = std::accumulate(a.begin(), a.end(), 0.0) / n,
+                         mb = std::accumulate(b.begin(), b.end(), 0.0) / n;
+            for (i64 i = 0; i < n; ++i)
+                a[i] -= ma, b[i] -= mb;
+            const double ab = std::inner_product(a.begin(), a.end(), b.begin(), 0.0) /
+                              std::inner_product(a.begin(), a.end(), a.begin(), 0.0);
+            for (i64 i = 0; i < n; ++i)
+                b[i] -= ab * a[i];
         }
         for (i64 i = 0; i < n; ++i) {
-            for (i64 j = 0; j < d; ++j) x[i * d + j] = float(5.0 + a[i] * e1[j] + b[i] * e2[j] + 0.1 * nd(gen));
+            for (i64 j = 0; j < d; ++j)
+                x[i * d + j] = float(5.0 + a[i] * e1[j] + b[i] * e2[j] + 0.1 * nd(gen));
         }
         TokenSet t = tokenSet(x, n, d);
-        std::vector<float> merged(x.begin(), x.begin() + 2 * d); // two "merged" tokens: tokens 0 and 1
+        std::vector<float> merged(x.begin(),
+                                  x.begin() + 2 * d); // two "merged" tokens: tokens 0 and 1
         const PcaView v = pcaView(t, merged, 2);
         QCOMPARE(v.tokens.size(), std::size_t(2 * n));
         QCOMPARE(v.merged.size(), std::size_t(4));
         // merged tokens land where the identical tokens do
-        QVERIFY(std::abs(v.merged[0] - v.tokens[0]) < 1e-4 && std::abs(v.merged[3] - v.tokens[3]) < 1e-4);
+        QVERIFY(std::abs(v.merged[0] - v.tokens[0]) < 1e-4 &&
+                std::abs(v.merged[3] - v.tokens[3]) < 1e-4);
         // the first axis recovers a (up to sign), the second b
         auto corr = [&](const std::vector<double>& ref, int c) {
             double sxy = 0, sxx = 0, syy = 0, mx = 0, my = 0;
-            for (i64 i = 0; i < n; ++i) mx += ref[i] / n, my += v.tokens[i * 2 + c] / double(n);
+            for (i64 i = 0; i < n; ++i)
+                mx += ref[i] / n, my += v.tokens[i * 2 + c] / double(n);
             for (i64 i = 0; i < n; ++i) {
                 const double dx = ref[i] - mx, dy = v.tokens[i * 2 + c] - my;
                 sxy += dx * dy, sxx += dx * dx, syy += dy * dy;
@@ -165,9 +184,11 @@ class TstText : public QObject {
             const float* h = r.layerEntropy.data() + l * n;
             const i64 lowest = std::min_element(h, h + n) - h;
             QCOMPARE(s[lowest], 1.0f);
-            for (i64 i = 0; i < n; ++i) mean[i] += (1.0 - s[i]) / 3.0;
+            for (i64 i = 0; i < n; ++i)
+                mean[i] += (1.0 - s[i]) / 3.0;
         }
-        for (i64 i = 0; i < n; ++i) QVERIFY(std::abs((1.0 - mean[i]) - r.saliency[i]) < 1e-5); // their mean
+        for (i64 i = 0; i < n; ++i)
+            QVERIFY(std::abs((1.0 - mean[i]) - r.saliency[i]) < 1e-5); // their mean
         QVERIFY_THROWS_EXCEPTION(UsageError, layerSaliency(r, 3));
     }
 
@@ -177,7 +198,8 @@ class TstText : public QObject {
         f.tensors.push_back({"a", NdArray::fromFloat(randomTokens(n, d, 1), {n, d})});
         f.tensors.push_back({"b", NdArray::fromFloat(randomTokens(n, d, 2), {n, d})});
         f.tensors.push_back({"h", NdArray::fromFloat(randomTokens(2 * n * d, 1, 3), {2, n, d})});
-        f.tensors.push_back({"att", NdArray::fromFloat(std::vector<float>(2 * n * n, 1.0f), {2, n, n})});
+        f.tensors.push_back(
+            {"att", NdArray::fromFloat(std::vector<float>(2 * n * n, 1.0f), {2, n, n})});
         f.metadata["labels"] = R"(["In","the","beginning","God","created","\u00e9"])";
         writeSafetensors(path("several.safetensors"), f);
         const auto infos = listTensors(path("several.safetensors"));
@@ -187,7 +209,8 @@ class TstText : public QObject {
         QCOMPARE(infos[0].dtype, std::string("F32"));
 
         InputOptions o;
-        QVERIFY_THROWS_EXCEPTION(InputError, loadInput(path("several.safetensors"), o)); // ambiguous
+        QVERIFY_THROWS_EXCEPTION(InputError,
+                                 loadInput(path("several.safetensors"), o)); // ambiguous
         o.key = "b";
         o.hidden = o.attention = path("several.safetensors");
         o.hiddenKey = "h";
@@ -201,7 +224,8 @@ class TstText : public QObject {
         // a labels file wins over the metadata; CRLF line ends are stripped
         {
             std::ofstream l(path("crlf.txt"), std::ios::binary);
-            for (int i = 0; i < n; ++i) l << "w" << i << "\r\n";
+            for (int i = 0; i < n; ++i)
+                l << "w" << i << "\r\n";
         }
         o.labels = path("crlf.txt");
         QCOMPARE(loadInput(path("several.safetensors"), o).items[0].labels[2], std::string("w2"));
@@ -266,34 +290,41 @@ class TstText : public QObject {
                 for (i64 i = 0; i < t.n; i += 17) {
                     const float* row = t.attention.data() + ((l * 4 + h) * t.n + i) * t.n;
                     double s = 0, ahead = 0;
-                    for (i64 j = 0; j < t.n; ++j) (j <= i ? s : ahead) += row[j];
+                    for (i64 j = 0; j < t.n; ++j)
+                        (j <= i ? s : ahead) += row[j];
                     QVERIFY(std::abs(s - 1.0) < 5e-3);
                     QCOMPARE(ahead, 0.0);
                 }
         // the tokens are the last layer's hidden state (stored in float16)
         for (i64 k = 0; k < t.n * t.d; k += 101)
-            QVERIFY(std::abs(t.x[k] - t.hidden[3 * t.n * t.d + k]) <= 2e-3 * std::max(1.0f, std::abs(t.x[k])));
+            QVERIFY(std::abs(t.x[k] - t.hidden[3 * t.n * t.d + k]) <=
+                    2e-3 * std::max(1.0f, std::abs(t.x[k])));
         // the training record says it beat the bigram baseline on held-out text
         std::ifstream rec(QMPP_SAMPLES "/psalm23-model.json");
         const auto j = nlohmann::json::parse(rec);
-        QVERIFY(j["heldout"]["model_nats_per_word"].get<double>() < j["heldout"]["bigram_nats_per_word"].get<double>());
+        QVERIFY(j["heldout"]["model_nats_per_word"].get<double>() <
+                j["heldout"]["bigram_nats_per_word"].get<double>());
     }
 
     void reportListsTokensAndSpans() {
         const QString out = m_dir.filePath("psalm");
         QProcess p;
-        p.start(QMPP_CLI, {"run", QString::fromStdString(kPsalm), "--attention", QString::fromStdString(kPsalm),
-                           "--labels", QString::fromStdString(kPsalmLabels), "--budget", "0.1", "--out", out, "--quiet"});
+        p.start(QMPP_CLI,
+                {"run", QString::fromStdString(kPsalm), "--attention",
+                 QString::fromStdString(kPsalm), "--labels", QString::fromStdString(kPsalmLabels),
+                 "--budget", "0.1", "--out", out, "--quiet"});
         QVERIFY(p.waitForFinished(120000));
         QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
         std::ifstream f((out + "/report.json").toStdString());
         const auto rep = nlohmann::json::parse(f);
         const NdArray labels = readNpy((out + "/labels.npy").toStdString());
-        const std::vector<i64> lab(labels.as<std::int64_t>(), labels.as<std::int64_t>() + labels.numel());
+        const std::vector<i64> lab(labels.as<std::int64_t>(),
+                                   labels.as<std::int64_t>() + labels.numel());
         std::vector<std::string> words;
         {
             std::ifstream w(kPsalmLabels);
-            for (std::string s; std::getline(w, s);) words.push_back(s);
+            for (std::string s; std::getline(w, s);)
+                words.push_back(s);
         }
         const auto& text = rep["text"];
         QCOMPARE(text["tokens"].size(), words.size());
@@ -308,15 +339,18 @@ class TstText : public QObject {
             const auto& js = text["spans"][s];
             QCOMPARE(js["begin"].get<i64>(), spans[s].begin);
             QCOMPARE(js["end"].get<i64>(), spans[s].end);
-            for (i64 i = spans[s].begin; i < spans[s].end; ++i) QCOMPARE(lab[i], js["group"].get<i64>());
+            for (i64 i = spans[s].begin; i < spans[s].end; ++i)
+                QCOMPARE(lab[i], js["group"].get<i64>());
             QCOMPARE(js["text"].get<std::string>(), spanText(words, spans[s]));
         }
         const i64 k = rep["parameters"]["k"].get<i64>();
         QCOMPARE(i64(text["groups"].size()), k);
         i64 total = 0;
-        for (const auto& g : text["groups"]) total += g["size"].get<i64>();
+        for (const auto& g : text["groups"])
+            total += g["size"].get<i64>();
         QCOMPARE(total, i64(words.size()));
-        QVERIFY(rep["saliency_source"].get<std::string>().find("attention maps") != std::string::npos);
+        QVERIFY(rep["saliency_source"].get<std::string>().find("attention maps") !=
+                std::string::npos);
     }
 };
 

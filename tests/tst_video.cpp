@@ -20,7 +20,9 @@ using namespace qmpp::test;
 
 namespace {
 
-std::string clip() { return std::string(QMPP_SAMPLES) + "/realshort.mp4"; }
+std::string clip() {
+    return std::string(QMPP_SAMPLES) + "/realshort.mp4";
+}
 
 QStringList listing(const QString& dir) {
     return QDir(dir).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
@@ -32,7 +34,8 @@ ImageInput solidFrame(int w, int h, int patch, std::uint8_t seed) {
     img.height = h;
     img.patch = patch;
     img.rgb.resize(std::size_t(w) * h * 3);
-    for (std::size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = std::uint8_t(seed + 7 * i);
+    for (std::size_t i = 0; i < img.rgb.size(); ++i)
+        img.rgb[i] = std::uint8_t(seed + 7 * i);
     return img;
 }
 
@@ -62,7 +65,8 @@ class TestVideo : public QObject {
     }
     void badFrameRanges_data() {
         QTest::addColumn<QString>("text");
-        for (const char* s : {"", "3", "5:5", "9:3", "a:b", "-1:4", "1:2:3", "1.5:3"}) QTest::newRow(s) << s;
+        for (const char* s : {"", "3", "5:5", "9:3", "a:b", "-1:4", "1:2:3", "1.5:3"})
+            QTest::newRow(s) << s;
     }
     void badFrameRanges() {
         QFETCH(QString, text);
@@ -78,7 +82,9 @@ class TestVideo : public QObject {
         QCOMPARE(t.gridFrames, 1);
         QCOMPARE(t.gridRows, 2);
         QCOMPARE(t.gridCols, 4);
-        auto norm = [](std::uint8_t v, int ch) { return (v / 255.0f - kImageNetMean[ch]) / kImageNetStd[ch]; };
+        auto norm = [](std::uint8_t v, int ch) {
+            return (v / 255.0f - kImageNetMean[ch]) / kImageNetStd[ch];
+        };
         // token (row 1, col 2), channel 2, frame tau = 1, pixel (y 3, x 5)
         const int r = 1, c = 2, ch = 2, tau = 1, y = 3, x = 5;
         const float got = t.x[(r * 4 + c) * t.d + ((ch * 2 + tau) * 8 + y) * 8 + x];
@@ -118,7 +124,8 @@ class TestVideo : public QObject {
         QCOMPARE(r.info().height, 240);
         QVERIFY(std::abs(r.info().fps - 30.0) < 0.1);
         std::vector<ImageInput> seq(22);
-        for (auto& f : seq) QVERIFY(r.read(f));
+        for (auto& f : seq)
+            QVERIFY(r.read(f));
         QCOMPARE(r.position(), i64(22));
         QVERIFY(seq[20].rgb != seq[5].rgb); // the clip moves
         // backwards and forwards seeks land on the frame a sequential read gives
@@ -161,7 +168,8 @@ class TestVideo : public QObject {
             QCOMPARE(static_cast<int>(u.images.size()), 4);
         }
         QCOMPARE(units.back().padded, i64(2));
-        QVERIFY(units.back().images[3].rgb == units.back().images[1].rgb); // padding repeats the last frame
+        QVERIFY(units.back().images[3].rgb ==
+                units.back().images[1].rgb); // padding repeats the last frame
         QCOMPARE(seen, (std::vector<std::pair<i64, i64>>{{30, 4}, {34, 2}}));
     }
 
@@ -172,8 +180,8 @@ class TestVideo : public QObject {
         p.budget = 0.1;
         p.backend = BackendKind::Cpu;
         std::vector<std::pair<i64, i64>> progress;
-        const VideoRun run = exportVideo(clip(), VideoOptions{}, {10, 16}, p, dir.toStdString(), false,
-                                         [&](i64 done, i64 total) {
+        const VideoRun run = exportVideo(clip(), VideoOptions{}, {10, 16}, p, dir.toStdString(),
+                                         false, [&](i64 done, i64 total) {
                                              progress.emplace_back(done, total);
                                              return true;
                                          });
@@ -181,7 +189,8 @@ class TestVideo : public QObject {
         QCOMPARE(progress.back(), (std::pair<i64, i64>{6, 6}));
         QCOMPARE(static_cast<int>(run.flicker.size()), 5);
         for (std::size_t u = 1; u < run.results.size(); ++u)
-            QCOMPARE(run.flicker[u - 1], groupFlicker(run.results[u - 1].labels, run.results[u].labels));
+            QCOMPARE(run.flicker[u - 1],
+                     groupFlicker(run.results[u - 1].labels, run.results[u].labels));
         // arrays with the frame axis first, equal to the results
         const NdArray labels = readNpy((dir + "/labels.npy").toStdString());
         QCOMPARE(labels.shape, (std::vector<i64>{6, 300}));
@@ -204,10 +213,12 @@ class TestVideo : public QObject {
                  run.results[5].metrics.reconstructionError);
 
         // refused without force, and a cancelled export leaves the folder as it was
-        QVERIFY_THROWS_EXCEPTION(InputError, exportVideo(clip(), VideoOptions{}, {0, 2}, p, dir.toStdString(), false));
+        QVERIFY_THROWS_EXCEPTION(
+            InputError, exportVideo(clip(), VideoOptions{}, {0, 2}, p, dir.toStdString(), false));
         const QStringList before = listing(dir), parentBefore = listing(m_dir.path());
-        QVERIFY_THROWS_EXCEPTION(Cancelled, exportVideo(clip(), VideoOptions{}, {0, 8}, p, dir.toStdString(), true,
-                                                        [](i64 done, i64) { return done < 3; }));
+        QVERIFY_THROWS_EXCEPTION(Cancelled,
+                                 exportVideo(clip(), VideoOptions{}, {0, 8}, p, dir.toStdString(),
+                                             true, [](i64 done, i64) { return done < 3; }));
         QCOMPARE(listing(dir), before);
         QCOMPARE(listing(m_dir.path()), parentBefore);
         QCOMPARE(readNpy((dir + "/labels.npy").toStdString()).shape, (std::vector<i64>{6, 300}));
@@ -237,7 +248,8 @@ class TestVideo : public QObject {
             VideoReader r(path.toStdString(), VideoOptions{});
             QFAIL("accepted a bad video");
         } catch (const InputError& e) {
-            QVERIFY2(QString(e.what()).contains(message) && QString(e.what()).contains("bad.mp4"), e.what());
+            QVERIFY2(QString(e.what()).contains(message) && QString(e.what()).contains("bad.mp4"),
+                     e.what());
         }
         try {
             VideoReader r(std::string(QMPP_FIXTURES) + "/video_zero_frames.avi", VideoOptions{});
@@ -264,7 +276,8 @@ class TestVideo : public QObject {
         const auto& rss = meta["rss_mib"];
         QVERIFY(rss.size() >= 10);
 #if defined(__SANITIZE_ADDRESS__)
-        QSKIP("AddressSanitizer keeps freed memory in quarantine, so resident memory grows by design");
+        QSKIP("AddressSanitizer keeps freed memory in quarantine, so resident memory grows by "
+              "design");
 #endif
         // after warm-up (frame 100), resident memory stays within 8 MiB
         const double warm = rss[1][1].get<double>(), last = rss.back()[1].get<double>();

@@ -16,32 +16,43 @@ namespace qmpp::cli {
 Runner addBench(CLI::App& app) {
     struct Args {
         BenchOptions o;
-        std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32", trace, csv;
+        std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32",
+                    trace, csv;
         i64 play = 300;
         VideoOptions vo;
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand("bench", "Time every stage and the whole pipeline");
-    c->add_option("--backend", a->backend, "cpu | cuda-basic | cuda (default cpu)")->check(CLI::IsMember({"cpu", "cuda-basic", "cuda"}));
-    c->add_option("--tokens-list", a->o.tokens, "token counts N (default 196,1024,4096)")->delimiter(',');
+    c->add_option("--backend", a->backend, "cpu | cuda-basic | cuda (default cpu)")
+        ->check(CLI::IsMember({"cpu", "cuda-basic", "cuda"}));
+    c->add_option("--tokens-list", a->o.tokens, "token counts N (default 196,1024,4096)")
+        ->delimiter(',');
     c->add_option("--dim", a->o.dim, "token dimension D (default 768)");
-    c->add_option("--layers", a->o.layers, "multi-scale layer counts L (default 1,12)")->delimiter(',');
-    c->add_option("--repeats", a->o.repeats, "timed repeats after warm-up (default 7; at least 20 on a GPU)");
+    c->add_option("--layers", a->o.layers, "multi-scale layer counts L (default 1,12)")
+        ->delimiter(',');
+    c->add_option("--repeats", a->o.repeats,
+                  "timed repeats after warm-up (default 7; at least 20 on a GPU)");
     c->add_option("--budget", a->o.budget, "K = floor(budget * N) (default 0.2)");
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--json", a->json, "write the statistics as JSON");
     c->add_option("--csv", a->csv, "write the statistics as CSV");
     c->add_option("--trace", a->trace, "write a Chrome trace JSON (Perfetto, chrome://tracing)");
-    c->add_option("--hidden-layers", a->o.hiddenLayers, "GPU: also time the pipeline from this many hidden-state layers (default 12; 0: off)");
-    c->add_option("--basic-max-n", a->o.basicMaxN, "GPU: time basic kernels only up to this N (default: all)");
-    c->add_option("--frames", a->frames, "time the pipeline per frame of tokenized frames [F,N,D] (qmpp tokenize VIDEO)");
-    c->add_option("--video", a->video, "play a video through decode, tokenize and merge (loops the clip)");
+    c->add_option(
+        "--hidden-layers", a->o.hiddenLayers,
+        "GPU: also time the pipeline from this many hidden-state layers (default 12; 0: off)");
+    c->add_option("--basic-max-n", a->o.basicMaxN,
+                  "GPU: time basic kernels only up to this N (default: all)");
+    c->add_option("--frames", a->frames,
+                  "time the pipeline per frame of tokenized frames [F,N,D] (qmpp tokenize VIDEO)");
+    c->add_option("--video", a->video,
+                  "play a video through decode, tokenize and merge (loops the clip)");
     c->add_option("--play", a->play, "--video: frames to play (default 300)");
     c->add_option("--width", a->vo.width, "--video: resize frames to this width first");
     c->add_option("--patch", a->vo.patch, "--video: patch size P (default 16)");
     c->add_option("--tubelet", a->vo.tubelet, "--video: tubelets of T frames (default 1)");
-    c->add_option("--precision", a->precision, "--frames/--video: fp32 | fp16 (default fp32)")->check(CLI::IsMember({"fp32", "fp16"}));
+    c->add_option("--precision", a->precision, "--frames/--video: fp32 | fp16 (default fp32)")
+        ->check(CLI::IsMember({"fp32", "fp16"}));
     return [a] {
         if (a->o.repeats < 1) throw UsageError("--repeats must be at least 1");
         if (a->o.dim < 1) throw UsageError("--dim must be at least 1");
@@ -56,7 +67,8 @@ Runner addBench(CLI::App& app) {
         j["backend"] = a->backend;
         std::vector<TimingStats> stats;
         if (!a->frames.empty() || !a->video.empty()) {
-            if (!a->frames.empty() && !a->video.empty()) throw UsageError("--frames and --video exclude each other");
+            if (!a->frames.empty() && !a->video.empty())
+                throw UsageError("--frames and --video exclude each other");
             MergeParams p;
             p.budget = a->o.budget;
             p.cluster = a->o.cluster;
@@ -67,14 +79,15 @@ Runner addBench(CLI::App& app) {
                 throw UsageError("--precision fp16 needs a CUDA backend");
             const bool repeatsGiven = a->o.repeats != BenchOptions{}.repeats;
             stats = !a->frames.empty()
-                ? benchFrames(a->frames, p, repeatsGiven ? a->o.repeats : 3, std::cout, j)
-                : benchVideo(a->video, a->vo, a->play, p, std::cout, j);
+                        ? benchFrames(a->frames, p, repeatsGiven ? a->o.repeats : 3, std::cout, j)
+                        : benchVideo(a->video, a->vo, a->play, p, std::cout, j);
         } else if (a->backend == "cpu") {
             j["device"] = makeCpuBackend()->device();
             stats = benchCpu(a->o, std::cout);
         } else {
             std::string why;
-            if (!gpuAvailable(&why)) throw RuntimeFailure("bench --backend " + a->backend + ": " + why);
+            if (!gpuAvailable(&why))
+                throw RuntimeFailure("bench --backend " + a->backend + ": " + why);
 #ifdef QMPP_HAVE_CUDA
             if (a->o.tokens == BenchOptions{}.tokens) a->o.tokens = {196, 1024, 4096, 16384};
             a->o.repeats = std::max(a->o.repeats, 20);
@@ -98,14 +111,17 @@ Runner addBench(CLI::App& app) {
         };
         if (!a->json.empty()) {
             j["results"] = nlohmann::ordered_json::array();
-            for (const auto& s : stats) j["results"].push_back(toJson(s));
+            for (const auto& s : stats)
+                j["results"].push_back(toJson(s));
             save(a->json, j.dump(2) + "\n");
         }
         if (!a->csv.empty()) save(a->csv, timingsCsv(stats));
         if (!a->trace.empty()) {
-            const auto& dev = j.contains("device") ? j["device"] : nlohmann::ordered_json("unknown device");
-            const std::string name = dev.is_object() ? dev.value("name", std::string("GPU"))
-                                     : dev.is_string() ? dev.get<std::string>() : std::string("unknown device");
+            const auto& dev =
+                j.contains("device") ? j["device"] : nlohmann::ordered_json("unknown device");
+            const std::string name = dev.is_object()   ? dev.value("name", std::string("GPU"))
+                                     : dev.is_string() ? dev.get<std::string>()
+                                                       : std::string("unknown device");
             save(a->trace, chromeTrace(stats, name).dump(1) + "\n");
         }
         for (const auto& s : stats)

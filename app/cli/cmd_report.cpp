@@ -14,8 +14,9 @@ Runner addReport(CLI::App& app) {
         bool quiet = false;
     };
     auto a = std::make_shared<Args>();
-    CLI::App* c = app.add_subcommand("report", "One self-contained HTML report (tables, figures, checks) of a "
-                                               "`qmpp run` or `qmpp sweep` output folder");
+    CLI::App* c = app.add_subcommand(
+        "report", "One self-contained HTML report (tables, figures, checks) of a "
+                  "`qmpp run` or `qmpp sweep` output folder");
     c->add_option("DIR", a->dir, "the output folder of qmpp run or qmpp sweep")->required();
     c->add_option("--out", a->out, "the HTML file to write (default DIR/report.html)");
     c->add_flag("--quiet", a->quiet, "print nothing on success");
@@ -26,7 +27,8 @@ Runner addReport(CLI::App& app) {
             std::cout << "wrote " << path << " (" << doc.figures.size() << " figures; "
                       << (doc.verified() ? "verified" : "NOT verified") << ": ";
             int passed = 0;
-            for (const auto& ch : doc.checks) passed += ch.ok;
+            for (const auto& ch : doc.checks)
+                passed += ch.ok;
             std::cout << passed << " of " << doc.checks.size() << " checks passed)\n";
             for (const auto& ch : doc.checks)
                 if (!ch.ok) std::cout << "  FAILED: " << ch.what << " (" << ch.detail << ")\n";

@@ -1,4 +1,5 @@
-// qmpp: the headless QuickMerge++ CLI. Exit codes: 0 ok, 2 usage, 3 bad input or unwritable output, 4 runtime failure.
+// qmpp: the headless QuickMerge++ CLI. Exit codes: 0 ok, 2 usage, 3 bad input or unwritable output,
+// 4 runtime failure.
 #include "commands.h"
 
 #include "qmpp/engine.h"
@@ -14,12 +15,13 @@ int main(int argc, char** argv) {
     // disk, instead of the process being killed mid-export.
     std::signal(SIGXFSZ, SIG_IGN);
     CLI::App app{"qmpp " + std::string(qmpp::kVersion) +
-                 " — QuickMerge++ token merging: saliency by attention entropy, Gumbel-softmax "
-                 "mask, cosine clustering, saliency-weighted merge.",
+                     " — QuickMerge++ token merging: saliency by attention entropy, Gumbel-softmax "
+                     "mask, cosine clustering, saliency-weighted merge.",
                  "qmpp"};
     app.set_version_flag("--version", std::string("qmpp ") + qmpp::kVersion);
     app.require_subcommand(1);
-    app.footer("Exit codes: 0 ok, 2 usage error, 3 bad input or an output that cannot be written, 4 runtime\n"
+    app.footer("Exit codes: 0 ok, 2 usage error, 3 bad input or an output that cannot be written, "
+               "4 runtime\n"
                "failure.\n"
                "Run `qmpp COMMAND --help` for a command's options.");
     const Runner run = addRun(app);

@@ -17,7 +17,8 @@ const QCPColorGradient& viridis() {
         const QColor stops[] = {QColor(68, 1, 84),    QColor(71, 44, 122),  QColor(59, 81, 139),
                                 QColor(44, 113, 142), QColor(33, 144, 141), QColor(39, 173, 129),
                                 QColor(92, 200, 99),  QColor(170, 220, 50), QColor(253, 231, 37)};
-        for (int i = 0; i < 9; ++i) v.setColorStopAt(i / 8.0, stops[i]);
+        for (int i = 0; i < 9; ++i)
+            v.setColorStopAt(i / 8.0, stops[i]);
         v.setColorInterpolation(QCPColorGradient::ciRGB);
         v.setLevelCount(256);
         return v;
@@ -30,6 +31,8 @@ QRgb viridisAt(double v) {
     return g.color(std::clamp(v, 0.0, 1.0), QCPRange(0.0, 1.0));
 }
 
-QColor groupColour(long long g) { return QColor(QRgb(qmpp::groupRgb(g))); }
+QColor groupColour(long long g) {
+    return QColor(QRgb(qmpp::groupRgb(g)));
+}
 
 } // namespace studio

@@ -24,9 +24,11 @@ namespace studio {
 
 namespace {
 
-const qmpp::Method kMethods[] = {qmpp::Method::QuickMerge, qmpp::Method::ToMe, qmpp::Method::TopK, qmpp::Method::Random};
+const qmpp::Method kMethods[] = {qmpp::Method::QuickMerge, qmpp::Method::ToMe, qmpp::Method::TopK,
+                                 qmpp::Method::Random};
 const char* kMethodNames[] = {"QuickMerge++", "ToMe", "Top-K pruning", "Random pruning"};
-const QColor kCurve[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(220, 90, 50), QColor(140, 100, 200)};
+const QColor kCurve[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(220, 90, 50),
+                         QColor(140, 100, 200)};
 
 int methodIndex(qmpp::Method m) {
     for (int i = 0; i < 4; ++i)
@@ -43,7 +45,8 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     for (int i = 0; i < kSlots; ++i) {
         m_method[i] = new QComboBox(this);
         m_method[i]->addItem(tr("(none)"), -1);
-        for (int m = 0; m < 4; ++m) m_method[i]->addItem(tr(kMethodNames[m]), m);
+        for (int m = 0; m < 4; ++m)
+            m_method[i]->addItem(tr(kMethodNames[m]), m);
         m_method[i]->setCurrentIndex(i + 1);
         head->addWidget(m_method[i]);
     }
@@ -74,10 +77,11 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
         g->addWidget(m_canvas[i], 1, i);
         g->setColumnStretch(i, 1);
         // zoom and pan follow whichever canvas the user moves
-        connect(m_canvas[i], &ImageCanvas::viewChanged, this, [this, i](double zoom, QPointF offset) {
-            for (int j = 0; j < kSlots; ++j)
-                if (j != i) m_canvas[j]->setView(zoom, offset);
-        });
+        connect(m_canvas[i], &ImageCanvas::viewChanged, this,
+                [this, i](double zoom, QPointF offset) {
+                    for (int j = 0; j < kSlots; ++j)
+                        if (j != i) m_canvas[j]->setView(zoom, offset);
+                });
     }
     g->setRowStretch(1, 1);
     split->addWidget(grid);
@@ -89,7 +93,8 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     auto* pv = new QVBoxLayout(plotBox);
     pv->setContentsMargins(0, 0, 0, 0);
     m_metric = new QComboBox(plotBox);
-    for (const auto& c : qmpp::sweepColumns()) m_metric->addItem(QString::fromStdString(c.first));
+    for (const auto& c : qmpp::sweepColumns())
+        m_metric->addItem(QString::fromStdString(c.first));
     pv->addWidget(m_metric);
     m_plot = makePlot(plotBox);
     pv->addWidget(m_plot, 1);
@@ -123,7 +128,8 @@ void ComparePage::setInput(const StudioInput& in) {
 
 void ComparePage::setMethods(const std::vector<qmpp::Method>& methods) {
     for (int i = 0; i < kSlots; ++i)
-        m_method[i]->setCurrentIndex(i < int(methods.size()) ? methodIndex(methods[std::size_t(i)]) + 1 : 0);
+        m_method[i]->setCurrentIndex(
+            i < int(methods.size()) ? methodIndex(methods[std::size_t(i)]) + 1 : 0);
 }
 
 std::vector<qmpp::Method> ComparePage::methods() const {
@@ -152,7 +158,9 @@ bool ComparePage::compare(const qmpp::MergeParams& base, QString* error) {
                 out->params.method = ms[i];
                 const auto t0 = std::chrono::steady_clock::now();
                 out->result = session.run(in.tokens(), out->params);
-                out->wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                out->wallMs =
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count();
                 makeDisplayImages(in, *out);
                 outs[i] = out;
                 if (!progress(qmpp::i64(i + 1), qmpp::i64(ms.size()))) throw qmpp::Cancelled();
@@ -171,10 +179,14 @@ bool ComparePage::compare(const qmpp::MergeParams& base, QString* error) {
         if (!used) continue;
         const auto& r = m_outputs[std::size_t(o)]->result;
         m_canvas[i]->setOutput(m_outputs[std::size_t(o++)]);
-        m_title[i]->setText(tr("<b>%1</b> · K = %2 · %3 ms").arg(m_method[i]->currentText()).arg(r.k).arg(r.timings.back().ms, 0, 'f', 1));
+        m_title[i]->setText(tr("<b>%1</b> · K = %2 · %3 ms")
+                                .arg(m_method[i]->currentText())
+                                .arg(r.k)
+                                .arg(r.timings.back().ms, 0, 'f', 1));
     }
     // the views start aligned
-    for (int i = 1; i < kSlots; ++i) m_canvas[i]->setView(m_canvas[0]->zoom(), m_canvas[0]->offset());
+    for (int i = 1; i < kSlots; ++i)
+        m_canvas[i]->setView(m_canvas[0]->zoom(), m_canvas[0]->offset());
     showTable();
     return true;
 }
@@ -186,14 +198,21 @@ void ComparePage::showTable() {
     };
     static const RowDef rows[] = {
         {tr("K"), [](const qmpp::MergeResult& r) { return double(r.k); }},
-        {tr("reconstruction error"), [](const qmpp::MergeResult& r) { return r.metrics.reconstructionError; }},
+        {tr("reconstruction error"),
+         [](const qmpp::MergeResult& r) { return r.metrics.reconstructionError; }},
         {tr("mean cosine"), [](const qmpp::MergeResult& r) { return r.metrics.meanCosine; }},
-        {tr("norm-mass retention"), [](const qmpp::MergeResult& r) { return r.metrics.normMassRetention; }},
-        {tr("norm-mass top-K (γ actual)"), [](const qmpp::MergeResult& r) { return r.metrics.normMassTopK; }},
-        {tr("saliency retention"), [](const qmpp::MergeResult& r) { return r.metrics.saliencyRetention; }},
-        {tr("group size min"), [](const qmpp::MergeResult& r) { return double(r.metrics.groupSizeMin); }},
-        {tr("group size median"), [](const qmpp::MergeResult& r) { return r.metrics.groupSizeMedian; }},
-        {tr("group size max"), [](const qmpp::MergeResult& r) { return double(r.metrics.groupSizeMax); }},
+        {tr("norm-mass retention"),
+         [](const qmpp::MergeResult& r) { return r.metrics.normMassRetention; }},
+        {tr("norm-mass top-K (γ actual)"),
+         [](const qmpp::MergeResult& r) { return r.metrics.normMassTopK; }},
+        {tr("saliency retention"),
+         [](const qmpp::MergeResult& r) { return r.metrics.saliencyRetention; }},
+        {tr("group size min"),
+         [](const qmpp::MergeResult& r) { return double(r.metrics.groupSizeMin); }},
+        {tr("group size median"),
+         [](const qmpp::MergeResult& r) { return r.metrics.groupSizeMedian; }},
+        {tr("group size max"),
+         [](const qmpp::MergeResult& r) { return double(r.metrics.groupSizeMax); }},
         {tr("AR loss"), [](const qmpp::MergeResult& r) { return r.losses.ar; }},
         {tr("fidelity loss"), [](const qmpp::MergeResult& r) { return r.losses.fidelity; }},
         {tr("total loss"), [](const qmpp::MergeResult& r) { return r.losses.total; }},
@@ -204,19 +223,23 @@ void ComparePage::showTable() {
     m_table->setRowCount(n);
     m_table->setColumnCount(int(m_outputs.size()));
     QStringList heads;
-    for (const auto& o : m_outputs) heads << QString::fromStdString(o->result.method);
+    for (const auto& o : m_outputs)
+        heads << QString::fromStdString(o->result.method);
     m_table->setHorizontalHeaderLabels(heads);
     QStringList names;
     for (int r = 0; r < n; ++r) {
         names << rows[r].name;
         for (int c = 0; c < int(m_outputs.size()); ++c)
-            m_table->setItem(r, c, new QTableWidgetItem(QString::number(rows[r].get(m_outputs[std::size_t(c)]->result), 'g', 5)));
+            m_table->setItem(r, c,
+                             new QTableWidgetItem(QString::number(
+                                 rows[r].get(m_outputs[std::size_t(c)]->result), 'g', 5)));
     }
     m_table->setVerticalHeaderLabels(names);
     m_table->resizeColumnsToContents();
 }
 
-bool ComparePage::sweep(const qmpp::MergeParams& base, std::vector<double> budgets, int cancelAfter, QString* error) {
+bool ComparePage::sweep(const qmpp::MergeParams& base, std::vector<double> budgets, int cancelAfter,
+                        QString* error) {
     const auto ms = methods();
     if (!m_in.loaded || ms.empty()) {
         if (error) *error = tr("Open an input and choose the methods");
@@ -229,10 +252,14 @@ bool ComparePage::sweep(const qmpp::MergeParams& base, std::vector<double> budge
     const JobEnd end = runWithProgress(
         this, tr("Budget sweep: %1 methods × %2 budgets…").arg(ms.size()).arg(budgets.size()),
         qint64(ms.size() * budgets.size()),
-        [&](const qmpp::Progress& progress) { rows = qmpp::runSweep(in.tokens(), base, ms, budgets, progress); }, &message,
-        cancelAfter);
+        [&](const qmpp::Progress& progress) {
+            rows = qmpp::runSweep(in.tokens(), base, ms, budgets, progress);
+        },
+        &message, cancelAfter);
     if (end != JobEnd::Done) {
-        if (error) *error = end == JobEnd::Cancelled ? tr("sweep cancelled; the previous curves stay") : message;
+        if (error)
+            *error = end == JobEnd::Cancelled ? tr("sweep cancelled; the previous curves stay")
+                                              : message;
         return false;
     }
     m_rows = std::move(rows);
@@ -250,7 +277,8 @@ void ComparePage::plotSweep() {
     const auto& column = qmpp::sweepColumns()[std::size_t(col)];
     std::vector<std::string> order;
     for (const auto& r : m_rows)
-        if (std::find(order.begin(), order.end(), r.method) == order.end()) order.push_back(r.method);
+        if (std::find(order.begin(), order.end(), r.method) == order.end())
+            order.push_back(r.method);
     for (std::size_t m = 0; m < order.size(); ++m) {
         auto* g = m_plot->addGraph();
         QVector<double> x, y;

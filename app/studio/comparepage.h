@@ -37,8 +37,8 @@ class ComparePage : public QWidget {
     // The budget sweep: `budgets` (default 5 %, 10 %, 20 %, ..., 100 %) for each method.
     // cancelAfter >= 0 cancels once that many points are done (tests). False when cancelled
     // (the previous curves stay) or failed.
-    bool sweep(const qmpp::MergeParams& base, std::vector<double> budgets = {}, int cancelAfter = -1,
-               QString* error = nullptr);
+    bool sweep(const qmpp::MergeParams& base, std::vector<double> budgets = {},
+               int cancelAfter = -1, QString* error = nullptr);
 
     const std::vector<std::shared_ptr<const RunOutput>>& outputs() const { return m_outputs; }
     const std::vector<qmpp::SweepRow>& sweepRows() const { return m_rows; }

@@ -33,7 +33,8 @@ void ImageCanvas::setInput(const StudioInput& input) {
 
 void ImageCanvas::setFrame(const StudioInput& input) {
     const Grid g = gridOf(input);
-    if (!m_input.loaded || g.rows != m_grid.rows || g.cols != m_grid.cols || g.cell != m_grid.cell) {
+    if (!m_input.loaded || g.rows != m_grid.rows || g.cols != m_grid.cols ||
+        g.cell != m_grid.cell) {
         setInput(input);
         return;
     }
@@ -54,7 +55,9 @@ void ImageCanvas::setOverlay(Overlay o, bool on) {
     emit overlayToggled(o, on);
     update();
 }
-bool ImageCanvas::overlay(Overlay o) const { return m_on[int(o)]; }
+bool ImageCanvas::overlay(Overlay o) const {
+    return m_on[int(o)];
+}
 void ImageCanvas::setOpacity(Overlay o, double opacity) {
     m_opacity[int(o)] = opacity;
     update();
@@ -63,7 +66,8 @@ void ImageCanvas::setOpacity(Overlay o, double opacity) {
 void ImageCanvas::fitToWindow() {
     if (m_base.isNull()) return;
     m_zoom = std::min(double(width()) / m_base.width(), double(height()) / m_base.height());
-    m_offset = QPointF((width() - m_base.width() * m_zoom) / 2, (height() - m_base.height() * m_zoom) / 2);
+    m_offset =
+        QPointF((width() - m_base.width() * m_zoom) / 2, (height() - m_base.height() * m_zoom) / 2);
     update();
 }
 
@@ -71,7 +75,9 @@ void ImageCanvas::resizeEvent(QResizeEvent*) {
     if (m_fit) fitToWindow();
 }
 
-QPointF ImageCanvas::toImage(const QPointF& w) const { return (w - m_offset) / m_zoom; }
+QPointF ImageCanvas::toImage(const QPointF& w) const {
+    return (w - m_offset) / m_zoom;
+}
 
 long long ImageCanvas::tokenAt(const QPointF& pos) const {
     if (!m_input.loaded) return -1;
@@ -96,10 +102,17 @@ QString ImageCanvas::describe(long long i) const {
     const long long g = r.labels[i];
     QString s = tr("token %1 (row %2, col %3)").arg(i).arg(i / m_grid.cols).arg(i % m_grid.cols);
     if (!t.labels.empty()) s += QStringLiteral(" “%1”").arg(QString::fromStdString(t.labels[i]));
-    s += tr("\nsaliency %1   π %2   mass %3").arg(r.saliency[i], 0, 'f', 4).arg(r.pi[i], 0, 'g', 4).arg(r.mass[i], 0, 'g', 4);
+    s += tr("\nsaliency %1   π %2   mass %3")
+             .arg(r.saliency[i], 0, 'f', 4)
+             .arg(r.pi[i], 0, 'g', 4)
+             .arg(r.mass[i], 0, 'g', 4);
     if (g >= 0) {
         const double cosv = qmpp::cosine(&t.x[i * t.d], &r.merged[g * t.d], t.d);
-        s += tr("\ngroup %1 of %2, %3 tokens   cos to merged %4").arg(g).arg(r.k).arg(r.groupSizes[g]).arg(cosv, 0, 'f', 4);
+        s += tr("\ngroup %1 of %2, %3 tokens   cos to merged %4")
+                 .arg(g)
+                 .arg(r.k)
+                 .arg(r.groupSizes[g])
+                 .arg(cosv, 0, 'f', 4);
     } else {
         s += tr("\ndropped");
     }
@@ -130,8 +143,10 @@ void ImageCanvas::paintScene(QPainter& p) const {
     if (m_on[int(Overlay::Grid)]) {
         p.setOpacity(m_opacity[int(Overlay::Grid)]);
         p.setPen(QPen(Qt::white, 0));
-        for (int c = 0; c <= m_grid.cols; ++c) p.drawLine(QPointF(c * cell, 0), QPointF(c * cell, m_grid.rows * cell));
-        for (int rr = 0; rr <= m_grid.rows; ++rr) p.drawLine(QPointF(0, rr * cell), QPointF(m_grid.cols * cell, rr * cell));
+        for (int c = 0; c <= m_grid.cols; ++c)
+            p.drawLine(QPointF(c * cell, 0), QPointF(c * cell, m_grid.rows * cell));
+        for (int rr = 0; rr <= m_grid.rows; ++rr)
+            p.drawLine(QPointF(0, rr * cell), QPointF(m_grid.cols * cell, rr * cell));
         p.setOpacity(1.0);
     }
     if (m_on[int(Overlay::Foreground)]) {
@@ -139,7 +154,8 @@ void ImageCanvas::paintScene(QPainter& p) const {
         p.setPen(QPen(QColor(255, 80, 60), 1.5 / m_zoom));
         p.setBrush(Qt::NoBrush);
         for (long long i : r.foreground)
-            p.drawRect(QRectF((i % m_grid.cols) * cell + 1, (i / m_grid.cols) * cell + 1, cell - 2, cell - 2));
+            p.drawRect(QRectF((i % m_grid.cols) * cell + 1, (i / m_grid.cols) * cell + 1, cell - 2,
+                              cell - 2));
         p.setOpacity(1.0);
     }
     if (m_selectedGroup >= 0) {
@@ -152,7 +168,8 @@ void ImageCanvas::paintScene(QPainter& p) const {
     if (m_hover >= 0) {
         p.setPen(QPen(Qt::yellow, 2.0 / m_zoom));
         p.setBrush(Qt::NoBrush);
-        p.drawRect(QRectF((m_hover % m_grid.cols) * cell, (m_hover / m_grid.cols) * cell, cell, cell));
+        p.drawRect(
+            QRectF((m_hover % m_grid.cols) * cell, (m_hover / m_grid.cols) * cell, cell, cell));
     }
 }
 
@@ -172,14 +189,22 @@ void ImageCanvas::paintEvent(QPaintEvent*) {
         }
         p.setPen(Qt::white);
         p.drawRect(bar.adjusted(0, 0, -1, -1));
-        const QString top = sal ? QStringLiteral("1") : QString::number(m_out->result.pi.empty() ? 0.0 : *std::max_element(m_out->result.pi.begin(), m_out->result.pi.end()), 'g', 2);
+        const QString top = sal ? QStringLiteral("1")
+                                : QString::number(m_out->result.pi.empty()
+                                                      ? 0.0
+                                                      : *std::max_element(m_out->result.pi.begin(),
+                                                                          m_out->result.pi.end()),
+                                                  'g', 2);
         p.drawText(QRect(bar.left() - 50, bar.top() - 4, 46, 14), Qt::AlignRight, top);
-        p.drawText(QRect(bar.left() - 50, bar.bottom() - 10, 46, 14), Qt::AlignRight, QStringLiteral("0"));
-        p.drawText(QRect(bar.left() - 80, 8, 100, 16), Qt::AlignRight, sal ? tr("saliency") : tr("mask π"));
+        p.drawText(QRect(bar.left() - 50, bar.bottom() - 10, 46, 14), Qt::AlignRight,
+                   QStringLiteral("0"));
+        p.drawText(QRect(bar.left() - 80, 8, 100, 16), Qt::AlignRight,
+                   sal ? tr("saliency") : tr("mask π"));
     }
     if (!m_input.loaded) {
         p.setPen(Qt::lightGray);
-        p.drawText(rect(), Qt::AlignCenter, tr("Open an image or a file of embeddings (File › Open, or drop it here)"));
+        p.drawText(rect(), Qt::AlignCenter,
+                   tr("Open an image or a file of embeddings (File › Open, or drop it here)"));
     }
 }
 
@@ -231,8 +256,10 @@ void ImageCanvas::mouseMoveEvent(QMouseEvent* e) {
         m_hover = t;
         const QString text = describe(t);
         emit tokenHovered(t, text);
-        if (!text.isEmpty()) QToolTip::showText(e->globalPosition().toPoint(), text, this);
-        else QToolTip::hideText();
+        if (!text.isEmpty())
+            QToolTip::showText(e->globalPosition().toPoint(), text, this);
+        else
+            QToolTip::hideText();
         update();
     }
 }

@@ -21,7 +21,8 @@ const qmpp::TensorInfo* findKey(const std::vector<qmpp::TensorInfo>& ts, const Q
 
 QString shapeText(const std::vector<qmpp::i64>& s) {
     QStringList parts;
-    for (auto d : s) parts << QString::number(d);
+    for (auto d : s)
+        parts << QString::number(d);
     return "[" + parts.join(", ") + "]";
 }
 
@@ -47,19 +48,25 @@ bool attentionFits(const qmpp::TensorInfo& a, qmpp::i64 n) {
 TensorKeys defaultTensorKeys(const std::vector<qmpp::TensorInfo>& tensors, bool& ambiguous) {
     TensorKeys k;
     ambiguous = false;
-    if (tensors.size() == 1) k.tokens = QString::fromStdString(tensors[0].key);
-    else if (findKey(tensors, "tokens")) k.tokens = "tokens";
-    else ambiguous = true;
+    if (tensors.size() == 1)
+        k.tokens = QString::fromStdString(tensors[0].key);
+    else if (findKey(tensors, "tokens"))
+        k.tokens = "tokens";
+    else
+        ambiguous = true;
     qmpp::i64 n = 0, d = 0;
     const auto* t = findKey(tensors, k.tokens);
     if (t && tokenShape(*t, n, d) && t->shape.size() == 2) { // extras belong to one token set
-        if (const auto* h = findKey(tensors, "hidden_states"); h && hiddenFits(*h, n, d)) k.hidden = "hidden_states";
-        if (const auto* a = findKey(tensors, "attentions"); a && attentionFits(*a, n)) k.attention = "attentions";
+        if (const auto* h = findKey(tensors, "hidden_states"); h && hiddenFits(*h, n, d))
+            k.hidden = "hidden_states";
+        if (const auto* a = findKey(tensors, "attentions"); a && attentionFits(*a, n))
+            k.attention = "attentions";
     }
     return k;
 }
 
-bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKeys& keys, QString* why) {
+bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKeys& keys,
+                   QString* why) {
     auto no = [&](const QString& w) {
         if (why) *why = w;
         return false;
@@ -67,9 +74,12 @@ bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKey
     const auto* t = findKey(tensors, keys.tokens);
     qmpp::i64 n = 0, d = 0;
     if (!t) return no(QObject::tr("choose the tensor that holds the tokens"));
-    if (!tokenShape(*t, n, d)) return no(QObject::tr("tokens must be [N, D] or [B, N, D]; %1 is %2").arg(keys.tokens, shapeText(t->shape)));
+    if (!tokenShape(*t, n, d))
+        return no(QObject::tr("tokens must be [N, D] or [B, N, D]; %1 is %2")
+                      .arg(keys.tokens, shapeText(t->shape)));
     if ((!keys.hidden.isEmpty() || !keys.attention.isEmpty()) && t->shape.size() == 3)
-        return no(QObject::tr("hidden states and attention maps belong to one token set, not a batch"));
+        return no(
+            QObject::tr("hidden states and attention maps belong to one token set, not a batch"));
     if (!keys.hidden.isEmpty()) {
         const auto* h = findKey(tensors, keys.hidden);
         if (!h || !hiddenFits(*h, n, d))
@@ -83,15 +93,17 @@ bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKey
     return true;
 }
 
-TensorKeysDialog::TensorKeysDialog(const QString& file, const std::vector<qmpp::TensorInfo>& tensors,
+TensorKeysDialog::TensorKeysDialog(const QString& file,
+                                   const std::vector<qmpp::TensorInfo>& tensors,
                                    const TensorKeys& initial, QWidget* parent)
     : QDialog(parent), m_tensors(tensors) {
     setWindowTitle(tr("Choose tensors — %1").arg(QFileInfo(file).fileName()));
     auto* v = new QVBoxLayout(this);
-    v->addWidget(new QLabel(tr("%1 holds %2 tensors. Which are the tokens, and which the hidden states and "
-                               "attention maps that go with them?")
-                                .arg(QFileInfo(file).fileName().toHtmlEscaped())
-                                .arg(tensors.size())));
+    v->addWidget(
+        new QLabel(tr("%1 holds %2 tensors. Which are the tokens, and which the hidden states and "
+                      "attention maps that go with them?")
+                       .arg(QFileInfo(file).fileName().toHtmlEscaped())
+                       .arg(tensors.size())));
     auto* form = new QFormLayout;
     m_tokens = new QComboBox(this);
     m_hidden = new QComboBox(this);
@@ -100,7 +112,8 @@ TensorKeysDialog::TensorKeysDialog(const QString& file, const std::vector<qmpp::
     m_attention->addItem(tr("(none)"), QString());
     for (const auto& t : tensors) {
         const QString key = QString::fromStdString(t.key);
-        const QString label = QStringLiteral("%1  %2 %3").arg(key, QString::fromStdString(t.dtype), shapeText(t.shape));
+        const QString label = QStringLiteral("%1  %2 %3")
+                                  .arg(key, QString::fromStdString(t.dtype), shapeText(t.shape));
         if (t.shape.size() == 2 || t.shape.size() == 3) m_tokens->addItem(label, key);
         if (t.shape.size() == 3) m_hidden->addItem(label, key);
         if (t.shape.size() == 3 || t.shape.size() == 4) m_attention->addItem(label, key);
@@ -127,15 +140,19 @@ TensorKeysDialog::TensorKeysDialog(const QString& file, const std::vector<qmpp::
     v->addWidget(buttons);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    for (QComboBox* b : {m_tokens, m_hidden, m_attention}) connect(b, &QComboBox::currentIndexChanged, this, &TensorKeysDialog::validate);
+    for (QComboBox* b : {m_tokens, m_hidden, m_attention})
+        connect(b, &QComboBox::currentIndexChanged, this, &TensorKeysDialog::validate);
     validate();
 }
 
 TensorKeys TensorKeysDialog::keys() const {
-    return {m_tokens->currentData().toString(), m_hidden->currentData().toString(), m_attention->currentData().toString()};
+    return {m_tokens->currentData().toString(), m_hidden->currentData().toString(),
+            m_attention->currentData().toString()};
 }
 
-bool TensorKeysDialog::remember() const { return m_remember->isChecked(); }
+bool TensorKeysDialog::remember() const {
+    return m_remember->isChecked();
+}
 
 void TensorKeysDialog::validate() {
     QString why;

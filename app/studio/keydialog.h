@@ -28,7 +28,8 @@ struct TensorKeys {
 TensorKeys defaultTensorKeys(const std::vector<qmpp::TensorInfo>& tensors, bool& ambiguous);
 // Whether `keys` names tensors of the file with shapes that fit together (remembered choices
 // of a file that has changed since are asked again).
-bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKeys& keys, QString* why = nullptr);
+bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKeys& keys,
+                   QString* why = nullptr);
 
 class TensorKeysDialog : public QDialog {
     Q_OBJECT

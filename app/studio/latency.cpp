@@ -42,7 +42,8 @@ void startLatencyBench(MainWindow* w, int changes, const QString& jsonPath) {
     // the UI thread's longest absence from its event loop
     b->ticker.setInterval(2);
     QObject::connect(&b->ticker, &QTimer::timeout, w, [b] {
-        if (b->sinceTick.isValid()) b->worstStall = std::max(b->worstStall, b->sinceTick.nsecsElapsed() / 1e6);
+        if (b->sinceTick.isValid())
+            b->worstStall = std::max(b->worstStall, b->sinceTick.nsecsElapsed() / 1e6);
         b->sinceTick.restart();
     });
     auto next = [b] {
@@ -54,11 +55,14 @@ void startLatencyBench(MainWindow* w, int changes, const QString& jsonPath) {
             j["backend"] = r.backend;
             j["device"] = r.device;
             j["changes"] = b->latency.size();
-            j["latency_ms"] = {{"median", pct(b->latency, 0.5)}, {"p90", pct(b->latency, 0.9)},
-                               {"max", pct(b->latency, 1.0)}, {"min", pct(b->latency, 0.0)}};
+            j["latency_ms"] = {{"median", pct(b->latency, 0.5)},
+                               {"p90", pct(b->latency, 0.9)},
+                               {"max", pct(b->latency, 1.0)},
+                               {"min", pct(b->latency, 0.0)}};
             j["debounce_ms"] = 40;
             j["longest_ui_stall_ms"] = b->worstStall;
-            j["how"] = "budget slider moved programmatically; change -> result shown and canvas repainted";
+            j["how"] =
+                "budget slider moved programmatically; change -> result shown and canvas repainted";
             const std::string text = j.dump(2) + "\n";
             std::fputs(text.c_str(), stdout);
             if (!b->jsonPath.isEmpty()) {

@@ -21,32 +21,42 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription("QuickMerge++ Studio: see and measure token merging");
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument("file", "image (png, jpg, ...), video (mp4, avi, mkv) or embeddings (.npy, .safetensors) to open");
-    QCommandLineOption shot("screenshot", "save a screenshot of the window after the first result, then quit", "png");
+    parser.addPositionalArgument(
+        "file",
+        "image (png, jpg, ...), video (mp4, avi, mkv) or embeddings (.npy, .safetensors) to open");
+    QCommandLineOption shot(
+        "screenshot", "save a screenshot of the window after the first result, then quit", "png");
     parser.addOption(shot);
-    QCommandLineOption overlays("overlays",
-                                "overlays to show: comma-separated from saliency, mask, foreground, clusters, "
-                                "groups, merged, grid (default saliency,foreground)",
-                                "list");
+    QCommandLineOption overlays(
+        "overlays",
+        "overlays to show: comma-separated from saliency, mask, foreground, clusters, "
+        "groups, merged, grid (default saliency,foreground)",
+        "list");
     parser.addOption(overlays);
-    QCommandLineOption patch("patch", "image patch size (default: the last one used, 16 at first)", "P");
+    QCommandLineOption patch("patch", "image patch size (default: the last one used, 16 at first)",
+                             "P");
     parser.addOption(patch);
     QCommandLineOption play("play", "play a video from its first frame once it is open");
     parser.addOption(play);
-    QCommandLineOption latency("latency-bench", "move the budget slider N times and print the change-to-screen latency as JSON, then quit", "N");
+    QCommandLineOption latency(
+        "latency-bench",
+        "move the budget slider N times and print the change-to-screen latency as JSON, then quit",
+        "N");
     parser.addOption(latency);
-    QCommandLineOption latencyJson("latency-json", "also write the latency statistics to this file", "file");
+    QCommandLineOption latencyJson("latency-json", "also write the latency statistics to this file",
+                                   "file");
     parser.addOption(latencyJson);
     parser.process(app);
 
     studio::MainWindow w;
     if (parser.isSet(overlays)) {
-        const QStringList names = {"saliency", "mask", "foreground", "clusters", "merged", "groups", "grid"};
+        const QStringList names = {"saliency", "mask",   "foreground", "clusters",
+                                   "merged",   "groups", "grid"};
         const QStringList want = parser.value(overlays).split(',', Qt::SkipEmptyParts);
         for (const QString& n : want)
             if (!names.contains(n.trimmed())) {
-                fprintf(stderr, "qmpp-studio: unknown overlay '%s' (expected one of %s)\n", qPrintable(n),
-                        qPrintable(names.join(", ")));
+                fprintf(stderr, "qmpp-studio: unknown overlay '%s' (expected one of %s)\n",
+                        qPrintable(n), qPrintable(names.join(", ")));
                 return 2;
             }
         for (int i = 0; i < names.size(); ++i)
@@ -54,7 +64,8 @@ int main(int argc, char** argv) {
     }
     if (parser.isSet(patch)) w.paramsPanel()->setPatch(parser.value(patch).toInt());
     w.show();
-    if (parser.isSet(latency)) studio::startLatencyBench(&w, parser.value(latency).toInt(), parser.value(latencyJson));
+    if (parser.isSet(latency))
+        studio::startLatencyBench(&w, parser.value(latency).toInt(), parser.value(latencyJson));
     const QStringList files = parser.positionalArguments();
     const bool opened = (!files.isEmpty() && w.openFile(files.first())) || w.openSample();
     const bool playing = opened && parser.isSet(play) && w.isVideo();

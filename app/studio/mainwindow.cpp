@@ -1,15 +1,15 @@
 #include "mainwindow.h"
 
+#include "progressjob.h"
 #include "qmpp/bench.h"
 #include "qmpp/check.h"
 #include "qmpp/error.h"
 #include "qmpp/export.h"
 #include "qmpp/htmlreport.h"
-#include "progressjob.h"
-#include "reportpdf.h"
 #include "qmpp/io.h"
 #include "qmpp/report.h"
 #include "qmpp/video.h"
+#include "reportpdf.h"
 
 #include <QAction>
 #include <QApplication>
@@ -20,18 +20,19 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QTimer>
-#include <QInputDialog>
 #include <QProgressDialog>
 #include <QScrollArea>
-#include <QTabWidget>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QThread>
+#include <QTimer>
+#include <QToolBar>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,7 +40,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <QToolBar>
 
 namespace studio {
 
@@ -53,16 +53,25 @@ QString describeInput(const StudioInput& in, qmpp::i64 batchItem) {
     if (in.isImage()) {
         const auto& im = *in.loaded->image;
         s += QObject::tr("image %1×%2 (resized from %3×%4)<br>%5×%6 patches of %7 px<br>")
-                 .arg(im.width).arg(im.height).arg(im.originalWidth).arg(im.originalHeight)
-                 .arg(t.gridCols).arg(t.gridRows).arg(im.patch);
+                 .arg(im.width)
+                 .arg(im.height)
+                 .arg(im.originalWidth)
+                 .arg(im.originalHeight)
+                 .arg(t.gridCols)
+                 .arg(t.gridRows)
+                 .arg(im.patch);
     }
     s += QObject::tr("N = %1 tokens, D = %2").arg(t.n).arg(t.d);
-    if (in.loaded->batched) s += QObject::tr("<br>batch of %1: showing item 0").arg(in.loaded->items.size());
+    if (in.loaded->batched)
+        s += QObject::tr("<br>batch of %1: showing item 0").arg(in.loaded->items.size());
     else if (in.loaded->kind == qmpp::InputKind::Embeddings && in.loaded->sourceShape.size() == 3)
-        s += QObject::tr("<br>item %1 of a batch of %2").arg(batchItem).arg(in.loaded->sourceShape[0]);
+        s += QObject::tr("<br>item %1 of a batch of %2")
+                 .arg(batchItem)
+                 .arg(in.loaded->sourceShape[0]);
     if (!t.labels.empty()) s += QObject::tr("<br>token strings: %1").arg(t.labels.size());
     if (t.hiddenLayers) s += QObject::tr("<br>hidden states: L = %1").arg(t.hiddenLayers);
-    if (t.attnLayers) s += QObject::tr("<br>attention maps: L = %1, H = %2").arg(t.attnLayers).arg(t.attnHeads);
+    if (t.attnLayers)
+        s += QObject::tr("<br>attention maps: L = %1, H = %2").arg(t.attnLayers).arg(t.attnHeads);
     return s;
 }
 
@@ -117,11 +126,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_pages->addTab(m_compare, tr("Compare"));
     connect(m_compare, &ComparePage::compareRequested, this, [this] {
         QString error;
-        if (!m_compare->compare(m_params->params(), &error)) showError(tr("Compare: %1").arg(error));
+        if (!m_compare->compare(m_params->params(), &error))
+            showError(tr("Compare: %1").arg(error));
     });
     connect(m_compare, &ComparePage::sweepRequested, this, [this] {
         QString error;
-        if (!m_compare->sweep(m_params->params(), {}, -1, &error)) showError(tr("Sweep: %1").arg(error));
+        if (!m_compare->sweep(m_params->params(), {}, -1, &error))
+            showError(tr("Sweep: %1").arg(error));
     });
     m_profiler = new ProfilerPage(this);
     m_pages->addTab(m_profiler, tr("Profiler"));
@@ -136,8 +147,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         if (in.views && m_last && !m_last->similarity) rerun(true);
     });
     connect(m_tokens, &TokensPage::batchItemChanged, this, [this](int i) { selectBatchItem(i); });
-    connect(m_tokens, &TokensPage::tokenHovered, this, [this](const QString& t) { m_hover->setText(t); });
-    m_keyChooser = [this](const QString& path, const std::vector<qmpp::TensorInfo>& tensors, TensorKeys& keys, bool& remember) {
+    connect(m_tokens, &TokensPage::tokenHovered, this,
+            [this](const QString& t) { m_hover->setText(t); });
+    m_keyChooser = [this](const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
+                          TensorKeys& keys, bool& remember) {
         TensorKeysDialog d(path, tensors, keys, this);
         if (d.exec() != QDialog::Accepted) return false;
         keys = d.keys();
@@ -191,7 +204,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_params->setGpu(m_gpu, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
     buildMenus();
     if (!m_gpu)
-        m_profile->setToolTip(tr("No GPU (%1): profiles the CPU backend per stage").arg(QString::fromStdString(why)));
+        m_profile->setToolTip(
+            tr("No GPU (%1): profiles the CPU backend per stage").arg(QString::fromStdString(why)));
 
     QSettings settings;
     m_params->setParams(readParams(settings));
@@ -208,7 +222,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(&m_runner, &MergeRunner::resultReady, this, &MainWindow::onResult);
     connect(&m_runner, &MergeRunner::failed, this, &MainWindow::onFailed);
     connect(&m_runner, &MergeRunner::busyChanged, this, [this](bool busy) {
-        if (busy) m_status->setText(m_status->text().section(" · running", 0, 0) + tr(" · running…"));
+        if (busy)
+            m_status->setText(m_status->text().section(" · running", 0, 0) + tr(" · running…"));
     });
     connect(m_canvas, &ImageCanvas::tokenHovered, this, [this](long long, const QString& text) {
         m_hover->setText(QString(text).replace('\n', "  |  "));
@@ -222,28 +237,33 @@ void MainWindow::buildMenus() {
     QToolBar* tools = addToolBar(tr("Main"));
     tools->setObjectName("mainToolBar");
     QMenu* file = menuBar()->addMenu(tr("&File"));
-    QAction* open = file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
+    QAction* open =
+        file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
     tools->addAction(open);
     m_recent = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &sample photo"), this, [this] { openSample(); });
-    file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this, [this] { openTextSample(); });
+    file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this,
+                    [this] { openTextSample(); });
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
     QMenu* extras = file->addMenu(tr("&Attach to embeddings"));
     auto attachDialog = [this](Extra what, const QString& title, const QString& filter) {
-        const QString f = QFileDialog::getOpenFileName(this, title, QFileInfo(m_currentFile).path(), filter);
+        const QString f =
+            QFileDialog::getOpenFileName(this, title, QFileInfo(m_currentFile).path(), filter);
         if (!f.isEmpty() && !attach(what, f)) QMessageBox::warning(this, title, m_lastError);
     };
     extras->addAction(tr("&Hidden states [L, N, D]…"), this, [=] {
         attachDialog(Extra::Hidden, tr("Attach hidden states"), tr("Arrays (*.npy *.safetensors)"));
     });
     extras->addAction(tr("&Attention maps [L, (H,) N, N]…"), this, [=] {
-        attachDialog(Extra::Attention, tr("Attach attention maps"), tr("Arrays (*.npy *.safetensors)"));
+        attachDialog(Extra::Attention, tr("Attach attention maps"),
+                     tr("Arrays (*.npy *.safetensors)"));
     });
     extras->addAction(tr("Token &labels (one per line)…"), this, [=] {
         attachDialog(Extra::Labels, tr("Attach token labels"), tr("Text (*.txt);;All files (*)"));
     });
     extras->addSeparator();
-    extras->addAction(tr("&Choose tensors of this .safetensors…"), this, [this] { chooseTensors(); });
+    extras->addAction(tr("&Choose tensors of this .safetensors…"), this,
+                      [this] { chooseTensors(); });
     extras->addAction(tr("&Detach all"), this, [this] {
         m_inputOptions.hidden.clear();
         m_inputOptions.attention.clear();
@@ -251,28 +271,35 @@ void MainWindow::buildMenus() {
         if (!m_currentFile.isEmpty()) loadFile(m_currentFile, false);
     });
     file->addSeparator();
-    tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this, &MainWindow::exportDialog));
+    tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this,
+                                     &MainWindow::exportDialog));
     file->addAction(tr("Export &report (HTML and PDF)…"), this, [this] {
         QString dir;
         bool force = false;
         if (!chooseExportFolder(tr("Export results and report into"), dir, force)) return;
         if (!exportReport(dir, force)) QMessageBox::warning(this, tr("Report failed"), m_lastError);
     });
-    m_exportFrames = file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
+    m_exportFrames =
+        file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
     m_exportFrames->setEnabled(false);
     file->addAction(tr("Save canvas as &PNG…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png", tr("PNG images (*.png)"));
+        const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png",
+                                                       tr("PNG images (*.png)"));
         if (!f.isEmpty() && !m_canvas->render().save(f)) showError(tr("Cannot write %1").arg(f));
     });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* run = menuBar()->addMenu(tr("&Run"));
-    tools->addAction(run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); }));
-    m_profile = run->addAction(tr("&Profile (GPU variants, or the CPU per stage)"), this, &MainWindow::profile);
+    tools->addAction(
+        run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); }));
+    m_profile = run->addAction(tr("&Profile (GPU variants, or the CPU per stage)"), this,
+                               &MainWindow::profile);
     tools->addAction(m_profile);
     QMenu* view = menuBar()->addMenu(tr("&View"));
-    for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
-    tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas, &ImageCanvas::fitToWindow));
+    for (QDockWidget* d : findChildren<QDockWidget*>())
+        view->addAction(d->toggleViewAction());
+    tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas,
+                                     &ImageCanvas::fitToWindow));
 }
 
 bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
@@ -284,14 +311,17 @@ bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
 
 bool MainWindow::openFile(const QString& path, bool quiet) {
     m_inputOptions.patch = m_params->patch();
-    if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video) return openVideo(path, quiet, 1, 0);
+    if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video)
+        return openVideo(path, quiet, 1, 0);
     const QString abs = QFileInfo(path).absoluteFilePath();
     if (abs != m_currentFile) { // a new file: nothing attached, all of a batch
         const int patch = m_inputOptions.patch;
         m_inputOptions = qmpp::InputOptions();
         m_inputOptions.patch = patch;
     }
-    if (qmpp::fileExtension(path.toStdString()) == ".safetensors" && !resolveTensorKeys(path, false, quiet)) return false;
+    if (qmpp::fileExtension(path.toStdString()) == ".safetensors" &&
+        !resolveTensorKeys(path, false, quiet))
+        return false;
     return loadFile(path, quiet);
 }
 
@@ -299,18 +329,23 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
     StudioInput in;
     in.path = path;
     try {
-        in.loaded = std::make_shared<const qmpp::LoadedInput>(qmpp::loadInput(path.toStdString(), m_inputOptions));
+        in.loaded = std::make_shared<const qmpp::LoadedInput>(
+            qmpp::loadInput(path.toStdString(), m_inputOptions));
     } catch (const std::exception& e) {
-        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
+        return fail(
+            tr("Open failed"),
+            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
+            quiet);
     }
     setPlaying(false);
     m_video.reset();
     m_timelineDock->hide();
     m_exportFrames->setEnabled(false);
-    const bool sameFile = QFileInfo(path).absoluteFilePath() == m_currentFile && m_runner.input().loaded &&
-                          !m_runner.input().isVideo();
+    const bool sameFile = QFileInfo(path).absoluteFilePath() == m_currentFile &&
+                          m_runner.input().loaded && !m_runner.input().isVideo();
     m_currentFile = QFileInfo(path).absoluteFilePath();
-    if (!sameFile) m_pages->setCurrentWidget(in.isImage() ? static_cast<QWidget*>(m_canvas) : m_tokens);
+    if (!sameFile)
+        m_pages->setCurrentWidget(in.isImage() ? static_cast<QWidget*>(m_canvas) : m_tokens);
     in.views = m_pages->currentWidget() == m_tokens;
     setInputEverywhere(in);
     setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
@@ -334,13 +369,17 @@ bool MainWindow::resolveTensorKeys(const QString& path, bool ask, bool quiet) {
     try {
         tensors = qmpp::listTensors(path.toStdString());
     } catch (const std::exception& e) {
-        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
+        return fail(
+            tr("Open failed"),
+            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
+            quiet);
     }
     bool ambiguous = false;
     TensorKeys keys = defaultTensorKeys(tensors, ambiguous);
     QSettings settings;
     const QString id = QStringLiteral("tensorKeys/") +
-                       QString::fromLatin1(QFileInfo(path).absoluteFilePath().toUtf8().toBase64(QByteArray::Base64UrlEncoding));
+                       QString::fromLatin1(QFileInfo(path).absoluteFilePath().toUtf8().toBase64(
+                           QByteArray::Base64UrlEncoding));
     const QStringList saved = settings.value(id).toStringList();
     if (saved.size() == 3) {
         const TensorKeys remembered{saved[0], saved[1], saved[2]};
@@ -349,19 +388,25 @@ bool MainWindow::resolveTensorKeys(const QString& path, bool ask, bool quiet) {
     if (ambiguous || ask) {
         bool remember = true;
         if (!m_keyChooser || !m_keyChooser(path, tensors, keys, remember))
-            return fail(tr("Open cancelled"), tr("%1: no tensors chosen").arg(QFileInfo(path).fileName()), true);
+            return fail(tr("Open cancelled"),
+                        tr("%1: no tensors chosen").arg(QFileInfo(path).fileName()), true);
         QString why;
         if (!tensorKeysFit(tensors, keys, &why))
-            return fail(tr("Open failed"), tr("%1: %2").arg(QFileInfo(path).fileName(), why), quiet);
+            return fail(tr("Open failed"), tr("%1: %2").arg(QFileInfo(path).fileName(), why),
+                        quiet);
         if (remember) settings.setValue(id, QStringList{keys.tokens, keys.hidden, keys.attention});
     }
     const std::string file = path.toStdString();
     m_inputOptions.key = keys.tokens.toStdString();
     // tensors of this file; files attached separately stay attached
-    if (!keys.hidden.isEmpty()) m_inputOptions.hidden = file, m_inputOptions.hiddenKey = keys.hidden.toStdString();
-    else if (m_inputOptions.hidden == file) m_inputOptions.hidden.clear(), m_inputOptions.hiddenKey.clear();
-    if (!keys.attention.isEmpty()) m_inputOptions.attention = file, m_inputOptions.attentionKey = keys.attention.toStdString();
-    else if (m_inputOptions.attention == file) m_inputOptions.attention.clear(), m_inputOptions.attentionKey.clear();
+    if (!keys.hidden.isEmpty())
+        m_inputOptions.hidden = file, m_inputOptions.hiddenKey = keys.hidden.toStdString();
+    else if (m_inputOptions.hidden == file)
+        m_inputOptions.hidden.clear(), m_inputOptions.hiddenKey.clear();
+    if (!keys.attention.isEmpty())
+        m_inputOptions.attention = file, m_inputOptions.attentionKey = keys.attention.toStdString();
+    else if (m_inputOptions.attention == file)
+        m_inputOptions.attention.clear(), m_inputOptions.attentionKey.clear();
     return true;
 }
 
@@ -379,17 +424,25 @@ bool MainWindow::chooseTensors() {
 }
 
 bool MainWindow::attach(Extra what, const QString& path) {
-    if (m_currentFile.isEmpty() || !m_runner.input().loaded || m_runner.input().isImage() || m_runner.input().isVideo()) {
-        m_lastError = tr("Hidden states, attention maps and labels go with token embeddings (.npy or .safetensors)");
+    if (m_currentFile.isEmpty() || !m_runner.input().loaded || m_runner.input().isImage() ||
+        m_runner.input().isVideo()) {
+        m_lastError = tr("Hidden states, attention maps and labels go with token embeddings (.npy "
+                         "or .safetensors)");
         showError(m_lastError);
         return false;
     }
     const qmpp::InputOptions before = m_inputOptions;
     const std::string p = path.toStdString();
     switch (what) {
-    case Extra::Hidden: m_inputOptions.hidden = p, m_inputOptions.hiddenKey.clear(); break;
-    case Extra::Attention: m_inputOptions.attention = p, m_inputOptions.attentionKey.clear(); break;
-    case Extra::Labels: m_inputOptions.labels = p; break;
+    case Extra::Hidden:
+        m_inputOptions.hidden = p, m_inputOptions.hiddenKey.clear();
+        break;
+    case Extra::Attention:
+        m_inputOptions.attention = p, m_inputOptions.attentionKey.clear();
+        break;
+    case Extra::Labels:
+        m_inputOptions.labels = p;
+        break;
     }
     if (!loadFile(m_currentFile, true)) {
         m_inputOptions = before;
@@ -418,15 +471,21 @@ bool MainWindow::openBundled(const QString& name) {
     return openFile(target);
 }
 
-bool MainWindow::openSample() { return openBundled("chelsea.png"); }
+bool MainWindow::openSample() {
+    return openBundled("chelsea.png");
+}
 
-bool MainWindow::openTextSample() { return openBundled("psalm23.safetensors"); }
+bool MainWindow::openTextSample() {
+    return openBundled("psalm23.safetensors");
+}
 
 void MainWindow::rerun(bool now) {
     if (!m_runner.input().loaded) return;
     const qmpp::MergeParams p = m_params->params();
-    if (now) m_runner.requestNow(p);
-    else m_runner.request(p);
+    if (now)
+        m_runner.requestNow(p);
+    else
+        m_runner.request(p);
 }
 
 void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
@@ -465,7 +524,8 @@ void MainWindow::addRecent(const QString& path) {
     const QString abs = QFileInfo(path).absoluteFilePath();
     files.removeAll(abs);
     files.prepend(abs);
-    while (files.size() > kMaxRecent) files.removeLast();
+    while (files.size() > kMaxRecent)
+        files.removeLast();
     s.setValue("recentFiles", files);
     refreshRecent();
 }
@@ -473,15 +533,18 @@ void MainWindow::addRecent(const QString& path) {
 void MainWindow::refreshRecent() {
     m_recent->clear();
     const QStringList files = QSettings().value("recentFiles").toStringList();
-    for (const QString& f : files) m_recent->addAction(QFileInfo(f).fileName(), this, [this, f] { openFile(f); })->setToolTip(f);
+    for (const QString& f : files)
+        m_recent->addAction(QFileInfo(f).fileName(), this, [this, f] { openFile(f); })
+            ->setToolTip(f);
     m_recent->setEnabled(!files.isEmpty());
 }
 
 void MainWindow::openDialog() {
-    const QString f = QFileDialog::getOpenFileName(
-        this, tr("Open"), QString(),
-        tr("Images, videos and embeddings (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
-           "*.webm *.npy *.safetensors);;All files (*)"));
+    const QString f =
+        QFileDialog::getOpenFileName(this, tr("Open"), QString(),
+                                     tr("Images, videos and embeddings (*.png *.jpg *.jpeg *.bmp "
+                                        "*.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
+                                        "*.webm *.npy *.safetensors);;All files (*)"));
     if (!f.isEmpty()) openFile(f);
 }
 
@@ -493,7 +556,8 @@ bool MainWindow::exportResults(const QString& dir, bool force) {
     qmpp::RunRecord run;
     run.inputPath = m_runner.input().path.toStdString();
     run.inputOptions = m_inputOptions;
-    if (run.inputOptions.batch < 0) run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
+    if (run.inputOptions.batch < 0)
+        run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
     qmpp::LoadedInput one = *m_runner.input().loaded; // the studio shows (and exports) item 0
     one.items.resize(1);
     one.batched = false;
@@ -517,13 +581,15 @@ bool MainWindow::exportReport(const QString& dir, bool force) {
         const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
         qmpp::writeHtmlReport(doc);
         QString error;
-        if (!writeReportPdf(doc, QDir(dir).filePath("report.pdf"), &error)) throw std::runtime_error(error.toStdString());
+        if (!writeReportPdf(doc, QDir(dir).filePath("report.pdf"), &error))
+            throw std::runtime_error(error.toStdString());
     } catch (const std::exception& e) {
         m_lastError = QString::fromUtf8(e.what());
         showError(tr("Report failed: %1").arg(m_lastError));
         return false;
     }
-    statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir), 5000);
+    statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir),
+                             5000);
     return true;
 }
 
@@ -535,7 +601,8 @@ bool MainWindow::chooseExportFolder(const QString& title, QString& dir, bool& fo
         qmpp::OutputDir::checkTarget(dir.toStdString(), false);
     } catch (const qmpp::InputError&) {
         if (QMessageBox::question(this, tr("Replace results?"),
-                                  tr("%1 already holds results. Replace them?").arg(dir)) != QMessageBox::Yes)
+                                  tr("%1 already holds results. Replace them?").arg(dir)) !=
+            QMessageBox::Yes)
             return false;
         force = true;
     }
@@ -550,7 +617,8 @@ void MainWindow::exportDialog() {
 }
 
 void MainWindow::openTimingsDialog() {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Open timings"), QString(), tr("qmpp bench JSON (*.json)"));
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open timings"), QString(),
+                                                   tr("qmpp bench JSON (*.json)"));
     if (f.isEmpty()) return;
     try {
         m_plots->loadBench(f);
@@ -575,7 +643,8 @@ void MainWindow::profile() {
         QString error;
         bench["backend"] = gpu ? "cuda" : "cpu";
         const std::vector<qmpp::BackendKind> kinds =
-            gpu ? std::vector<qmpp::BackendKind>{qmpp::BackendKind::CudaBasic, qmpp::BackendKind::Cuda}
+            gpu ? std::vector<qmpp::BackendKind>{qmpp::BackendKind::CudaBasic,
+                                                 qmpp::BackendKind::Cuda}
                 : std::vector<qmpp::BackendKind>{qmpp::BackendKind::Cpu};
         const std::vector<qmpp::Precision> precs =
             gpu ? std::vector<qmpp::Precision>{qmpp::Precision::FP32, qmpp::Precision::FP16}
@@ -598,16 +667,20 @@ void MainWindow::profile() {
             }
             checked = true;
         } catch (const std::exception& e) {
-            error = tr("the kernels could not be verified (%1); the times are shown as unverified").arg(QString::fromUtf8(e.what()));
+            error = tr("the kernels could not be verified (%1); the times are shown as unverified")
+                        .arg(QString::fromUtf8(e.what()));
         }
-        bench["verification"] = {{"command", "qmpp check --quick (same process)"}, {"ran", checked},
-                                 {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
+        bench["verification"] = {
+            {"command", "qmpp check --quick (same process)"},
+            {"ran", checked},
+            {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
         for (auto kind : kinds)
             for (auto prec : precs) {
                 qmpp::MergeParams p = base;
                 p.backend = kind;
                 p.precision = prec;
-                // the check's name for this backend's kernels; the whole-pipeline rows carry the backend's name
+                // the check's name for this backend's kernels; the whole-pipeline rows carry the
+                // backend's name
                 const std::string version = kind == qmpp::BackendKind::CudaBasic ? "basic"
                                             : kind == qmpp::BackendKind::Cuda    ? "optimized"
                                                                                  : "cpu";
@@ -625,10 +698,21 @@ void MainWindow::profile() {
                     }
                     bench["device"] = r.device;
                     for (const auto& [stage, st] : stages.stats()) {
-                        nlohmann::json row = {{"kernel", stage}, {"version", r.backend}, {"precision", r.precision},
-                                              {"N", r.n}, {"D", r.d}, {"L", r.layers}, {"K", r.k}, {"median", st.median},
-                                              {"min", st.min}, {"max", st.max}, {"p10", st.p10}, {"p90", st.p90},
-                                              {"stddev", st.stddev}, {"repeats", st.repeats}, {"verified", verified}};
+                        nlohmann::json row = {{"kernel", stage},
+                                              {"version", r.backend},
+                                              {"precision", r.precision},
+                                              {"N", r.n},
+                                              {"D", r.d},
+                                              {"L", r.layers},
+                                              {"K", r.k},
+                                              {"median", st.median},
+                                              {"min", st.min},
+                                              {"max", st.max},
+                                              {"p10", st.p10},
+                                              {"p90", st.p90},
+                                              {"stddev", st.stddev},
+                                              {"repeats", st.repeats},
+                                              {"verified", verified}};
                         if (worst.count(key)) row["max_rel_err"] = worst[key];
                         bench["results"].push_back(row);
                     }
@@ -643,7 +727,8 @@ void MainWindow::profile() {
                 m_plots->setBench(bench, tr("Profile: %1").arg(device));
                 qmpp::BenchFile f = qmpp::parseBenchJson(bench, "measured here");
                 m_profiler->addBench(f);
-                statusBar()->showMessage(tr("Profiled %1 stage rows on %2").arg(f.rows.size()).arg(device), 5000);
+                statusBar()->showMessage(
+                    tr("Profiled %1 stage rows on %2").arg(f.rows.size()).arg(device), 5000);
             }
         });
     });
@@ -660,10 +745,14 @@ bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 
     try {
         source->open(path, o);
     } catch (const std::exception& e) {
-        return fail(tr("Open failed"), tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())), quiet);
+        return fail(
+            tr("Open failed"),
+            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
+            quiet);
     }
     connect(source.get(), &VideoSource::unitReady, this, [this](qint64 begin) {
-        if (m_video && m_wantFrame >= 0 && m_video->unitBegin(m_wantFrame) == begin) showFrame(m_wantFrame);
+        if (m_video && m_wantFrame >= 0 && m_video->unitBegin(m_wantFrame) == begin)
+            showFrame(m_wantFrame);
     });
     connect(source.get(), &VideoSource::failed, this, [this](const QString& msg) {
         setPlaying(false);
@@ -715,14 +804,24 @@ void MainWindow::showFrame(qint64 frame) {
     const qmpp::VideoInfo& info = m_video->info();
     const auto& im = *loaded->image;
     m_overlays->setInputDescription(
-        tr("<b>%1</b><br>video %2×%3, %4 frames at %5 fps (%6)<br>frame %7 tokenized at %8×%9<br>%10×%11 %12 of %13 px, "
+        tr("<b>%1</b><br>video %2×%3, %4 frames at %5 fps (%6)<br>frame %7 tokenized at "
+           "%8×%9<br>%10×%11 %12 of %13 px, "
            "N = %14, D = %15")
             .arg(QFileInfo(m_videoPath).fileName().toHtmlEscaped())
-            .arg(info.width).arg(info.height).arg(info.frames).arg(info.fps, 0, 'f', 2)
-            .arg(QString::fromStdString(info.decoder)).arg(frame).arg(im.width).arg(im.height)
-            .arg(tokens.gridCols).arg(tokens.gridRows)
+            .arg(info.width)
+            .arg(info.height)
+            .arg(info.frames)
+            .arg(info.fps, 0, 'f', 2)
+            .arg(QString::fromStdString(info.decoder))
+            .arg(frame)
+            .arg(im.width)
+            .arg(im.height)
+            .arg(tokens.gridCols)
+            .arg(tokens.gridRows)
             .arg(in.tubelet > 1 ? tr("tubelets of %1 frames").arg(in.tubelet) : tr("patches"))
-            .arg(im.patch).arg(tokens.n).arg(tokens.d));
+            .arg(im.patch)
+            .arg(tokens.n)
+            .arg(tokens.d));
     m_frameClock.restart();
     rerun(true);
 }
@@ -730,16 +829,20 @@ void MainWindow::showFrame(qint64 frame) {
 void MainWindow::setPlaying(bool playing) {
     m_timeline->setPlaying(playing && m_video);
     if (playing && m_video && m_last && !m_runner.busy() && !m_nextScheduled) {
-        if (m_timeline->frame() + 1 >= m_video->info().frames) showFrame(0); // play again from the start
-        else showFrame(m_timeline->frame() + 1);
+        if (m_timeline->frame() + 1 >= m_video->info().frames)
+            showFrame(0); // play again from the start
+        else
+            showFrame(m_timeline->frame() + 1);
     }
 }
 
 void MainWindow::onVideoResult(const StudioInput& in, const qmpp::MergeResult& r) {
-    m_timeline->addTiming(in.frame, r.timings.back().ms / double(std::max<qint64>(1, in.unitFrames)));
+    m_timeline->addTiming(in.frame,
+                          r.timings.back().ms / double(std::max<qint64>(1, in.unitFrames)));
     const qint64 w = qmpp::windowOf(m_video->options());
     if (in.unitBegin != m_prevUnit) {
-        if (m_prevUnit >= 0 && m_prevUnit == in.unitBegin - w && m_prevLabels.size() == r.labels.size())
+        if (m_prevUnit >= 0 && m_prevUnit == in.unitBegin - w &&
+            m_prevLabels.size() == r.labels.size())
             m_timeline->addFlicker(in.unitBegin, qmpp::groupFlicker(m_prevLabels, r.labels));
         m_prevUnit = in.unitBegin;
         m_prevLabels = r.labels;
@@ -760,7 +863,8 @@ void MainWindow::onVideoResult(const StudioInput& in, const qmpp::MergeResult& r
     });
 }
 
-bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force, qint64 cancelAfter) {
+bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force,
+                              qint64 cancelAfter) {
     if (!m_video) {
         showError(tr("Export frames: open a video first"));
         return false;
@@ -779,9 +883,12 @@ bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool
     const qmpp::MergeParams p = m_params->params();
     QString error;
     const JobEnd end = runWithProgress(
-        this, tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()), range.end - range.begin,
-        [&](const qmpp::Progress& progress) { qmpp::exportVideo(path, o, range, p, out, force, progress); }, &error,
-        cancelAfter);
+        this, tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()),
+        range.end - range.begin,
+        [&](const qmpp::Progress& progress) {
+            qmpp::exportVideo(path, o, range, p, out, force, progress);
+        },
+        &error, cancelAfter);
     const bool cancelled = end == JobEnd::Cancelled;
     if (cancelled) {
         m_lastError = tr("Export cancelled; %1 was left as it was").arg(dir);
@@ -800,9 +907,9 @@ bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool
 void MainWindow::exportFramesDialog() {
     if (!m_video) return;
     bool ok = false;
-    const QString range = QInputDialog::getText(this, tr("Export video frames"),
-                                                tr("Frames A:B (half-open: A … B−1):"), QLineEdit::Normal,
-                                                QStringLiteral("0:%1").arg(m_video->info().frames), &ok);
+    const QString range = QInputDialog::getText(
+        this, tr("Export video frames"), tr("Frames A:B (half-open: A … B−1):"), QLineEdit::Normal,
+        QStringLiteral("0:%1").arg(m_video->info().frames), &ok);
     if (!ok || range.isEmpty()) return;
     QString dir;
     bool force = false;

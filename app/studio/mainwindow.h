@@ -6,8 +6,8 @@
 #include "keydialog.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
-#include "profilerpage.h"
 #include "plotspanel.h"
+#include "profilerpage.h"
 #include "runner.h"
 #include "timelinepanel.h"
 #include "tokenspage.h"
@@ -48,8 +48,9 @@ class MainWindow : public QMainWindow {
     bool chooseTensors();
     // How the tensors of an ambiguous .safetensors file are chosen: a dialog unless replaced
     // (tests). Returns false when cancelled.
-    using KeyChooser = std::function<bool(const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
-                                          TensorKeys& keys, bool& remember)>;
+    using KeyChooser =
+        std::function<bool(const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
+                           TensorKeys& keys, bool& remember)>;
     void setKeyChooser(KeyChooser c) { m_keyChooser = std::move(c); }
     const qmpp::InputOptions& inputOptions() const { return m_inputOptions; }
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
@@ -64,7 +65,8 @@ class MainWindow : public QMainWindow {
     bool isVideo() const { return m_video != nullptr; }
     void showFrame(qint64 frame);
     void setPlaying(bool playing);
-    bool exportFrames(const QString& dir, const QString& range, bool force, qint64 cancelAfter = -1);
+    bool exportFrames(const QString& dir, const QString& range, bool force,
+                      qint64 cancelAfter = -1);
     TimelinePanel* timeline() const { return m_timeline; }
     VideoSource* videoSource() const { return m_video.get(); }
 

@@ -8,46 +8,62 @@ void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
     if (out) {
         const auto& r = out->result;
         const auto& m = r.metrics;
-        auto add = [&](const QString& n, QVariant v, const QString& h) { m_rows.push_back({n, std::move(v), h}); };
+        auto add = [&](const QString& n, QVariant v, const QString& h) {
+            m_rows.push_back({n, std::move(v), h});
+        };
         add("K", qlonglong(r.k), tr("merged tokens"));
         add("reconstruction_error", m.reconstructionError, tr("‖X − U(X̃)‖_F / ‖X‖_F"));
         add("mean_cosine", m.meanCosine, tr("mean cosine of each token to its merged vector"));
-        add("norm_mass_top_k", m.normMassTopK, tr("γ_actual: share of the norm mass in the largest tokens"));
+        add("norm_mass_top_k", m.normMassTopK,
+            tr("γ_actual: share of the norm mass in the largest tokens"));
         add("norm_mass_retention", m.normMassRetention, tr("Σ|G_k|‖x̃_k‖ / Σ‖x_i‖"));
         add("fidelity_ok", m.fidelityOk ? tr("yes") : tr("no"), tr("norm_mass_retention ≥ γ"));
         add("saliency_retention", m.saliencyRetention, tr("saliency share of the hard foreground"));
         add("group_size min / median / max",
-            QStringLiteral("%1 / %2 / %3").arg(m.groupSizeMin).arg(m.groupSizeMedian).arg(m.groupSizeMax), {});
+            QStringLiteral("%1 / %2 / %3")
+                .arg(m.groupSizeMin)
+                .arg(m.groupSizeMedian)
+                .arg(m.groupSizeMax),
+            {});
         add("loss ar (forward + backward)", r.losses.ar, tr("bidirectional AR-alignment loss"));
         add("loss fidelity", r.losses.fidelity, tr("the seed's fidelity loss (almost always 0)"));
         add("loss total", r.losses.total, tr("α·L_AR + L_fid"));
         add("refine rounds", r.refineRounds, {});
-        add("backend", QString::fromStdString(r.backend + " · " + r.precision), QString::fromStdString(r.device));
+        add("backend", QString::fromStdString(r.backend + " · " + r.precision),
+            QString::fromStdString(r.device));
         add("saliency source", QString::fromStdString(r.saliencySource), {});
         add("AR heads", QString::fromStdString(r.arHeadsSource), {});
-        for (const auto& t : r.timings) add("time " + QString::fromStdString(t.stage) + " (ms)", t.ms, {});
+        for (const auto& t : r.timings)
+            add("time " + QString::fromStdString(t.stage) + " (ms)", t.ms, {});
     }
     endResetModel();
 }
 
-int MetricsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
-int MetricsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : 2; }
+int MetricsModel::rowCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+int MetricsModel::columnCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : 2;
+}
 
 QVariant MetricsModel::data(const QModelIndex& index, int role) const {
     if (!index.isValid() || index.row() >= int(m_rows.size())) return {};
     const Row& r = m_rows[index.row()];
     if (role == Qt::DisplayRole) {
         if (index.column() == 0) return r.name;
-        if (r.value.typeId() == QMetaType::Double) return QString::number(r.value.toDouble(), 'g', 6);
+        if (r.value.typeId() == QMetaType::Double)
+            return QString::number(r.value.toDouble(), 'g', 6);
         return r.value;
     }
     if (role == Qt::ToolTipRole) return r.help;
-    if (role == Qt::TextAlignmentRole && index.column() == 1) return int(Qt::AlignRight | Qt::AlignVCenter);
+    if (role == Qt::TextAlignmentRole && index.column() == 1)
+        return int(Qt::AlignRight | Qt::AlignVCenter);
     return {};
 }
 
 QVariant MetricsModel::headerData(int section, Qt::Orientation o, int role) const {
-    if (o == Qt::Horizontal && role == Qt::DisplayRole) return section == 0 ? tr("metric") : tr("value");
+    if (o == Qt::Horizontal && role == Qt::DisplayRole)
+        return section == 0 ? tr("metric") : tr("value");
     return {};
 }
 

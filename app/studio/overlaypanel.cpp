@@ -19,9 +19,12 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
     auto* box = new QGroupBox(tr("Overlays"), this);
     auto* g = new QGridLayout(box);
     const std::pair<Overlay, QString> items[] = {
-        {Overlay::Saliency, tr("Saliency heatmap")}, {Overlay::Mask, tr("Gumbel mask π")},
-        {Overlay::Foreground, tr("Foreground tokens")}, {Overlay::Clusters, tr("Clusters (mean colour + edges)")},
-        {Overlay::Groups, tr("Cluster assignment colours")}, {Overlay::Merged, tr("Merged-token map")},
+        {Overlay::Saliency, tr("Saliency heatmap")},
+        {Overlay::Mask, tr("Gumbel mask π")},
+        {Overlay::Foreground, tr("Foreground tokens")},
+        {Overlay::Clusters, tr("Clusters (mean colour + edges)")},
+        {Overlay::Groups, tr("Cluster assignment colours")},
+        {Overlay::Merged, tr("Merged-token map")},
         {Overlay::Grid, tr("Patch grid")}};
     int row = 0;
     for (const auto& [o, name] : items) {
@@ -30,17 +33,22 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
         cb->setObjectName(QStringLiteral("overlay%1").arg(int(o)));
         auto* op = new QSlider(Qt::Horizontal, box);
         op->setRange(0, 100);
-        op->setValue(o == Overlay::Saliency || o == Overlay::Mask ? 60 : o == Overlay::Groups ? 50 : o == Overlay::Grid ? 40 : 100);
+        op->setValue(o == Overlay::Saliency || o == Overlay::Mask ? 60
+                     : o == Overlay::Groups                       ? 50
+                     : o == Overlay::Grid                         ? 40
+                                                                  : 100);
         op->setToolTip(tr("Opacity"));
         op->setMaximumWidth(110);
         g->addWidget(cb, row, 0);
         g->addWidget(op, row, 1);
         ++row;
-        connect(cb, &QCheckBox::toggled, canvas, [canvas, o = o](bool on) { canvas->setOverlay(o, on); });
+        connect(cb, &QCheckBox::toggled, canvas,
+                [canvas, o = o](bool on) { canvas->setOverlay(o, on); });
         connect(canvas, &ImageCanvas::overlayToggled, cb, [cb, o = o](Overlay which, bool on) {
             if (which == o) cb->setChecked(on); // toggled elsewhere (command line, tests)
         });
-        connect(op, &QSlider::valueChanged, canvas, [canvas, o = o](int val) { canvas->setOpacity(o, val / 100.0); });
+        connect(op, &QSlider::valueChanged, canvas,
+                [canvas, o = o](int val) { canvas->setOpacity(o, val / 100.0); });
     }
     v->addWidget(box);
     auto* fit = new QPushButton(tr("Fit to window"), this);
@@ -53,6 +61,8 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
     v->addStretch(1);
 }
 
-void OverlayPanel::setInputDescription(const QString& text) { m_info->setText(text); }
+void OverlayPanel::setInputDescription(const QString& text) {
+    m_info->setText(text);
+}
 
 } // namespace studio

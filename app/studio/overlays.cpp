@@ -10,7 +10,6 @@ namespace studio {
 
 namespace {
 
-
 QImage tokenMap(const Grid& g, const std::vector<float>& v, double scale) {
     QImage img(g.cols, g.rows, QImage::Format_RGB32);
     for (int i = 0; i < g.rows * g.cols && i < int(v.size()); ++i)
@@ -38,7 +37,8 @@ Grid gridOf(const StudioInput& input) {
 QImage baseImage(const StudioInput& input) {
     if (input.isImage()) {
         const auto& im = *input.loaded->image;
-        return QImage(im.rgb.data(), im.width, im.height, im.width * 3, QImage::Format_RGB888).copy();
+        return QImage(im.rgb.data(), im.width, im.height, im.width * 3, QImage::Format_RGB888)
+            .copy();
     }
     const Grid g = gridOf(input);
     QImage img(g.cols * g.cell, g.rows * g.cell, QImage::Format_RGB32);
@@ -69,7 +69,8 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
         return i < 0 ? -2 : r.labels[i];
     };
     // group mean colours of the base picture
-    std::vector<double> sum(static_cast<std::size_t>(3 * r.k), 0.0), cnt(static_cast<std::size_t>(r.k), 0.0);
+    std::vector<double> sum(static_cast<std::size_t>(3 * r.k), 0.0),
+        cnt(static_cast<std::size_t>(r.k), 0.0);
     for (int y = 0; y < h; ++y) {
         const QRgb* row = reinterpret_cast<const QRgb*>(base.constScanLine(y));
         for (int x = 0; x < w; ++x) {
@@ -97,9 +98,11 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
                 continue;
             }
             const double n = std::max(1.0, cnt[l]);
-            const QRgb mean = qRgb(int(sum[3 * l] / n), int(sum[3 * l + 1] / n), int(sum[3 * l + 2] / n));
-            const bool edge = (x > 0 && labelAt(x - 1, y) != l) || (y > 0 && labelAt(x, y - 1) != l) ||
-                              (x + 1 < w && labelAt(x + 1, y) != l) || (y + 1 < h && labelAt(x, y + 1) != l);
+            const QRgb mean =
+                qRgb(int(sum[3 * l] / n), int(sum[3 * l + 1] / n), int(sum[3 * l + 2] / n));
+            const bool edge =
+                (x > 0 && labelAt(x - 1, y) != l) || (y > 0 && labelAt(x, y - 1) != l) ||
+                (x + 1 < w && labelAt(x + 1, y) != l) || (y + 1 < h && labelAt(x, y + 1) != l);
             const QRgb col = groupColour(l).rgb();
             c[x] = edge ? col : mean;
             gr[x] = col;
@@ -108,7 +111,9 @@ void makeDisplayImages(const StudioInput& input, RunOutput& out) {
                 int rgb[3];
                 for (int ch = 0; ch < 3; ++ch) {
                     // channel-major (3, T, P, P); the frame's own slice of a tubelet token
-                    const float v = r.merged[l * t.d + ((ch * T + tau) * P + py) * P + px] * qmpp::kImageNetStd[ch] + qmpp::kImageNetMean[ch];
+                    const float v = r.merged[l * t.d + ((ch * T + tau) * P + py) * P + px] *
+                                        qmpp::kImageNetStd[ch] +
+                                    qmpp::kImageNetMean[ch];
                     rgb[ch] = std::clamp(int(std::lround(255.0 * v)), 0, 255);
                 }
                 m[x] = qRgb(rgb[0], rgb[1], rgb[2]);

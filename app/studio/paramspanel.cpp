@@ -43,14 +43,20 @@ SliderSpin::SliderSpin(double lo, double hi, int decimals, std::function<int(dou
     });
 }
 
-double SliderSpin::value() const { return m_spin->value(); }
-void SliderSpin::setValue(double v) { m_spin->setValue(v); }
+double SliderSpin::value() const {
+    return m_spin->value();
+}
+void SliderSpin::setValue(double v) {
+    m_spin->setValue(v);
+}
 
 ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     auto* form = new QFormLayout(this);
     auto linear = [](double lo, double hi) {
-        return std::make_pair(std::function<int(double)>([=](double v) { return int(std::lround(1000 * (v - lo) / (hi - lo))); }),
-                              std::function<double(int)>([=](int s) { return lo + (hi - lo) * s / 1000.0; }));
+        return std::make_pair(
+            std::function<int(double)>(
+                [=](double v) { return int(std::lround(1000 * (v - lo) / (hi - lo))); }),
+            std::function<double(int)>([=](int s) { return lo + (hi - lo) * s / 1000.0; }));
     };
     const auto [bTo, bFrom] = linear(1, 100);
     m_budget = new SliderSpin(1, 100, 1, bTo, bFrom, this);
@@ -65,8 +71,9 @@ ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Budget"), budgetRow);
 
     // temperature on a log scale, 0.01 .. 10
-    m_tau = new SliderSpin(0.01, 10, 3, [](double v) { return int(std::lround(1000 * std::log10(v / 0.01) / 3)); },
-                           [](int s) { return 0.01 * std::pow(10.0, 3.0 * s / 1000); }, this);
+    m_tau = new SliderSpin(
+        0.01, 10, 3, [](double v) { return int(std::lround(1000 * std::log10(v / 0.01) / 3)); },
+        [](int s) { return 0.01 * std::pow(10.0, 3.0 * s / 1000); }, this);
     m_tau->setToolTip(tr("Gumbel-softmax temperature τ (log scale): lower is more discrete"));
     form->addRow(tr("Temperature τ"), m_tau);
 
@@ -134,12 +141,20 @@ ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Precision"), m_precision);
 
     setParams(qmpp::MergeParams{});
-    connect(m_budget, &SliderSpin::valueChanged, this, [this] { budgetToK(); changed(); });
-    connect(m_k, &QSpinBox::valueChanged, this, [this] { kToBudget(); changed(); });
+    connect(m_budget, &SliderSpin::valueChanged, this, [this] {
+        budgetToK();
+        changed();
+    });
+    connect(m_k, &QSpinBox::valueChanged, this, [this] {
+        kToBudget();
+        changed();
+    });
     connect(m_tau, &SliderSpin::valueChanged, this, &ParamsPanel::changed);
     connect(m_gamma, &SliderSpin::valueChanged, this, &ParamsPanel::changed);
-    for (auto* s : {m_eps, m_alpha}) connect(s, &QDoubleSpinBox::valueChanged, this, &ParamsPanel::changed);
-    for (auto* s : {m_layers, m_refine, m_seed}) connect(s, &QSpinBox::valueChanged, this, &ParamsPanel::changed);
+    for (auto* s : {m_eps, m_alpha})
+        connect(s, &QDoubleSpinBox::valueChanged, this, &ParamsPanel::changed);
+    for (auto* s : {m_layers, m_refine, m_seed})
+        connect(s, &QSpinBox::valueChanged, this, &ParamsPanel::changed);
     connect(m_patch, &QSpinBox::valueChanged, this, [this](int p) {
         if (!m_quiet) emit patchChanged(p);
     });
@@ -153,7 +168,8 @@ void ParamsPanel::changed() {
 
 void ParamsPanel::budgetToK() {
     const QSignalBlocker b(m_k);
-    m_k->setValue(int(std::max<long long>(1, (long long)std::floor(m_budget->value() / 100.0 * double(m_n) + 1e-9))));
+    m_k->setValue(int(std::max<long long>(
+        1, (long long)std::floor(m_budget->value() / 100.0 * double(m_n) + 1e-9))));
 }
 
 void ParamsPanel::kToBudget() {
@@ -207,13 +223,16 @@ void ParamsPanel::setParams(const qmpp::MergeParams& p) {
     m_seed->setValue(int(p.seed));
     m_method->setCurrentIndex(std::max(0, m_method->findData(int(p.method))));
     m_cluster->setCurrentIndex(m_cluster->findData(int(p.cluster)));
-    const int b = m_backend->findData(int(p.backend == qmpp::BackendKind::Auto ? qmpp::BackendKind::Cpu : p.backend));
+    const int b = m_backend->findData(
+        int(p.backend == qmpp::BackendKind::Auto ? qmpp::BackendKind::Cpu : p.backend));
     m_backend->setCurrentIndex(b < 0 ? 0 : b);
     m_precision->setCurrentIndex(m_precision->findData(int(p.precision)));
     m_quiet = false;
 }
 
-int ParamsPanel::patch() const { return m_patch->value(); }
+int ParamsPanel::patch() const {
+    return m_patch->value();
+}
 void ParamsPanel::setPatch(int p) {
     m_quiet = true;
     m_patch->setValue(p);
@@ -221,8 +240,10 @@ void ParamsPanel::setPatch(int p) {
 }
 
 void ParamsPanel::setFidelity(bool ok, double retention) {
-    m_fidelity->setText(ok ? tr("✔ %1").arg(retention, 0, 'f', 3) : tr("✘ %1").arg(retention, 0, 'f', 3));
-    m_fidelity->setStyleSheet(ok ? "color: #2e9d46; font-weight: bold" : "color: #d04030; font-weight: bold");
+    m_fidelity->setText(ok ? tr("✔ %1").arg(retention, 0, 'f', 3)
+                           : tr("✘ %1").arg(retention, 0, 'f', 3));
+    m_fidelity->setStyleSheet(ok ? "color: #2e9d46; font-weight: bold"
+                                 : "color: #d04030; font-weight: bold");
 }
 
 void ParamsPanel::setGpu(bool available, const QString& why) {

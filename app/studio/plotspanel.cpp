@@ -32,7 +32,8 @@ void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<do
     plot->clearItems();
     auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
     QVector<double> ticks(names.size());
-    for (int i = 0; i < names.size(); ++i) ticks[i] = i + 1;
+    for (int i = 0; i < names.size(); ++i)
+        ticks[i] = i + 1;
     bars->setData(ticks, values);
     bars->setBrush(colour);
     bars->setPen(colour.darker(130));
@@ -43,8 +44,10 @@ void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<do
     plot->xAxis->setTickLabelRotation(names.size() > 6 ? 30 : 0);
     plot->xAxis->setRange(0.3, names.size() + 0.7);
     plot->yAxis->setScaleType(logScale ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-    if (logScale) plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    else plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    if (logScale)
+        plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else
+        plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     double lo = 1e300, hi = 0;
     for (double v : values)
         if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
@@ -61,8 +64,8 @@ void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<do
     plot->replot();
 }
 
-void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<double>& counts, double width,
-               const QColor& colour, const QString& xlabel) {
+void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<double>& counts,
+               double width, const QColor& colour, const QString& xlabel) {
     plot->clearPlottables();
     auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
     bars->setData(centres, counts);
@@ -117,8 +120,10 @@ PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
 
     connect(m_source, &QComboBox::currentIndexChanged, this, [this](int i) {
         m_benchN->setVisible(i > 0);
-        if (i == 0) showRunTimings();
-        else showBenchTimings();
+        if (i == 0)
+            showRunTimings();
+        else
+            showBenchTimings();
     });
     connect(m_benchN, &QComboBox::currentIndexChanged, this, &PlotsPanel::showBenchTimings);
     restyle();
@@ -132,14 +137,18 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     if (m_source->currentIndex() == 0) showRunTimings();
     // saliency histogram, 20 bins over [0, 1]
     QVector<double> centres(20), counts(20, 0);
-    for (int b = 0; b < 20; ++b) centres[b] = (b + 0.5) / 20;
-    for (float s : r.saliency) counts[std::min(19, int(s * 20))] += 1;
+    for (int b = 0; b < 20; ++b)
+        centres[b] = (b + 0.5) / 20;
+    for (float s : r.saliency)
+        counts[std::min(19, int(s * 20))] += 1;
     histogram(m_saliency, centres, counts, 0.045, QColor(33, 144, 141), tr("saliency s"));
     // group sizes: one bar per size
     std::map<long long, double> bySize;
-    for (long long s : r.groupSizes) bySize[s] += 1;
+    for (long long s : r.groupSizes)
+        bySize[s] += 1;
     QVector<double> sx, sy;
-    for (const auto& [s, c] : bySize) sx << double(s), sy << c;
+    for (const auto& [s, c] : bySize)
+        sx << double(s), sy << c;
     histogram(m_sizes, sx, sy, 0.8, QColor(92, 200, 99), tr("group size (tokens)"));
     QSharedPointer<QCPAxisTickerFixed> whole(new QCPAxisTickerFixed);
     whole->setTickStep(1.0);
@@ -156,39 +165,47 @@ void PlotsPanel::showRunTimings() {
     QVector<QString> names;
     QVector<double> ms;
     for (const auto& t : m_out->result.timings)
-        if (t.stage != "total") names << QString::fromStdString(t.stage), ms << std::max(t.ms, 1e-4);
+        if (t.stage != "total")
+            names << QString::fromStdString(t.stage), ms << std::max(t.ms, 1e-4);
     names << tr("total");
     ms << std::max(m_out->result.timings.back().ms, 1e-4);
     m_timings->yAxis->setLabel(tr("ms (log)"));
     barChart(m_timings, names, ms, QColor(59, 81, 139), true, "");
     m_barCount = int(names.size());
-    m_timingNote->setText(tr("%1 · %2").arg(QString::fromStdString(m_out->result.backend), QString::fromStdString(m_out->result.device)));
+    m_timingNote->setText(tr("%1 · %2").arg(QString::fromStdString(m_out->result.backend),
+                                            QString::fromStdString(m_out->result.device)));
 }
 
 void PlotsPanel::loadBench(const QString& path) {
     QFile f(path);
-    if (!f.open(QIODevice::ReadOnly)) throw std::runtime_error(path.toStdString() + ": cannot be opened");
+    if (!f.open(QIODevice::ReadOnly))
+        throw std::runtime_error(path.toStdString() + ": cannot be opened");
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(f.readAll().toStdString());
     } catch (const std::exception& e) {
         throw std::runtime_error(path.toStdString() + ": not JSON (" + e.what() + ")");
     }
-    const QString device = QString::fromStdString(qmpp::parseBenchJson(j, path.toStdString()).device); // checks it
+    const QString device =
+        QString::fromStdString(qmpp::parseBenchJson(j, path.toStdString()).device); // checks it
     setBench(j, tr("File: %1").arg(device.isEmpty() ? path : device));
 }
 
 void PlotsPanel::setBench(const nlohmann::json& j, const QString& label) {
     m_bench = j;
     std::set<long long> sizes;
-    for (const auto& r : j["results"]) sizes.insert(r["N"].get<long long>());
+    for (const auto& r : j["results"])
+        sizes.insert(r["N"].get<long long>());
     {
         const QSignalBlocker b(m_benchN);
         m_benchN->clear();
-        for (long long n : sizes) m_benchN->addItem(QStringLiteral("N = %1").arg(n), qlonglong(n));
+        for (long long n : sizes)
+            m_benchN->addItem(QStringLiteral("N = %1").arg(n), qlonglong(n));
     }
-    if (m_source->count() > 1) m_source->setItemText(1, label);
-    else m_source->addItem(label);
+    if (m_source->count() > 1)
+        m_source->setItemText(1, label);
+    else
+        m_source->addItem(label);
     m_source->setCurrentIndex(1);
     showBenchTimings();
 }
@@ -201,7 +218,8 @@ void PlotsPanel::showBenchTimings() {
     std::map<std::pair<int, int>, VariantCell> cells;
     for (const auto& r : m_bench["results"]) {
         if (r["N"].get<long long>() != n) continue;
-        if (r.value("verified", true) == false) continue; // never show a variant that failed its check
+        if (r.value("verified", true) == false)
+            continue; // never show a variant that failed its check
         QString kernel = QString::fromStdString(r["kernel"].get<std::string>());
         if (r.value("L", 1) != 1) kernel += QStringLiteral(" L%1").arg(r.value("L", 1));
         const QString variant = QString::fromStdString(r.value("version", "")) + " " +
@@ -219,7 +237,8 @@ void PlotsPanel::showBenchTimings() {
 }
 
 void PlotsPanel::restyle() {
-    for (QCustomPlot* p : {m_timings, m_saliency, m_sizes, m_entropy}) stylePlot(p, palette());
+    for (QCustomPlot* p : {m_timings, m_saliency, m_sizes, m_entropy})
+        stylePlot(p, palette());
 }
 
 void PlotsPanel::changeEvent(QEvent* e) {

@@ -32,12 +32,17 @@ void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selecte
     for (long long l = 0; l < r.layers; ++l) {
         auto* g = plot->addGraph();
         QVector<double> x(n), y(n);
-        for (long long i = 0; i < n; ++i) x[i] = double(i), y[i] = r.layerEntropy[l * n + i];
+        for (long long i = 0; i < n; ++i)
+            x[i] = double(i), y[i] = r.layerEntropy[l * n + i];
         g->setData(x, y);
-        const QColor c = QColor::fromHsvF(0.66 * double(l) / double(std::max<long long>(1, r.layers - 1)), 0.8, 0.85);
-        if (selected < 0) g->setPen(QPen(c, 1));
-        else if (l == selected) g->setPen(QPen(c, 2.5)), top = g;
-        else g->setPen(QPen(QColor(150, 150, 150, 110), 1));
+        const QColor c = QColor::fromHsvF(
+            0.66 * double(l) / double(std::max<long long>(1, r.layers - 1)), 0.8, 0.85);
+        if (selected < 0)
+            g->setPen(QPen(c, 1));
+        else if (l == selected)
+            g->setPen(QPen(c, 2.5)), top = g;
+        else
+            g->setPen(QPen(QColor(150, 150, 150, 110), 1));
         g->setName(QObject::tr("layer %1").arg(l));
     }
     if (top) top->setLayer("overlay"); // the selected layer over the others
@@ -48,8 +53,10 @@ void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selecte
     plot->replot();
 }
 
-void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels, const QVector<QString>& variants,
-                 const std::map<std::pair<int, int>, VariantCell>& cells, const QString& yLabel, bool logScale) {
+void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels,
+                 const QVector<QString>& variants,
+                 const std::map<std::pair<int, int>, VariantCell>& cells, const QString& yLabel,
+                 bool logScale) {
     plot->clearPlottables();
     plot->clearItems();
     auto* group = new QCPBarsGroup(plot);
@@ -82,15 +89,18 @@ void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels, const QVect
         whiskers->setData(minus, plus);
     }
     QVector<double> ticks;
-    for (int k = 0; k < kernels.size(); ++k) ticks << k + 1;
+    for (int k = 0; k < kernels.size(); ++k)
+        ticks << k + 1;
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     ticker->addTicks(ticks, kernels);
     plot->xAxis->setTicker(ticker);
     plot->xAxis->setTickLabelRotation(kernels.size() > 6 ? 30 : 0);
     plot->xAxis->setRange(0.4, double(kernels.size()) + 0.6);
     plot->yAxis->setScaleType(logScale ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-    if (logScale) plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    else plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    if (logScale)
+        plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else
+        plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     plot->yAxis->setLabel(yLabel);
     if (hi > 0) plot->yAxis->setRange(logScale ? lo / 3 : 0, logScale ? hi * 3 : hi * 1.15);
     plot->legend->setVisible(true);

@@ -28,6 +28,8 @@ void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selecte
 struct VariantCell {
     double median, lo, hi;
 };
-void groupedBars(QCustomPlot* plot, const QVector<QString>& groups, const QVector<QString>& variants,
-                 const std::map<std::pair<int, int>, VariantCell>& cells, const QString& yLabel, bool logScale);
-}
+void groupedBars(QCustomPlot* plot, const QVector<QString>& groups,
+                 const QVector<QString>& variants,
+                 const std::map<std::pair<int, int>, VariantCell>& cells, const QString& yLabel,
+                 bool logScale);
+} // namespace studio

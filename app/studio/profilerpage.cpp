@@ -55,7 +55,8 @@ QString kernelLabel(const qmpp::TimingStats& t) {
 
 bool writeText(const QString& path, const std::string& text, QString* error) {
     try {
-        qmpp::writeFileAtomic(path.toStdString(), std::vector<std::uint8_t>(text.begin(), text.end()));
+        qmpp::writeFileAtomic(path.toStdString(),
+                              std::vector<std::uint8_t>(text.begin(), text.end()));
         return true;
     } catch (const std::exception& e) {
         if (error) *error = QString::fromUtf8(e.what());
@@ -63,8 +64,9 @@ bool writeText(const QString& path, const std::string& text, QString* error) {
     }
 }
 
-const QColor kColours[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(92, 200, 99), QColor(253, 180, 37),
-                           QColor(180, 60, 120), QColor(120, 120, 120), QColor(220, 90, 50), QColor(140, 100, 200)};
+const QColor kColours[] = {QColor(59, 81, 139),  QColor(33, 144, 141), QColor(92, 200, 99),
+                           QColor(253, 180, 37), QColor(180, 60, 120), QColor(120, 120, 120),
+                           QColor(220, 90, 50),  QColor(140, 100, 200)};
 
 } // namespace
 
@@ -73,13 +75,16 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     auto* head = new QHBoxLayout;
     auto* open = new QPushButton(tr("Open bench JSON…"), this);
     auto* measure = new QPushButton(tr("Measure on this machine"), this);
-    measure->setToolTip(tr("Each stage of the pipeline on the current input: the GPU variants when a GPU is "
-                           "present, the CPU backend otherwise (five runs after a warm-up)"));
+    measure->setToolTip(
+        tr("Each stage of the pipeline on the current input: the GPU variants when a GPU is "
+           "present, the CPU backend otherwise (five runs after a warm-up)"));
     auto* csv = new QPushButton(tr("Export CSV…"), this);
     auto* trace = new QPushButton(tr("Export trace…"), this);
-    trace->setToolTip(tr("Chrome trace JSON: opens in Perfetto (ui.perfetto.dev) and chrome://tracing"));
+    trace->setToolTip(
+        tr("Chrome trace JSON: opens in Perfetto (ui.perfetto.dev) and chrome://tracing"));
     auto* clearAll = new QPushButton(tr("Clear"), this);
-    for (QPushButton* b : {open, measure, csv, trace, clearAll}) head->addWidget(b);
+    for (QPushButton* b : {open, measure, csv, trace, clearAll})
+        head->addWidget(b);
     head->addSpacing(12);
     head->addWidget(new QLabel(tr("Plots of")));
     m_file = new QComboBox(this);
@@ -95,12 +100,30 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     v->addLayout(head);
 
     m_model = new QStandardItemModel(0, ColumnCount, this);
-    m_model->setHorizontalHeaderLabels({tr("device"), tr("kernel"), tr("version"), tr("precision"), tr("N"), tr("D"),
-                                        tr("L"), tr("K"), tr("repeats"), tr("median ms"), tr("min"), tr("max"),
-                                        tr("p10"), tr("p90"), tr("stddev"), tr("TFLOP/s"), tr("GB/s"),
-                                        tr("max rel. error"), tr("verified"), tr("× over basic"), tr("FP16 × over FP32")});
-    m_model->horizontalHeaderItem(MaxRelErr)->setToolTip(tr("Largest relative error of the variant against the float64 "
-                                                            "reference in `qmpp check` (FP16 within its documented tolerance)"));
+    m_model->setHorizontalHeaderLabels({tr("device"),
+                                        tr("kernel"),
+                                        tr("version"),
+                                        tr("precision"),
+                                        tr("N"),
+                                        tr("D"),
+                                        tr("L"),
+                                        tr("K"),
+                                        tr("repeats"),
+                                        tr("median ms"),
+                                        tr("min"),
+                                        tr("max"),
+                                        tr("p10"),
+                                        tr("p90"),
+                                        tr("stddev"),
+                                        tr("TFLOP/s"),
+                                        tr("GB/s"),
+                                        tr("max rel. error"),
+                                        tr("verified"),
+                                        tr("× over basic"),
+                                        tr("FP16 × over FP32")});
+    m_model->horizontalHeaderItem(MaxRelErr)->setToolTip(
+        tr("Largest relative error of the variant against the float64 "
+           "reference in `qmpp check` (FP16 within its documented tolerance)"));
     m_proxy = new QSortFilterProxyModel(this);
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(kSortRole);
@@ -128,7 +151,8 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     v->addWidget(split, 1);
 
     connect(open, &QPushButton::clicked, this, [this] {
-        const QStringList files = QFileDialog::getOpenFileNames(this, tr("Open bench JSON"), QString(), tr("qmpp bench --json (*.json)"));
+        const QStringList files = QFileDialog::getOpenFileNames(
+            this, tr("Open bench JSON"), QString(), tr("qmpp bench --json (*.json)"));
         for (const QString& f : files) {
             try {
                 addFile(f);
@@ -139,14 +163,18 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     });
     connect(measure, &QPushButton::clicked, this, &ProfilerPage::measureRequested);
     connect(csv, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "timings.csv", tr("CSV (*.csv)"));
+        const QString f =
+            QFileDialog::getSaveFileName(this, tr("Export CSV"), "timings.csv", tr("CSV (*.csv)"));
         QString error;
-        if (!f.isEmpty() && !exportCsv(f, &error)) QMessageBox::warning(this, tr("Export failed"), error);
+        if (!f.isEmpty() && !exportCsv(f, &error))
+            QMessageBox::warning(this, tr("Export failed"), error);
     });
     connect(trace, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export trace"), "trace.json", tr("Chrome trace (*.json)"));
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export trace"), "trace.json",
+                                                       tr("Chrome trace (*.json)"));
         QString error;
-        if (!f.isEmpty() && !exportTrace(f, &error)) QMessageBox::warning(this, tr("Export failed"), error);
+        if (!f.isEmpty() && !exportTrace(f, &error))
+            QMessageBox::warning(this, tr("Export failed"), error);
     });
     connect(clearAll, &QPushButton::clicked, this, &ProfilerPage::clear);
     connect(m_file, &QComboBox::currentIndexChanged, this, [this] {
@@ -160,7 +188,8 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
 
 void ProfilerPage::changeEvent(QEvent* e) {
     if (!e || e->type() == QEvent::PaletteChange)
-        for (QCustomPlot* p : {m_bars, m_speedup, m_roofline, m_sweep}) stylePlot(p, palette());
+        for (QCustomPlot* p : {m_bars, m_speedup, m_roofline, m_sweep})
+            stylePlot(p, palette());
     if (e) QWidget::changeEvent(e);
 }
 
@@ -187,8 +216,10 @@ void ProfilerPage::refillSizes() {
     const qmpp::BenchFile* f = currentFile();
     if (!f) return;
     std::set<qmpp::i64> sizes;
-    for (const auto& r : f->rows) sizes.insert(r.t.n);
-    for (auto n : sizes) m_size->addItem(QStringLiteral("N = %1").arg(n), int(n));
+    for (const auto& r : f->rows)
+        sizes.insert(r.t.n);
+    for (auto n : sizes)
+        m_size->addItem(QStringLiteral("N = %1").arg(n), int(n));
     const int at = m_size->findData(keep);
     m_size->setCurrentIndex(at >= 0 ? at : 0);
 }
@@ -208,7 +239,8 @@ void ProfilerPage::rebuild() {
     std::set<QString> kernels;
     for (std::size_t fi = 0; fi < m_files.size(); ++fi) {
         const auto& f = m_files[fi];
-        const QString source = QString::fromStdString(f.device.empty() ? f.name : f.device + " (" + f.name + ")");
+        const QString source =
+            QString::fromStdString(f.device.empty() ? f.name : f.device + " (" + f.name + ")");
         {
             const QSignalBlocker b(m_file);
             m_file->addItem(source);
@@ -218,29 +250,43 @@ void ProfilerPage::rebuild() {
             const auto& t = r.t;
             kernels.insert(QString::fromStdString(t.kernel));
             QList<QStandardItem*> row;
-            row << cell(source) << cell(QString::fromStdString(t.kernel)) << cell(QString::fromStdString(t.version))
-                << cell(QString::fromStdString(t.precision)) << cell(QString::number(t.n), qlonglong(t.n))
-                << cell(QString::number(t.d), qlonglong(t.d)) << cell(QString::number(t.l), qlonglong(t.l))
-                << cell(QString::number(t.k), qlonglong(t.k)) << cell(QString::number(t.repeats), t.repeats);
+            row << cell(source) << cell(QString::fromStdString(t.kernel))
+                << cell(QString::fromStdString(t.version))
+                << cell(QString::fromStdString(t.precision))
+                << cell(QString::number(t.n), qlonglong(t.n))
+                << cell(QString::number(t.d), qlonglong(t.d))
+                << cell(QString::number(t.l), qlonglong(t.l))
+                << cell(QString::number(t.k), qlonglong(t.k))
+                << cell(QString::number(t.repeats), t.repeats);
             // no timing is shown for a variant that failed its check
-            if (t.verified) row << number(t.median) << number(t.min) << number(t.max) << number(t.p10) << number(t.p90) << number(t.stddev);
-            else for (int c = Median; c <= StdDev; ++c) row << cell(tr("not timed"), -1.0);
+            if (t.verified)
+                row << number(t.median) << number(t.min) << number(t.max) << number(t.p10)
+                    << number(t.p90) << number(t.stddev);
+            else
+                for (int c = Median; c <= StdDev; ++c)
+                    row << cell(tr("not timed"), -1.0);
             row << number(t.tflops, 3) << number(t.gbps, 4)
-                << (r.maxRelErr >= 0 ? cell(QString::number(r.maxRelErr, 'g', 2), r.maxRelErr) : cell(QStringLiteral("–"), -1.0))
-                << cell(t.verified ? QStringLiteral("✓") : QStringLiteral("✗ failed"), t.verified ? 1 : 0)
+                << (r.maxRelErr >= 0 ? cell(QString::number(r.maxRelErr, 'g', 2), r.maxRelErr)
+                                     : cell(QStringLiteral("–"), -1.0))
+                << cell(t.verified ? QStringLiteral("✓") : QStringLiteral("✗ failed"),
+                        t.verified ? 1 : 0)
                 << number(qmpp::speedupOverBasic(f, i), 3) << number(qmpp::speedupFp16(f, i), 3);
             if (!t.verified)
-                for (auto* it : row) it->setForeground(QColor(200, 60, 50));
+                for (auto* it : row)
+                    it->setForeground(QColor(200, 60, 50));
             m_model->appendRow(row);
         }
     }
     {
         const QSignalBlocker b(m_kernel);
-        for (const QString& k : kernels) m_kernel->addItem(k);
+        for (const QString& k : kernels)
+            m_kernel->addItem(k);
         const int pipe = m_kernel->findText("pipeline");
         if (pipe >= 0) m_kernel->setCurrentIndex(pipe);
     }
-    m_note->setText(tr("%1 rows from %2 file(s); click a column to sort").arg(m_model->rowCount()).arg(m_files.size()));
+    m_note->setText(tr("%1 rows from %2 file(s); click a column to sort")
+                        .arg(m_model->rowCount())
+                        .arg(m_files.size()));
     {
         const QSignalBlocker b(m_file);
         m_file->setCurrentIndex(int(m_files.size()) - 1); // the newest file
@@ -252,7 +298,8 @@ void ProfilerPage::rebuild() {
 std::vector<qmpp::TimingStats> ProfilerPage::rows() const {
     std::vector<qmpp::TimingStats> out;
     for (const auto& f : m_files)
-        for (const auto& r : f.rows) out.push_back(r.t);
+        for (const auto& r : f.rows)
+            out.push_back(r.t);
     return out;
 }
 
@@ -262,7 +309,8 @@ bool ProfilerPage::exportCsv(const QString& path, QString* error) const {
 
 bool ProfilerPage::exportTrace(const QString& path, QString* error) const {
     std::string devices;
-    for (const auto& f : m_files) devices += (devices.empty() ? "" : ", ") + (f.device.empty() ? f.name : f.device);
+    for (const auto& f : m_files)
+        devices += (devices.empty() ? "" : ", ") + (f.device.empty() ? f.name : f.device);
     return writeText(path, qmpp::chromeTrace(rows(), devices).dump(1) + "\n", error);
 }
 
@@ -314,9 +362,12 @@ void ProfilerPage::plotSpeedups() {
     for (std::size_t i = 0; i < f.rows.size(); ++i) {
         const auto& t = f.rows[i].t;
         if (t.n != n || !t.verified) continue;
-        add(kernelLabel(t), tr("%1 ÷ basic, %2").arg(QString::fromStdString(t.version), QString::fromStdString(t.precision)),
+        add(kernelLabel(t),
+            tr("%1 ÷ basic, %2")
+                .arg(QString::fromStdString(t.version), QString::fromStdString(t.precision)),
             qmpp::speedupOverBasic(f, i));
-        add(kernelLabel(t), tr("FP16 ÷ FP32, %1").arg(QString::fromStdString(t.version)), qmpp::speedupFp16(f, i));
+        add(kernelLabel(t), tr("FP16 ÷ FP32, %1").arg(QString::fromStdString(t.version)),
+            qmpp::speedupFp16(f, i));
     }
     groupedBars(m_speedup, kernels, variants, cells, tr("speed-up (×; above 1: faster)"), false);
     auto* one = new QCPItemStraightLine(m_speedup);
@@ -373,8 +424,13 @@ void ProfilerPage::plotRoofline() {
             g->setPen(QPen(colour, 2, Qt::DashLine));
             g->setName(name);
         };
-        roof(c.fp16Tflops, tr("roof: FP16 GEMM %1 TFLOP/s, %2 GB/s").arg(c.fp16Tflops, 0, 'f', 0).arg(c.copyGbps, 0, 'f', 0), QColor(200, 60, 50));
-        roof(c.fp32Tflops, tr("roof: FP32 GEMM %1 TFLOP/s").arg(c.fp32Tflops, 0, 'f', 1), QColor(90, 90, 90));
+        roof(c.fp16Tflops,
+             tr("roof: FP16 GEMM %1 TFLOP/s, %2 GB/s")
+                 .arg(c.fp16Tflops, 0, 'f', 0)
+                 .arg(c.copyGbps, 0, 'f', 0),
+             QColor(200, 60, 50));
+        roof(c.fp32Tflops, tr("roof: FP32 GEMM %1 TFLOP/s").arg(c.fp32Tflops, 0, 'f', 1),
+             QColor(90, 90, 90));
     }
     for (QCPAxis* a : {p->xAxis, p->yAxis}) {
         a->setScaleType(QCPAxis::stLogarithmic);
@@ -406,16 +462,21 @@ void ProfilerPage::plotSweep() {
         std::map<QString, std::map<qmpp::i64, double>> series; // variant -> N -> median
         for (const auto& r : f.rows)
             if (r.t.kernel == kernel && r.t.verified)
-                series[variantOf(r.t) + (r.t.l != 1 ? QStringLiteral(" L%1").arg(r.t.l) : QString())][r.t.n] = r.t.median;
+                series[variantOf(r.t) + (r.t.l != 1 ? QStringLiteral(" L%1").arg(r.t.l)
+                                                    : QString())][r.t.n] = r.t.median;
         for (const auto& [name, points] : series) {
             auto* g = p->addGraph();
             QVector<double> x, y;
-            for (const auto& [n, ms] : points) x << double(n), y << ms;
+            for (const auto& [n, ms] : points)
+                x << double(n), y << ms;
             g->setData(x, y);
             const QColor c = kColours[colour++ % 8];
             g->setPen(QPen(c, 2));
             g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, c, c, 6));
-            g->setName(m_files.size() > 1 ? QString::fromStdString(f.device.empty() ? f.name : f.device) + ": " + name : name);
+            g->setName(m_files.size() > 1
+                           ? QString::fromStdString(f.device.empty() ? f.name : f.device) + ": " +
+                                 name
+                           : name);
         }
     }
     for (QCPAxis* a : {p->xAxis, p->yAxis}) {

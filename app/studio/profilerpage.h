@@ -22,8 +22,30 @@ namespace studio {
 class ProfilerPage : public QWidget {
     Q_OBJECT
   public:
-    enum Column { Source, Kernel, Version, Precision, N, D, L, K, Repeats, Median, Min, Max, P10, P90, StdDev,
-                  Tflops, Gbps, MaxRelErr, Verified, OverBasic, Fp16OverFp32, ColumnCount };
+    enum Column {
+        Source,
+        Kernel,
+        Version,
+        Precision,
+        N,
+        D,
+        L,
+        K,
+        Repeats,
+        Median,
+        Min,
+        Max,
+        P10,
+        P90,
+        StdDev,
+        Tflops,
+        Gbps,
+        MaxRelErr,
+        Verified,
+        OverBasic,
+        Fp16OverFp32,
+        ColumnCount
+    };
 
     explicit ProfilerPage(QWidget* parent = nullptr);
 

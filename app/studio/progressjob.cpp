@@ -10,7 +10,8 @@
 namespace studio {
 
 JobEnd runWithProgress(QWidget* parent, const QString& label, qint64 total,
-                       const std::function<void(const qmpp::Progress&)>& job, QString* error, qint64 cancelAfter) {
+                       const std::function<void(const qmpp::Progress&)>& job, QString* error,
+                       qint64 cancelAfter) {
     QProgressDialog progress(label, QObject::tr("Cancel"), 0, int(total), parent);
     progress.setWindowModality(Qt::WindowModal);
     progress.setMinimumDuration(300);
@@ -35,7 +36,8 @@ JobEnd runWithProgress(QWidget* parent, const QString& label, qint64 total,
     while (!finished) {
         QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
         progress.setValue(int(done.load()));
-        if (progress.wasCanceled() || (cancelAfter >= 0 && done.load() >= cancelAfter)) cancel = true;
+        if (progress.wasCanceled() || (cancelAfter >= 0 && done.load() >= cancelAfter))
+            cancel = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     worker.join();

@@ -22,14 +22,16 @@ std::unique_ptr<QTextDocument> reportDocument(const qmpp::ReportDoc& doc) {
             if (img.width() > kWidth) img = img.scaledToWidth(kWidth, Qt::SmoothTransformation);
         } else {
             QSvgRenderer svg(QByteArray::fromStdString(f.svg));
-            img = QImage(svg.defaultSize() * 2, QImage::Format_ARGB32); // twice the size: sharp in print
+            img = QImage(svg.defaultSize() * 2,
+                         QImage::Format_ARGB32); // twice the size: sharp in print
             img.fill(Qt::white);
             QPainter p(&img);
             svg.render(&p);
             p.end();
             img.setDevicePixelRatio(2.0);
         }
-        d->addResource(QTextDocument::ImageResource, QUrl("figure:" + QString::fromStdString(f.id)), img);
+        d->addResource(QTextDocument::ImageResource, QUrl("figure:" + QString::fromStdString(f.id)),
+                       img);
     }
     d->setHtml(QString::fromStdString(qmpp::renderHtml(doc, false)));
     return d;

@@ -17,7 +17,8 @@ constexpr qmpp::i64 kSimilaritySide = 512; // heatmap rows at most (block means 
 class MergeWorker : public QObject {
     Q_OBJECT
   public:
-    explicit MergeWorker(std::shared_ptr<std::atomic<quint64>> latest) : m_latest(std::move(latest)) {}
+    explicit MergeWorker(std::shared_ptr<std::atomic<quint64>> latest)
+        : m_latest(std::move(latest)) {}
 
   public slots:
     void compute(quint64 generation, const studio::StudioInput& input, const qmpp::MergeParams& p) {
@@ -32,7 +33,9 @@ class MergeWorker : public QObject {
         try {
             const auto t0 = std::chrono::steady_clock::now();
             out->result = m_session.run(input.tokens(), p);
-            out->wallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            out->wallMs =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count();
             if (generation >= m_latest->load()) makeDisplayImages(input, *out);
             if (input.views && generation >= m_latest->load()) {
                 const auto& r = out->result;
@@ -51,11 +54,13 @@ class MergeWorker : public QObject {
             error = QString::fromStdString(e.what());
             m_session = qmpp::MergeSession(); // a failed device starts afresh next time
         }
-        emit done(error.isEmpty() ? std::shared_ptr<const RunOutput>(out) : nullptr, error, generation);
+        emit done(error.isEmpty() ? std::shared_ptr<const RunOutput>(out) : nullptr, error,
+                  generation);
     }
 
   signals:
-    void done(std::shared_ptr<const studio::RunOutput> out, const QString& error, quint64 generation);
+    void done(std::shared_ptr<const studio::RunOutput> out, const QString& error,
+              quint64 generation);
 
   private:
     std::shared_ptr<std::atomic<quint64>> m_latest;
@@ -85,7 +90,9 @@ MergeRunner::~MergeRunner() {
     m_thread.wait();
 }
 
-void MergeRunner::setInput(const StudioInput& input) { m_input = input; }
+void MergeRunner::setInput(const StudioInput& input) {
+    m_input = input;
+}
 
 void MergeRunner::request(const qmpp::MergeParams& p) {
     m_pending = p;
@@ -105,14 +112,18 @@ void MergeRunner::dispatch() {
     const quint64 gen = m_latest.load();
     if (m_running++ == 0) emit busyChanged(true);
     QMetaObject::invokeMethod(m_worker, "compute", Qt::QueuedConnection, Q_ARG(quint64, gen),
-                              Q_ARG(studio::StudioInput, m_input), Q_ARG(qmpp::MergeParams, m_pending));
+                              Q_ARG(studio::StudioInput, m_input),
+                              Q_ARG(qmpp::MergeParams, m_pending));
 }
 
-void MergeRunner::onDone(std::shared_ptr<const RunOutput> out, const QString& error, quint64 generation) {
+void MergeRunner::onDone(std::shared_ptr<const RunOutput> out, const QString& error,
+                         quint64 generation) {
     if (--m_running == 0) emit busyChanged(false);
     if (generation != m_latest.load()) return; // superseded: never show a stale result
-    if (!error.isEmpty()) emit failed(error);
-    else if (out) emit resultReady(out);
+    if (!error.isEmpty())
+        emit failed(error);
+    else if (out)
+        emit resultReady(out);
 }
 
 } // namespace studio

@@ -23,11 +23,11 @@ struct RunOutput {
     qmpp::MergeParams params;
     qmpp::MergeResult result;
     double wallMs = 0;
-    QImage saliency;  // [rows, cols] token grid, colormapped
-    QImage mask;      // [rows, cols] pi, colormapped (scaled to its maximum)
-    QImage clusters;  // image resolution: group mean colour with coloured group edges
-    QImage merged;    // image resolution: each token replaced by its merged token
-    QImage groups;    // image resolution: a distinct colour per group
+    QImage saliency; // [rows, cols] token grid, colormapped
+    QImage mask;     // [rows, cols] pi, colormapped (scaled to its maximum)
+    QImage clusters; // image resolution: group mean colour with coloured group edges
+    QImage merged;   // image resolution: each token replaced by its merged token
+    QImage groups;   // image resolution: a distinct colour per group
     // token views (not for video frames): group-ordered similarity and the 2-D PCA
     std::shared_ptr<const qmpp::SimilarityView> similarity;
     std::shared_ptr<const qmpp::PcaView> pca;
@@ -72,14 +72,16 @@ class MergeRunner : public QObject {
 
   private:
     void dispatch();
-    void onDone(std::shared_ptr<const studio::RunOutput> out, const QString& error, quint64 generation);
+    void onDone(std::shared_ptr<const studio::RunOutput> out, const QString& error,
+                quint64 generation);
 
     QThread m_thread;
     MergeWorker* m_worker = nullptr;
     QTimer m_debounce;
     StudioInput m_input;
     qmpp::MergeParams m_pending;
-    std::shared_ptr<std::atomic<quint64>> m_latestShared = std::make_shared<std::atomic<quint64>>(0);
+    std::shared_ptr<std::atomic<quint64>> m_latestShared =
+        std::make_shared<std::atomic<quint64>>(0);
     std::atomic<quint64>& m_latest = *m_latestShared;
     int m_running = 0;
 };

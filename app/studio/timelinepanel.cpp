@@ -53,23 +53,27 @@ TimelinePanel::TimelinePanel(QWidget* parent) : QWidget(parent) {
     m_play->setShortcut(Qt::Key_Space);
     m_forward = button(QStyle::SP_MediaSeekForward, tr("Next frame"));
     m_slider = new QSlider(Qt::Horizontal, this);
-    m_slider->setToolTip(tr("Scrub through the video; each shown frame is merged with the current parameters"));
+    m_slider->setToolTip(
+        tr("Scrub through the video; each shown frame is merged with the current parameters"));
     m_label = new QLabel(this);
     m_label->setMinimumWidth(190);
     m_tubelet = new QSpinBox(this);
     m_tubelet->setRange(1, 16);
     m_tubelet->setPrefix(tr("tubelet T = "));
-    m_tubelet->setToolTip(tr("Tokens are tubelets of T frames × P × P (T = 1: per-frame patches); groups "
-                             "then span the T frames of a unit"));
-    for (QWidget* w : std::initializer_list<QWidget*>{m_back, m_play, m_forward}) controls->addWidget(w);
+    m_tubelet->setToolTip(
+        tr("Tokens are tubelets of T frames × P × P (T = 1: per-frame patches); groups "
+           "then span the T frames of a unit"));
+    for (QWidget* w : std::initializer_list<QWidget*>{m_back, m_play, m_forward})
+        controls->addWidget(w);
     controls->addWidget(m_label, 1);
     controls->addWidget(m_tubelet);
 
     m_time = seriesPlot(this, tr("pipeline ms"), QColor(59, 82, 139));
     m_flicker = seriesPlot(this, tr("flicker"), QColor(208, 120, 40));
     m_flicker->yAxis->setRange(0, 1);
-    m_flicker->setToolTip(tr("Fraction of tokens whose group changed from the previous unit, groups matched "
-                             "one-to-one by overlap: high values mean the merge flickers"));
+    m_flicker->setToolTip(
+        tr("Fraction of tokens whose group changed from the previous unit, groups matched "
+           "one-to-one by overlap: high values mean the merge flickers"));
     auto* plots = new QHBoxLayout;
     plots->addWidget(m_time);
     plots->addWidget(m_flicker);
@@ -82,13 +86,16 @@ TimelinePanel::TimelinePanel(QWidget* parent) : QWidget(parent) {
         updateLabel();
         emit frameRequested(v);
     });
-    connect(m_back, &QToolButton::clicked, this, [this] { m_slider->setValue(m_slider->value() - 1); });
-    connect(m_forward, &QToolButton::clicked, this, [this] { m_slider->setValue(m_slider->value() + 1); });
+    connect(m_back, &QToolButton::clicked, this,
+            [this] { m_slider->setValue(m_slider->value() - 1); });
+    connect(m_forward, &QToolButton::clicked, this,
+            [this] { m_slider->setValue(m_slider->value() + 1); });
     connect(m_play, &QToolButton::clicked, this, [this] {
         setPlaying(!m_playing);
         emit playToggled(m_playing);
     });
-    connect(m_tubelet, qOverload<int>(&QSpinBox::valueChanged), this, &TimelinePanel::tubeletChanged);
+    connect(m_tubelet, qOverload<int>(&QSpinBox::valueChanged), this,
+            &TimelinePanel::tubeletChanged);
     stylePlot(m_time, palette());
     stylePlot(m_flicker, palette());
 }
@@ -100,7 +107,8 @@ void TimelinePanel::setVideo(qint64 frames, double fps, int tubelet) {
     m_slider->setRange(0, int(std::max<qint64>(0, frames - 1)));
     m_slider->setValue(0);
     m_tubelet->setValue(tubelet);
-    for (QCustomPlot* p : {m_time, m_flicker}) p->xAxis->setRange(0, double(std::max<qint64>(1, frames - 1)));
+    for (QCustomPlot* p : {m_time, m_flicker})
+        p->xAxis->setRange(0, double(std::max<qint64>(1, frames - 1)));
     clearSeries();
     setPlaying(false);
     updateLabel();
@@ -113,8 +121,12 @@ void TimelinePanel::setFrame(qint64 frame) {
     replot();
 }
 
-qint64 TimelinePanel::frame() const { return m_slider->value(); }
-int TimelinePanel::tubelet() const { return m_tubelet->value(); }
+qint64 TimelinePanel::frame() const {
+    return m_slider->value();
+}
+int TimelinePanel::tubelet() const {
+    return m_tubelet->value();
+}
 
 void TimelinePanel::setPlaying(bool playing) {
     m_playing = playing;
@@ -135,12 +147,17 @@ void TimelinePanel::addFlicker(qint64 frame, double fraction) {
 }
 
 void TimelinePanel::clearSeries() {
-    for (QCustomPlot* p : {m_time, m_flicker}) p->graph(0)->data()->clear();
+    for (QCustomPlot* p : {m_time, m_flicker})
+        p->graph(0)->data()->clear();
     replot();
 }
 
-int TimelinePanel::timingPoints() const { return m_time->graph(0)->dataCount(); }
-int TimelinePanel::flickerPoints() const { return m_flicker->graph(0)->dataCount(); }
+int TimelinePanel::timingPoints() const {
+    return m_time->graph(0)->dataCount();
+}
+int TimelinePanel::flickerPoints() const {
+    return m_flicker->graph(0)->dataCount();
+}
 
 void TimelinePanel::updateLabel() {
     m_label->setText(tr("frame %1 / %2 · %3 fps")

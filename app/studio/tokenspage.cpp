@@ -25,8 +25,9 @@ TokensPage::TokensPage(QWidget* parent) : QWidget(parent) {
     head->addWidget(new QLabel(tr("Colour tokens by")));
     m_layer = new QComboBox(this);
     m_layer->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    m_layer->setToolTip(tr("The strip's background: the combined saliency the merge used, or one layer's "
-                           "(its attention entropy, min-max normalized; low entropy = salient)"));
+    m_layer->setToolTip(
+        tr("The strip's background: the combined saliency the merge used, or one layer's "
+           "(its attention entropy, min-max normalized; low entropy = salient)"));
     head->addWidget(m_layer);
     m_batchLabel = new QLabel(tr("Batch item"));
     head->addSpacing(16);
@@ -83,7 +84,8 @@ TokensPage::TokensPage(QWidget* parent) : QWidget(parent) {
     connect(m_batch, &QSpinBox::valueChanged, this, [this](int i) {
         if (m_in.loaded && !m_batch->signalsBlocked()) emit batchItemChanged(i);
     });
-    connect(m_strip, &TokenStrip::tokenHovered, this, [this](qmpp::i64, const QString& t) { emit tokenHovered(t); });
+    connect(m_strip, &TokenStrip::tokenHovered, this,
+            [this](qmpp::i64, const QString& t) { emit tokenHovered(t); });
     m_batch->setVisible(false);
     m_batchLabel->setVisible(false);
     restyle();
@@ -95,7 +97,8 @@ void TokensPage::changeEvent(QEvent* e) {
 }
 
 void TokensPage::restyle() {
-    for (QCustomPlot* p : {m_simPlot, m_pcaPlot, m_layerPlot}) stylePlot(p, palette());
+    for (QCustomPlot* p : {m_simPlot, m_pcaPlot, m_layerPlot})
+        stylePlot(p, palette());
 }
 
 void TokensPage::setInput(const StudioInput& in, qmpp::i64 batchItem) {
@@ -113,9 +116,13 @@ void TokensPage::setInput(const StudioInput& in, qmpp::i64 batchItem) {
     m_strip->clear();
 }
 
-void TokensPage::selectLayer(int layer) { m_layer->setCurrentIndex(std::clamp(layer + 1, 0, m_layer->count() - 1)); }
+void TokensPage::selectLayer(int layer) {
+    m_layer->setCurrentIndex(std::clamp(layer + 1, 0, m_layer->count() - 1));
+}
 
-int TokensPage::selectedLayer() const { return m_layer->currentIndex() - 1; }
+int TokensPage::selectedLayer() const {
+    return m_layer->currentIndex() - 1;
+}
 
 void TokensPage::setOutput(std::shared_ptr<const RunOutput> out) {
     m_out = std::move(out);
@@ -125,7 +132,8 @@ void TokensPage::setOutput(std::shared_ptr<const RunOutput> out) {
         m_layer->blockSignals(true);
         m_layer->clear();
         m_layer->addItem(tr("combined saliency"));
-        for (long long l = 0; l < r.layers; ++l) m_layer->addItem(tr("layer %1").arg(l));
+        for (long long l = 0; l < r.layers; ++l)
+            m_layer->addItem(tr("layer %1").arg(l));
         m_layer->blockSignals(false);
     }
     refreshStrip();
@@ -141,7 +149,8 @@ void TokensPage::refreshStrip() {
     if (!m_out) return;
     const auto& r = m_out->result;
     QStringList text;
-    for (const auto& s : m_in.tokens().labels) text << QString::fromStdString(s);
+    for (const auto& s : m_in.tokens().labels)
+        text << QString::fromStdString(s);
     m_strip->setTokens(text, qmpp::layerSaliency(r, selectedLayer()), r.labels);
 }
 
@@ -151,21 +160,27 @@ void TokensPage::refreshPlots() {
     m_simPlot->clearItems();
     if (const auto* s = m_out->similarity.get()) {
         m_simMap->data()->setSize(int(s->side), int(s->side));
-        m_simMap->data()->setRange(QCPRange(0, double(s->side - 1)), QCPRange(0, double(s->side - 1)));
+        m_simMap->data()->setRange(QCPRange(0, double(s->side - 1)),
+                                   QCPRange(0, double(s->side - 1)));
         for (long long a = 0; a < s->side; ++a)
-            for (long long b = 0; b < s->side; ++b) m_simMap->data()->setCell(int(b), int(a), s->values[a * s->side + b]);
-        m_simMap->rescaleDataRange(true); // hidden states are often anisotropic: show their own range
+            for (long long b = 0; b < s->side; ++b)
+                m_simMap->data()->setCell(int(b), int(a), s->values[a * s->side + b]);
+        m_simMap->rescaleDataRange(
+            true);                   // hidden states are often anisotropic: show their own range
         if (s->bounds.size() <= 200) // group edges, while they stay readable
             for (double e : s->bounds)
                 for (bool vertical : {true, false}) {
                     auto* line = new QCPItemStraightLine(m_simPlot);
                     line->setPen(QPen(QColor(0, 0, 0, 150), 1));
                     const double at = e - 0.5;
-                    if (vertical) line->point1->setCoords(at, 0), line->point2->setCoords(at, 1);
-                    else line->point1->setCoords(0, at), line->point2->setCoords(1, at);
+                    if (vertical)
+                        line->point1->setCoords(at, 0), line->point2->setCoords(at, 1);
+                    else
+                        line->point1->setCoords(0, at), line->point2->setCoords(1, at);
                 }
-        m_simPlot->xAxis->setLabel(s->block > 1 ? tr("tokens in group order (%1 per cell)").arg(s->block)
-                                                : tr("tokens in group order"));
+        m_simPlot->xAxis->setLabel(s->block > 1
+                                       ? tr("tokens in group order (%1 per cell)").arg(s->block)
+                                       : tr("tokens in group order"));
         m_simPlot->xAxis->setRange(-0.5, double(s->side) - 0.5);
         m_simPlot->yAxis->setRange(-0.5, double(s->side) - 0.5);
         m_simMap->setVisible(true);
@@ -194,17 +209,23 @@ void TokensPage::refreshPlots() {
             g->setData(tx[std::size_t(b)], ty[std::size_t(b)]);
             g->setName(b == buckets ? tr("dropped") : tr("group %1").arg(b));
         }
-        std::vector<QVector<double>> mx(static_cast<std::size_t>(buckets)), my(static_cast<std::size_t>(buckets));
-        for (long long g = 0; g < r.k; ++g) mx[std::size_t(g % buckets)] << p->merged[g * 2], my[std::size_t(g % buckets)] << p->merged[g * 2 + 1];
+        std::vector<QVector<double>> mx(static_cast<std::size_t>(buckets)),
+            my(static_cast<std::size_t>(buckets));
+        for (long long g = 0; g < r.k; ++g)
+            mx[std::size_t(g % buckets)] << p->merged[g * 2],
+                my[std::size_t(g % buckets)] << p->merged[g * 2 + 1];
         for (long long b = 0; b < buckets; ++b) {
             if (mx[std::size_t(b)].isEmpty()) continue;
             auto* g = m_pcaPlot->addGraph();
             g->setLineStyle(QCPGraph::lsNone);
-            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(groupColour(b).darker(160), 2), groupColour(b), 11));
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle,
+                                               QPen(groupColour(b).darker(160), 2), groupColour(b),
+                                               11));
             g->setData(mx[std::size_t(b)], my[std::size_t(b)]);
             g->setName(tr("merged token"));
         }
-        m_pcaPlot->xAxis->setLabel(tr("PC 1 (%1 % of variance)").arg(100 * p->explained[0], 0, 'f', 1));
+        m_pcaPlot->xAxis->setLabel(
+            tr("PC 1 (%1 % of variance)").arg(100 * p->explained[0], 0, 'f', 1));
         m_pcaPlot->yAxis->setLabel(tr("PC 2 (%1 %)").arg(100 * p->explained[1], 0, 'f', 1));
         m_pcaPlot->rescaleAxes();
         m_pcaPlot->xAxis->ticker()->setTickCount(4);

@@ -23,7 +23,8 @@ void TokenStrip::setTokens(const QStringList& text, const std::vector<float>& sa
     const qmpp::i64 n = qmpp::i64(saliency.size());
     m_text = text;
     if (m_text.isEmpty())
-        for (qmpp::i64 i = 0; i < n; ++i) m_text << QString::number(i);
+        for (qmpp::i64 i = 0; i < n; ++i)
+            m_text << QString::number(i);
     m_saliency = saliency;
     m_labels = labels;
     m_groupSize.assign(std::size_t(*std::max_element(labels.begin(), labels.end()) + 1), 0);
@@ -32,7 +33,8 @@ void TokenStrip::setTokens(const QStringList& text, const std::vector<float>& sa
     m_spans = qmpp::mergedSpans(labels);
     m_inSpan.assign(labels.size(), false);
     for (const auto& sp : m_spans)
-        for (qmpp::i64 i = sp.begin; i < sp.end; ++i) m_inSpan[std::size_t(i)] = true;
+        for (qmpp::i64 i = sp.begin; i < sp.end; ++i)
+            m_inSpan[std::size_t(i)] = true;
     m_hover = -1;
     layout(width() > 0 ? width() : 800, true);
     updateGeometry();
@@ -56,7 +58,10 @@ QColor TokenStrip::background(qmpp::i64 i) const {
 
 QString TokenStrip::describe(qmpp::i64 i) const {
     const qmpp::i64 g = m_labels[std::size_t(i)];
-    QString s = tr("token %1 “%2” · saliency %3").arg(i).arg(m_text.at(int(i))).arg(m_saliency[std::size_t(i)], 0, 'f', 3);
+    QString s = tr("token %1 “%2” · saliency %3")
+                    .arg(i)
+                    .arg(m_text.at(int(i)))
+                    .arg(m_saliency[std::size_t(i)], 0, 'f', 3);
     if (g < 0) return s + tr(" · dropped");
     return s + tr(" · group %1 (%2 tokens)").arg(g).arg(m_groupSize[std::size_t(g)]);
 }
@@ -78,9 +83,13 @@ int TokenStrip::layout(int w, bool store) const {
     return m_text.isEmpty() ? 0 : y + h + kMargin;
 }
 
-int TokenStrip::heightForWidth(int w) const { return layout(w, false); }
+int TokenStrip::heightForWidth(int w) const {
+    return layout(w, false);
+}
 
-QSize TokenStrip::sizeHint() const { return QSize(600, std::max(60, layout(width() > 0 ? width() : 600, false))); }
+QSize TokenStrip::sizeHint() const {
+    return QSize(600, std::max(60, layout(width() > 0 ? width() : 600, false)));
+}
 
 void TokenStrip::resizeEvent(QResizeEvent*) {
     layout(width(), true);
@@ -110,10 +119,14 @@ void TokenStrip::paintEvent(QPaintEvent*) {
             p.drawRoundedRect(r, 4, 4);
             // brackets where the span opens and closes
             p.setPen(QPen(c, 3));
-            if (first) p.drawLine(r.left(), r.top(), r.left(), r.bottom()), p.drawLine(r.left(), r.top(), r.left() + 5, r.top()),
-                       p.drawLine(r.left(), r.bottom(), r.left() + 5, r.bottom());
-            if (last) p.drawLine(r.right(), r.top(), r.right(), r.bottom()), p.drawLine(r.right(), r.top(), r.right() - 5, r.top()),
-                      p.drawLine(r.right(), r.bottom(), r.right() - 5, r.bottom());
+            if (first)
+                p.drawLine(r.left(), r.top(), r.left(), r.bottom()),
+                    p.drawLine(r.left(), r.top(), r.left() + 5, r.top()),
+                    p.drawLine(r.left(), r.bottom(), r.left() + 5, r.bottom());
+            if (last)
+                p.drawLine(r.right(), r.top(), r.right(), r.bottom()),
+                    p.drawLine(r.right(), r.top(), r.right() - 5, r.top()),
+                    p.drawLine(r.right(), r.bottom(), r.right() - 5, r.bottom());
         };
         bool first = true;
         for (qmpp::i64 i = s.begin; i < s.end; ++i) {

@@ -21,7 +21,8 @@ class TokenStrip : public QWidget {
 
     // text: one string per token (empty: the token indices); saliency in [0, 1]; labels: each
     // token's group (-1: dropped by pruning, drawn dark).
-    void setTokens(const QStringList& text, const std::vector<float>& saliency, const std::vector<qmpp::i64>& labels);
+    void setTokens(const QStringList& text, const std::vector<float>& saliency,
+                   const std::vector<qmpp::i64>& labels);
     void clear();
 
     qmpp::i64 count() const { return qmpp::i64(m_text.size()); }

@@ -6,7 +6,9 @@ namespace studio {
 
 VideoSource::VideoSource(QObject* parent) : QObject(parent) {}
 
-VideoSource::~VideoSource() { stop(); }
+VideoSource::~VideoSource() {
+    stop();
+}
 
 void VideoSource::stop() {
     {
@@ -61,7 +63,9 @@ void VideoSource::loop() {
             if (m_stop) return;
             // keep the unit before the target (stepping back) and those ahead; drop the rest
             for (auto it = m_cache.begin(); it != m_cache.end();)
-                it = (it->first < m_target - w || it->first >= m_target + kAhead * w) ? m_cache.erase(it) : std::next(it);
+                it = (it->first < m_target - w || it->first >= m_target + kAhead * w)
+                         ? m_cache.erase(it)
+                         : std::next(it);
             for (qint64 b = m_target; b < m_target + kAhead * w && b < m_info.frames; b += w)
                 if (!m_cache.count(b)) {
                     begin = b;
@@ -71,26 +75,29 @@ void VideoSource::loop() {
         auto unit = std::make_shared<DecodedUnit>();
         QString error;
         try {
-            qmpp::forEachUnit(*m_reader, m_options, {begin, std::min<qint64>(begin + w, m_info.frames)},
-                              [&](qmpp::VideoUnit& u) {
-                                  unit->begin = u.begin;
-                                  unit->frames = u.frames;
-                                  for (qint64 f = 0; f < u.frames; ++f) {
-                                      auto in = std::make_shared<qmpp::LoadedInput>();
-                                      in->kind = qmpp::InputKind::Video;
-                                      in->sourceShape = {u.tokens.n, u.tokens.d};
-                                      in->image = std::move(u.images[std::size_t(f)]);
-                                      // each frame but the last gets a copy; the last takes them
-                                      in->items.push_back(f + 1 == u.frames ? std::move(u.tokens) : u.tokens);
-                                      unit->inputs.push_back(std::move(in));
-                                  }
-                                  return false;
-                              });
+            qmpp::forEachUnit(
+                *m_reader, m_options, {begin, std::min<qint64>(begin + w, m_info.frames)},
+                [&](qmpp::VideoUnit& u) {
+                    unit->begin = u.begin;
+                    unit->frames = u.frames;
+                    for (qint64 f = 0; f < u.frames; ++f) {
+                        auto in = std::make_shared<qmpp::LoadedInput>();
+                        in->kind = qmpp::InputKind::Video;
+                        in->sourceShape = {u.tokens.n, u.tokens.d};
+                        in->image = std::move(u.images[std::size_t(f)]);
+                        // each frame but the last gets a copy; the last takes them
+                        in->items.push_back(f + 1 == u.frames ? std::move(u.tokens) : u.tokens);
+                        unit->inputs.push_back(std::move(in));
+                    }
+                    return false;
+                });
         } catch (const std::exception& e) {
             error = QString::fromUtf8(e.what());
         }
         if (!error.isEmpty() || unit->frames == 0) {
-            emit failed(error.isEmpty() ? tr("%1: frame %2 does not decode").arg(QString::fromStdString(m_info.path)).arg(begin)
+            emit failed(error.isEmpty() ? tr("%1: frame %2 does not decode")
+                                              .arg(QString::fromStdString(m_info.path))
+                                              .arg(begin)
                                         : error);
             std::lock_guard<std::mutex> lock(m_mutex);
             m_cache[begin] = nullptr; // do not retry a broken unit in a loop

@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -73,11 +73,13 @@ NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& pre
     };
     auto keys = [&] {
         std::string list;
-        for (const auto& t : f.tensors) list += (list.empty() ? "" : ", ") + t.first;
+        for (const auto& t : f.tensors)
+            list += (list.empty() ? "" : ", ") + t.first;
         return list;
     };
     if (!key.empty()) {
-        if (!f.find(key)) throw InputError(path + ": no tensor named '" + key + "' (it holds: " + keys() + ")");
+        if (!f.find(key))
+            throw InputError(path + ": no tensor named '" + key + "' (it holds: " + keys() + ")");
         return take(key);
     }
     if (f.tensors.size() == 1) return std::move(f.tensors[0].second);
@@ -86,10 +88,12 @@ NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& pre
     throw InputError(path + ": holds several tensors (" + keys() + "); choose one with --key");
 }
 
-NdArray loadArray(const std::string& path, const std::string& key, const std::string& preferredKey) {
+NdArray loadArray(const std::string& path, const std::string& key,
+                  const std::string& preferredKey) {
     const std::string ext = fileExtension(path);
     if (ext == ".npy") {
-        if (!key.empty()) throw UsageError(path + ": a key was given but .npy files hold one array");
+        if (!key.empty())
+            throw UsageError(path + ": a key was given but .npy files hold one array");
         return readNpy(path);
     }
     if (ext != ".safetensors")

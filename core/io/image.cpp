@@ -1,8 +1,8 @@
 // Image tokenizer and overlay images (OpenCV core, imgproc, imgcodecs).
+#include "cvio.h"
 #include "qmpp/error.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
-#include "cvio.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -58,8 +58,10 @@ ImageInput fromBgr(const cv::Mat& bgr, int patch, int width, const std::string& 
     const int w = snap(bgr.cols * scale), h = snap(bgr.rows * scale);
     cv::Mat resized;
     if (w != bgr.cols || h != bgr.rows)
-        cv::resize(bgr, resized, cv::Size(w, h), 0, 0, w < bgr.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
-    else resized = bgr;
+        cv::resize(bgr, resized, cv::Size(w, h), 0, 0,
+                   w < bgr.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+    else
+        resized = bgr;
     cv::Mat rgb;
     cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
     ImageInput img;
@@ -107,7 +109,8 @@ cv::Mat renderClusters(const cv::Mat& base, int patch, int cols, const i64* labe
                 continue;
             }
             const cv::Vec3d m = sum[g] / std::max(1.0, cnt[g]);
-            out = cv::Vec3b(cv::saturate_cast<std::uint8_t>(m[0]), cv::saturate_cast<std::uint8_t>(m[1]),
+            out = cv::Vec3b(cv::saturate_cast<std::uint8_t>(m[0]),
+                            cv::saturate_cast<std::uint8_t>(m[1]),
                             cv::saturate_cast<std::uint8_t>(m[2]));
         }
     // A pixel is on its group's edge when a 4-neighbour belongs to another group; one pixel
@@ -127,7 +130,9 @@ cv::Mat renderClusters(const cv::Mat& base, int patch, int cols, const i64* labe
 
 } // namespace cvio
 
-bool haveImageSupport() { return true; }
+bool haveImageSupport() {
+    return true;
+}
 
 TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
                        ImageInput* image) {
@@ -140,11 +145,13 @@ TokenSet tokenizeImage(const std::string& path, int patch, const Projection* pro
         throw InputError(path + ": cannot decode the image (" + e.what() + ")");
     }
     if (bgr.empty())
-        throw InputError(path + ": not a readable image (OpenCV could not decode it, or it has more "
-                                "than 2^30 pixels)");
+        throw InputError(path +
+                         ": not a readable image (OpenCV could not decode it, or it has more "
+                         "than 2^30 pixels)");
     if (double(bgr.cols) * bgr.rows > kMaxImagePixels)
         throw InputError(path + ": the image has " + std::to_string(bgr.cols) + " x " +
-                         std::to_string(bgr.rows) + " pixels; at most 100 megapixels are tokenized "
+                         std::to_string(bgr.rows) +
+                         " pixels; at most 100 megapixels are tokenized "
                          "(resize it first)");
     ImageInput img = cvio::fromBgr(bgr, patch, 0, path);
     img.projected = proj != nullptr;
@@ -165,7 +172,8 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
     const int H = img.originalHeight, barW = std::max(8, img.originalWidth / 40);
     cv::Mat ramp(H, 1, CV_8UC1);
     for (int y = 0; y < H; ++y)
-        ramp.at<std::uint8_t>(y, 0) = cv::saturate_cast<std::uint8_t>(255 - 255 * y / std::max(1, H - 1));
+        ramp.at<std::uint8_t>(y, 0) =
+            cv::saturate_cast<std::uint8_t>(255 - 255 * y / std::max(1, H - 1));
     cv::Mat rampC, bar, salFull;
     cv::applyColorMap(ramp, rampC, cv::COLORMAP_VIRIDIS);
     cv::resize(rampC, bar, cv::Size(barW, H), 0, 0, cv::INTER_NEAREST);
@@ -195,7 +203,8 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
             const int py = y % P, px = x % P;
             cv::Vec3b out;
             for (int ch = 0; ch < 3; ++ch) {
-                const float v = r.merged[g * t.d + (i64(ch) * P + py) * P + px] * kImageNetStd[ch] + kImageNetMean[ch];
+                const float v = r.merged[g * t.d + (i64(ch) * P + py) * P + px] * kImageNetStd[ch] +
+                                kImageNetMean[ch];
                 out[2 - ch] = cv::saturate_cast<std::uint8_t>(std::lround(255.0 * v)); // RGB -> BGR
             }
             merged.at<cv::Vec3b>(y, x) = out;

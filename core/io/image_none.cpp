@@ -8,7 +8,9 @@ static const char* kNoOpenCV =
     ": image input needs OpenCV, which this build lacks; run `qmpp tokenize` on a machine with "
     "OpenCV and pass the resulting tokens.npy here";
 
-bool haveImageSupport() { return false; }
+bool haveImageSupport() {
+    return false;
+}
 
 TokenSet tokenizeImage(const std::string& path, int, const Projection*, ImageInput*) {
     throw InputError(path + kNoOpenCV);
@@ -25,6 +27,8 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
 
 namespace qmpp {
 void writeSweepPlot(const std::vector<SweepRow>&, const std::string& path) {
-    throw InputError(path + ": plots are drawn with OpenCV, which this build lacks (the CSV and JSON hold the data)");
+    throw InputError(
+        path +
+        ": plots are drawn with OpenCV, which this build lacks (the CSV and JSON hold the data)");
 }
 } // namespace qmpp

@@ -1,6 +1,6 @@
 // Loading a user's input file into token sets, with every shape checked and explained.
-#include "qmpp/error.h"
 #include "qmpp/inputs.h"
+#include "qmpp/error.h"
 #include "qmpp/io.h"
 
 #include <atomic>
@@ -28,10 +28,12 @@ std::vector<std::string> labelsFromMetadata(const TensorFile& f, const std::stri
     const auto it = f.metadata.find("labels");
     if (it == f.metadata.end()) return {};
     const auto j = nlohmann::json::parse(it->second, nullptr, false);
-    if (!j.is_array()) throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
+    if (!j.is_array())
+        throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
     std::vector<std::string> out;
     for (const auto& e : j) {
-        if (!e.is_string()) throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
+        if (!e.is_string())
+            throw InputError(path + ": its \"labels\" metadata is not a JSON array of strings");
         out.push_back(e.get<std::string>());
     }
     return out;
@@ -89,14 +91,16 @@ Projection loadProjection(const std::string& path, int patch) {
 
 std::vector<float> loadUniforms(const std::string& path) {
     const NdArray a = loadArray(path, {}, "uniforms");
-    if (a.ndim() != 1) throw InputError(path + ": uniforms must be 1-D [N], got " + a.shapeString());
+    if (a.ndim() != 1)
+        throw InputError(path + ": uniforms must be 1-D [N], got " + a.shapeString());
     return floats(a, path, "uniforms");
 }
 
 std::vector<TensorInfo> listTensors(const std::string& path) {
     const TensorFile f = readSafetensorsHeader(path);
     std::vector<TensorInfo> out;
-    for (const auto& [k, a] : f.tensors) out.push_back({k, dtypeName(a.dtype), a.shape});
+    for (const auto& [k, a] : f.tensors)
+        out.push_back({k, dtypeName(a.dtype), a.shape});
     return out;
 }
 
@@ -105,8 +109,10 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     std::vector<std::string> metadataLabels;
     std::optional<TensorFile> own; // a .safetensors input, read once for the tokens and its extras
     // hidden states or attention maps: from the input file itself when they are in it
-    auto extra = [&](const std::string& file, const std::string& key, const std::string& preferred) {
-        return own && file == path ? takeTensor(*own, key, preferred, file) : loadArray(file, key, preferred);
+    auto extra = [&](const std::string& file, const std::string& key,
+                     const std::string& preferred) {
+        return own && file == path ? takeTensor(*own, key, preferred, file)
+                                   : loadArray(file, key, preferred);
     };
     in.kind = inputKind(path);
     switch (in.kind) {
@@ -192,8 +198,10 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
             const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
             if (!ok3 && !ok4)
-                throw InputError(opt.attention + ": attention maps must be [L, N, N] or [L, H, N, N]"
-                                 " with N = " + std::to_string(t.n) + ", got " + m.shapeString());
+                throw InputError(opt.attention +
+                                 ": attention maps must be [L, N, N] or [L, H, N, N]"
+                                 " with N = " +
+                                 std::to_string(t.n) + ", got " + m.shapeString());
             if (m.shape[0] < 1 || (ok4 && m.shape[1] < 1))
                 throw InputError(opt.attention + ": no layers or heads");
             t.attnLayers = m.shape[0];
@@ -203,7 +211,8 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     }
     if (!opt.labels.empty() || !metadataLabels.empty()) {
         std::vector<std::string> labels = std::move(metadataLabels);
-        const std::string source = opt.labels.empty() ? path + " (\"labels\" metadata)" : opt.labels;
+        const std::string source =
+            opt.labels.empty() ? path + " (\"labels\" metadata)" : opt.labels;
         if (!opt.labels.empty()) {
             requireFile(opt.labels); // the same missing/directory messages as everywhere
             std::ifstream f(opt.labels);
@@ -222,7 +231,8 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     // each loaded token set gets its own revision: device copies of its hidden states are
     // reused while it is re-run (the studio's sliders), never across two loads
     static std::atomic<std::uint64_t> revisions{0};
-    for (auto& t : in.items) t.revision = ++revisions;
+    for (auto& t : in.items)
+        t.revision = ++revisions;
     return in;
 }
 

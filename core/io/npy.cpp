@@ -22,7 +22,8 @@ struct HeaderParser {
     std::size_t p = 0;
 
     void ws() {
-        while (p < s.size() && std::isspace(static_cast<unsigned char>(s[p]))) ++p;
+        while (p < s.size() && std::isspace(static_cast<unsigned char>(s[p])))
+            ++p;
     }
     bool eat(char c) {
         ws();
@@ -33,8 +34,8 @@ struct HeaderParser {
         return false;
     }
     void expect(char c) {
-        if (!eat(c)) bad(name, std::string("header: expected '") + c + "' at offset " +
-                                   std::to_string(p));
+        if (!eat(c))
+            bad(name, std::string("header: expected '") + c + "' at offset " + std::to_string(p));
     }
     std::string str() {
         ws();
@@ -49,7 +50,8 @@ struct HeaderParser {
     std::string word() {
         ws();
         std::size_t b = p;
-        while (p < s.size() && std::isalnum(static_cast<unsigned char>(s[p]))) ++p;
+        while (p < s.size() && std::isalnum(static_cast<unsigned char>(s[p])))
+            ++p;
         return s.substr(b, p - b);
     }
     std::vector<std::int64_t> tuple() {
@@ -71,7 +73,8 @@ struct HeaderParser {
 
 void swapBytes(std::vector<std::uint8_t>& b, std::size_t width) {
     if (width < 2) return;
-    for (std::size_t i = 0; i + width <= b.size(); i += width) std::reverse(&b[i], &b[i + width]);
+    for (std::size_t i = 0; i + width <= b.size(); i += width)
+        std::reverse(&b[i], &b[i + width]);
 }
 
 } // namespace
@@ -139,16 +142,24 @@ NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& 
     const char order = descr[0];
     const std::string kind = descr.substr(1);
     NdArray a;
-    if (kind == "f2") a.dtype = DType::F16;
-    else if (kind == "f4") a.dtype = DType::F32;
-    else if (kind == "f8") a.dtype = DType::F64;
-    else if (kind == "i4") a.dtype = DType::I32;
-    else if (kind == "i8") a.dtype = DType::I64;
+    if (kind == "f2")
+        a.dtype = DType::F16;
+    else if (kind == "f4")
+        a.dtype = DType::F32;
+    else if (kind == "f8")
+        a.dtype = DType::F64;
+    else if (kind == "i4")
+        a.dtype = DType::I32;
+    else if (kind == "i8")
+        a.dtype = DType::I64;
     else {
         std::string why = "unsupported dtype '" + descr + "'";
-        if (kind[0] == 'O') why += " (object arrays hold Python objects, not numbers)";
-        else if (kind[0] == 'c') why += " (complex numbers)";
-        else if (kind[0] == 'b') why += " (booleans)";
+        if (kind[0] == 'O')
+            why += " (object arrays hold Python objects, not numbers)";
+        else if (kind[0] == 'c')
+            why += " (complex numbers)";
+        else if (kind[0] == 'b')
+            why += " (booleans)";
         throw InputError(name + ": " + why + "; expected float16/32/64 or int32/64");
     }
     if (order != '<' && order != '>' && order != '|' && order != '=')
@@ -157,7 +168,8 @@ NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& 
     // Element count, guarded against overflow before anything is allocated.
     std::uint64_t n = 1;
     for (auto d : shape) {
-        if (d != 0 && n > std::numeric_limits<std::uint64_t>::max() / 16 / static_cast<std::uint64_t>(d))
+        if (d != 0 &&
+            n > std::numeric_limits<std::uint64_t>::max() / 16 / static_cast<std::uint64_t>(d))
             bad(name, "shape " + a.shapeString() + " is too large");
         n *= static_cast<std::uint64_t>(d);
     }
@@ -180,25 +192,39 @@ NdArray readNpy(const std::string& path) {
 std::vector<std::uint8_t> encodeNpy(const NdArray& a) {
     std::string descr;
     switch (a.dtype) {
-    case DType::F16: descr = "<f2"; break;
-    case DType::F32: descr = "<f4"; break;
-    case DType::F64: descr = "<f8"; break;
-    case DType::I32: descr = "<i4"; break;
-    case DType::I64: descr = "<i8"; break;
-    case DType::BF16: throw std::invalid_argument("bfloat16 cannot be stored in .npy");
+    case DType::F16:
+        descr = "<f2";
+        break;
+    case DType::F32:
+        descr = "<f4";
+        break;
+    case DType::F64:
+        descr = "<f8";
+        break;
+    case DType::I32:
+        descr = "<i4";
+        break;
+    case DType::I64:
+        descr = "<i8";
+        break;
+    case DType::BF16:
+        throw std::invalid_argument("bfloat16 cannot be stored in .npy");
     }
     std::string shape = "(";
     for (std::size_t i = 0; i < a.shape.size(); ++i)
-        shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 || i + 1 < a.shape.size() ? "," : "");
+        shape +=
+            std::to_string(a.shape[i]) + (a.shape.size() == 1 || i + 1 < a.shape.size() ? "," : "");
     shape += ")";
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+    std::string header =
+        "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
     // Pad so that the data starts at a multiple of 64 bytes; the header ends with '\n'.
     const bool v2 = header.size() + 11 > 65535;
     const std::size_t pre = v2 ? 12 : 10;
     const std::size_t total = ((pre + header.size() + 1 + 63) / 64) * 64;
     header.append(total - pre - header.size() - 1, ' ');
     header += '\n';
-    std::vector<std::uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(v2 ? 2 : 1), 0};
+    std::vector<std::uint8_t> out = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(v2 ? 2 : 1), 0};
     const std::size_t hl = header.size();
     out.push_back(static_cast<std::uint8_t>(hl & 0xff));
     out.push_back(static_cast<std::uint8_t>((hl >> 8) & 0xff));
@@ -211,6 +237,8 @@ std::vector<std::uint8_t> encodeNpy(const NdArray& a) {
     return out;
 }
 
-void writeNpy(const std::string& path, const NdArray& a) { writeFileBytes(path, encodeNpy(a)); }
+void writeNpy(const std::string& path, const NdArray& a) {
+    writeFileBytes(path, encodeNpy(a));
+}
 
 } // namespace qmpp

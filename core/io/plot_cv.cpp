@@ -15,15 +15,18 @@ namespace {
 
 const cv::Scalar kInk(40, 40, 40), kGrid(225, 225, 225);
 // Method colours (BGR), matching across panels: blue, orange, green, red, then greys.
-const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {140, 140, 140}};
+const cv::Scalar kColours[] = {
+    {180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {140, 140, 140}};
 
 std::string fmt(double v) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, std::abs(v) >= 100 || (v != 0 && std::abs(v) < 0.01) ? "%.2g" : "%.2f", v);
+    std::snprintf(buf, sizeof buf,
+                  std::abs(v) >= 100 || (v != 0 && std::abs(v) < 0.01) ? "%.2g" : "%.2f", v);
     return buf;
 }
 
-void text(cv::Mat& img, const std::string& s, cv::Point at, double scale = 0.42, cv::Scalar c = kInk) {
+void text(cv::Mat& img, const std::string& s, cv::Point at, double scale = 0.42,
+          cv::Scalar c = kInk) {
     cv::putText(img, s, at, cv::FONT_HERSHEY_SIMPLEX, scale, c, 1, cv::LINE_AA);
 }
 
@@ -36,7 +39,8 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
     cv::Mat img(top + nrow * ph, ncol * pw, CV_8UC3, cv::Scalar(255, 255, 255));
     std::vector<std::string> methods;
     for (const auto& r : rows)
-        if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
+        if (std::find(methods.begin(), methods.end(), r.method) == methods.end())
+            methods.push_back(r.method);
     // legend
     int lx = 16;
     for (std::size_t m = 0; m < methods.size(); ++m) {
@@ -46,7 +50,8 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
         text(img, methods[m], {lx + 32, 27}, 0.5);
         lx += 40 + 11 * int(methods[m].size()) + 20;
     }
-    text(img, "budget sweep (x: budget = K / N)", {std::max(lx + 10, ncol * pw - 300), 27}, 0.45, cv::Scalar(110, 110, 110));
+    text(img, "budget sweep (x: budget = K / N)", {std::max(lx + 10, ncol * pw - 300), 27}, 0.45,
+         cv::Scalar(110, 110, 110));
 
     for (std::size_t ci = 0; ci < cols.size(); ++ci) {
         const int ox = int(ci % ncol) * pw, oy = top + int(ci / ncol) * ph;
@@ -61,7 +66,9 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
         const double pad = 0.06 * (hi - lo);
         lo -= pad, hi += pad;
         auto X = [&](double b) { return plot.x + int(std::lround(b * plot.width)); };
-        auto Y = [&](double v) { return plot.y + plot.height - int(std::lround((v - lo) / (hi - lo) * plot.height)); };
+        auto Y = [&](double v) {
+            return plot.y + plot.height - int(std::lround((v - lo) / (hi - lo) * plot.height));
+        };
         for (int i = 0; i <= 4; ++i) { // grid and tick labels
             const double b = i / 4.0, v = lo + (hi - lo) * i / 4.0;
             cv::line(img, {X(b), plot.y}, {X(b), plot.y + plot.height}, kGrid, 1);
@@ -74,12 +81,15 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
         for (std::size_t m = 0; m < methods.size(); ++m) {
             std::vector<std::pair<double, double>> pts;
             for (const auto& r : rows)
-                if (r.method == methods[m] && std::isfinite(cols[ci].second(r))) pts.emplace_back(r.budget, cols[ci].second(r));
+                if (r.method == methods[m] && std::isfinite(cols[ci].second(r)))
+                    pts.emplace_back(r.budget, cols[ci].second(r));
             std::sort(pts.begin(), pts.end());
             const cv::Scalar c = kColours[std::min<std::size_t>(m, 4)];
             for (std::size_t i = 0; i < pts.size(); ++i) {
                 const cv::Point p(X(pts[i].first), Y(pts[i].second));
-                if (i) cv::line(img, {X(pts[i - 1].first), Y(pts[i - 1].second)}, p, c, 2, cv::LINE_AA);
+                if (i)
+                    cv::line(img, {X(pts[i - 1].first), Y(pts[i - 1].second)}, p, c, 2,
+                             cv::LINE_AA);
                 cv::circle(img, p, 3, c, cv::FILLED, cv::LINE_AA);
             }
         }

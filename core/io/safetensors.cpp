@@ -45,7 +45,8 @@ namespace {
 std::uint64_t headerLength(const std::uint8_t* data, std::uint64_t size, const std::string& name) {
     if (size < 8) bad(name, "file is shorter than the 8-byte header length");
     std::uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
+    for (int i = 7; i >= 0; --i)
+        n = (n << 8) | data[i];
     if (n > kMaxHeader) bad(name, "header length " + std::to_string(n) + " exceeds 100 MB");
     if (n > size - 8)
         bad(name, "header length " + std::to_string(n) + " runs past the end of the file (" +
@@ -55,7 +56,8 @@ std::uint64_t headerLength(const std::uint8_t* data, std::uint64_t size, const s
 
 // `data` holds the first 8 + n bytes of a file of `size` bytes (all of it when withData);
 // without data, the tensors come back with their dtype and shape but no bytes.
-TensorFile parse(const std::uint8_t* data, std::uint64_t size, const std::string& name, bool withData) {
+TensorFile parse(const std::uint8_t* data, std::uint64_t size, const std::string& name,
+                 bool withData) {
     const std::uint64_t n = headerLength(data, size, name);
     const char* hb = reinterpret_cast<const char*>(data + 8);
 
@@ -129,13 +131,17 @@ TensorFile parse(const std::uint8_t* data, std::uint64_t size, const std::string
     }
     // The file's order is its data order (the JSON header is an unordered object).
     std::vector<std::size_t> idx(f.tensors.size());
-    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    std::sort(idx.begin(), idx.end(), [&](std::size_t p, std::size_t q) { return ranges[p] < ranges[q]; });
+    for (std::size_t i = 0; i < idx.size(); ++i)
+        idx[i] = i;
+    std::sort(idx.begin(), idx.end(),
+              [&](std::size_t p, std::size_t q) { return ranges[p] < ranges[q]; });
     for (std::size_t i = 1; i < idx.size(); ++i)
-        if (ranges[idx[i]].first < ranges[idx[i - 1]].second) bad(name, "tensors' data ranges overlap");
+        if (ranges[idx[i]].first < ranges[idx[i - 1]].second)
+            bad(name, "tensors' data ranges overlap");
     std::vector<std::pair<std::string, NdArray>> ordered;
     ordered.reserve(idx.size());
-    for (std::size_t i : idx) ordered.push_back(std::move(f.tensors[i]));
+    for (std::size_t i : idx)
+        ordered.push_back(std::move(f.tensors[i]));
     f.tensors = std::move(ordered);
     return f;
 }
@@ -159,9 +165,11 @@ TensorFile readSafetensorsHeader(const std::string& path) {
     if (!in || ec) throw InputError(path + ": cannot be read");
     std::vector<std::uint8_t> head(8);
     in.read(reinterpret_cast<char*>(head.data()), 8);
-    const std::uint64_t n = headerLength(head.data(), in ? size : std::min<std::uint64_t>(size, 7), path);
+    const std::uint64_t n =
+        headerLength(head.data(), in ? size : std::min<std::uint64_t>(size, 7), path);
     head.resize(8 + n);
-    if (!in.read(reinterpret_cast<char*>(head.data() + 8), std::streamsize(n))) throw InputError(path + ": cannot be read");
+    if (!in.read(reinterpret_cast<char*>(head.data() + 8), std::streamsize(n)))
+        throw InputError(path + ": cannot be read");
     return parse(head.data(), size, path, false);
 }
 
@@ -177,9 +185,11 @@ void writeSafetensors(const std::string& path, const TensorFile& f) {
     std::string hs = h.dump();
     hs.append((8 - hs.size() % 8) % 8, ' '); // data starts 8-byte aligned
     std::vector<std::uint8_t> out(8);
-    for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>((hs.size() >> (8 * i)) & 0xff);
+    for (int i = 0; i < 8; ++i)
+        out[i] = static_cast<std::uint8_t>((hs.size() >> (8 * i)) & 0xff);
     out.insert(out.end(), hs.begin(), hs.end());
-    for (const auto& t : f.tensors) out.insert(out.end(), t.second.bytes.begin(), t.second.bytes.end());
+    for (const auto& t : f.tensors)
+        out.insert(out.end(), t.second.bytes.begin(), t.second.bytes.end());
     writeFileBytes(path, out);
 }
 

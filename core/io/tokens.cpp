@@ -13,14 +13,16 @@ TokenSet tokenizeFrames(const std::vector<const ImageInput*>& frames, int tubele
     const ImageInput& f0 = *frames.front();
     const int P = f0.patch, W = f0.width, H = f0.height, T = tubelet;
     if (P < 1 || W < P || H < P || W % P != 0 || H % P != 0)
-        throw UsageError("tokenizeFrames: frame sides must be positive multiples of the patch size");
+        throw UsageError(
+            "tokenizeFrames: frame sides must be positive multiples of the patch size");
     for (const ImageInput* f : frames)
         if (f->width != W || f->height != H || f->patch != P ||
             f->rgb.size() != std::size_t(W) * H * 3)
             throw InputError(f->path + ": frames of one clip must share their size");
     if (proj && T != 1)
         throw UsageError("a patch-embedding projection applies to single frames (T = 1), not to "
-                         "tubelets of " + std::to_string(T) + " frames");
+                         "tubelets of " +
+                         std::to_string(T) + " frames");
 
     TokenSet t;
     t.gridRows = H / P;
@@ -57,7 +59,8 @@ TokenSet tokenizeFrames(const std::vector<const ImageInput*>& frames, int tubele
                 double s = proj->bias[o];
                 const float* wrow = &proj->weight[o * raw];
                 const float* p = &pix[i * raw];
-                for (i64 j = 0; j < raw; ++j) s += double(wrow[j]) * p[j];
+                for (i64 j = 0; j < raw; ++j)
+                    s += double(wrow[j]) * p[j];
                 t.x[i * t.d + o] = static_cast<float>(s);
             }
     } else {

@@ -33,7 +33,9 @@ void quietDecoders() {
 
 } // namespace
 
-bool haveVideoSupport() { return true; }
+bool haveVideoSupport() {
+    return true;
+}
 
 struct VideoReader::Impl {
     cv::VideoCapture cap;
@@ -42,11 +44,13 @@ struct VideoReader::Impl {
     i64 next = 0;
 };
 
-VideoReader::VideoReader(const std::string& path, const VideoOptions& o) : m(std::make_unique<Impl>()) {
+VideoReader::VideoReader(const std::string& path, const VideoOptions& o)
+    : m(std::make_unique<Impl>()) {
     validate(o);
     requireFile(path);
     std::error_code ec;
-    if (std::filesystem::file_size(path, ec) == 0 && !ec) throw InputError(path + ": the file is empty");
+    if (std::filesystem::file_size(path, ec) == 0 && !ec)
+        throw InputError(path + ": the file is empty");
     m->opt = o;
     m->info.path = path;
     quietDecoders();
@@ -67,12 +71,14 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o) : m(std
             throw InputError(path + ": the video has no decodable frames (empty or corrupt)");
         if (double(first.cols) * first.rows > kMaxFramePixels)
             throw InputError(path + ": frames of " + std::to_string(first.cols) + " x " +
-                             std::to_string(first.rows) + " pixels; at most 40 megapixels are tokenized");
+                             std::to_string(first.rows) +
+                             " pixels; at most 40 megapixels are tokenized");
         m->info.width = first.cols;
         m->info.height = first.rows;
         if (m->info.frames == 0) { // no count in the container: decode to count
             i64 n = 1;
-            while (m->cap.grab()) ++n;
+            while (m->cap.grab())
+                ++n;
             m->info.frames = n;
         }
         m->cap.set(cv::CAP_PROP_POS_FRAMES, 0);
@@ -84,13 +90,17 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o) : m(std
 
 VideoReader::~VideoReader() = default;
 
-const VideoInfo& VideoReader::info() const { return m->info; }
-i64 VideoReader::position() const { return m->next; }
+const VideoInfo& VideoReader::info() const {
+    return m->info;
+}
+i64 VideoReader::position() const {
+    return m->next;
+}
 
 void VideoReader::seek(i64 index) {
     if (index < 0 || index >= m->info.frames)
-        throw InputError(m->info.path + ": frame " + std::to_string(index) + " is outside the video (0.." +
-                         std::to_string(m->info.frames - 1) + ")");
+        throw InputError(m->info.path + ": frame " + std::to_string(index) +
+                         " is outside the video (0.." + std::to_string(m->info.frames - 1) + ")");
     if (index == m->next) return;
     try {
         // Container seeks land on key frames in some formats; reopen and skip for exactness when
@@ -100,13 +110,16 @@ void VideoReader::seek(i64 index) {
             const double at = m->cap.get(cv::CAP_PROP_POS_FRAMES);
             if (!(std::isfinite(at) && i64(at) == index)) {
                 m->cap.open(m->info.path, cv::CAP_FFMPEG);
-                for (i64 i = 0; i < index && m->cap.grab(); ++i) {}
+                for (i64 i = 0; i < index && m->cap.grab(); ++i) {
+                }
             }
         } else {
-            for (i64 i = m->next; i < index && m->cap.grab(); ++i) {}
+            for (i64 i = m->next; i < index && m->cap.grab(); ++i) {
+            }
         }
     } catch (const cv::Exception& e) {
-        throw InputError(m->info.path + ": cannot seek to frame " + std::to_string(index) + " (" + e.what() + ")");
+        throw InputError(m->info.path + ": cannot seek to frame " + std::to_string(index) + " (" +
+                         e.what() + ")");
     }
     m->next = index;
 }
@@ -117,7 +130,8 @@ bool VideoReader::read(ImageInput& frame) {
     try {
         if (!m->cap.read(bgr) || bgr.empty()) return false;
     } catch (const cv::Exception& e) {
-        throw InputError(m->info.path + ": frame " + std::to_string(m->next) + " does not decode (" + e.what() + ")");
+        throw InputError(m->info.path + ": frame " + std::to_string(m->next) +
+                         " does not decode (" + e.what() + ")");
     }
     if (bgr.cols != m->info.width || bgr.rows != m->info.height)
         throw InputError(m->info.path + ": frame " + std::to_string(m->next) + " changes size to " +
@@ -128,7 +142,9 @@ bool VideoReader::read(ImageInput& frame) {
     return true;
 }
 
-VideoInfo probeVideo(const std::string& path) { return VideoReader(path, VideoOptions{}).info(); }
+VideoInfo probeVideo(const std::string& path) {
+    return VideoReader(path, VideoOptions{}).info();
+}
 
 namespace {
 
@@ -136,8 +152,10 @@ namespace {
 cv::Mat overlayFrame(const ImageInput& img, const TokenSet& t, const MergeResult& r, int slot) {
     const cv::Mat base = cvio::toMat(img);
     const i64 per = i64(t.gridRows) * t.gridCols;
-    const cv::Mat groups = cvio::renderClusters(base, img.patch, t.gridCols, r.labels.data() + slot * per, r.k);
-    const cv::Mat sal = cvio::renderSaliency(base, t.gridRows, t.gridCols, r.saliency.data() + slot * per);
+    const cv::Mat groups =
+        cvio::renderClusters(base, img.patch, t.gridCols, r.labels.data() + slot * per, r.k);
+    const cv::Mat sal =
+        cvio::renderSaliency(base, t.gridRows, t.gridCols, r.saliency.data() + slot * per);
     cv::Mat out;
     cv::hconcat(groups, sal, out);
     return out;
@@ -170,13 +188,16 @@ VideoRun exportVideo(const std::string& path, const VideoOptions& o, FrameRange 
             const cv::Mat frame = overlayFrame(u.images[std::size_t(f)], u.tokens, r, slot);
             if (!writer.isOpened()) {
                 const double fps = run.info.fps > 0 ? run.info.fps : 25.0;
-                if (!writer.open(avi, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, frame.size()))
-                    throw OutputError(dir + ": cannot write overlay.avi (no MJPG encoder, or the folder "
-                                            "is not writable)");
+                if (!writer.open(avi, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
+                                 frame.size()))
+                    throw OutputError(dir +
+                                      ": cannot write overlay.avi (no MJPG encoder, or the folder "
+                                      "is not writable)");
             }
             writer.write(frame);
         }
-        if (!run.results.empty()) run.flicker.push_back(groupFlicker(run.results.back().labels, r.labels));
+        if (!run.results.empty())
+            run.flicker.push_back(groupFlicker(run.results.back().labels, r.labels));
         run.unitBegin.push_back(u.begin);
         run.unitFrames.push_back(u.frames);
         run.results.push_back(std::move(r));

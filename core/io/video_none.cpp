@@ -6,24 +6,39 @@ namespace qmpp {
 
 namespace {
 [[noreturn]] void refuse(const std::string& path) {
-    throw InputError(path + ": video input needs OpenCV, which this build lacks; run `qmpp tokenize "
-                            "VIDEO --frames A:B --out frames.npy` on a machine with OpenCV and "
-                            "pass frames.npy here");
+    throw InputError(path +
+                     ": video input needs OpenCV, which this build lacks; run `qmpp tokenize "
+                     "VIDEO --frames A:B --out frames.npy` on a machine with OpenCV and "
+                     "pass frames.npy here");
 }
 } // namespace
 
-bool haveVideoSupport() { return false; }
+bool haveVideoSupport() {
+    return false;
+}
 
 struct VideoReader::Impl {};
 
-VideoReader::VideoReader(const std::string& path, const VideoOptions&) { refuse(path); }
+VideoReader::VideoReader(const std::string& path, const VideoOptions&) {
+    refuse(path);
+}
 VideoReader::~VideoReader() = default;
-const VideoInfo& VideoReader::info() const { refuse({}); }
-i64 VideoReader::position() const { return 0; }
-void VideoReader::seek(i64) { refuse({}); }
-bool VideoReader::read(ImageInput&) { refuse({}); }
+const VideoInfo& VideoReader::info() const {
+    refuse({});
+}
+i64 VideoReader::position() const {
+    return 0;
+}
+void VideoReader::seek(i64) {
+    refuse({});
+}
+bool VideoReader::read(ImageInput&) {
+    refuse({});
+}
 
-VideoInfo probeVideo(const std::string& path) { refuse(path); }
+VideoInfo probeVideo(const std::string& path) {
+    refuse(path);
+}
 
 VideoRun exportVideo(const std::string& path, const VideoOptions&, FrameRange, const MergeParams&,
                      const std::string&, bool, const Progress&) {

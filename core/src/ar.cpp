@@ -26,11 +26,13 @@ void applyHead(const float* w1, const float* b1, const float* w2, const float* b
         float* h = hidden.data() + i0 * hd;
         gemmPacked(v.data() + i0 * d, rows, w1p, h);
         for (i64 r = 0; r < rows; ++r)
-            for (i64 j = 0; j < hd; ++j) h[r * hd + j] = std::max(0.0f, h[r * hd + j] + b1[j]);
+            for (i64 j = 0; j < hd; ++j)
+                h[r * hd + j] = std::max(0.0f, h[r * hd + j] + b1[j]);
         float* o = out.data() + i0 * d;
         gemmPacked(h, rows, w2p, o);
         for (i64 r = 0; r < rows; ++r)
-            for (i64 j = 0; j < d; ++j) o[r * d + j] += b2[j];
+            for (i64 j = 0; j < d; ++j)
+                o[r * d + j] += b2[j];
     }
 }
 
@@ -52,7 +54,8 @@ std::shared_ptr<const ArHeads> defaultArHeads(i64 d) {
     auto fill = [&](std::vector<float>& v, i64 count, i64 fanIn) {
         const double bound = 1.0 / std::sqrt(double(fanIn));
         v.resize(static_cast<std::size_t>(count));
-        for (auto& e : v) e = static_cast<float>((2.0 * u[at++] - 1.0) * bound);
+        for (auto& e : v)
+            e = static_cast<float>((2.0 * u[at++] - 1.0) * bound);
     };
     fill(h->fw1, hd * d, d);
     fill(h->fb1, hd, d);
@@ -137,8 +140,10 @@ void arLoss(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& heads
     std::vector<float> pin(prefix.begin(), prefix.begin() + m * d);
     std::vector<float> sin(suffix.begin() + d, suffix.end());
     std::vector<float> fwd, bwd;
-    applyHead(heads.fw1.data(), heads.fb1.data(), heads.fw2.data(), heads.fb2.data(), d, pin, m, fwd);
-    applyHead(heads.bw1.data(), heads.bb1.data(), heads.bw2.data(), heads.bb2.data(), d, sin, m, bwd);
+    applyHead(heads.fw1.data(), heads.fb1.data(), heads.fw2.data(), heads.fb2.data(), d, pin, m,
+              fwd);
+    applyHead(heads.bw1.data(), heads.bb1.data(), heads.bw2.data(), heads.bb2.data(), d, sin, m,
+              bwd);
     for (i64 t = 0; t < m; ++t) {
         double ef = 0, eb = 0;
         for (i64 j = 0; j < d; ++j) {
@@ -163,7 +168,8 @@ double normMassTopK(const float* x, i64 n, i64 d, i64 k) {
     std::vector<double> nrm(static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) {
         double s = 0;
-        for (i64 j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
+        for (i64 j = 0; j < d; ++j)
+            s += double(x[i * d + j]) * x[i * d + j];
         nrm[i] = std::sqrt(s);
     }
     return normMassTopKFromNorms(std::move(nrm), k);
@@ -172,27 +178,31 @@ double normMassTopK(const float* x, i64 n, i64 d, i64 k) {
 double normMassTopKFromNorms(std::vector<double> nrm, i64 k) {
     const i64 n = static_cast<i64>(nrm.size());
     double total = 0;
-    for (double v : nrm) total += v;
+    for (double v : nrm)
+        total += v;
     const i64 top = std::min(k, n / 2);
     if (total <= 0 || top <= 0) return 0.0;
     // the top elements by selection (linear time), summed in the order it leaves them
     std::nth_element(nrm.begin(), nrm.begin() + (top - 1), nrm.end(), std::greater<double>());
     double s = 0;
-    for (i64 i = 0; i < top; ++i) s += nrm[i];
+    for (i64 i = 0; i < top; ++i)
+        s += nrm[i];
     return s / total;
 }
 
 double fidelityLossFromRows(const double* rowErr, i64 n, i64 d, double fro2, double gammaActual) {
     const double threshold = (1.0 - gammaActual) * (1.0 - gammaActual) * fro2;
     double loss = 0;
-    for (i64 i = 0; i < n; ++i) loss += std::max(0.0, rowErr[i] / double(d) - threshold);
+    for (i64 i = 0; i < n; ++i)
+        loss += std::max(0.0, rowErr[i] / double(d) - threshold);
     return loss / double(n);
 }
 
 double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
                     double gammaActual) {
     double fro2 = 0;
-    for (i64 i = 0; i < n * d; ++i) fro2 += double(x[i]) * x[i];
+    for (i64 i = 0; i < n * d; ++i)
+        fro2 += double(x[i]) * x[i];
     std::vector<double> rows(static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) {
         double r = 0; // merged padded with zero rows to N rows

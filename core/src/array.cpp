@@ -9,37 +9,48 @@ namespace qmpp {
 std::size_t dtypeSize(DType t) {
     switch (t) {
     case DType::F16:
-    case DType::BF16: return 2;
+    case DType::BF16:
+        return 2;
     case DType::F32:
-    case DType::I32: return 4;
+    case DType::I32:
+        return 4;
     case DType::F64:
-    case DType::I64: return 8;
+    case DType::I64:
+        return 8;
     }
     return 0;
 }
 
 const char* dtypeName(DType t) {
     switch (t) {
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
+    case DType::F16:
+        return "F16";
+    case DType::BF16:
+        return "BF16";
+    case DType::F32:
+        return "F32";
+    case DType::F64:
+        return "F64";
+    case DType::I32:
+        return "I32";
+    case DType::I64:
+        return "I64";
     }
     return "?";
 }
 
 std::int64_t NdArray::numel() const {
     std::int64_t n = 1;
-    for (auto s : shape) n *= s;
+    for (auto s : shape)
+        n *= s;
     return n;
 }
 
 std::string NdArray::shapeString() const {
     std::ostringstream os;
     os << '[';
-    for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        os << (i ? ", " : "") << shape[i];
     os << ']';
     return os.str();
 }
@@ -74,7 +85,7 @@ std::uint16_t floatToHalf(float f) {
     if (absx >= 0x7f800000u) // Inf or NaN
         return sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u);
     if (absx >= 0x477ff000u) return sign | 0x7c00u; // rounds to >= 65520: overflow to Inf
-    if (absx < 0x38800000u) {                        // result is subnormal or zero
+    if (absx < 0x38800000u) {                       // result is subnormal or zero
         float a;
         std::memcpy(&a, &absx, 4);
         // nearbyint rounds half to even in the default rounding mode
@@ -109,20 +120,36 @@ template <class Out> static std::vector<Out> convertAll(const NdArray& a) {
     for (std::int64_t i = 0; i < n; ++i) {
         Out v{};
         switch (a.dtype) {
-        case DType::F16: v = static_cast<Out>(halfToFloat(a.as<std::uint16_t>()[i])); break;
-        case DType::BF16: v = static_cast<Out>(bf16ToFloat(a.as<std::uint16_t>()[i])); break;
-        case DType::F32: v = static_cast<Out>(a.as<float>()[i]); break;
-        case DType::F64: v = static_cast<Out>(a.as<double>()[i]); break;
-        case DType::I32: v = static_cast<Out>(a.as<std::int32_t>()[i]); break;
-        case DType::I64: v = static_cast<Out>(a.as<std::int64_t>()[i]); break;
+        case DType::F16:
+            v = static_cast<Out>(halfToFloat(a.as<std::uint16_t>()[i]));
+            break;
+        case DType::BF16:
+            v = static_cast<Out>(bf16ToFloat(a.as<std::uint16_t>()[i]));
+            break;
+        case DType::F32:
+            v = static_cast<Out>(a.as<float>()[i]);
+            break;
+        case DType::F64:
+            v = static_cast<Out>(a.as<double>()[i]);
+            break;
+        case DType::I32:
+            v = static_cast<Out>(a.as<std::int32_t>()[i]);
+            break;
+        case DType::I64:
+            v = static_cast<Out>(a.as<std::int64_t>()[i]);
+            break;
         }
         out[static_cast<std::size_t>(i)] = v;
     }
     return out;
 }
 
-std::vector<float> NdArray::toFloat() const { return convertAll<float>(*this); }
-std::vector<double> NdArray::toDouble() const { return convertAll<double>(*this); }
+std::vector<float> NdArray::toFloat() const {
+    return convertAll<float>(*this);
+}
+std::vector<double> NdArray::toDouble() const {
+    return convertAll<double>(*this);
+}
 
 template <class T>
 static NdArray fromRaw(DType dt, const std::vector<T>& v, std::vector<std::int64_t> shape) {
@@ -150,8 +177,10 @@ NdArray NdArray::fromInt32(const std::vector<std::int32_t>& v, std::vector<std::
 NdArray NdArray::fromFloatAs(const std::vector<float>& v, std::vector<std::int64_t> shape,
                              DType dtype) {
     switch (dtype) {
-    case DType::F32: return fromFloat(v, std::move(shape));
-    case DType::F64: return fromRaw(DType::F64, std::vector<double>(v.begin(), v.end()), shape);
+    case DType::F32:
+        return fromFloat(v, std::move(shape));
+    case DType::F64:
+        return fromRaw(DType::F64, std::vector<double>(v.begin(), v.end()), shape);
     case DType::F16:
     case DType::BF16: {
         std::vector<std::uint16_t> h(v.size());
@@ -159,7 +188,8 @@ NdArray NdArray::fromFloatAs(const std::vector<float>& v, std::vector<std::int64
             h[i] = dtype == DType::F16 ? floatToHalf(v[i]) : floatToBf16(v[i]);
         return fromRaw(dtype, h, std::move(shape));
     }
-    default: throw std::invalid_argument("fromFloatAs: not a float dtype");
+    default:
+        throw std::invalid_argument("fromFloatAs: not a float dtype");
     }
 }
 

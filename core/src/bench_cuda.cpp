@@ -35,7 +35,7 @@ namespace {
     do {                                                                                           \
         const cublasStatus_t st_ = (expr);                                                         \
         if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-            throw kk::CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +   \
+            throw kk::CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +    \
                                 #expr + " failed (" + std::to_string(int(st_)) + ")");             \
     } while (0)
 
@@ -62,7 +62,8 @@ struct Cublas {
         const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
         for (const std::string& path : {name, std::string(QMPP_CUDA_LIBDIR) + "/" + name})
             if ((lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
-        if (!lib) throw kk::CudaError("cannot load " + name + " for the cuBLAS references: " + dlerror());
+        if (!lib)
+            throw kk::CudaError("cannot load " + name + " for the cuBLAS references: " + dlerror());
         auto sym = [&](auto& fn, const char* n) {
             fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, n));
             if (!fn) throw kk::CudaError(std::string("cuBLAS lacks ") + n);
@@ -105,15 +106,18 @@ std::vector<double> timeIt(Ctx& c, const std::function<void(int)>& f) {
         return double(t.ms());
     };
     double first = 0;
-    for (int w = 0; w < c.warmup; ++w) first = once(w);
+    for (int w = 0; w < c.warmup; ++w)
+        first = once(w);
     const int reps = first > 2000 ? 2 : first > 200 ? 5 : c.repeats;
     std::vector<double> ms;
-    for (int r = 0; r < reps; ++r) ms.push_back(once(r));
+    for (int r = 0; r < reps; ++r)
+        ms.push_back(once(r));
     return ms;
 }
 
-void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel, const std::string& version,
-            const std::string& prec, i64 n, i64 d, i64 l, i64 k, double flops, double bytes, bool verified) {
+void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel,
+            const std::string& version, const std::string& prec, i64 n, i64 d, i64 l, i64 k,
+            double flops, double bytes, bool verified) {
     TimingStats s = summarize(ms);
     s.kernel = kernel;
     s.version = version;
@@ -125,10 +129,11 @@ void record(Ctx& c, const std::vector<double>& ms, const std::string& kernel, co
     s.tflops = s.median > 0 ? flops / (s.median * 1e9) : 0;
     s.gbps = s.median > 0 ? bytes / (s.median * 1e6) : 0;
     s.verified = verified;
-    c.log << std::left << std::setw(14) << kernel << std::setw(11) << version << std::setw(6) << prec
-          << std::right << std::setw(7) << n << std::setw(4) << l << std::setw(6) << k << std::fixed
-          << std::setprecision(4) << std::setw(12) << s.median << std::setw(11) << s.min << std::setw(11)
-          << s.p90 << std::setprecision(2) << std::setw(9) << s.tflops << std::setw(9) << s.gbps << "\n";
+    c.log << std::left << std::setw(14) << kernel << std::setw(11) << version << std::setw(6)
+          << prec << std::right << std::setw(7) << n << std::setw(4) << l << std::setw(6) << k
+          << std::fixed << std::setprecision(4) << std::setw(12) << s.median << std::setw(11)
+          << s.min << std::setw(11) << s.p90 << std::setprecision(2) << std::setw(9) << s.tflops
+          << std::setw(9) << s.gbps << "\n";
     c.log.unsetf(std::ios::fixed);
     c.rows.push_back(s);
 }
@@ -144,9 +149,9 @@ std::vector<float> syntheticHidden(int layers, i64 n, i64 d) {
 }
 
 struct PipelineTimes {
-    std::vector<double> ms; // wall ms per run
-    std::vector<StageTiming> last;    // the last run's stages
-    bool plausible = true;            // pi sums to 1 and every token has a label (first run)
+    std::vector<double> ms;        // wall ms per run
+    std::vector<StageTiming> last; // the last run's stages
+    bool plausible = true;         // pi sums to 1 and every token has a label (first run)
 };
 
 // The whole pipeline: warm-up, then repeats (at least 3 when one run takes over 2 s).
@@ -156,11 +161,14 @@ PipelineTimes timePipeline(Ctx& c, Backend& backend, const TokenSet& t, MergePar
     for (int rep = 0; rep < c.warmup + c.repeats; ++rep) {
         const auto t0 = std::chrono::steady_clock::now();
         const MergeResult r = backend.run(t, p, k);
-        const double el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double el =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         out.last = r.timings;
         if (rep == 0) {
             double piSum = 0;
-            for (float x : r.pi) piSum += x;
+            for (float x : r.pi)
+                piSum += x;
             out.plausible = std::abs(piSum - 1) < 1e-3 && i64(r.labels.size()) == t.n;
         }
         if (rep < c.warmup) continue;
@@ -173,7 +181,8 @@ PipelineTimes timePipeline(Ctx& c, Backend& backend, const TokenSet& t, MergePar
 // The stages of the last pipeline run, one line.
 void logStages(Ctx& c, const std::vector<StageTiming>& t) {
     c.log << "    stages (ms):";
-    for (const auto& s : t) c.log << " " << s.stage << " " << std::fixed << std::setprecision(3) << s.ms;
+    for (const auto& s : t)
+        c.log << " " << s.stage << " " << std::fixed << std::setprecision(3) << s.ms;
     c.log.unsetf(std::ios::fixed);
     c.log << "\n";
 }
@@ -208,7 +217,8 @@ void ceilings(Ctx& c, Cublas& cb, nlohmann::ordered_json& out) {
     DeviceBuffer<std::uint8_t> a(bytes), b(bytes);
     a.fillBytes(1, c.stream);
     const auto copy = timeIt(c, [&](int) {
-        QMPP_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, c.stream));
+        QMPP_CUDA_CHECK(
+            cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, c.stream));
     });
     const double copyGbps = 2.0 * bytes / (summarize(copy).median * 1e6);
     // Large GEMMs through cuBLAS: FP16 in, FP32 accumulate (tensor cores), and FP32 (SGEMM).
@@ -219,19 +229,24 @@ void ceilings(Ctx& c, Cublas& cb, nlohmann::ordered_json& out) {
     kk::toHalf(A.get(), Ah.get(), A.size(), c.stream);
     const float one = 1.0f, zero = 0.0f;
     auto gemm = [&](bool half) {
-        QMPP_CUBLAS_CHECK(cb.gemm(cb.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one,
-                                       half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
-                                       half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m, &zero,
-                                       half ? (void*)Ch.get() : (void*)C.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
-                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        QMPP_CUBLAS_CHECK(
+            cb.gemm(cb.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one,
+                    half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
+                    half ? (void*)Ah.get() : (void*)A.get(), half ? CUDA_R_16F : CUDA_R_32F, m,
+                    &zero, half ? (void*)Ch.get() : (void*)C.get(), half ? CUDA_R_16F : CUDA_R_32F,
+                    m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     };
     const double flops = 2.0 * m * double(m) * m;
     const double f16 = flops / (summarize(timeIt(c, [&](int) { gemm(true); })).median * 1e9);
     const double f32 = flops / (summarize(timeIt(c, [&](int) { gemm(false); })).median * 1e9);
-    out = {{"copy_gbps", copyGbps}, {"gemm_fp16_tflops", f16}, {"gemm_fp32_tflops", f32},
-           {"how", "1 GiB device-to-device copy (read + write); cuBLAS 8192^3 GEMM, FP32 accumulate"}};
-    c.log << "ceilings: copy " << std::fixed << std::setprecision(0) << copyGbps << " GB/s, GEMM fp16 "
-          << std::setprecision(1) << f16 << " TFLOP/s, fp32 " << f32 << " TFLOP/s\n";
+    out = {
+        {"copy_gbps", copyGbps},
+        {"gemm_fp16_tflops", f16},
+        {"gemm_fp32_tflops", f32},
+        {"how", "1 GiB device-to-device copy (read + write); cuBLAS 8192^3 GEMM, FP32 accumulate"}};
+    c.log << "ceilings: copy " << std::fixed << std::setprecision(0) << copyGbps
+          << " GB/s, GEMM fp16 " << std::setprecision(1) << f16 << " TFLOP/s, fp32 " << f32
+          << " TFLOP/s\n";
     c.log.unsetf(std::ios::fixed);
 }
 
@@ -245,8 +260,10 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
     QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
     Cublas cublas(c.stream);
     const kk::DeviceInfo info = kk::deviceInfo(0);
-    meta["device"] = {{"name", info.name}, {"sm", std::to_string(info.major) + std::to_string(info.minor)},
-                      {"sms", info.smCount}, {"memory_gib", double(info.totalMemory) / (1 << 30)}};
+    meta["device"] = {{"name", info.name},
+                      {"sm", std::to_string(info.major) + std::to_string(info.minor)},
+                      {"sms", info.smCount},
+                      {"memory_gib", double(info.totalMemory) / (1 << 30)}};
     log << "device: " << info.name << "\n";
 
     // Verify first: a variant that fails its check is not timed.
@@ -263,15 +280,18 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
         worst[key] = std::max(worst[key], r.maxRelErr);
     }
     meta["verification"] = {{"command", "qmpp check --quick (same process)"},
-                            {"rows", checks.size()}, {"failed", std::vector<std::string>(failed.begin(), failed.end())},
+                            {"rows", checks.size()},
+                            {"failed", std::vector<std::string>(failed.begin(), failed.end())},
                             {"max_rel_err", worst}};
-    log << "verified: " << checks.size() - failed.size() << " of " << checks.size() << " check rows passed\n";
+    log << "verified: " << checks.size() - failed.size() << " of " << checks.size()
+        << " check rows passed\n";
 
     ceilings(c, cublas, meta["ceilings"]);
-    log << std::left << std::setw(14) << "kernel" << std::setw(11) << "version" << std::setw(6) << "prec"
-        << std::right << std::setw(7) << "N" << std::setw(4) << "L" << std::setw(6) << "K" << std::setw(12)
-        << "median ms" << std::setw(11) << "min" << std::setw(11) << "p90" << std::setw(9) << "TFLOP/s"
-        << std::setw(9) << "GB/s" << "\n";
+    log << std::left << std::setw(14) << "kernel" << std::setw(11) << "version" << std::setw(6)
+        << "prec" << std::right << std::setw(7) << "N" << std::setw(4) << "L" << std::setw(6) << "K"
+        << std::setw(12) << "median ms" << std::setw(11) << "min" << std::setw(11) << "p90"
+        << std::setw(9) << "TFLOP/s" << std::setw(9) << "GB/s"
+        << "\n";
 
     const i64 d = o.dim;
     // On Hopper the optimized FP16 kernels run warpgroup tiles; the mma.sync tiles they replace
@@ -299,9 +319,9 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
                     void* out = prec == kk::Prec::F16 ? (void*)S16.get() : (void*)S32.get();
                     QMPP_CUBLAS_CHECK(cublas.gemmBatched(
-                        cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one, H.get(rep), t, int(d),
-                        n * d, H.get(rep), t, int(d), n * d, &zero, out, t, int(n), n * n, L,
-                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                        cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one,
+                        H.get(rep), t, int(d), n * d, H.get(rep), t, int(d), n * d, &zero, out, t,
+                        int(n), n * n, L, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
                 });
                 record(c, ms, "cublas_qkt", "cublas", pn, n, d, L, 0, 2.0 * L * n * n * double(d),
                        es * (L * n * d + L * n * double(n)), true);
@@ -327,32 +347,52 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     };
                     scratch();
                     if (ok)
-                        record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
-                               "entropy_hidden", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
+                        record(c,
+                               timeIt(c,
+                                      [&](int rep) {
+                                          gp.x = H.get(rep);
+                                          kk::entropyGram(gp, v, prec, c.stream);
+                                      }),
+                               "entropy_hidden", vn, pn, n, d, L, 0,
+                               2.0 * L * n * n * double(d) + 5.0 * L * n * n,
                                es * L * n * d + 4.0 * L * n, true);
                     if (ok && mmaBeside(v, prec)) {
                         gp.tiles = kk::EntropyGramParams::Tiles::WidePersistent;
-                        record(c, timeIt(c, [&](int rep) { gp.x = H.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
-                               "entropy_hidden_mma", vn, pn, n, d, L, 0, 2.0 * L * n * n * double(d) + 5.0 * L * n * n,
+                        record(c,
+                               timeIt(c,
+                                      [&](int rep) {
+                                          gp.x = H.get(rep);
+                                          kk::entropyGram(gp, v, prec, c.stream);
+                                      }),
+                               "entropy_hidden_mma", vn, pn, n, d, L, 0,
+                               2.0 * L * n * n * double(d) + 5.0 * L * n * n,
                                es * L * n * d + 4.0 * L * n, true);
                         gp.tiles = kk::EntropyGramParams::Tiles::Auto;
                     }
                     // tokens: one source, L scales
                     gp.sources = 1;
                     gp.scales = L;
-                    for (int l = 0; l < L; ++l) gp.beta[l] = float(multiScaleFactor(l, L) / std::sqrt(double(d)));
+                    for (int l = 0; l < L; ++l)
+                        gp.beta[l] = float(multiScaleFactor(l, L) / std::sqrt(double(d)));
                     scratch();
                     if (ok)
-                        record(c, timeIt(c, [&](int rep) { gp.x = X.get(rep); kk::entropyGram(gp, v, prec, c.stream); }),
-                               "entropy_tokens", vn, pn, n, d, L, 0, 2.0 * n * n * double(d) + 5.0 * L * n * n,
-                               es * n * d + 4.0 * L * n, true);
+                        record(c,
+                               timeIt(c,
+                                      [&](int rep) {
+                                          gp.x = X.get(rep);
+                                          kk::entropyGram(gp, v, prec, c.stream);
+                                      }),
+                               "entropy_tokens", vn, pn, n, d, L, 0,
+                               2.0 * n * n * double(d) + 5.0 * L * n * n, es * n * d + 4.0 * L * n,
+                               true);
                 }
                 // supplied attention maps [L, N, N] (one head), positive values from Philox
                 if (double(L) * n * n * 4 <= 16e9) {
                     DeviceBuffer<float> a32(std::size_t(L) * n * n);
                     DeviceBuffer<std::uint16_t> a16(prec == kk::Prec::F16 ? a32.size() : 1);
                     kk::philoxUniforms(a32.get(), a32.size(), 77 + n, c.stream);
-                    if (prec == kk::Prec::F16) kk::toHalf(a32.get(), a16.get(), a32.size(), c.stream);
+                    if (prec == kk::Prec::F16)
+                        kk::toHalf(a32.get(), a16.get(), a32.size(), c.stream);
                     DeviceBuffer<float> h(std::size_t(L) * n);
                     kk::EntropyMapsParams mp;
                     mp.a = prec == kk::Prec::F16 ? static_cast<const void*>(a16.get()) : a32.get();
@@ -362,9 +402,12 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     mp.h = h.get();
                     for (auto v : versions) {
                         const std::string vn = kk::versionName(v);
-                        if (!kk::available(kk::Kernel::EntropyMaps, v) || failed.count("entropy_maps/" + vn + "/" + pn)) continue;
-                        record(c, timeIt(c, [&](int) { kk::entropyMaps(mp, v, prec, c.stream); }), "entropy_maps", vn, pn,
-                               n, d, L, 0, 6.0 * L * n * double(n), es * L * n * double(n) + 4.0 * L * n, true);
+                        if (!kk::available(kk::Kernel::EntropyMaps, v) ||
+                            failed.count("entropy_maps/" + vn + "/" + pn))
+                            continue;
+                        record(c, timeIt(c, [&](int) { kk::entropyMaps(mp, v, prec, c.stream); }),
+                               "entropy_maps", vn, pn, n, d, L, 0, 6.0 * L * n * double(n),
+                               es * L * n * double(n) + 4.0 * L * n, true);
                     }
                 }
             }
@@ -375,21 +418,30 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
             { // cuBLAS reference for the cosine product: the same inputs, FP32 output
                 const float one = 1.0f, zero = 0.0f;
                 const cudaDataType t = prec == kk::Prec::F16 ? CUDA_R_16F : CUDA_R_32F;
-                record(c, timeIt(c, [&](int rep) {
-                           QMPP_CUBLAS_CHECK(cublas.gemm(cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n), int(d), &one,
-                                                         X.get(rep), t, int(d), X.get(rep), t, int(d), &zero, cosBuf.get(),
-                                                         CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-                       }),
-                       "cublas_cosine", "cublas", pn, n, d, 1, 0, 2.0 * n * n * double(d), es * 2 * n * d + 4.0 * n * n, true);
+                record(c,
+                       timeIt(c,
+                              [&](int rep) {
+                                  QMPP_CUBLAS_CHECK(cublas.gemm(
+                                      cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(n),
+                                      int(d), &one, X.get(rep), t, int(d), X.get(rep), t, int(d),
+                                      &zero, cosBuf.get(), CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+                              }),
+                       "cublas_cosine", "cublas", pn, n, d, 1, 0, 2.0 * n * n * double(d),
+                       es * 2 * n * d + 4.0 * n * n, true);
             }
-            DeviceBuffer<float> s(n), u(n), keys(n), pi(n), mass(n), scr(2), cen(k * d), merged(k * d), terms(4 * n), mn(k);
-            DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k), founderOf(n), order(n), fusedFounders(n);
+            DeviceBuffer<float> s(n), u(n), keys(n), pi(n), mass(n), scr(2), cen(k * d),
+                merged(k * d), terms(4 * n), mn(k);
+            DeviceBuffer<int> sel(n), idx(k), labels(n), groups(n), first(k), rank(k), sizes(k),
+                founderOf(n), order(n), fusedFounders(n);
             kk::philoxUniforms(s.get(), n, 5, c.stream);
             kk::philoxUniforms(u.get(), n, 6, c.stream);
             kk::philoxUniforms(mass.get(), n, 8, c.stream);
             std::vector<int> g(static_cast<std::size_t>(n)), fo(static_cast<std::size_t>(n), -1);
-            for (i64 i = 0; i < n; ++i) g[i] = int(i % k);
-            for (i64 c2 = 0; c2 < k; ++c2) fo[c2] = int(c2);
+            for (i64 i = 0; i < n; ++i)
+                g[i] = int(i % k);
+            for (i64 c2 = 0; c2 < k; ++c2)
+                fo[c2] = int(c2);
             groups.upload(g.data(), g.size(), c.stream);
             founderOf.upload(fo.data(), fo.size(), c.stream);
             const auto heads = defaultArHeads(d);
@@ -402,15 +454,18 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                                const std::function<void(int)>& f) {
                     if (!kk::available(kern, v)) return;
                     if (failed.count(std::string(kk::kernelName(kern)) + "/" + vn + "/" + p2)) {
-                        c.log << kk::kernelName(kern) << " " << vn << " " << p2 << ": failed its check, not timed\n";
+                        c.log << kk::kernelName(kern) << " " << vn << " " << p2
+                              << ": failed its check, not timed\n";
                         return;
                     }
-                    record(c, timeIt(c, f), kk::kernelName(kern), vn, p2, n, d, 1, k, flops, bytes, true);
+                    record(c, timeIt(c, f), kk::kernelName(kern), vn, p2, n, d, 1, k, flops, bytes,
+                           true);
                 };
                 const double N = double(n), D = double(d), K = double(k);
                 if (prec == kk::Prec::F32) { // precision-independent kernels, timed once
                     run(kk::Kernel::Gumbel, "fp32", 20 * N, 24 * N, [&](int) {
-                        kk::GumbelParams gp{s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(), pi.get(), mass.get(), scr.get()};
+                        kk::GumbelParams gp{s.get(),    u.get(),  int(n),     0.1f,     0.01f,
+                                            keys.get(), pi.get(), mass.get(), scr.get()};
                         kk::gumbel(gp, v, c.stream);
                     });
                     run(kk::Kernel::TopK, "fp32", 0, 8 * N + 4 * K, [&](int) {
@@ -418,26 +473,40 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         kk::topK(tp, v, c.stream);
                     });
                     // both in one launch, as the pipeline runs them
-                    if (v == kk::Version::Optimized && !failed.count("gumbel_topk/" + vn + "/fp32") &&
-                        !failed.count("gumbel/" + vn + "/fp32") && !failed.count("topk/" + vn + "/fp32"))
-                        record(c, timeIt(c, [&](int) {
-                                   kk::GumbelParams gp{s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(), pi.get(), mass.get(), scr.get()};
-                                   kk::TopKParams tp{keys.get(), int(n), int(k), sel.get(), idx.get(), fusedFounders.get()};
-                                   kk::gumbelTopK(gp, tp, v, c.stream);
-                               }),
+                    if (v == kk::Version::Optimized &&
+                        !failed.count("gumbel_topk/" + vn + "/fp32") &&
+                        !failed.count("gumbel/" + vn + "/fp32") &&
+                        !failed.count("topk/" + vn + "/fp32"))
+                        record(c,
+                               timeIt(c,
+                                      [&](int) {
+                                          kk::GumbelParams gp{s.get(),  u.get(),    int(n),
+                                                              0.1f,     0.01f,      keys.get(),
+                                                              pi.get(), mass.get(), scr.get()};
+                                          kk::TopKParams tp{keys.get(), int(n),
+                                                            int(k),     sel.get(),
+                                                            idx.get(),  fusedFounders.get()};
+                                          kk::gumbelTopK(gp, tp, v, c.stream);
+                                      }),
                                "gumbel_topk", vn, "fp32", n, d, 1, k, 20 * N, 32 * N + 4 * K, true);
                 }
                 run(kk::Kernel::Cosine, pn, 2 * N * N * D, es * N * D + 4 * N * N, [&](int rep) {
-                    kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
+                    kk::CosineParams cp{X.get(rep), X.get(rep),   int(n),        int(n),
+                                        int(d),     cosBuf.get(), invNorms.get()};
                     kk::cosine(cp, v, prec, c.stream);
                 });
                 if (mmaBeside(v, prec) && !failed.count("cosine/" + vn + "/" + pn))
-                    record(c, timeIt(c, [&](int rep) {
-                               kk::CosineParams cp{X.get(rep), X.get(rep), int(n), int(n), int(d), cosBuf.get(), invNorms.get()};
-                               cp.tiles = kk::CosineParams::Tiles::MmaSync;
-                               kk::cosine(cp, v, prec, c.stream);
-                           }),
-                           "cosine_mma", vn, pn, n, d, 1, 0, 2 * N * N * D, es * N * D + 4 * N * N, true);
+                    record(c,
+                           timeIt(c,
+                                  [&](int rep) {
+                                      kk::CosineParams cp{X.get(rep),    X.get(rep), int(n),
+                                                          int(n),        int(d),     cosBuf.get(),
+                                                          invNorms.get()};
+                                      cp.tiles = kk::CosineParams::Tiles::MmaSync;
+                                      kk::cosine(cp, v, prec, c.stream);
+                                  }),
+                           "cosine_mma", vn, pn, n, d, 1, 0, 2 * N * N * D, es * N * D + 4 * N * N,
+                           true);
                 run(kk::Kernel::Centres, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
                     kk::CentresParams cp;
                     cp.x = X.get(rep);
@@ -465,29 +534,38 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 };
                 run(kk::Kernel::Assign, pn, 2 * N * K * D, es * N * D + 4 * K * D,
                     [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Auto); });
-                if (mmaBeside(v, prec) && n >= 1024 && !failed.count("assign/" + vn + "/" + pn)) // 128 x 256
-                    record(c, timeIt(c, [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Wide); }), "assign_mma",
-                           vn, pn, n, d, 1, k, 2 * N * K * D, es * N * D + 4 * K * D, true);
+                if (mmaBeside(v, prec) && n >= 1024 &&
+                    !failed.count("assign/" + vn + "/" + pn)) // 128 x 256
+                    record(
+                        c,
+                        timeIt(c, [&](int rep) { assignOnce(rep, kk::AssignParams::Tiles::Wide); }),
+                        "assign_mma", vn, pn, n, d, 1, k, 2 * N * K * D, es * N * D + 4 * K * D,
+                        true);
                 // Merge relabels in place; a relabelled labelling is again a valid one (the same
                 // groups, now in first-token order), so every repeat does the same work.
-                QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n, cudaMemcpyDeviceToDevice, c.stream));
+                QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n,
+                                                cudaMemcpyDeviceToDevice, c.stream));
                 run(kk::Kernel::Merge, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
-                    kk::MergeParams mp{X.get(rep), int(n), int(d), int(k), mass.get(), labels.get(), first.get(), rank.get(), merged.get(), sizes.get(), order.get()};
+                    kk::MergeParams mp{X.get(rep),   int(n),       int(d),      int(k),
+                                       mass.get(),   labels.get(), first.get(), rank.get(),
+                                       merged.get(), sizes.get(),  order.get()};
                     kk::merge(mp, v, prec, c.stream);
                 });
-                run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D, es * 4 * 256 * D + 4 * K * D, [&](int rep) {
-                    kk::ArParams ap;
-                    kk::bindArWeights(ap, W.get(rep), int(d), prec);
-                    ap.merged = merged.get();
-                    ap.k = int(k);
-                    ap.d = int(d);
-                    ap.means = means.get();
-                    ap.hidden = hidden.get();
-                    ap.err = err.get();
-                    kk::arHeads(ap, v, prec, c.stream);
-                });
+                run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D,
+                    es * 4 * 256 * D + 4 * K * D, [&](int rep) {
+                        kk::ArParams ap;
+                        kk::bindArWeights(ap, W.get(rep), int(d), prec);
+                        ap.merged = merged.get();
+                        ap.k = int(k);
+                        ap.d = int(d);
+                        ap.means = means.get();
+                        ap.hidden = hidden.get();
+                        ap.err = err.get();
+                        kk::arHeads(ap, v, prec, c.stream);
+                    });
                 run(kk::Kernel::Metrics, pn, 8 * N * D, es * N * D + 4 * K * D, [&](int rep) {
-                    kk::MetricsParams mp{X.get(rep), int(n), int(d), int(k), groups.get(), merged.get(), terms.get(), mn.get()};
+                    kk::MetricsParams mp{X.get(rep),   int(n),       int(d),      int(k),
+                                         groups.get(), merged.get(), terms.get(), mn.get()};
                     kk::metrics(mp, v, prec, c.stream);
                 });
             }
@@ -526,12 +604,13 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 th.revision = 0;
                 const PipelineTimes pt = timePipeline(c, *backend, th, p, k);
                 const double bytes = double(o.hiddenLayers) * n * d * 4;
-                record(c, pt.ms, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0, bytes, pt.plausible);
+                record(c, pt.ms, "pipeline_hidden", "cuda", toString(prec), n, d, o.hiddenLayers, k,
+                       0, bytes, pt.plausible);
                 logStages(c, pt.last);
                 th.revision = 1;
                 const PipelineTimes pr = timePipeline(c, *backend, th, p, k);
-                record(c, pr.ms, "pipeline_hidden_resident", "cuda", toString(prec), n, d, o.hiddenLayers, k, 0,
-                       4.0 * n * d + 4.0 * k * d, pr.plausible);
+                record(c, pr.ms, "pipeline_hidden_resident", "cuda", toString(prec), n, d,
+                       o.hiddenLayers, k, 0, 4.0 * n * d + 4.0 * k * d, pr.plausible);
                 logStages(c, pr.last);
             }
         }

@@ -45,7 +45,8 @@ void logRow(std::ostream& log, const TimingStats& s, const char* what) {
 }
 
 // The first frame on the chosen backend against the CPU backend: the same grouping quality.
-bool verifyAgainstCpu(const TokenSet& t, const MergeParams& p, const MergeResult& r, std::ostream& log) {
+bool verifyAgainstCpu(const TokenSet& t, const MergeParams& p, const MergeResult& r,
+                      std::ostream& log) {
     if (r.backend == "cpu") return true;
     MergeParams cpu = p;
     cpu.backend = BackendKind::Cpu;
@@ -84,7 +85,8 @@ std::vector<TimingStats> benchFrames(const std::string& path, const MergeParams&
                                      std::ostream& log, nlohmann::ordered_json& meta) {
     const NdArray a = loadArray(path, {}, "tokens");
     if (a.ndim() != 3 || a.shape[0] < 1 || a.shape[1] < 1 || a.shape[2] < 1)
-        throw InputError(path + ": frames must be [F, N, D] (from qmpp tokenize VIDEO), got " + a.shapeString());
+        throw InputError(path + ": frames must be [F, N, D] (from qmpp tokenize VIDEO), got " +
+                         a.shapeString());
     if (a.dtype == DType::I32 || a.dtype == DType::I64)
         throw InputError(path + ": frames must be floating point, not " + dtypeName(a.dtype));
     const std::vector<float> all = a.toFloat();
@@ -154,7 +156,8 @@ std::vector<TimingStats> benchVideo(const std::string& path, const VideoOptions&
             progressed = true;
             return false;
         });
-        if (!progressed) throw InputError(path + ": no frame decodes at " + std::to_string(reader.position()));
+        if (!progressed)
+            throw InputError(path + ": no frame decodes at " + std::to_string(reader.position()));
     }
     rss.emplace_back(played, residentMiB());
     if (frameMs.empty()) { // a single unit: time it after all
@@ -165,7 +168,8 @@ std::vector<TimingStats> benchVideo(const std::string& path, const VideoOptions&
     meta["played_frames"] = played;
     meta["device"] = r.device;
     meta["rss_mib"] = nlohmann::ordered_json::array();
-    for (const auto& [frame, mib] : rss) meta["rss_mib"].push_back({frame, mib});
+    for (const auto& [frame, mib] : rss)
+        meta["rss_mib"].push_back({frame, mib});
     TimingStats whole = frameRow("video_frame", frameMs, shape, r, p, verified);
     TimingStats pipe = frameRow("frame_pipeline", pipeMs, shape, r, p, verified);
     log << "video " << path << ": " << played << " frames (" << shape.gridCols * o.patch << " x "

@@ -29,23 +29,29 @@ bool sameCase(const TimingStats& a, const TimingStats& b) {
 } // namespace
 
 BenchFile parseBenchJson(const nlohmann::json& j, const std::string& name) {
-    if (!j.is_object() || !j.contains("results") || !j["results"].is_array() || j["results"].empty())
+    if (!j.is_object() || !j.contains("results") || !j["results"].is_array() ||
+        j["results"].empty())
         throw InputError(name + ": not a `qmpp bench --json` file (no results)");
     BenchFile f;
     f.name = name;
     if (j.contains("device"))
-        f.device = j["device"].is_object() ? j["device"].value("name", "") : j["device"].is_string() ? j["device"].get<std::string>() : "";
+        f.device = j["device"].is_object()   ? j["device"].value("name", "")
+                   : j["device"].is_string() ? j["device"].get<std::string>()
+                                             : "";
     f.backend = j.value("backend", "");
-    f.version = j.contains("version") && j["version"].is_string() ? j["version"].get<std::string>() : "";
+    f.version =
+        j.contains("version") && j["version"].is_string() ? j["version"].get<std::string>() : "";
     if (j.contains("ceilings") && j["ceilings"].is_object()) {
         const auto& c = j["ceilings"];
-        f.ceilings = {c.value("copy_gbps", 0.0), c.value("gemm_fp16_tflops", 0.0), c.value("gemm_fp32_tflops", 0.0)};
+        f.ceilings = {c.value("copy_gbps", 0.0), c.value("gemm_fp16_tflops", 0.0),
+                      c.value("gemm_fp32_tflops", 0.0)};
     }
     nlohmann::json errors = nlohmann::json::object();
     if (j.contains("verification") && j["verification"].is_object()) {
         const auto& v = j["verification"];
         if (v.contains("failed") && v["failed"].is_array())
-            for (const auto& x : v["failed"]) f.failed.push_back(x.get<std::string>());
+            for (const auto& x : v["failed"])
+                f.failed.push_back(x.get<std::string>());
         if (v.contains("max_rel_err") && v["max_rel_err"].is_object()) errors = v["max_rel_err"];
     }
     std::size_t index = 0;
@@ -65,7 +71,8 @@ BenchFile parseBenchJson(const nlohmann::json& j, const std::string& name) {
         t.k = r.value("K", i64(0));
         t.repeats = r.value("repeats", 0);
         t.median = r["median"].get<double>();
-        if (!(t.median > 0) || !std::isfinite(t.median)) throw InputError(where + ": median is not a positive time");
+        if (!(t.median > 0) || !std::isfinite(t.median))
+            throw InputError(where + ": median is not a positive time");
         t.min = r.value("min", t.median);
         t.max = r.value("max", t.median);
         t.p10 = r.value("p10", t.min);
@@ -75,8 +82,10 @@ BenchFile parseBenchJson(const nlohmann::json& j, const std::string& name) {
         t.gbps = r.value("gbps", 0.0);
         t.verified = r.value("verified", false);
         const std::string key = checkName(t.kernel) + "/" + t.version + "/" + t.precision;
-        if (r.contains("max_rel_err") && r["max_rel_err"].is_number()) row.maxRelErr = r["max_rel_err"].get<double>();
-        else if (errors.contains(key) && errors[key].is_number()) row.maxRelErr = errors[key].get<double>();
+        if (r.contains("max_rel_err") && r["max_rel_err"].is_number())
+            row.maxRelErr = r["max_rel_err"].get<double>();
+        else if (errors.contains(key) && errors[key].is_number())
+            row.maxRelErr = errors[key].get<double>();
         f.rows.push_back(std::move(row));
     }
     return f;
@@ -94,7 +103,8 @@ double speedupOverBasic(const BenchFile& f, std::size_t i) {
     const std::string basic = basicOf(t.version);
     if (basic.empty()) return 0;
     for (const auto& r : f.rows)
-        if (sameCase(r.t, t) && r.t.version == basic && r.t.precision == t.precision) return r.t.median / t.median;
+        if (sameCase(r.t, t) && r.t.version == basic && r.t.precision == t.precision)
+            return r.t.median / t.median;
     return 0;
 }
 
@@ -102,11 +112,14 @@ double speedupFp16(const BenchFile& f, std::size_t i) {
     const TimingStats& t = f.rows.at(i).t;
     if (t.precision != "fp16") return 0;
     for (const auto& r : f.rows)
-        if (sameCase(r.t, t) && r.t.version == t.version && r.t.precision == "fp32") return r.t.median / t.median;
+        if (sameCase(r.t, t) && r.t.version == t.version && r.t.precision == "fp32")
+            return r.t.median / t.median;
     return 0;
 }
 
-double arithmeticIntensity(const TimingStats& t) { return t.gbps > 0 ? t.tflops * 1e3 / t.gbps : 0; }
+double arithmeticIntensity(const TimingStats& t) {
+    return t.gbps > 0 ? t.tflops * 1e3 / t.gbps : 0;
+}
 
 double roofline(double intensity, double peakTflops, double gbps) {
     return std::min(peakTflops, intensity * gbps * 1e-3);

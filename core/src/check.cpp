@@ -41,8 +41,7 @@ struct Cmp {
     std::string note;
 };
 
-template <class Out>
-Cmp compare(const Out* out, const double* ref, std::size_t n, Tol t) {
+template <class Out> Cmp compare(const Out* out, const double* ref, std::size_t n, Tol t) {
     Cmp c;
     for (std::size_t i = 0; i < n; ++i) {
         const double o = double(out[i]);
@@ -62,10 +61,13 @@ Cmp compare(const Out* out, const double* ref, std::size_t n, Tol t) {
     return c;
 }
 
-Tol entropyTol(Tol t, i64 n) { return {t.rtol * std::log(double(std::max<i64>(n, 2))), t.rtol}; }
+Tol entropyTol(Tol t, i64 n) {
+    return {t.rtol * std::log(double(std::max<i64>(n, 2))), t.rtol};
+}
 
 std::vector<float> roundHalf(std::vector<float> v) {
-    for (auto& e : v) e = halfToFloat(floatToHalf(e));
+    for (auto& e : v)
+        e = halfToFloat(floatToHalf(e));
     return v;
 }
 
@@ -86,12 +88,14 @@ std::vector<double> refEntropy(const std::vector<float>& x, i64 n, i64 d,
         const i64 i = rows[r];
         for (i64 j = 0; j < n; ++j) {
             double s = 0;
-            for (i64 k = 0; k < d; ++k) s += double(x[i * d + k]) * x[j * d + k];
+            for (i64 k = 0; k < d; ++k)
+                s += double(x[i * d + k]) * x[j * d + k];
             dots[j] = s;
         }
         for (std::size_t l = 0; l < betas.size(); ++l) {
             double mx = -INFINITY;
-            for (double v : dots) mx = std::max(mx, betas[l] * v);
+            for (double v : dots)
+                mx = std::max(mx, betas[l] * v);
             double se = 0, sez = 0;
             for (double v : dots) {
                 const double z = betas[l] * v - mx, e = std::exp(z);
@@ -104,14 +108,16 @@ std::vector<double> refEntropy(const std::vector<float>& x, i64 n, i64 d,
     return out;
 }
 
-[[maybe_unused]] std::vector<double> refEntropyMaps(const std::vector<float>& a, i64 layers, i64 heads, i64 n) {
+[[maybe_unused]] std::vector<double> refEntropyMaps(const std::vector<float>& a, i64 layers,
+                                                    i64 heads, i64 n) {
     std::vector<double> out(static_cast<std::size_t>(layers * n), 0.0);
     for (i64 l = 0; l < layers; ++l)
         for (i64 i = 0; i < n; ++i) {
             for (i64 h = 0; h < heads; ++h) {
                 const float* row = &a[((l * heads + h) * n + i) * n];
                 double sum = 0, e = 0;
-                for (i64 j = 0; j < n; ++j) sum += row[j];
+                for (i64 j = 0; j < n; ++j)
+                    sum += row[j];
                 for (i64 j = 0; j < n; ++j)
                     if (row[j] > 0) e -= row[j] / sum * std::log(row[j] / sum);
                 out[l * n + i] += e / double(heads);
@@ -125,35 +131,44 @@ std::vector<double> refSaliency(const std::vector<float>& h, i64 layers, i64 n) 
     for (i64 l = 0; l < layers; ++l) {
         const auto [lo, hi] = std::minmax_element(&h[l * n], &h[l * n] + n);
         if (!(*hi - *lo > 1e-6 * std::max(1.0f, std::abs(*hi)))) continue;
-        for (i64 i = 0; i < n; ++i) s[i] += (double(h[l * n + i]) - *lo) / (double(*hi) - *lo);
+        for (i64 i = 0; i < n; ++i)
+            s[i] += (double(h[l * n + i]) - *lo) / (double(*hi) - *lo);
     }
-    for (auto& v : s) v = 1.0 - v / double(layers);
+    for (auto& v : s)
+        v = 1.0 - v / double(layers);
     return s;
 }
 
-[[maybe_unused]] std::vector<double> refCosine(const std::vector<float>& a, i64 m, const std::vector<float>& b, i64 n, i64 d) {
+[[maybe_unused]] std::vector<double> refCosine(const std::vector<float>& a, i64 m,
+                                               const std::vector<float>& b, i64 n, i64 d) {
     std::vector<double> out(static_cast<std::size_t>(m * n));
     for (i64 i = 0; i < m; ++i)
-        for (i64 j = 0; j < n; ++j) out[i * n + j] = cosine(&a[i * d], &b[j * d], d);
+        for (i64 j = 0; j < n; ++j)
+            out[i * n + j] = cosine(&a[i * d], &b[j * d], d);
     return out;
 }
 
 // Normalized mass-weighted group sums [K, D].
-[[maybe_unused]] std::vector<double> refCentres(const std::vector<float>& x, i64 n, i64 d, const std::vector<int>& labels,
-                               const std::vector<float>& mass, i64 k) {
+[[maybe_unused]] std::vector<double> refCentres(const std::vector<float>& x, i64 n, i64 d,
+                                                const std::vector<int>& labels,
+                                                const std::vector<float>& mass, i64 k) {
     std::vector<double> c(static_cast<std::size_t>(k * d), 0.0);
     for (i64 i = 0; i < n; ++i)
-        for (i64 f = 0; f < d; ++f) c[labels[i] * d + f] += double(mass[i]) * x[i * d + f];
+        for (i64 f = 0; f < d; ++f)
+            c[labels[i] * d + f] += double(mass[i]) * x[i * d + f];
     for (i64 g = 0; g < k; ++g) {
         double ss = 0;
-        for (i64 f = 0; f < d; ++f) ss += c[g * d + f] * c[g * d + f];
-        for (i64 f = 0; f < d; ++f) c[g * d + f] = ss > 0 ? c[g * d + f] / std::sqrt(ss) : 0.0;
+        for (i64 f = 0; f < d; ++f)
+            ss += c[g * d + f] * c[g * d + f];
+        for (i64 f = 0; f < d; ++f)
+            c[g * d + f] = ss > 0 ? c[g * d + f] / std::sqrt(ss) : 0.0;
     }
     return c;
 }
 
 // Per-position AR errors [2, K-1] in double.
-std::vector<double> refAr(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& h, bool half) {
+std::vector<double> refAr(const std::vector<float>& merged, i64 k, i64 d, const ArHeads& h,
+                          bool half) {
     const i64 m = k - 1, hd = ArHeads::kHidden;
     auto w = [&](const std::vector<float>& v) { return half ? roundHalf(v) : v; };
     const std::vector<float> W1[2] = {w(h.fw1), w(h.bw1)}, B1[2] = {w(h.fb1), w(h.bb1)};
@@ -165,19 +180,22 @@ std::vector<double> refAr(const std::vector<float>& merged, i64 k, i64 d, const 
             const i64 lo = dir == 0 ? 0 : t + 1, hi = dir == 0 ? t : k - 1;
             for (i64 f = 0; f < d; ++f) {
                 double s = 0;
-                for (i64 q = lo; q <= hi; ++q) s += merged[q * d + f];
+                for (i64 q = lo; q <= hi; ++q)
+                    s += merged[q * d + f];
                 v[f] = s / double(hi - lo + 1);
             }
             for (i64 u = 0; u < hd; ++u) {
                 double s = B1[dir][u];
-                for (i64 f = 0; f < d; ++f) s += double(W1[dir][u * d + f]) * v[f];
+                for (i64 f = 0; f < d; ++f)
+                    s += double(W1[dir][u * d + f]) * v[f];
                 hid[u] = std::max(0.0, s);
             }
             const i64 target = dir == 0 ? t + 1 : t;
             double e = 0;
             for (i64 f = 0; f < d; ++f) {
                 double o = B2[dir][f];
-                for (i64 u = 0; u < hd; ++u) o += double(W2[dir][f * hd + u]) * hid[u];
+                for (i64 u = 0; u < hd; ++u)
+                    o += double(W2[dir][f * hd + u]) * hid[u];
                 e += (o - merged[target * d + f]) * (o - merged[target * d + f]);
             }
             err[dir * m + t] = e / double(d);
@@ -189,32 +207,39 @@ std::vector<double> refAr(const std::vector<float>& merged, i64 k, i64 d, const 
 // founderOf of a foreground: c at idx[c], -1 elsewhere.
 [[maybe_unused]] std::vector<int> founderMap(const std::vector<i64>& idx, i64 n) {
     std::vector<int> f(static_cast<std::size_t>(n), -1);
-    for (std::size_t c = 0; c < idx.size(); ++c) f[idx[c]] = static_cast<int>(c);
+    for (std::size_t c = 0; c < idx.size(); ++c)
+        f[idx[c]] = static_cast<int>(c);
     return f;
 }
 
-void randomGroups(i64 n, i64 k, std::mt19937_64& rng, std::vector<int>& labels, std::vector<float>& mass) {
+void randomGroups(i64 n, i64 k, std::mt19937_64& rng, std::vector<int>& labels,
+                  std::vector<float>& mass) {
     labels.resize(static_cast<std::size_t>(n));
-    for (i64 i = 0; i < n; ++i) labels[i] = static_cast<int>(i % k);
+    for (i64 i = 0; i < n; ++i)
+        labels[i] = static_cast<int>(i % k);
     std::shuffle(labels.begin(), labels.end(), rng);
     std::uniform_real_distribution<float> u(0.01f, 1.0f);
     mass.resize(static_cast<std::size_t>(n));
-    for (auto& m : mass) m = u(rng);
+    for (auto& m : mass)
+        m = u(rng);
 }
 
 class Printer {
   public:
     explicit Printer(std::ostream& out) : m_out(out) {
-        m_out << std::left << std::setw(13) << "kernel" << std::setw(10) << "version" << std::setw(6)
-              << "prec" << std::setw(18) << "input" << std::right << std::setw(7) << "N" << std::setw(6)
-              << "D" << std::setw(13) << "max rel err" << std::setw(9) << "rtol" << "  result\n";
+        m_out << std::left << std::setw(13) << "kernel" << std::setw(10) << "version"
+              << std::setw(6) << "prec" << std::setw(18) << "input" << std::right << std::setw(7)
+              << "N" << std::setw(6) << "D" << std::setw(13) << "max rel err" << std::setw(9)
+              << "rtol"
+              << "  result\n";
     }
     void row(CheckRow r) {
-        m_out << std::left << std::setw(13) << r.kernel << std::setw(10) << r.version << std::setw(6)
-              << r.precision << std::setw(18) << r.input << std::right << std::setw(7) << r.n
-              << std::setw(6) << r.d << std::setw(13) << std::scientific << std::setprecision(2)
-              << r.maxRelErr << std::setw(9) << r.rtol << std::defaultfloat << "  "
-              << (r.pass ? "PASS" : "FAIL") << (r.note.empty() ? "" : "  (" + r.note + ")") << "\n";
+        m_out << std::left << std::setw(13) << r.kernel << std::setw(10) << r.version
+              << std::setw(6) << r.precision << std::setw(18) << r.input << std::right
+              << std::setw(7) << r.n << std::setw(6) << r.d << std::setw(13) << std::scientific
+              << std::setprecision(2) << r.maxRelErr << std::setw(9) << r.rtol << std::defaultfloat
+              << "  " << (r.pass ? "PASS" : "FAIL") << (r.note.empty() ? "" : "  (" + r.note + ")")
+              << "\n";
         m_rows.push_back(std::move(r));
     }
     void add(const std::string& kernel, const std::string& version, const std::string& prec,
@@ -223,9 +248,9 @@ class Printer {
     }
     void skipped(const std::string& kernel, const std::string& version, const std::string& prec,
                  const Input& in) {
-        m_out << std::left << std::setw(13) << kernel << std::setw(10) << version << std::setw(6) << prec
-              << std::setw(18) << in.name << std::right << std::setw(7) << in.n << std::setw(6) << in.d
-              << "  SKIP  (no " << version << " version yet)\n";
+        m_out << std::left << std::setw(13) << kernel << std::setw(10) << version << std::setw(6)
+              << prec << std::setw(18) << in.name << std::right << std::setw(7) << in.n
+              << std::setw(6) << in.d << "  SKIP  (no " << version << " version yet)\n";
     }
     std::vector<CheckRow>& rows() { return m_rows; }
 
@@ -243,11 +268,13 @@ void checkCpu(const Input& in, std::mt19937_64& rng, Printer& pr) {
     std::iota(rows.begin(), rows.end(), i64(0));
     const int layers = 3;
     std::vector<double> betas(layers);
-    for (int l = 0; l < layers; ++l) betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
+    for (int l = 0; l < layers; ++l)
+        betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
     const auto ref = refEntropy(in.x, n, d, betas, rows);
     const auto got = entropyMultiScale(in.x.data(), n, d, layers);
     const Tol etol = entropyTol(tol, n);
-    pr.add("entropy_gram", "cpu", "fp32", in, compare(got.data(), ref.data(), ref.size(), etol), etol);
+    pr.add("entropy_gram", "cpu", "fp32", in, compare(got.data(), ref.data(), ref.size(), etol),
+           etol);
 
     std::vector<float> hf(got.begin(), got.end());
     const auto sref = refSaliency(hf, layers, n);
@@ -264,21 +291,26 @@ void checkCpu(const Input& in, std::mt19937_64& rng, Printer& pr) {
     mergeWeighted(in.x.data(), n, d, mass, labels, k, merged, sizes);
     // reference: groups reordered by first token
     std::vector<i64> first(static_cast<std::size_t>(k), n);
-    for (i64 i = 0; i < n; ++i) first[groups[i]] = std::min(first[groups[i]], i);
+    for (i64 i = 0; i < n; ++i)
+        first[groups[i]] = std::min(first[groups[i]], i);
     std::vector<i64> order(static_cast<std::size_t>(k));
     std::iota(order.begin(), order.end(), i64(0));
     std::sort(order.begin(), order.end(), [&](i64 a, i64 b) { return first[a] < first[b]; });
-    std::vector<double> mref(static_cast<std::size_t>(k * d), 0.0), msum(static_cast<std::size_t>(k), 0.0);
+    std::vector<double> mref(static_cast<std::size_t>(k * d), 0.0),
+        msum(static_cast<std::size_t>(k), 0.0);
     std::vector<i64> rank(static_cast<std::size_t>(k));
-    for (i64 r = 0; r < k; ++r) rank[order[r]] = r;
+    for (i64 r = 0; r < k; ++r)
+        rank[order[r]] = r;
     bool labelsOk = true;
     for (i64 i = 0; i < n; ++i) {
         labelsOk &= labels[i] == rank[groups[i]];
         msum[rank[groups[i]]] += mass[i];
-        for (i64 f = 0; f < d; ++f) mref[rank[groups[i]] * d + f] += double(mass[i]) * in.x[i * d + f];
+        for (i64 f = 0; f < d; ++f)
+            mref[rank[groups[i]] * d + f] += double(mass[i]) * in.x[i * d + f];
     }
     for (i64 g = 0; g < k; ++g)
-        for (i64 f = 0; f < d; ++f) mref[g * d + f] /= msum[g];
+        for (i64 f = 0; f < d; ++f)
+            mref[g * d + f] /= msum[g];
     Cmp c = compare(merged.data(), mref.data(), mref.size(), tol);
     if (!labelsOk) c = {c.maxRel, false, "labels not in first-token order"};
     pr.add("merge", "cpu", "fp32", in, c, tol);
@@ -291,7 +323,8 @@ void checkCpu(const Input& in, std::mt19937_64& rng, Printer& pr) {
         arLoss(mk, k, d, *heads, l, ef, eb);
         ef.insert(ef.end(), eb.begin(), eb.end());
         const auto aref = refAr(mk, k, d, *heads, false);
-        pr.add("ar_heads", "cpu", "fp32", in, compare(ef.data(), aref.data(), aref.size(), tol), tol);
+        pr.add("ar_heads", "cpu", "fp32", in, compare(ef.data(), aref.data(), aref.size(), tol),
+               tol);
     }
 }
 
@@ -330,11 +363,13 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     const std::string vn = kk::versionName(v), pn = kk::precName(p);
     const Tol tol = p == kk::Prec::F16 ? kF16 : kF32;
     const i64 n = in.n, d = in.d;
-    const std::vector<float> x = p == kk::Prec::F16 ? roundHalf(in.x) : in.x; // what the device sees
+    const std::vector<float> x =
+        p == kk::Prec::F16 ? roundHalf(in.x) : in.x; // what the device sees
     Dev dx;
     const void* X = dx.put(in.x, p);
     // the optimized FP16 kernels' warpgroup tiles, checked forced where they run (16-byte rows)
-    const bool warpgroups = v == kk::Version::Optimized && p == kk::Prec::F16 && kk::warpgroupTiles() && d % 8 == 0;
+    const bool warpgroups =
+        v == kk::Version::Optimized && p == kk::Prec::F16 && kk::warpgroupTiles() && d % 8 == 0;
     auto skip = [&](kk::Kernel kern) {
         if (kk::available(kern, v)) return false;
         pr.skipped(kk::kernelName(kern), vn, pn, in); // neither a pass nor a failure
@@ -345,7 +380,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     // and the tokens in reverse order at half scale); the optimized version in both schedules.
     if (!skip(kk::Kernel::EntropyGram)) {
         std::vector<i64> rows;
-        if (entropyRows) rows = *entropyRows;
+        if (entropyRows)
+            rows = *entropyRows;
         else {
             rows.resize(static_cast<std::size_t>(n));
             std::iota(rows.begin(), rows.end(), i64(0));
@@ -359,7 +395,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             gp.n = static_cast<int>(n);
             gp.d = static_cast<int>(d);
             gp.scales = static_cast<int>(betas.size());
-            for (std::size_t l = 0; l < betas.size(); ++l) gp.beta[l] = float(betas[l]);
+            for (std::size_t l = 0; l < betas.size(); ++l)
+                gp.beta[l] = float(betas[l]);
             gp.rowPanels = panels;
             gp.tiles = tiles;
             const std::size_t outs = std::size_t(sources) * betas.size() * std::size_t(n);
@@ -376,22 +413,26 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         const Tol etol = entropyTol(tol, n);
         const int scales = entropyRows ? 1 : 3;
         std::vector<double> betas(scales);
-        for (int l = 0; l < scales; ++l) betas[l] = float(multiScaleFactor(l, scales) / std::sqrt(double(d)));
+        for (int l = 0; l < scales; ++l)
+            betas[l] = float(multiScaleFactor(l, scales) / std::sqrt(double(d)));
         const auto ref = refEntropy(x, n, d, betas, rows);
         for (bool panels : {false, true}) {
             if (panels && v == kk::Version::Basic) continue;
             const auto all = gram(X, 1, betas, panels);
             std::vector<float> got;
             for (int l = 0; l < scales; ++l)
-                for (i64 r : rows) got.push_back(all[l * n + r]);
+                for (i64 r : rows)
+                    got.push_back(all[l * n + r]);
             Input named = {in.name + (panels ? " (row panels)" : ""), n, d, {}};
-            pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref.data(), ref.size(), etol), etol);
+            pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref.data(), ref.size(), etol),
+                   etol);
         }
         if (entropyRows) return; // the large case checks this kernel alone
         // hidden states: source 1 is the tokens reversed, at half scale
         std::vector<float> second(in.x.size());
         for (i64 i = 0; i < n; ++i)
-            for (i64 f = 0; f < d; ++f) second[i * d + f] = 0.5f * in.x[(n - 1 - i) * d + f];
+            for (i64 f = 0; f < d; ++f)
+                second[i * d + f] = 0.5f * in.x[(n - 1 - i) * d + f];
         std::vector<float> both = in.x;
         both.insert(both.end(), second.begin(), second.end());
         Dev dh;
@@ -399,19 +440,23 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         const std::vector<double> beta1 = {float(1 / std::sqrt(double(d)))};
         const auto got = gram(H, 2, beta1, false);
         auto ref2 = refEntropy(x, n, d, beta1, rows);
-        const auto refB = refEntropy(p == kk::Prec::F16 ? roundHalf(second) : second, n, d, beta1, rows);
+        const auto refB =
+            refEntropy(p == kk::Prec::F16 ? roundHalf(second) : second, n, d, beta1, rows);
         ref2.insert(ref2.end(), refB.begin(), refB.end());
         Input named = {in.name + " (2 hidden layers)", n, d, {}};
-        pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref2.data(), ref2.size(), etol), etol);
+        pr.add("entropy_gram", vn, pn, named, compare(got.data(), ref2.data(), ref2.size(), etol),
+               etol);
         // FP16's other tile shapes on the same layers (the sizes here pick 128 x 128 by themselves)
         if (v == kk::Version::Optimized && p == kk::Prec::F16)
-            for (auto [tiles, label] : {std::pair{Tiles::Wide, " (2 hidden layers, 128x256 tiles)"},
-                                        std::pair{Tiles::WidePersistent, " (2 hidden layers, persistent 128x256 tiles)"},
-                                        std::pair{Tiles::WarpGroup, " (2 hidden layers, warpgroup 128x256 tiles)"}}) {
+            for (auto [tiles, label] :
+                 {std::pair{Tiles::Wide, " (2 hidden layers, 128x256 tiles)"},
+                  std::pair{Tiles::WidePersistent, " (2 hidden layers, persistent 128x256 tiles)"},
+                  std::pair{Tiles::WarpGroup, " (2 hidden layers, warpgroup 128x256 tiles)"}}) {
                 if (tiles == Tiles::WarpGroup && !warpgroups) continue;
                 const auto g = gram(H, 2, beta1, false, tiles);
                 Input shaped = {in.name + label, n, d, {}};
-                pr.add("entropy_gram", vn, pn, shaped, compare(g.data(), ref2.data(), ref2.size(), etol), etol);
+                pr.add("entropy_gram", vn, pn, shaped,
+                       compare(g.data(), ref2.data(), ref2.size(), etol), etol);
             }
     }
 
@@ -419,7 +464,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     if (!skip(kk::Kernel::EntropyMaps) && n <= 600) {
         std::uniform_real_distribution<float> u(0.0f, 1.0f);
         std::vector<float> a(static_cast<std::size_t>(4 * n * n));
-        for (std::size_t i = 0; i < a.size(); ++i) a[i] = (i % 11 == 3) ? 0.0f : u(rng) + 0.01f;
+        for (std::size_t i = 0; i < a.size(); ++i)
+            a[i] = (i % 11 == 3) ? 0.0f : u(rng) + 0.01f;
         const auto ah = p == kk::Prec::F16 ? roundHalf(a) : a;
         Dev da;
         kk::EntropyMapsParams ep;
@@ -441,7 +487,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     if (!skip(kk::Kernel::Saliency)) {
         std::uniform_real_distribution<float> u(0.5f, 6.0f);
         std::vector<float> h(static_cast<std::size_t>(3 * n));
-        for (i64 i = 0; i < 3 * n; ++i) h[i] = i / n == 1 ? 2.5f : u(rng);
+        for (i64 i = 0; i < 3 * n; ++i)
+            h[i] = i / n == 1 ? 2.5f : u(rng);
         kk::DeviceBuffer<float> dh, mm, s;
         dh.upload(h.data(), h.size());
         mm.resize(6);
@@ -478,8 +525,15 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
                 cp.scratch = inv.get();
                 kk::cosine(cp, v, p, nullptr);
                 const auto got = fetch(out, m * n);
-                Input named = {in.name + (m == n ? " (all pairs" : " (" + std::to_string(m) + " rows") + label + ")", n, d, {}};
-                pr.add("cosine", vn, pn, named, compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
+                Input named = {in.name +
+                                   (m == n ? " (all pairs" : " (" + std::to_string(m) + " rows") +
+                                   label + ")",
+                               n,
+                               d,
+                               {}};
+                pr.add("cosine", vn, pn, named,
+                       compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}),
+                       tol);
             }
         }
     }
@@ -490,7 +544,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     if (!skip(kk::Kernel::Gumbel)) {
         std::uniform_real_distribution<float> u01(0.0f, 1.0f);
         std::vector<float> s(static_cast<std::size_t>(n));
-        for (auto& e : s) e = u01(rng);
+        for (auto& e : s)
+            e = u01(rng);
         const auto uh = philoxUniforms(n, rng());
         kk::DeviceBuffer<float> ds, du, keys, pi, mass, scratch;
         ds.upload(s.data(), s.size());
@@ -499,25 +554,32 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         poison(pi, n);
         poison(mass, n);
         scratch.resize(2);
-        kk::GumbelParams gp{ds.get(), du.get(), static_cast<int>(n), 0.3f, 0.01f, keys.get(), pi.get(), mass.get(), scratch.get()};
+        kk::GumbelParams gp{ds.get(),   du.get(), static_cast<int>(n), 0.3f,         0.01f,
+                            keys.get(), pi.get(), mass.get(),          scratch.get()};
         kk::gumbel(gp, v, nullptr);
         keysHost = fetch(keys, n);
         const auto piH = fetch(pi, n), massH = fetch(mass, n);
         std::vector<double> rk(static_cast<std::size_t>(n)), rp(rk.size()), rm(rk.size());
         double mx = -INFINITY, z = 0;
-        for (i64 i = 0; i < n; ++i) mx = std::max(mx, (rk[i] = s[i] - std::log(-std::log(double(uh[i])))) / 0.3);
-        for (i64 i = 0; i < n; ++i) z += std::exp(rk[i] / 0.3 - mx);
+        for (i64 i = 0; i < n; ++i)
+            mx = std::max(mx, (rk[i] = s[i] - std::log(-std::log(double(uh[i])))) / 0.3);
+        for (i64 i = 0; i < n; ++i)
+            z += std::exp(rk[i] / 0.3 - mx);
         for (i64 i = 0; i < n; ++i) {
             rp[i] = std::exp(rk[i] / 0.3 - mx) / z;
             rm[i] = rp[i] * s[i] + (1 - rp[i]) * 0.01;
         }
         // pi (against a tighter absolute floor) and mass, merged into c
-        auto addPiMass = [&](Cmp& c, const std::vector<float>& piGot, const std::vector<float>& massGot) {
+        auto addPiMass = [&](Cmp& c, const std::vector<float>& piGot,
+                             const std::vector<float>& massGot) {
             const Cmp c2 = compare(piGot.data(), rp.data(), rp.size(), Tol{1e-7, tol.rtol * 10});
             const Cmp c3 = compare(massGot.data(), rm.data(), rm.size(), tol);
             c.maxRel = std::max({c.maxRel, c2.maxRel / 10, c3.maxRel});
             c.pass = c.pass && c2.pass && c3.pass;
-            if (c.note.empty()) c.note = !c2.note.empty() ? "pi: " + c2.note : c3.note.empty() ? "" : "mass: " + c3.note;
+            if (c.note.empty())
+                c.note = !c2.note.empty()  ? "pi: " + c2.note
+                         : c3.note.empty() ? ""
+                                           : "mass: " + c3.note;
         };
         Cmp c = compare(keysHost.data(), rk.data(), rk.size(), tol);
         addPiMass(c, piH, massH);
@@ -530,22 +592,27 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             poison(keys, n);
             poison(pi, n);
             poison(mass, n);
-            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(), idx.get(), fo.get()};
+            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k),
+                              sel.get(),  idx.get(),           fo.get()};
             kk::gumbelTopK(gp, tp, v, nullptr);
             Cmp f;
             addPiMass(f, fetch(pi, n), fetch(mass, n));
-            if (fetch(keys, n) != keysHost) f = {f.maxRel, false, "keys differ from the gumbel kernel's"};
+            if (fetch(keys, n) != keysHost)
+                f = {f.maxRel, false, "keys differ from the gumbel kernel's"};
             const auto ref = topK(std::vector<double>(keysHost.begin(), keysHost.end()), k);
             const auto got = fetch(idx, k);
-            if (!std::equal(got.begin(), got.end(), ref.begin())) f = {f.maxRel, false, "top-K indices differ"};
-            else if (fetch(fo, n) != founderMap(ref, n)) f = {f.maxRel, false, "founderOf differs"};
+            if (!std::equal(got.begin(), got.end(), ref.begin()))
+                f = {f.maxRel, false, "top-K indices differ"};
+            else if (fetch(fo, n) != founderMap(ref, n))
+                f = {f.maxRel, false, "founderOf differs"};
             pr.add("gumbel_topk", vn, "fp32", in, f, tol);
         }
     }
     if (!skip(kk::Kernel::TopK) && !keysHost.empty()) {
         // the Gumbel keys, then the same keys rounded to 0.5 (many ties, broken by index)
         std::vector<float> tied = keysHost;
-        for (auto& e : tied) e = std::round(e * 2) / 2;
+        for (auto& e : tied)
+            e = std::round(e * 2) / 2;
         for (const auto* keysIn : {&keysHost, &tied}) {
             kk::DeviceBuffer<float> keys;
             keys.upload(keysIn->data(), keysIn->size());
@@ -553,7 +620,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             sel.resize(n);
             poison(idx, k);
             poison(fo, n);
-            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(), idx.get()};
+            kk::TopKParams tp{keys.get(), static_cast<int>(n), static_cast<int>(k), sel.get(),
+                              idx.get()};
             if (v == kk::Version::Optimized) tp.founderOf = fo.get();
             kk::topK(tp, v, nullptr);
             const auto got = fetch(idx, k);
@@ -612,14 +680,17 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         kk::DeviceBuffer<std::uint16_t> halves(2 * k * d);
         kk::DeviceBuffer<std::uint8_t> part(kk::assignPartialBytes(int(n), int(d), int(k)));
         // each token's cosine to every centre, and its best (the reference of every tile kind)
-        std::vector<double> sim(static_cast<std::size_t>(n * k)), best(static_cast<std::size_t>(n), -INFINITY);
+        std::vector<double> sim(static_cast<std::size_t>(n * k)),
+            best(static_cast<std::size_t>(n), -INFINITY);
         for (i64 i = 0; i < n; ++i) {
             double nx = 0;
-            for (i64 f = 0; f < d; ++f) nx += double(x[i * d + f]) * x[i * d + f];
+            for (i64 f = 0; f < d; ++f)
+                nx += double(x[i * d + f]) * x[i * d + f];
             nx = std::max(std::sqrt(nx), 1e-30);
             for (i64 cc = 0; cc < k; ++cc) {
                 double s = 0;
-                for (i64 f = 0; f < d; ++f) s += double(x[i * d + f]) * centresF[cc * d + f];
+                for (i64 f = 0; f < d; ++f)
+                    s += double(x[i * d + f]) * centresF[cc * d + f];
                 sim[i * k + cc] = s / nx;
                 best[i] = std::max(best[i], sim[i * k + cc]);
             }
@@ -643,7 +714,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             Cmp c;
             for (i64 i = 0; i < n; ++i) {
                 if (founderOf[i] >= 0) {
-                    if (got[i] != founderOf[i]) c = {1.0, false, "founder " + std::to_string(i) + " moved"};
+                    if (got[i] != founderOf[i])
+                        c = {1.0, false, "founder " + std::to_string(i) + " moved"};
                     continue;
                 }
                 if (got[i] < 0 || got[i] >= k) {
@@ -652,13 +724,16 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
                 }
                 const double gap = best[i] - sim[i * k + got[i]];
                 c.maxRel = std::max(c.maxRel, gap);
-                if (gap > 1e-5 && c.pass) c = {gap, false, "token " + std::to_string(i) + " not at its best centre"};
+                if (gap > 1e-5 && c.pass)
+                    c = {gap, false, "token " + std::to_string(i) + " not at its best centre"};
             }
-            pr.row({"assign", vn, pn, name, n, d, c.maxRel, 1e-5, 0, c.pass, c.note.empty() ? "max cosine gap to the best" : c.note});
+            pr.row({"assign", vn, pn, name, n, d, c.maxRel, 1e-5, 0, c.pass,
+                    c.note.empty() ? "max cosine gap to the best" : c.note});
         };
         runAssign(Tiles::Auto, in.name);
         // FP16's 128 x 256 tiles (the sizes here pick 128 x 128 by themselves)
-        if (v == kk::Version::Optimized && p == kk::Prec::F16) runAssign(Tiles::Wide, in.name + " (128x256 tiles)");
+        if (v == kk::Version::Optimized && p == kk::Prec::F16)
+            runAssign(Tiles::Wide, in.name + " (128x256 tiles)");
         if (warpgroups) runAssign(Tiles::WarpGroup, in.name + " (warpgroup tiles)");
     }
     if (!skip(kk::Kernel::Merge)) {
@@ -669,7 +744,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             const bool segments = variant < 2;
             std::vector<int> gin = groups;
             if (variant == 1)
-                for (auto& g : gin) g = g == k / 2 ? 0 : g;
+                for (auto& g : gin)
+                    g = g == k / 2 ? 0 : g;
             kk::DeviceBuffer<int> lab, first, rank, sizes, order;
             lab.upload(gin.data(), gin.size());
             first.resize(k);
@@ -678,8 +754,17 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             poison(sizes, k);
             kk::DeviceBuffer<float> merged;
             poison(merged, k * d);
-            kk::MergeParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dmass.get(),
-                               lab.get(), first.get(), rank.get(), merged.get(), sizes.get(), segments ? order.get() : nullptr};
+            kk::MergeParams mp{X,
+                               static_cast<int>(n),
+                               static_cast<int>(d),
+                               static_cast<int>(k),
+                               dmass.get(),
+                               lab.get(),
+                               first.get(),
+                               rank.get(),
+                               merged.get(),
+                               sizes.get(),
+                               segments ? order.get() : nullptr};
             kk::merge(mp, v, p, nullptr);
             const auto got = fetch(merged, k * d);
             const auto gotLabels = fetch(lab, n);
@@ -690,11 +775,15 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             // mergeWeighted is the CPU step checked above against its own double reference
             mergeWeighted(x.data(), n, d, mass, refLabels, k, refMerged, refSizes);
             std::vector<double> mref(refMerged.begin(), refMerged.end());
-            Cmp c = compare(got.data(), mref.data(), mref.size(), Tol{tol.atol, std::max(tol.rtol, 1e-5)});
-            if (!std::equal(gotLabels.begin(), gotLabels.end(), refLabels.begin())) c = {c.maxRel, false, "labels differ"};
-            if (!std::equal(gotSizes.begin(), gotSizes.end(), refSizes.begin())) c = {c.maxRel, false, "sizes differ"};
+            Cmp c = compare(got.data(), mref.data(), mref.size(),
+                            Tol{tol.atol, std::max(tol.rtol, 1e-5)});
+            if (!std::equal(gotLabels.begin(), gotLabels.end(), refLabels.begin()))
+                c = {c.maxRel, false, "labels differ"};
+            if (!std::equal(gotSizes.begin(), gotSizes.end(), refSizes.begin()))
+                c = {c.maxRel, false, "sizes differ"};
             const char* what[] = {"", " (empty group)", " (v1 path)"};
-            pr.row({"merge", vn, pn, in.name + what[variant], in.n, in.d, c.maxRel, tol.rtol, tol.atol, c.pass, c.note});
+            pr.row({"merge", vn, pn, in.name + what[variant], in.n, in.d, c.maxRel, tol.rtol,
+                    tol.atol, c.pass, c.note});
         }
     }
     if (!skip(kk::Kernel::ArHeads) && k >= 2) {
@@ -704,7 +793,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         kk::ArParams ap;
         kk::bindArWeights(ap, dw.put(packArHeads(*heads), p), int(d), p);
         std::vector<float> mk(std::size_t(k * d));
-        for (i64 i = 0; i < k * d; ++i) mk[i] = in.x[(i * 7919) % (n * d)]; // merged-like rows
+        for (i64 i = 0; i < k * d; ++i)
+            mk[i] = in.x[(i * 7919) % (n * d)]; // merged-like rows
         kk::DeviceBuffer<float> dm, means, hidden, err;
         dm.upload(mk.data(), mk.size());
         means.resize(2 * (k - 1) * d);
@@ -723,9 +813,11 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
     }
     if (!skip(kk::Kernel::Metrics)) {
         std::vector<int> lab = groups;
-        for (i64 i = 0; i < n; i += 9) lab[i] = -1; // dropped tokens reconstruct as zero
+        for (i64 i = 0; i < n; i += 9)
+            lab[i] = -1; // dropped tokens reconstruct as zero
         std::vector<float> mk(centresF.size());
-        for (std::size_t i = 0; i < mk.size(); ++i) mk[i] = centresF[i] * 3.0f + 0.1f;
+        for (std::size_t i = 0; i < mk.size(); ++i)
+            mk[i] = centresF[i] * 3.0f + 0.1f;
         kk::DeviceBuffer<int> dl;
         dl.upload(lab.data(), lab.size());
         kk::DeviceBuffer<float> dm, terms, mn;
@@ -734,7 +826,15 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
         poison(mn, k);
         kk::DeviceBuffer<float> pad;
         poison(pad, n);
-        kk::MetricsParams mp{X, static_cast<int>(n), static_cast<int>(d), static_cast<int>(k), dl.get(), dm.get(), terms.get(), mn.get(), pad.get()};
+        kk::MetricsParams mp{X,
+                             static_cast<int>(n),
+                             static_cast<int>(d),
+                             static_cast<int>(k),
+                             dl.get(),
+                             dm.get(),
+                             terms.get(),
+                             mn.get(),
+                             pad.get()};
         kk::metrics(mp, v, p, nullptr);
         auto got = fetch(terms, 4 * n);
         const auto gotN = fetch(mn, k), gotP = fetch(pad, n);
@@ -748,9 +848,13 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
                 e2 += (x[i * d + f] - u) * (x[i * d + f] - u);
                 x2 += double(x[i * d + f]) * x[i * d + f];
             }
-            ref.insert(ref.end(), {e2, x2, lab[i] >= 0 ? cosine(&x[i * d], &mk[lab[i] * d], d) : 0.0, std::sqrt(x2)});
+            ref.insert(
+                ref.end(),
+                {e2, x2, lab[i] >= 0 ? cosine(&x[i * d], &mk[lab[i] * d], d) : 0.0, std::sqrt(x2)});
         }
-        for (i64 g = 0; g < k; ++g) ref.push_back(std::sqrt(std::inner_product(&mk[g * d], &mk[(g + 1) * d], &mk[g * d], 0.0)));
+        for (i64 g = 0; g < k; ++g)
+            ref.push_back(
+                std::sqrt(std::inner_product(&mk[g * d], &mk[(g + 1) * d], &mk[g * d], 0.0)));
         for (i64 i = 0; i < n; ++i) { // the fidelity loss's rows: merged padded with zeros to N
             double r = 0;
             for (i64 f = 0; f < d; ++f) {
@@ -759,7 +863,8 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
             }
             ref.push_back(r);
         }
-        pr.add("metrics", vn, pn, in, compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
+        pr.add("metrics", vn, pn, in,
+               compare(got.data(), ref.data(), ref.size(), Tol{tol.atol * 10, tol.rtol}), tol);
     }
 }
 #endif
@@ -767,13 +872,16 @@ void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& r
 } // namespace
 
 std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
-    const std::uint64_t seed = o.seed ? o.seed : (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+    const std::uint64_t seed =
+        o.seed ? o.seed : (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
     out << "qmpp check: seed " << seed << (o.quick ? " (quick)" : "") << "\n";
     std::mt19937_64 rng(seed);
     std::vector<Input> inputs;
-    const std::vector<i64> sizes = o.quick ? std::vector<i64>{1, 37, 130} : std::vector<i64>{1, 77, 300, 1000};
+    const std::vector<i64> sizes =
+        o.quick ? std::vector<i64>{1, 37, 130} : std::vector<i64>{1, 77, 300, 1000};
     const i64 dim = o.quick ? 24 : 64;
-    for (i64 n : sizes) inputs.push_back({"random", n, dim, syntheticTokens(n, dim, rng())});
+    for (i64 n : sizes)
+        inputs.push_back({"random", n, dim, syntheticTokens(n, dim, rng())});
     // a D that is no multiple of 8 (unaligned rows) and N beyond one 128-token tile
     inputs.push_back({"random, odd D", 150, 45, syntheticTokens(150, 45, rng())});
     // aligned rows whose D ends in a partial pipeline stage (64 and 128 elements a stage), over
@@ -794,7 +902,8 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
     const bool gpu = gpuAvailable(&why);
     if (o.backend == "all" || o.backend == "cpu" || !gpu) {
         if (!gpu) out << "no GPU: " << why << "; checking the CPU backend's steps\n";
-        for (const auto& in : inputs) checkCpu(in, rng, pr);
+        for (const auto& in : inputs)
+            checkCpu(in, rng, pr);
     }
 #ifdef QMPP_HAVE_CUDA
     if (gpu && o.backend != "cpu") {
@@ -804,7 +913,8 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
             kk::DeviceBuffer<float> du(n);
             kk::philoxUniforms(du.get(), n, s, nullptr);
             auto dev = fetch(du, n);
-            for (auto& e : dev) e = std::clamp(e, 1e-7f, 1.0f - 1e-7f);
+            for (auto& e : dev)
+                e = std::clamp(e, 1e-7f, 1.0f - 1e-7f);
             const auto host = philoxUniforms(n, s);
             const bool same = dev == host;
             pr.row({"uniforms", "curand", "fp32", "philox", n, 0, same ? 0.0 : 1.0, 0, 0, same,
@@ -827,7 +937,8 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                 i64 same = 0;
                 double worstGap = 0, salDiff = 0;
                 for (i64 i = 0; i < t.n; ++i) {
-                    salDiff = std::max(salDiff, double(std::abs(cpu.saliency[i] - gpu.saliency[i])));
+                    salDiff =
+                        std::max(salDiff, double(std::abs(cpu.saliency[i] - gpu.saliency[i])));
                     if (cpu.labels[i] == gpu.labels[i]) {
                         ++same;
                         continue;
@@ -840,10 +951,12 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                 const double agree = double(same) / double(t.n);
                 const bool ok = agree >= 0.995 && worstGap <= 1e-5;
                 std::ostringstream note;
-                note << std::fixed << std::setprecision(2) << 100 * agree << "% labels agree with the CPU, "
-                     << std::scientific << std::setprecision(1) << "largest disagreement gap " << worstGap
-                     << ", saliency max |diff| " << salDiff;
-                pr.row({"pipeline", which, "fp32", in.name, t.n, t.d, 1 - agree, 0.005, 0, ok, note.str()});
+                note << std::fixed << std::setprecision(2) << 100 * agree
+                     << "% labels agree with the CPU, " << std::scientific << std::setprecision(1)
+                     << "largest disagreement gap " << worstGap << ", saliency max |diff| "
+                     << salDiff;
+                pr.row({"pipeline", which, "fp32", in.name, t.n, t.d, 1 - agree, 0.005, 0, ok,
+                        note.str()});
             }
             // Repeated runs of one backend replay the clustering and AR stages as CUDA graphs
             // (captured on the second run with the same shapes): replays must equal the first,
@@ -863,36 +976,48 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
                     const MergeResult changed = backend->run(t, q2, k);
                     const MergeResult fresh = makeCudaBackend(true, prec)->run(t, q2, k);
                     auto same = [](const MergeResult& a, const MergeResult& b) {
-                        return a.labels == b.labels && a.merged == b.merged && a.saliency == b.saliency &&
-                               a.pi == b.pi && a.layerEntropy == b.layerEntropy && a.foreground == b.foreground &&
+                        return a.labels == b.labels && a.merged == b.merged &&
+                               a.saliency == b.saliency && a.pi == b.pi &&
+                               a.layerEntropy == b.layerEntropy && a.foreground == b.foreground &&
                                a.losses.total == b.losses.total && a.groupSizes == b.groupSizes &&
                                a.refineRounds == b.refineRounds;
                     };
-                    const bool ok = same(direct, captured) && same(direct, replay) && same(changed, fresh) &&
-                                    !same(direct, changed);
+                    const bool ok = same(direct, captured) && same(direct, replay) &&
+                                    same(changed, fresh) && !same(direct, changed);
                     const std::string note = ok ? "graph replays equal direct runs, bit for bit"
                                                 : "a graph replay differs from the direct run";
-                    pr.row({"pipeline_graph", "cuda", toString(prec), in.name, t.n, t.d, ok ? 0.0 : 1.0, 0, 0, ok, note});
+                    pr.row({"pipeline_graph", "cuda", toString(prec), in.name, t.n, t.d,
+                            ok ? 0.0 : 1.0, 0, 0, ok, note});
                     // hidden states kept on the device for one revision, uploaded again for another
                     TokenSet h = t;
                     h.hiddenLayers = 2;
                     h.hidden.resize(std::size_t(2 * t.n * t.d));
-                    for (std::size_t i = 0; i < h.hidden.size(); ++i) h.hidden[i] = t.x[i % t.x.size()] * (i < t.x.size() ? 1.0f : -0.5f);
+                    for (std::size_t i = 0; i < h.hidden.size(); ++i)
+                        h.hidden[i] = t.x[i % t.x.size()] * (i < t.x.size() ? 1.0f : -0.5f);
                     h.revision = 7;
                     TokenSet h2 = h;
-                    for (auto& e : h2.hidden) e *= 1.5f;
-                    for (auto& e : h2.x) e *= 1.5f; // stale device tokens would leave merged unchanged
+                    for (auto& e : h2.hidden)
+                        e *= 1.5f;
+                    for (auto& e : h2.x)
+                        e *= 1.5f; // stale device tokens would leave merged unchanged
                     h2.revision = 8;
                     const MergeResult up = backend->run(h, q, k), kept = backend->run(h, q, k);
-                    const MergeResult other = backend->run(h2, q, k), otherFresh = makeCudaBackend(true, prec)->run(h2, q, k);
+                    const MergeResult other = backend->run(h2, q, k),
+                                      otherFresh = makeCudaBackend(true, prec)->run(h2, q, k);
                     auto staged = [](const MergeResult& r) {
-                        return std::any_of(r.timings.begin(), r.timings.end(), [](const StageTiming& s) { return s.stage == "upload_hidden"; });
+                        return std::any_of(
+                            r.timings.begin(), r.timings.end(),
+                            [](const StageTiming& s) { return s.stage == "upload_hidden"; });
                     };
-                    const bool hok = same(up, kept) && same(other, otherFresh) && staged(up) && !staged(kept) && staged(other) &&
-                                     up.layerEntropy != other.layerEntropy && up.merged != other.merged;
-                    pr.row({"pipeline_resident", "cuda", toString(prec), in.name + " + 2 hidden", t.n, t.d, hok ? 0.0 : 1.0, 0, 0,
-                            hok, hok ? "kept tokens and hidden states give the uploaded result; a new revision is uploaded"
-                                     : "resident tokens or hidden states change the result"});
+                    const bool hok = same(up, kept) && same(other, otherFresh) && staged(up) &&
+                                     !staged(kept) && staged(other) &&
+                                     up.layerEntropy != other.layerEntropy &&
+                                     up.merged != other.merged;
+                    pr.row({"pipeline_resident", "cuda", toString(prec), in.name + " + 2 hidden",
+                            t.n, t.d, hok ? 0.0 : 1.0, 0, 0, hok,
+                            hok ? "kept tokens and hidden states give the uploaded result; a new "
+                                  "revision is uploaded"
+                                : "resident tokens or hidden states change the result"});
                 }
         }
         std::vector<kk::Version> versions;
@@ -900,18 +1025,21 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
         if (o.backend != "cuda-basic") versions.push_back(kk::Version::Optimized);
         for (auto v : versions)
             for (auto p : {kk::Prec::F32, kk::Prec::F16}) {
-                for (const auto& in : inputs) checkKernels(in, v, p, rng, pr, nullptr);
+                for (const auto& in : inputs)
+                    checkKernels(in, v, p, rng, pr, nullptr);
                 if (!o.quick) { // N = 65,536: a random subset of rows against the reference
                     const Input big{"random", 65536, 64, syntheticTokens(65536, 64, rng())};
                     std::vector<i64> rows(256);
-                    for (auto& r : rows) r = static_cast<i64>(rng() % 65536);
+                    for (auto& r : rows)
+                        r = static_cast<i64>(rng() % 65536);
                     checkKernels(big, v, p, rng, pr, &rows);
                 }
             }
     }
 #endif
     int passed = 0, failed = 0;
-    for (const auto& r : pr.rows()) (r.pass ? passed : failed)++;
+    for (const auto& r : pr.rows())
+        (r.pass ? passed : failed)++;
     out << passed << " passed, " << failed << " failed\n";
     return pr.rows();
 }

@@ -15,7 +15,8 @@ std::vector<double> rowNorms(const float* x, i64 n, i64 d) {
     std::vector<double> nrm(static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) {
         double s = 0;
-        for (i64 j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
+        for (i64 j = 0; j < d; ++j)
+            s += double(x[i * d + j]) * x[i * d + j];
         nrm[i] = std::sqrt(s);
     }
     return nrm;
@@ -52,10 +53,12 @@ void normalizeRows(std::vector<double>& acc, i64 k, i64 d, std::vector<float>& o
     out.assign(static_cast<std::size_t>(k * d), 0.0f);
     for (i64 c = 0; c < k; ++c) {
         double s = 0;
-        for (i64 j = 0; j < d; ++j) s += acc[c * d + j] * acc[c * d + j];
+        for (i64 j = 0; j < d; ++j)
+            s += acc[c * d + j] * acc[c * d + j];
         if (s <= 0) continue; // zero centre: similarity 0 to everything
         const double inv = 1.0 / std::sqrt(s);
-        for (i64 j = 0; j < d; ++j) out[c * d + j] = static_cast<float>(acc[c * d + j] * inv);
+        for (i64 j = 0; j < d; ++j)
+            out[c * d + j] = static_cast<float>(acc[c * d + j] * inv);
     }
 }
 
@@ -65,7 +68,8 @@ std::vector<i64> cutLabels(const std::vector<std::pair<i64, i64>>& merges, i64 n
     std::vector<i64> parent(static_cast<std::size_t>(n));
     std::iota(parent.begin(), parent.end(), i64(0));
     auto find = [&](i64 a) {
-        while (parent[a] != a) a = parent[a] = parent[parent[a]];
+        while (parent[a] != a)
+            a = parent[a] = parent[parent[a]];
         return a;
     };
     for (i64 m = 0; m < n - k; ++m) {
@@ -84,7 +88,8 @@ std::vector<i64> cutLabels(const std::vector<std::pair<i64, i64>>& merges, i64 n
 
 double dotd(const float* a, const float* b, i64 d) {
     double s = 0;
-    for (i64 j = 0; j < d; ++j) s += double(a[j]) * b[j];
+    for (i64 j = 0; j < d; ++j)
+        s += double(a[j]) * b[j];
     return s;
 }
 
@@ -111,7 +116,9 @@ void checkExactSize(i64 n, const char* method) {
 
 } // namespace
 
-i64 maxExactClusterN() { return 16384; } // N^2 doubles = 2 GiB
+i64 maxExactClusterN() {
+    return 16384;
+} // N^2 doubles = 2 GiB
 
 std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<float>& mass,
                                const std::vector<i64>& foreground, int refine, int* rounds) {
@@ -120,7 +127,8 @@ std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<f
     std::vector<double> acc(static_cast<std::size_t>(k * d));
     for (i64 c = 0; c < k; ++c) {
         founderOf[foreground[c]] = c;
-        for (i64 j = 0; j < d; ++j) acc[c * d + j] = x[foreground[c] * d + j];
+        for (i64 j = 0; j < d; ++j)
+            acc[c * d + j] = x[foreground[c] * d + j];
     }
     std::vector<float> centres;
     normalizeRows(acc, k, d, centres);
@@ -132,7 +140,8 @@ std::vector<i64> clusterSeeded(const float* x, i64 n, i64 d, const std::vector<f
         // Centre = normalized mass-weighted mean of its group (the direction of its merge).
         std::fill(acc.begin(), acc.end(), 0.0);
         for (i64 i = 0; i < n; ++i)
-            for (i64 j = 0; j < d; ++j) acc[labels[i] * d + j] += double(mass[i]) * x[i * d + j];
+            for (i64 j = 0; j < d; ++j)
+                acc[labels[i] * d + j] += double(mass[i]) * x[i * d + j];
         normalizeRows(acc, k, d, centres);
         std::vector<i64> next(labels.size());
         assign(x, n, d, centres, k, founderOf, next);
@@ -190,8 +199,8 @@ std::vector<i64> averageLinkageCut(std::vector<double>& dist, i64 n, i64 k) {
         size[y] = nx + ny;
         for (i64 i = 0; i < n; ++i) {
             if (size[i] == 0 || i == y) continue;
-            const double v = (double(nx) * dist[i * n + x] + double(ny) * dist[i * n + y]) /
-                             double(nx + ny);
+            const double v =
+                (double(nx) * dist[i * n + x] + double(ny) * dist[i * n + y]) / double(nx + ny);
             dist[i * n + y] = dist[y * n + i] = v;
         }
     }
@@ -199,14 +208,16 @@ std::vector<i64> averageLinkageCut(std::vector<double>& dist, i64 n, i64 k) {
                      [](const Merge& a, const Merge& b) { return a.h < b.h; });
     std::vector<std::pair<i64, i64>> pairs;
     pairs.reserve(merges.size());
-    for (const auto& m : merges) pairs.emplace_back(m.x, m.y);
+    for (const auto& m : merges)
+        pairs.emplace_back(m.x, m.y);
     return cutLabels(pairs, n, k);
 }
 
 std::vector<i64> clusterAgglomerative(const float* x, i64 n, i64 d, i64 k) {
     checkExactSize(n, "agglomerative");
     std::vector<double> dist = cosineMatrix(x, n, d);
-    for (auto& v : dist) v = 1.0 - v;
+    for (auto& v : dist)
+        v = 1.0 - v;
     return averageLinkageCut(dist, n, k);
 }
 
@@ -221,7 +232,8 @@ std::vector<i64> clusterReference(const float* x, i64 n, i64 d, i64 k) {
             double acc = 0;
             const double* a = s.data() + i * n;
             const double* b = s.data() + j * n;
-            for (i64 t = 0; t < n; ++t) acc += (a[t] - b[t]) * (a[t] - b[t]);
+            for (i64 t = 0; t < n; ++t)
+                acc += (a[t] - b[t]) * (a[t] - b[t]);
             dist[i * n + j] = dist[j * n + i] = std::sqrt(acc);
         }
     return averageLinkageCut(dist, n, k);

@@ -1,7 +1,7 @@
 // The CUDA backend: the pipeline of pipeline.cpp with every stage as kernels on one stream.
 // Device buffers persist between runs (they only grow), so the live slider loop allocates once.
-#include "qmpp/array.h"
 #include "qmpp/cuda_backend.h"
+#include "qmpp/array.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
 
@@ -31,12 +31,15 @@ namespace {
 // float -> IEEE half, round to nearest even (as __float2half_rn): F16C eight at a time where the
 // CPU has it, else floatToHalf.
 #if defined(__x86_64__)
-__attribute__((target("avx,f16c"))) void toHalfF16c(const float* in, std::uint16_t* out, std::size_t n) {
+__attribute__((target("avx,f16c"))) void toHalfF16c(const float* in, std::uint16_t* out,
+                                                    std::size_t n) {
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    for (; i < n; ++i) out[i] = floatToHalf(in[i]);
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i)
+        out[i] = floatToHalf(in[i]);
 }
 #endif
 void toHalfHost(const float* in, std::uint16_t* out, std::size_t n) {
@@ -44,12 +47,14 @@ void toHalfHost(const float* in, std::uint16_t* out, std::size_t n) {
     static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
     if (f16c) return toHalfF16c(in, out, n);
 #endif
-    for (std::size_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = floatToHalf(in[i]);
 }
 
 // Host floats to device memory in T through page-locked staging: chunks are copied (or
 // converted to half) by all cores, and each chunk's DMA overlaps the next chunk's conversion.
-void uploadStaged(const float* host, std::size_t count, void* dev, bool half, k::PinnedBuffer& pin, cudaStream_t s) {
+void uploadStaged(const float* host, std::size_t count, void* dev, bool half, k::PinnedBuffer& pin,
+                  cudaStream_t s) {
     if (count == 0) return;
     const std::size_t es = half ? 2 : 4;
     auto* staging = static_cast<unsigned char*>(pin.reserve(count * es));
@@ -60,11 +65,13 @@ void uploadStaged(const float* host, std::size_t count, void* dev, bool half, k:
 #pragma omp parallel for schedule(static) if (pieces > 1)
         for (long long q = 0; q < pieces; ++q) {
             const std::size_t b = c0 + std::size_t(q) * kPiece, e = std::min(b + kPiece, c0 + cn);
-            if (half) toHalfHost(host + b, reinterpret_cast<std::uint16_t*>(staging) + b, e - b);
-            else std::memcpy(reinterpret_cast<float*>(staging) + b, host + b, (e - b) * 4);
+            if (half)
+                toHalfHost(host + b, reinterpret_cast<std::uint16_t*>(staging) + b, e - b);
+            else
+                std::memcpy(reinterpret_cast<float*>(staging) + b, host + b, (e - b) * 4);
         }
-        QMPP_CUDA_CHECK(cudaMemcpyAsync(static_cast<unsigned char*>(dev) + c0 * es, staging + c0 * es, cn * es,
-                                        cudaMemcpyHostToDevice, s));
+        QMPP_CUDA_CHECK(cudaMemcpyAsync(static_cast<unsigned char*>(dev) + c0 * es,
+                                        staging + c0 * es, cn * es, cudaMemcpyHostToDevice, s));
     }
 }
 
@@ -82,21 +89,26 @@ class Download {
         packed.resize(std::max<std::size_t>(m_bytes, 1));
         m_pinned = static_cast<unsigned char*>(pin.reserve(m_bytes));
         for (std::size_t b = 0; b < m_segs.size(); b += k::kMaxPack)
-            k::pack(m_segs.data() + b, int(std::min<std::size_t>(k::kMaxPack, m_segs.size() - b)), packed.get(), s);
-        if (m_bytes) QMPP_CUDA_CHECK(cudaMemcpyAsync(m_pinned, packed.get(), m_bytes, cudaMemcpyDeviceToHost, s));
+            k::pack(m_segs.data() + b, int(std::min<std::size_t>(k::kMaxPack, m_segs.size() - b)),
+                    packed.get(), s);
+        if (m_bytes)
+            QMPP_CUDA_CHECK(
+                cudaMemcpyAsync(m_pinned, packed.get(), m_bytes, cudaMemcpyDeviceToHost, s));
     }
     // After the stream is synchronized.
     void finish() const {
         constexpr std::size_t kPiece = std::size_t(1) << 16;
         std::vector<std::pair<std::size_t, std::size_t>> work; // (segment, piece start)
         for (std::size_t i = 0; i < m_segs.size(); ++i)
-            for (std::size_t b = 0; b < m_segs[i].bytes; b += kPiece) work.emplace_back(i, b);
+            for (std::size_t b = 0; b < m_segs[i].bytes; b += kPiece)
+                work.emplace_back(i, b);
         const long long jobs = static_cast<long long>(work.size());
 #pragma omp parallel for schedule(dynamic) if (jobs > 8)
         for (long long j = 0; j < jobs; ++j) {
             const auto [i, b] = work[std::size_t(j)];
             const std::size_t len = std::min(kPiece, m_segs[i].bytes - b);
-            std::memcpy(static_cast<unsigned char*>(m_hosts[i]) + b, m_pinned + m_segs[i].offset + b, len);
+            std::memcpy(static_cast<unsigned char*>(m_hosts[i]) + b,
+                        m_pinned + m_segs[i].offset + b, len);
         }
     }
 
@@ -116,8 +128,12 @@ bool graphsEnabled() {
 }
 
 // A cache key from sizes and buffer addresses.
-std::string keyPart(long long v) { return std::to_string(v); }
-std::string keyPart(const void* p) { return std::to_string(reinterpret_cast<std::uintptr_t>(p)); }
+std::string keyPart(long long v) {
+    return std::to_string(v);
+}
+std::string keyPart(const void* p) {
+    return std::to_string(reinterpret_cast<std::uintptr_t>(p));
+}
 template <class... A> std::string keyOf(const A&... a) {
     std::string key;
     ((key += keyPart(a) + ","), ...);
@@ -174,7 +190,8 @@ class CachedGraph {
 class CudaBackend final : public Backend {
   public:
     CudaBackend(bool optimized, Precision precision)
-        : m_optimized(optimized), m_prec(precision == Precision::FP16 ? k::Prec::F16 : k::Prec::F32) {
+        : m_optimized(optimized),
+          m_prec(precision == Precision::FP16 ? k::Prec::F16 : k::Prec::F32) {
         const k::DeviceInfo info = k::deviceInfo(0);
         m_device = info.name + " (sm_" + std::to_string(info.major) + std::to_string(info.minor) +
                    ", " + std::to_string(info.smCount) + " SMs)";
@@ -189,12 +206,12 @@ class CudaBackend final : public Backend {
   private:
     k::Version version(k::Kernel kern) const {
         return m_optimized && k::available(kern, k::Version::Optimized) ? k::Version::Optimized
-                                                                         : k::Version::Basic;
+                                                                        : k::Version::Basic;
     }
     // Token-like data in the working precision (FP16 converted on the host, half the bytes over
     // the link), through its own page-locked staging buffer.
-    const void* stage(DeviceBuffer<float>& f32, DeviceBuffer<std::uint16_t>& f16, k::PinnedBuffer& pin,
-                      const float* host, std::size_t count) {
+    const void* stage(DeviceBuffer<float>& f32, DeviceBuffer<std::uint16_t>& f16,
+                      k::PinnedBuffer& pin, const float* host, std::size_t count) {
         if (m_prec == k::Prec::F32) {
             f32.resize(count);
             uploadStaged(host, count, f32.get(), false, pin, m_stream);
@@ -206,8 +223,8 @@ class CudaBackend final : public Backend {
     }
     // The device copy in the working precision when it already holds `count` values of revision
     // `rev` (non-zero, and the last one staged there); null when it must be uploaded.
-    const void* kept(std::uint64_t rev, std::uint64_t held, std::size_t count, const DeviceBuffer<float>& f32,
-                     const DeviceBuffer<std::uint16_t>& f16) const {
+    const void* kept(std::uint64_t rev, std::uint64_t held, std::size_t count,
+                     const DeviceBuffer<float>& f32, const DeviceBuffer<std::uint16_t>& f16) const {
         const bool half = m_prec == k::Prec::F16;
         if (rev == 0 || rev != held || count != (half ? f16.size() : f32.size())) return nullptr;
         return half ? static_cast<const void*>(f16.get()) : f32.get();
@@ -224,15 +241,17 @@ class CudaBackend final : public Backend {
     cudaStream_t m_stream = nullptr;
     k::StageTimeline m_line;
     k::PinnedBuffer m_pinX, m_pinSrc, m_pinW, m_pinOut; // staging: each upload has its own
-    DeviceBuffer<std::uint8_t> m_packed;                 // the results, gathered for one copy
-    CachedGraph m_clusterGraph, m_arGraph; // the stages with many small launches
-    std::uint64_t m_srcRevision = 0;        // the token set whose hidden states m_src holds
-    std::uint64_t m_xRevision = 0;          // the token set whose tokens m_x / m_x16 hold
+    DeviceBuffer<std::uint8_t> m_packed;                // the results, gathered for one copy
+    CachedGraph m_clusterGraph, m_arGraph;              // the stages with many small launches
+    std::uint64_t m_srcRevision = 0; // the token set whose hidden states m_src holds
+    std::uint64_t m_xRevision = 0;   // the token set whose tokens m_x / m_x16 hold
 
     DeviceBuffer<float> m_x, m_src, m_h, m_s, m_u, m_keys, m_pi, m_mass, m_minmax, m_scratch;
-    DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm, m_w32;
+    DeviceBuffer<float> m_padErr, m_centres, m_merged, m_means, m_hidden, m_err, m_terms, m_mnorm,
+        m_w32;
     DeviceBuffer<std::uint16_t> m_x16, m_src16, m_w16;
-    DeviceBuffer<std::uint8_t> m_work, m_assignPart; // optimized entropy's and assignment's partials
+    DeviceBuffer<std::uint8_t> m_work,
+        m_assignPart;                        // optimized entropy's and assignment's partials
     DeviceBuffer<std::uint16_t> m_centres16; // optimized FP16 assignment: centres as two halves
     DeviceBuffer<int> m_sel, m_idx, m_founderOf, m_labels, m_labels2, m_changed, m_first, m_rank,
         m_sizes, m_state, m_order;
@@ -243,7 +262,8 @@ class CudaBackend final : public Backend {
 MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     if (p.method != Method::QuickMerge) { // the baselines are CPU algorithms
         MergeResult r = makeCpuBackend()->run(t, p, kk);
-        r.notes.push_back(std::string("--method ") + toString(p.method) + " ran on the CPU backend");
+        r.notes.push_back(std::string("--method ") + toString(p.method) +
+                          " ran on the CPU backend");
         return r;
     }
     const auto wall0 = std::chrono::steady_clock::now();
@@ -268,14 +288,18 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             m_xRevision = t.revision;
         }
         m_u.resize(t.n);
-        if (p.uniforms.empty()) k::philoxUniforms(m_u.get(), t.n, p.seed, m_stream);
-        else m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
+        if (p.uniforms.empty())
+            k::philoxUniforms(m_u.get(), t.n, p.seed, m_stream);
+        else
+            m_u.upload(p.uniforms.data(), p.uniforms.size(), m_stream);
     });
     // hidden states: reported apart, and kept on the device across runs of one revision
-    const bool hiddenResident = kept(t.revision, m_srcRevision, t.hidden.size(), m_src, m_src16) != nullptr;
+    const bool hiddenResident =
+        kept(t.revision, m_srcRevision, t.hidden.size(), m_src, m_src16) != nullptr;
     if (!t.hidden.empty() && t.attention.empty() && !hiddenResident) {
         m_srcRevision = 0; // until the upload has been queued
-        timed(r, "upload_hidden", [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
+        timed(r, "upload_hidden",
+              [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
         m_srcRevision = t.revision;
     }
     if (!t.attention.empty()) m_srcRevision = 0; // m_src will hold the maps
@@ -292,8 +316,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             m_h.resize(t.attnLayers * t.n);
             ep.h = m_h.get();
             k::entropyMaps(ep, version(k::Kernel::EntropyMaps), m_prec, m_stream);
-            r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) + ", H=" +
-                               std::to_string(t.attnHeads) + ")";
+            r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) +
+                               ", H=" + std::to_string(t.attnHeads) + ")";
             return;
         }
         k::EntropyGramParams gp;
@@ -312,8 +336,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             gp.sources = 1;
             gp.scales = p.layers;
             for (int l = 0; l < p.layers; ++l)
-                gp.beta[l] = static_cast<float>(multiScaleFactor(l, p.layers) / std::sqrt(double(d)));
-            r.saliencySource = "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
+                gp.beta[l] =
+                    static_cast<float>(multiScaleFactor(l, p.layers) / std::sqrt(double(d)));
+            r.saliencySource =
+                "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
         }
         m_h.resize(r.layers * t.n);
         gp.h = m_h.get();
@@ -346,7 +372,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.n = n;
         gp.tau = static_cast<float>(p.temperature);
         gp.eps = static_cast<float>(p.epsilon);
-        for (auto* b : {&m_keys, &m_pi, &m_mass}) b->resize(t.n);
+        for (auto* b : {&m_keys, &m_pi, &m_mass})
+            b->resize(t.n);
         m_scratch.resize(2);
         gp.keys = m_keys.get();
         gp.pi = m_pi.get();
@@ -378,7 +405,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     if (p.cluster == ClusterMethod::Seeded) {
         if (hostFounders) {
             std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
-            for (int c = 0; c < K; ++c) founderOf[fg[c]] = c;
+            for (int c = 0; c < K; ++c)
+                founderOf[fg[c]] = c;
             m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
         }
         m_centres.resize(kk * t.d);
@@ -422,9 +450,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         timed(r, "cluster", [&] {
             if (deviceRefine) { // every round queued; a converged round turns the rest into no-ops
                 usedState = true;
-                const std::string key = keyOf(n, d, K, p.refine, x, m_idx.get(), m_mass.get(), m_centres.get(),
-                                              m_centres16.get(), m_assignPart.get(), m_state.get(), m_founderOf.get(),
-                                              m_labels.get(), m_labels2.get());
+                const std::string key =
+                    keyOf(n, d, K, p.refine, x, m_idx.get(), m_mass.get(), m_centres.get(),
+                          m_centres16.get(), m_assignPart.get(), m_state.get(), m_founderOf.get(),
+                          m_labels.get(), m_labels2.get());
                 m_clusterGraph.run(key, m_stream, [&] {
                     m_state.fillBytes(0, m_stream);
                     centresFrom(m_idx.get(), nullptr);
@@ -434,7 +463,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
                         centresFrom(nullptr, m_labels.get());
                         changedAt = m_state.get() + 2 + round;
                         assignTo(m_labels2.get(), m_labels.get());
-                        k::refineCommit(m_state.get(), round, m_labels.get(), m_labels2.get(), n, m_stream);
+                        k::refineCommit(m_state.get(), round, m_labels.get(), m_labels2.get(), n,
+                                        m_stream);
                     }
                 });
                 return;
@@ -477,7 +507,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         mp.k = K;
         mp.mass = m_mass.get();
         mp.labels = m_labels.get();
-        for (auto* b : {&m_first, &m_rank, &m_sizes}) b->resize(kk);
+        for (auto* b : {&m_first, &m_rank, &m_sizes})
+            b->resize(kk);
         m_merged.resize(kk * t.d);
         mp.first = m_first.get();
         mp.rank = m_rank.get();
@@ -505,7 +536,9 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         ap.merged = m_merged.get();
         ap.k = K;
         ap.d = d;
-        k::bindArWeights(ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), d, m_prec);
+        k::bindArWeights(
+            ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), d,
+            m_prec);
         m_means.resize(std::max<std::size_t>(1, 2 * m1 * D));
         m_hidden.resize(std::max<std::size_t>(1, 2 * m1 * hd));
         m_err.resize(std::max<std::size_t>(1, 2 * m1));
@@ -513,7 +546,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         ap.hidden = m_hidden.get();
         ap.err = m_err.get();
         const std::string key = keyOf(K, d, ap.merged, ap.w1[0], ap.means, ap.hidden, ap.err);
-        m_arGraph.run(key, m_stream, [&] { k::arHeads(ap, version(k::Kernel::ArHeads), m_prec, m_stream); });
+        m_arGraph.run(key, m_stream,
+                      [&] { k::arHeads(ap, version(k::Kernel::ArHeads), m_prec, m_stream); });
     });
 
     // 7. Metrics terms.
@@ -541,7 +575,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     Download down;
     timed(r, "download", [&] {
         r.layerEntropy.resize(r.layers * t.n);
-        for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass}) v->resize(t.n);
+        for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass})
+            v->resize(t.n);
         r.merged.resize(kk * t.d);
         down.add(m_h, r.layerEntropy.data(), r.layerEntropy.size());
         down.add(m_s, r.saliency.data(), t.n);
@@ -564,10 +599,12 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     down.finish();
     const auto copied = std::chrono::steady_clock::now();
     using Ms = std::chrono::duration<double, std::milli>;
-    for (const auto& [stageName, ms] : m_line.resolve()) r.timings.push_back({stageName, ms});
+    for (const auto& [stageName, ms] : m_line.resolve())
+        r.timings.push_back({stageName, ms});
     r.foreground.assign(fg.begin(), fg.end());
     if (usedState) r.refineRounds = stateHead[1];
-    for (auto& u : r.uniforms) u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
+    for (auto& u : r.uniforms)
+        u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
     r.labels.assign(labels.begin(), labels.end());
     r.groupSizes.assign(gsizes.begin(), gsizes.end());
 
@@ -590,13 +627,15 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     sums.mergedNorms.assign(mnorm.begin(), mnorm.end());
     finishMetrics(sums, p, r);
     const std::vector<double> rowErr(padErr.begin(), padErr.end());
-    r.losses.fidelity = fidelityLossFromRows(rowErr.data(), t.n, t.d, sums.x2, r.metrics.normMassTopK);
+    r.losses.fidelity =
+        fidelityLossFromRows(rowErr.data(), t.n, t.d, sums.x2, r.metrics.normMassTopK);
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     // host time after the device finished: the results copied out, then summarized
     r.timings.push_back({"copy_out", Ms(copied - synced).count()});
     r.timings.push_back({"summaries", Ms(std::chrono::steady_clock::now() - copied).count()});
     r.timings.push_back({"total", std::chrono::duration<double, std::milli>(
-                                      std::chrono::steady_clock::now() - wall0).count()});
+                                      std::chrono::steady_clock::now() - wall0)
+                                      .count()});
     return r;
 }
 

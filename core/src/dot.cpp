@@ -9,7 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define QMPP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define QMPP_CLONES
@@ -52,8 +53,7 @@ QMPP_INLINE void micro(const float* a, i64 d, const float* panel, float* c, i64 
     }
 }
 
-template <int R>
-QMPP_INLINE void rowBlock(const float* a, i64 d, const PackedRows& p, float* c) {
+template <int R> QMPP_INLINE void rowBlock(const float* a, i64 d, const PackedRows& p, float* c) {
     for (i64 j0 = 0, pi = 0; j0 < p.n; j0 += kPanel, ++pi)
         micro<R>(a, d, p.data.data() + pi * d * kPanel, c + j0, p.n,
                  static_cast<int>(std::min<i64>(kPanel, p.n - j0)));
@@ -70,7 +70,8 @@ PackedRows packRows(const float* b, i64 n, i64 d) {
     for (i64 j = 0; j < n; ++j) {
         float* dst = p.data.data() + (j / kPanel) * d * kPanel + j % kPanel;
         const float* src = b + j * d;
-        for (i64 k = 0; k < d; ++k) dst[k * kPanel] = src[k];
+        for (i64 k = 0; k < d; ++k)
+            dst[k * kPanel] = src[k];
     }
     return p;
 }
@@ -79,14 +80,26 @@ QMPP_CLONES
 void gemmPacked(const float* a, i64 m, const PackedRows& p, float* c) {
     const i64 d = p.d;
     i64 i = 0;
-    for (; i + kRows <= m; i += kRows) rowBlock<kRows>(a + i * d, d, p, c + i * p.n);
+    for (; i + kRows <= m; i += kRows)
+        rowBlock<kRows>(a + i * d, d, p, c + i * p.n);
     switch (m - i) {
-    case 5: rowBlock<5>(a + i * d, d, p, c + i * p.n); break;
-    case 4: rowBlock<4>(a + i * d, d, p, c + i * p.n); break;
-    case 3: rowBlock<3>(a + i * d, d, p, c + i * p.n); break;
-    case 2: rowBlock<2>(a + i * d, d, p, c + i * p.n); break;
-    case 1: rowBlock<1>(a + i * d, d, p, c + i * p.n); break;
-    default: break;
+    case 5:
+        rowBlock<5>(a + i * d, d, p, c + i * p.n);
+        break;
+    case 4:
+        rowBlock<4>(a + i * d, d, p, c + i * p.n);
+        break;
+    case 3:
+        rowBlock<3>(a + i * d, d, p, c + i * p.n);
+        break;
+    case 2:
+        rowBlock<2>(a + i * d, d, p, c + i * p.n);
+        break;
+    case 1:
+        rowBlock<1>(a + i * d, d, p, c + i * p.n);
+        break;
+    default:
+        break;
     }
 }
 

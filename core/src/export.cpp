@@ -31,8 +31,10 @@ json meanOf(const std::vector<MergeResult>& rs, bool losses) {
         const json j = losses ? lossesJson(r.losses) : metricsJson(r.metrics);
         for (auto it = j.begin(); it != j.end(); ++it)
             if (it.value().is_number() || it.value().is_boolean()) {
-                const double v = it.value().is_boolean() ? double(it.value().get<bool>()) : it.value().get<double>();
-                acc[it.key()] = (acc.contains(it.key()) ? acc[it.key()].get<double>() : 0.0) + v / double(rs.size());
+                const double v = it.value().is_boolean() ? double(it.value().get<bool>())
+                                                         : it.value().get<double>();
+                acc[it.key()] = (acc.contains(it.key()) ? acc[it.key()].get<double>() : 0.0) +
+                                v / double(rs.size());
             }
     }
     return acc;
@@ -43,10 +45,16 @@ json textJson(const std::vector<std::string>& labels, const MergeResult& r) {
     json j;
     j["tokens"] = json::array();
     for (i64 i = 0; i < r.n; ++i)
-        j["tokens"].push_back({{"index", i}, {"text", labels[i]}, {"group", r.labels[i]}, {"saliency", r.saliency[i]}});
+        j["tokens"].push_back({{"index", i},
+                               {"text", labels[i]},
+                               {"group", r.labels[i]},
+                               {"saliency", r.saliency[i]}});
     j["spans"] = json::array();
     for (const TextSpan& s : mergedSpans(r.labels))
-        j["spans"].push_back({{"begin", s.begin}, {"end", s.end}, {"group", s.group}, {"text", spanText(labels, s)}});
+        j["spans"].push_back({{"begin", s.begin},
+                              {"end", s.end},
+                              {"group", s.group},
+                              {"text", spanText(labels, s)}});
     j["groups"] = json::array();
     for (const TextGroup& g : textGroups(labels, r.labels, r.k))
         j["groups"].push_back({{"group", g.group}, {"size", g.size}, {"text", g.text}});
@@ -76,7 +84,8 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
         jin["grid"] = {in.items[0].gridRows, in.items[0].gridCols};
         jin["image_size"] = {in.image->width, in.image->height};
         jin["original_size"] = {in.image->originalWidth, in.image->originalHeight};
-        jin["projection"] = run.inputOptions.projection.empty() ? json(nullptr) : json(run.inputOptions.projection);
+        jin["projection"] =
+            run.inputOptions.projection.empty() ? json(nullptr) : json(run.inputOptions.projection);
     }
     if (!run.inputOptions.hidden.empty()) jin["hidden_states"] = run.inputOptions.hidden;
     if (!run.inputOptions.attention.empty()) jin["attention"] = run.inputOptions.attention;
@@ -91,14 +100,15 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
         rep["metrics"] = metricsJson(r0.metrics);
     }
     const json first = resultJson(r0);
-    for (const char* key : {"method", "refine_rounds", "timings_ms", "backend", "device", "precision",
-                            "saliency_source", "ar_heads", "notes"})
+    for (const char* key : {"method", "refine_rounds", "timings_ms", "backend", "device",
+                            "precision", "saliency_source", "ar_heads", "notes"})
         rep[key] = first[key];
     if (batched) {
         rep["items"] = json::array();
         for (const auto& r : run.results) {
             rep["items"].push_back(resultJson(r));
-            if (!in.items[0].labels.empty()) rep["items"].back()["text"] = textJson(in.items[0].labels, r);
+            if (!in.items[0].labels.empty())
+                rep["items"].back()["text"] = textJson(in.items[0].labels, r);
         }
     } else if (!in.items[0].labels.empty()) {
         rep["text"] = textJson(in.items[0].labels, r0);
@@ -109,9 +119,11 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
 
 std::vector<std::string> exportRun(const std::string& dir, bool force, const RunRecord& run) {
     OutputDir out(dir, force);
-    std::vector<std::string> files = writeResultArrays(out.tempDir(), run.results, run.input->batched);
+    std::vector<std::string> files =
+        writeResultArrays(out.tempDir(), run.results, run.input->batched);
     if (run.input->image) {
-        const auto pngs = writeImageOverlays(*run.input->image, run.input->items[0], run.results.front(), out.tempDir());
+        const auto pngs = writeImageOverlays(*run.input->image, run.input->items[0],
+                                             run.results.front(), out.tempDir());
         files.insert(files.end(), pngs.begin(), pngs.end());
     }
     files.push_back("report.json");

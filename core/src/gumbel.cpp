@@ -41,16 +41,20 @@ std::vector<float> philoxUniforms(i64 n, std::uint64_t seed) {
     static UniformCache cache;
     std::lock_guard<std::mutex> lock(cache.mu);
     if (!cache.valid || cache.seed != seed || static_cast<i64>(cache.values.size()) < n) {
-        if (!cache.gen) curandCheck(curandCreateGeneratorHost(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), "create");
+        if (!cache.gen)
+            curandCheck(curandCreateGeneratorHost(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10),
+                        "create");
         cache.valid = false;
         cache.values.resize(static_cast<std::size_t>(n));
         curandCheck(curandSetPseudoRandomGeneratorSeed(cache.gen, seed), "seed");
         curandCheck(curandSetGeneratorOffset(cache.gen, 0), "offset");
-        curandCheck(curandGenerateUniform(cache.gen, cache.values.data(), cache.values.size()), "generate");
+        curandCheck(curandGenerateUniform(cache.gen, cache.values.data(), cache.values.size()),
+                    "generate");
         cache.seed = seed;
         cache.valid = true;
     }
-    for (i64 i = 0; i < n; ++i) u[i] = std::clamp(cache.values[i], 1e-7f, 1.0f - 1e-7f);
+    for (i64 i = 0; i < n; ++i)
+        u[i] = std::clamp(cache.values[i], 1e-7f, 1.0f - 1e-7f);
     return u;
 }
 
@@ -67,8 +71,10 @@ void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, dou
     }
     double z = 0;
     std::vector<double> e(n);
-    for (std::size_t i = 0; i < n; ++i) z += (e[i] = std::exp(keys[i] / tau - mx));
-    for (std::size_t i = 0; i < n; ++i) pi[i] = static_cast<float>(e[i] / z);
+    for (std::size_t i = 0; i < n; ++i)
+        z += (e[i] = std::exp(keys[i] / tau - mx));
+    for (std::size_t i = 0; i < n; ++i)
+        pi[i] = static_cast<float>(e[i] / z);
 }
 
 std::vector<i64> topK(const std::vector<double>& keys, i64 k) {

@@ -24,11 +24,20 @@ std::string htmlEscape(const std::string& s) {
     o.reserve(s.size());
     for (char c : s) {
         switch (c) {
-        case '&': o += "&amp;"; break;
-        case '<': o += "&lt;"; break;
-        case '>': o += "&gt;"; break;
-        case '"': o += "&quot;"; break;
-        default: o += c;
+        case '&':
+            o += "&amp;";
+            break;
+        case '<':
+            o += "&lt;";
+            break;
+        case '>':
+            o += "&gt;";
+            break;
+        case '"':
+            o += "&quot;";
+            break;
+        default:
+            o += c;
         }
     }
     return o;
@@ -39,7 +48,8 @@ std::string base64(const std::vector<std::uint8_t>& b) {
     std::string o;
     o.reserve((b.size() + 2) / 3 * 4);
     for (std::size_t i = 0; i < b.size(); i += 3) {
-        const std::uint32_t v = (std::uint32_t(b[i]) << 16) | (i + 1 < b.size() ? std::uint32_t(b[i + 1]) << 8 : 0) |
+        const std::uint32_t v = (std::uint32_t(b[i]) << 16) |
+                                (i + 1 < b.size() ? std::uint32_t(b[i + 1]) << 8 : 0) |
                                 (i + 2 < b.size() ? std::uint32_t(b[i + 2]) : 0);
         o += t[(v >> 18) & 63];
         o += t[(v >> 12) & 63];
@@ -54,7 +64,8 @@ namespace {
 std::string hex(double r, double g, double b) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(std::clamp(r, 0.0, 1.0) * 255)),
-                  int(std::lround(std::clamp(g, 0.0, 1.0) * 255)), int(std::lround(std::clamp(b, 0.0, 1.0) * 255)));
+                  int(std::lround(std::clamp(g, 0.0, 1.0) * 255)),
+                  int(std::lround(std::clamp(b, 0.0, 1.0) * 255)));
     return buf;
 }
 
@@ -81,7 +92,8 @@ struct Axis {
     double lo, hi;
     bool log;
     double map(double v, double a, double b) const {
-        const double f = log ? (std::log10(std::max(v, 1e-12)) - std::log10(lo)) / (std::log10(hi) - std::log10(lo))
+        const double f = log ? (std::log10(std::max(v, 1e-12)) - std::log10(lo)) /
+                                   (std::log10(hi) - std::log10(lo))
                              : (v - lo) / (hi - lo);
         return a + (b - a) * f;
     }
@@ -98,22 +110,30 @@ Axis niceAxis(double lo, double hi, bool log) {
     return {lo - (lo == 0 ? 0 : pad), hi + pad, false};
 }
 
-std::string svgFrame(const std::string& title, const Axis& x, const Axis& y, const std::string& xl, const std::string& yl) {
+std::string svgFrame(const std::string& title, const Axis& x, const Axis& y, const std::string& xl,
+                     const std::string& yl) {
     std::ostringstream s;
-    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH << "\" viewBox=\"0 0 " << kW
-      << ' ' << kH << "\" font-family=\"sans-serif\" font-size=\"11\">"
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
+      << "\" viewBox=\"0 0 " << kW << ' ' << kH << "\" font-family=\"sans-serif\" font-size=\"11\">"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-      << "<text x=\"" << kW / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">" << htmlEscape(title) << "</text>";
+      << "<text x=\"" << kW / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">"
+      << htmlEscape(title) << "</text>";
     const int x0 = kL, x1 = kW - kR, y0 = kH - kB, y1 = kT;
-    s << "<g stroke=\"#888\"><line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x1 << "\" y2=\"" << y0 << "\"/>"
-      << "<line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x0 << "\" y2=\"" << y1 << "\"/></g>";
+    s << "<g stroke=\"#888\"><line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x1
+      << "\" y2=\"" << y0 << "\"/>"
+      << "<line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x0 << "\" y2=\"" << y1
+      << "\"/></g>";
     auto ticks = [&](const Axis& a, bool isX) {
         std::vector<double> v;
         if (a.log) {
-            for (double t = a.lo; t <= a.hi * 1.0001; t *= 10) v.push_back(t);
+            for (double t = a.lo; t <= a.hi * 1.0001; t *= 10)
+                v.push_back(t);
         } else { // steps of 1, 2 or 5 times a power of ten, about five of them
             const double raw = (a.hi - a.lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-            const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag : 10 * mag;
+            const double step = raw / mag < 1.5   ? mag
+                                : raw / mag < 3.5 ? 2 * mag
+                                : raw / mag < 7.5 ? 5 * mag
+                                                  : 10 * mag;
             for (double t = std::ceil(a.lo / step) * step; t <= a.hi + 1e-9 * step; t += step)
                 v.push_back(std::abs(t) < 1e-9 * step ? 0.0 : t);
         }
@@ -121,27 +141,29 @@ std::string svgFrame(const std::string& title, const Axis& x, const Axis& y, con
             const std::string label = num(t, 6);
             if (isX) {
                 const double px = a.map(t, x0, x1);
-                s << "<text x=\"" << px << "\" y=\"" << y0 + 15 << "\" text-anchor=\"middle\">" << label << "</text>";
+                s << "<text x=\"" << px << "\" y=\"" << y0 + 15 << "\" text-anchor=\"middle\">"
+                  << label << "</text>";
             } else {
                 const double py = a.map(t, y0, y1);
                 s << "<line x1=\"" << x0 << "\" x2=\"" << x1 << "\" y1=\"" << py << "\" y2=\"" << py
-                  << "\" stroke=\"#eee\"/><text x=\"" << x0 - 5 << "\" y=\"" << py + 4 << "\" text-anchor=\"end\">"
-                  << label << "</text>";
+                  << "\" stroke=\"#eee\"/><text x=\"" << x0 - 5 << "\" y=\"" << py + 4
+                  << "\" text-anchor=\"end\">" << label << "</text>";
             }
         }
     };
     if (x.hi > x.lo) ticks(x, true);
     ticks(y, false);
-    s << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << kH - 8 << "\" text-anchor=\"middle\">" << htmlEscape(xl) << "</text>"
-      << "<text transform=\"translate(14," << (y0 + y1) / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << htmlEscape(yl)
-      << "</text>";
+    s << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << kH - 8 << "\" text-anchor=\"middle\">"
+      << htmlEscape(xl) << "</text>"
+      << "<text transform=\"translate(14," << (y0 + y1) / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">" << htmlEscape(yl) << "</text>";
     return s.str();
 }
 
 // Lines over x = 0..n-1 (or given xs); one colour per series.
 std::string svgLines(const std::string& title, const std::vector<std::vector<double>>& series,
-                     const std::vector<std::string>& colours, const std::string& xl, const std::string& yl,
-                     const std::vector<double>& xs = {}) {
+                     const std::vector<std::string>& colours, const std::string& xl,
+                     const std::string& yl, const std::vector<double>& xs = {}) {
     double lo = 1e300, hi = -1e300;
     std::size_t n = 0;
     for (const auto& v : series) {
@@ -150,14 +172,17 @@ std::string svgLines(const std::string& title, const std::vector<std::vector<dou
             if (std::isfinite(a)) lo = std::min(lo, a), hi = std::max(hi, a);
     }
     if (n == 0) return {};
-    const Axis x = xs.empty() ? Axis{0, double(std::max<std::size_t>(1, n - 1)), false} : niceAxis(xs.front(), xs.back(), false);
+    const Axis x = xs.empty() ? Axis{0, double(std::max<std::size_t>(1, n - 1)), false}
+                              : niceAxis(xs.front(), xs.back(), false);
     const Axis y = niceAxis(lo, hi, false);
     std::ostringstream s;
     s << svgFrame(title, x, y, xl, yl);
     for (std::size_t k = 0; k < series.size(); ++k) {
-        s << "<polyline fill=\"none\" stroke=\"" << colours[k % colours.size()] << "\" stroke-width=\"1.4\" points=\"";
+        s << "<polyline fill=\"none\" stroke=\"" << colours[k % colours.size()]
+          << "\" stroke-width=\"1.4\" points=\"";
         for (std::size_t i = 0; i < series[k].size(); ++i)
-            s << x.map(xs.empty() ? double(i) : xs[i], kL, kW - kR) << ',' << y.map(series[k][i], kH - kB, kT) << ' ';
+            s << x.map(xs.empty() ? double(i) : xs[i], kL, kW - kR) << ','
+              << y.map(series[k][i], kH - kB, kT) << ' ';
         s << "\"/>";
     }
     s << "</svg>";
@@ -165,8 +190,9 @@ std::string svgLines(const std::string& title, const std::vector<std::vector<dou
 }
 
 // Vertical bars with their values above them.
-std::string svgBars(const std::string& title, const std::vector<std::string>& names, const std::vector<double>& values,
-                    const std::string& colour, const std::string& yl, bool log) {
+std::string svgBars(const std::string& title, const std::vector<std::string>& names,
+                    const std::vector<double>& values, const std::string& colour,
+                    const std::string& yl, bool log) {
     if (values.empty()) return {};
     const double hi = *std::max_element(values.begin(), values.end());
     double lo = 0;
@@ -182,10 +208,12 @@ std::string svgBars(const std::string& title, const std::vector<std::string>& na
     const double slot = double(kW - kL - kR) / double(values.size());
     for (std::size_t i = 0; i < values.size(); ++i) {
         const double x = kL + slot * (double(i) + 0.15), w = slot * 0.7;
-        const double top = y.map(std::max(values[i], log ? y.lo : 0.0), kH - kB, kT), base = kH - kB;
-        s << "<rect x=\"" << x << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << std::max(0.0, base - top)
-          << "\" fill=\"" << colour << "\"/><text x=\"" << x + w / 2 << "\" y=\"" << top - 3 << "\" text-anchor=\"middle\">"
-          << num(values[i], 3) << "</text><text x=\"" << x + w / 2 << "\" y=\"" << base + 15
+        const double top = y.map(std::max(values[i], log ? y.lo : 0.0), kH - kB, kT),
+                     base = kH - kB;
+        s << "<rect x=\"" << x << "\" y=\"" << top << "\" width=\"" << w << "\" height=\""
+          << std::max(0.0, base - top) << "\" fill=\"" << colour << "\"/><text x=\"" << x + w / 2
+          << "\" y=\"" << top - 3 << "\" text-anchor=\"middle\">" << num(values[i], 3)
+          << "</text><text x=\"" << x + w / 2 << "\" y=\"" << base + 15
           << "\" text-anchor=\"middle\">" << htmlEscape(names[i]) << "</text>";
     }
     s << "</svg>";
@@ -218,13 +246,16 @@ void addChecks(ReportDoc& doc, const RunArrays& arrays) {
     auto check = [&](const std::string& what, bool ok, const std::string& detail) {
         doc.checks.push_back({what, ok, detail});
     };
-    check("written by qmpp", rep.value("tool", "").rfind("qmpp", 0) == 0, "tool: " + jsonText(rep.value("tool", json("?"))));
+    check("written by qmpp", rep.value("tool", "").rfind("qmpp", 0) == 0,
+          "tool: " + jsonText(rep.value("tool", json("?"))));
     if (rep.contains("outputs")) {
         std::string missing;
         for (const auto& f : rep["outputs"])
-            if (!fs::exists(fs::path(doc.dir) / f.get<std::string>())) missing += (missing.empty() ? "" : ", ") + f.get<std::string>();
+            if (!fs::exists(fs::path(doc.dir) / f.get<std::string>()))
+                missing += (missing.empty() ? "" : ", ") + f.get<std::string>();
         check("every output the report lists is in the folder", missing.empty(),
-              missing.empty() ? std::to_string(rep["outputs"].size()) + " files" : "missing: " + missing);
+              missing.empty() ? std::to_string(rep["outputs"].size()) + " files"
+                              : "missing: " + missing);
     }
     const fs::path d(doc.dir);
     if (doc.kind == "sweep" || !arrays.labels) return;
@@ -242,44 +273,58 @@ void addChecks(ReportDoc& doc, const RunArrays& arrays) {
             std::vector<i64> size(static_cast<std::size_t>(std::max<i64>(k, 0)), 0);
             for (i64 i = 0; i < n; ++i) {
                 const i64 l = i64(lab[b * n + i]);
-                if (l < -1 || l >= k) inRange = false;
-                else if (l == -1) dropsOk = dropsOk && (method == "topk" || method == "random");
-                else ++size[l];
+                if (l < -1 || l >= k)
+                    inRange = false;
+                else if (l == -1)
+                    dropsOk = dropsOk && (method == "topk" || method == "random");
+                else
+                    ++size[l];
             }
-            for (i64 s : size) noneEmpty = noneEmpty && s > 0;
+            for (i64 s : size)
+                noneEmpty = noneEmpty && s > 0;
             if (b == 0) sizes0 = size;
         }
         check("labels index the K merged tokens", inRange && dropsOk,
-              "K = " + std::to_string(k) + ", " + std::to_string(items) + " item(s) of N = " + std::to_string(n));
+              "K = " + std::to_string(k) + ", " + std::to_string(items) +
+                  " item(s) of N = " + std::to_string(n));
         check("every group has a token", noneEmpty, std::to_string(k) + " groups");
         const bool shapeOk = merged.ndim() >= 2 && merged.shape[merged.ndim() - 2] == k &&
                              merged.shape.back() == rep["input"].value("d", i64(-1));
         check("merged tokens are [K, D]", shapeOk, "merged.npy " + merged.shapeString());
         // the report's group sizes (first item) against the labels
-        const json& m = rep.contains("units") ? rep["units"][0]["metrics"]
-                        : rep.contains("items")  ? rep["items"][0]["metrics"]
-                                                 : rep["metrics"];
+        const json& m = rep.contains("units")   ? rep["units"][0]["metrics"]
+                        : rep.contains("items") ? rep["items"][0]["metrics"]
+                                                : rep["metrics"];
         if (!sizes0.empty() && m.contains("group_size_max")) {
             std::vector<i64> s = sizes0;
             std::sort(s.begin(), s.end());
-            const double median = s.size() % 2 ? double(s[s.size() / 2]) : 0.5 * double(s[s.size() / 2 - 1] + s[s.size() / 2]);
-            const bool ok = s.front() == m["group_size_min"].get<i64>() && s.back() == m["group_size_max"].get<i64>() &&
+            const double median = s.size() % 2
+                                      ? double(s[s.size() / 2])
+                                      : 0.5 * double(s[s.size() / 2 - 1] + s[s.size() / 2]);
+            const bool ok = s.front() == m["group_size_min"].get<i64>() &&
+                            s.back() == m["group_size_max"].get<i64>() &&
                             std::abs(median - m["group_size_median"].get<double>()) < 1e-9;
             check("group sizes match the report", ok,
-                  "min " + std::to_string(s.front()) + ", median " + num(median) + ", max " + std::to_string(s.back()));
+                  "min " + std::to_string(s.front()) + ", median " + num(median) + ", max " +
+                      std::to_string(s.back()));
         }
-        const auto sal = (arrays.saliency ? *arrays.saliency : readNpy((d / "saliency.npy").string())).toDouble();
+        const auto sal =
+            (arrays.saliency ? *arrays.saliency : readNpy((d / "saliency.npy").string()))
+                .toDouble();
         const auto [lo, hi] = std::minmax_element(sal.begin(), sal.end());
-        check("saliency lies in [0, 1]", *lo >= 0 && *hi <= 1, "min " + num(*lo) + ", max " + num(*hi));
+        check("saliency lies in [0, 1]", *lo >= 0 && *hi <= 1,
+              "min " + num(*lo) + ", max " + num(*hi));
         if (fs::exists(d / "mask.npy") && method == "quickmerge") {
             const auto mask = readNpy((d / "mask.npy").string()).toDouble();
             double worst = 0;
             for (i64 b = 0; b < items; ++b) {
                 double sum = 0;
-                for (i64 i = 0; i < n; ++i) sum += mask[b * n + i];
+                for (i64 i = 0; i < n; ++i)
+                    sum += mask[b * n + i];
                 worst = std::max(worst, std::abs(sum - 1));
             }
-            check("the Gumbel-softmax mask sums to 1", worst < 1e-3, "largest deviation " + num(worst, 3));
+            check("the Gumbel-softmax mask sums to 1", worst < 1e-3,
+                  "largest deviation " + num(worst, 3));
         }
     } catch (const std::exception& e) {
         check("the folder's arrays can be read", false, e.what());
@@ -290,21 +335,27 @@ void addFigures(ReportDoc& doc, const RunArrays& arrays) {
     const fs::path d(doc.dir);
     const json& rep = doc.report;
     auto png = [&](const std::string& file, const std::string& title, const std::string& caption) {
-        if (fs::exists(d / file)) doc.figures.push_back({file, title, caption, {}, readFileBytes((d / file).string())});
+        if (fs::exists(d / file))
+            doc.figures.push_back({file, title, caption, {}, readFileBytes((d / file).string())});
     };
-    auto svg = [&](const std::string& id, const std::string& title, const std::string& caption, std::string s) {
+    auto svg = [&](const std::string& id, const std::string& title, const std::string& caption,
+                   std::string s) {
         if (!s.empty()) doc.figures.push_back({id, title, caption, std::move(s), {}});
     };
     if (doc.kind == "sweep") {
         png("sweep.png", "Metrics against budget", "One panel per metric, one curve per method.");
         return;
     }
-    png("saliency.png", "Saliency", "The image under a viridis heatmap of each token's saliency (yellow = salient).");
-    png("clusters.png", "Groups", "Each group filled with the mean colour of its pixels, group edges in the group's colour.");
+    png("saliency.png", "Saliency",
+        "The image under a viridis heatmap of each token's saliency (yellow = salient).");
+    png("clusters.png", "Groups",
+        "Each group filled with the mean colour of its pixels, group edges in the group's colour.");
     png("merged.png", "Merged tokens", "Each token replaced by the merged token of its group.");
     if (arrays.saliency) {
-        svg("saliency-curve", "Saliency per token", doc.kind == "video" ? "First unit." : "Token order as in the input.",
-            svgLines("Saliency s per token", {firstRow(*arrays.saliency)}, {"#21918c"}, "token", "s"));
+        svg("saliency-curve", "Saliency per token",
+            doc.kind == "video" ? "First unit." : "Token order as in the input.",
+            svgLines("Saliency s per token", {firstRow(*arrays.saliency)}, {"#21918c"}, "token",
+                     "s"));
     }
     if (arrays.labels) {
         const auto lab = firstRow(*arrays.labels);
@@ -312,16 +363,20 @@ void addFigures(ReportDoc& doc, const RunArrays& arrays) {
         for (double l : lab)
             if (l >= 0) ++size[i64(l)];
         std::map<i64, double> hist;
-        for (const auto& [g, s] : size) hist[s] += 1;
+        for (const auto& [g, s] : size)
+            hist[s] += 1;
         std::vector<std::string> names;
         std::vector<double> counts;
-        for (const auto& [s, c] : hist) names.push_back(std::to_string(s)), counts.push_back(c);
+        for (const auto& [s, c] : hist)
+            names.push_back(std::to_string(s)), counts.push_back(c);
         if (names.size() > 40) { // too many sizes for bars: powers of two
             std::map<int, double> bins;
-            for (const auto& [s, c] : hist) bins[int(std::floor(std::log2(double(s))))] += c;
+            for (const auto& [s, c] : hist)
+                bins[int(std::floor(std::log2(double(s))))] += c;
             names.clear(), counts.clear();
             for (const auto& [b, c] : bins)
-                names.push_back(std::to_string(1 << b) + "–" + std::to_string((1 << (b + 1)) - 1)), counts.push_back(c);
+                names.push_back(std::to_string(1 << b) + "–" + std::to_string((1 << (b + 1)) - 1)),
+                    counts.push_back(c);
         }
         svg("group-sizes", "Group sizes", "How many groups have each size (first item).",
             svgBars("Groups by size (tokens)", names, counts, "#5cc863", "groups", false));
@@ -339,21 +394,26 @@ void addFigures(ReportDoc& doc, const RunArrays& arrays) {
         for (const auto& u : rep["units"]) {
             frames.push_back(u["frames"][0].get<double>());
             ms.push_back(u["pipeline_ms"].get<double>());
-            flicker.push_back(u["flicker_from_previous"].is_null() ? std::nan("") : u["flicker_from_previous"].get<double>());
+            flicker.push_back(u["flicker_from_previous"].is_null()
+                                  ? std::nan("")
+                                  : u["flicker_from_previous"].get<double>());
         }
         svg("unit-times", "Pipeline time per unit", "Each merge unit's pipeline time.",
-            svgLines("Pipeline time per unit (ms)", {ms}, {"#3b528b"}, "first frame", "ms", frames));
+            svgLines("Pipeline time per unit (ms)", {ms}, {"#3b528b"}, "first frame", "ms",
+                     frames));
         flicker.erase(flicker.begin());
         frames.erase(frames.begin());
         svg("flicker", "Flicker", rep["summary"].value("flicker_definition", ""),
-            svgLines("Group flicker between consecutive units", {flicker}, {"#d04030"}, "first frame", "fraction", frames));
+            svgLines("Group flicker between consecutive units", {flicker}, {"#d04030"},
+                     "first frame", "fraction", frames));
     }
 }
 
 std::string table(const std::vector<std::pair<std::string, std::string>>& rows, bool embed) {
     std::ostringstream s;
     s << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">");
-    for (const auto& [k, v] : rows) s << "<tr><th>" << htmlEscape(k) << "</th><td>" << htmlEscape(v) << "</td></tr>";
+    for (const auto& [k, v] : rows)
+        s << "<tr><th>" << htmlEscape(k) << "</th><td>" << htmlEscape(v) << "</td></tr>";
     s << "</table>";
     return s.str();
 }
@@ -362,9 +422,11 @@ std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
     std::vector<std::pair<std::string, std::string>> rows;
     if (!j.is_object()) return rows;
     for (auto it = j.begin(); it != j.end(); ++it) {
-        if (it.value().is_array() && it.value().size() > 8) continue; // per-position series: in the figures
+        if (it.value().is_array() && it.value().size() > 8)
+            continue; // per-position series: in the figures
         if (it.value().is_object() && it.key() == "group_size_histogram") {
-            rows.emplace_back(it.key(), it.value()["counts"].dump() + " over bins " + jsonText(it.value()["bins"]));
+            rows.emplace_back(it.key(), it.value()["counts"].dump() + " over bins " +
+                                            jsonText(it.value()["bins"]));
             continue;
         }
         rows.emplace_back(it.key(), jsonText(it.value()));
@@ -375,13 +437,15 @@ std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
 } // namespace
 
 std::string viridisHex(double v) {
-    static const double stops[9][3] = {{0.267, 0.005, 0.329}, {0.278, 0.175, 0.483}, {0.231, 0.322, 0.545},
-                                       {0.173, 0.448, 0.557}, {0.128, 0.567, 0.551}, {0.153, 0.680, 0.504},
-                                       {0.369, 0.789, 0.383}, {0.678, 0.864, 0.190}, {0.993, 0.906, 0.144}};
+    static const double stops[9][3] = {
+        {0.267, 0.005, 0.329}, {0.278, 0.175, 0.483}, {0.231, 0.322, 0.545},
+        {0.173, 0.448, 0.557}, {0.128, 0.567, 0.551}, {0.153, 0.680, 0.504},
+        {0.369, 0.789, 0.383}, {0.678, 0.864, 0.190}, {0.993, 0.906, 0.144}};
     v = std::clamp(std::isfinite(v) ? v : 0.0, 0.0, 1.0) * 8;
     const int i = std::min(7, int(v));
     const double f = v - i;
-    return hex(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]), stops[i][1] + f * (stops[i + 1][1] - stops[i][1]),
+    return hex(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]),
+               stops[i][1] + f * (stops[i + 1][1] - stops[i][1]),
                stops[i][2] + f * (stops[i + 1][2] - stops[i][2]));
 }
 
@@ -393,7 +457,8 @@ std::string groupHex(long long g) {
 }
 
 bool ReportDoc::verified() const {
-    return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](const ReportCheck& c) { return c.ok; });
+    return !checks.empty() &&
+           std::all_of(checks.begin(), checks.end(), [](const ReportCheck& c) { return c.ok; });
 }
 
 ReportDoc loadReport(const std::string& dir) {
@@ -410,12 +475,14 @@ ReportDoc loadReport(const std::string& dir) {
         doc.report = readJson((d / "sweep.json").string());
         doc.kind = "sweep";
     } else {
-        throw InputError(dir + ": holds no report.json or sweep.json (is it a qmpp run or sweep folder?)");
+        throw InputError(
+            dir + ": holds no report.json or sweep.json (is it a qmpp run or sweep folder?)");
     }
     RunArrays arrays;
     if (doc.kind != "sweep") {
         if (fs::exists(d / "labels.npy")) arrays.labels = readNpy((d / "labels.npy").string());
-        if (fs::exists(d / "saliency.npy")) arrays.saliency = readNpy((d / "saliency.npy").string());
+        if (fs::exists(d / "saliency.npy"))
+            arrays.saliency = readNpy((d / "saliency.npy").string());
     }
     addFigures(doc, arrays);
     addChecks(doc, arrays);
@@ -425,35 +492,48 @@ ReportDoc loadReport(const std::string& dir) {
 std::string renderHtml(const ReportDoc& doc, bool embed) {
     const json& rep = doc.report;
     std::ostringstream h;
-    const std::string title = "QuickMerge++ report — " +
-                              (doc.kind == "sweep" ? std::string("budget sweep") : fs::path(rep["input"].value("path", "")).filename().string());
-    h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << htmlEscape(title) << "</title>\n";
+    const std::string title =
+        "QuickMerge++ report — " +
+        (doc.kind == "sweep" ? std::string("budget sweep")
+                             : fs::path(rep["input"].value("path", "")).filename().string());
+    h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << htmlEscape(title)
+      << "</title>\n";
     if (embed)
         h << "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;"
-             "font-size:13px}th{background:#f3f3f3}figure{margin:1em 0}figcaption{color:#555;font-size:13px}"
-             ".ok{color:#1a7f37}.bad{color:#c62828}.tok{padding:1px 3px;margin:1px;border-radius:3px;line-height:2}"
+             "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px "
+             "8px;text-align:left;"
+             "font-size:13px}th{background:#f3f3f3}figure{margin:1em "
+             "0}figcaption{color:#555;font-size:13px}"
+             ".ok{color:#1a7f37}.bad{color:#c62828}.tok{padding:1px "
+             "3px;margin:1px;border-radius:3px;line-height:2}"
              "img{max-width:100%}</style>";
     h << "</head><body>\n<h1>" << htmlEscape(title) << "</h1>\n";
     h << "<p>qmpp " << htmlEscape(jsonText(rep.value("version", json("?")))) << " · created "
-      << htmlEscape(jsonText(rep.value("created", json("–")))) << " · folder " << htmlEscape(doc.dir) << "</p>\n";
+      << htmlEscape(jsonText(rep.value("created", json("–")))) << " · folder "
+      << htmlEscape(doc.dir) << "</p>\n";
     const std::string status = doc.verified() ? "verified" : "NOT verified";
-    h << "<p><b>Status: <font color=\"" << (doc.verified() ? "#1a7f37" : "#c62828") << "\"><span class=\""
-      << (doc.verified() ? "ok" : "bad") << "\">" << status << "</span></font></b> ("
-      << std::count_if(doc.checks.begin(), doc.checks.end(), [](const ReportCheck& c) { return c.ok; }) << " of "
-      << doc.checks.size() << " checks of this folder passed)</p>\n";
+    h << "<p><b>Status: <font color=\"" << (doc.verified() ? "#1a7f37" : "#c62828")
+      << "\"><span class=\"" << (doc.verified() ? "ok" : "bad") << "\">" << status
+      << "</span></font></b> ("
+      << std::count_if(doc.checks.begin(), doc.checks.end(),
+                       [](const ReportCheck& c) { return c.ok; })
+      << " of " << doc.checks.size() << " checks of this folder passed)</p>\n";
 
     if (doc.kind == "sweep") {
         if (rep.contains("input")) h << "<h2>Input</h2>" << table(rowsOf(rep["input"]), embed);
-        if (rep.contains("parameters")) h << "<h2>Parameters</h2>" << table(rowsOf(rep["parameters"]), embed);
+        if (rep.contains("parameters"))
+            h << "<h2>Parameters</h2>" << table(rowsOf(rep["parameters"]), embed);
         h << "<h2>Sweep</h2>";
         if (rep.contains("rows") && rep["rows"].is_array() && !rep["rows"].empty()) {
-            h << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">") << "<tr>";
-            for (auto it = rep["rows"][0].begin(); it != rep["rows"][0].end(); ++it) h << "<th>" << htmlEscape(it.key()) << "</th>";
+            h << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">")
+              << "<tr>";
+            for (auto it = rep["rows"][0].begin(); it != rep["rows"][0].end(); ++it)
+                h << "<th>" << htmlEscape(it.key()) << "</th>";
             h << "</tr>";
             for (const auto& r : rep["rows"]) {
                 h << "<tr>";
-                for (auto it = r.begin(); it != r.end(); ++it) h << "<td>" << htmlEscape(jsonText(it.value())) << "</td>";
+                for (auto it = r.begin(); it != r.end(); ++it)
+                    h << "<td>" << htmlEscape(jsonText(it.value())) << "</td>";
                 h << "</tr>";
             }
             h << "</table>\n";
@@ -469,23 +549,30 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
                    embed);
         h << "<h2>Input</h2>" << table(rowsOf(rep["input"]), embed);
         h << "<h2>Parameters</h2>" << table(rowsOf(rep["parameters"]), embed);
-        if (rep.contains("summary")) h << "<h2>Video summary</h2>" << table(rowsOf(rep["summary"]), embed);
-        if (rep.contains("metrics")) h << "<h2>Metrics</h2>" << table(rowsOf(rep["metrics"]), embed);
+        if (rep.contains("summary"))
+            h << "<h2>Video summary</h2>" << table(rowsOf(rep["summary"]), embed);
+        if (rep.contains("metrics"))
+            h << "<h2>Metrics</h2>" << table(rowsOf(rep["metrics"]), embed);
         if (rep.contains("losses")) h << "<h2>Losses</h2>" << table(rowsOf(rep["losses"]), embed);
-        if (rep.contains("timings_ms")) h << "<h2>Timings (ms)</h2>" << table(rowsOf(rep["timings_ms"]), embed);
+        if (rep.contains("timings_ms"))
+            h << "<h2>Timings (ms)</h2>" << table(rowsOf(rep["timings_ms"]), embed);
         if (rep.contains("notes") && !rep["notes"].empty()) {
             h << "<h2>Notes</h2><ul>";
-            for (const auto& n : rep["notes"]) h << "<li>" << htmlEscape(jsonText(n)) << "</li>";
+            for (const auto& n : rep["notes"])
+                h << "<li>" << htmlEscape(jsonText(n)) << "</li>";
             h << "</ul>";
         }
     }
     if (rep.contains("text")) {
         const json& t = rep["text"];
-        h << "<h2>Tokens</h2><p>Background: saliency (viridis, yellow = salient). Merged spans in [brackets] "
+        h << "<h2>Tokens</h2><p>Background: saliency (viridis, yellow = salient). Merged spans in "
+             "[brackets] "
              "coloured by group.</p><p>";
         std::map<i64, i64> spanAt; // begin -> end
         std::map<i64, i64> spanGroup;
-        for (const auto& s : t["spans"]) spanAt[s["begin"].get<i64>()] = s["end"].get<i64>(), spanGroup[s["begin"].get<i64>()] = s["group"].get<i64>();
+        for (const auto& s : t["spans"])
+            spanAt[s["begin"].get<i64>()] = s["end"].get<i64>(),
+            spanGroup[s["begin"].get<i64>()] = s["group"].get<i64>();
         i64 openEnd = -1;
         std::string openColour;
         for (const auto& tok : t["tokens"]) {
@@ -496,32 +583,41 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
                 h << "<b><font color=\"" << openColour << "\">[</font></b>";
             }
             const double s = tok["saliency"].get<double>();
-            h << "<span class=\"tok\" style=\"background-color:" << viridisHex(s) << ";color:" << (s > 0.55 ? "#000" : "#fff")
-              << "\" title=\"group " << tok["group"].get<i64>() << ", saliency " << num(s, 3) << "\">"
+            h << "<span class=\"tok\" style=\"background-color:" << viridisHex(s)
+              << ";color:" << (s > 0.55 ? "#000" : "#fff") << "\" title=\"group "
+              << tok["group"].get<i64>() << ", saliency " << num(s, 3) << "\">"
               << htmlEscape(tok["text"].get<std::string>()) << "</span> ";
-            if (i + 1 == openEnd) h << "<b><font color=\"" << openColour << "\">]</font></b> ", openEnd = -1;
+            if (i + 1 == openEnd)
+                h << "<b><font color=\"" << openColour << "\">]</font></b> ", openEnd = -1;
         }
         h << "</p><h3>Groups</h3><ol start=\"0\">";
-        for (const auto& g : t["groups"]) h << "<li>(" << g["size"].get<i64>() << ") " << htmlEscape(g["text"].get<std::string>()) << "</li>";
+        for (const auto& g : t["groups"])
+            h << "<li>(" << g["size"].get<i64>() << ") " << htmlEscape(g["text"].get<std::string>())
+              << "</li>";
         h << "</ol>\n";
     }
     if (!doc.figures.empty()) h << "<h2>Figures</h2>\n";
     for (const auto& f : doc.figures) {
         if (!embed) { // Qt's rich text knows no <figure>
-            h << "<h3>" << htmlEscape(f.title) << "</h3><p><img src=\"figure:" << htmlEscape(f.id) << "\"></p><p><i>"
-              << htmlEscape(f.caption) << "</i></p>\n";
+            h << "<h3>" << htmlEscape(f.title) << "</h3><p><img src=\"figure:" << htmlEscape(f.id)
+              << "\"></p><p><i>" << htmlEscape(f.caption) << "</i></p>\n";
             continue;
         }
         h << "<figure><h3>" << htmlEscape(f.title) << "</h3>";
-        if (!f.png.empty()) h << "<img alt=\"" << htmlEscape(f.title) << "\" src=\"data:image/png;base64," << base64(f.png) << "\">";
-        else h << f.svg;
+        if (!f.png.empty())
+            h << "<img alt=\"" << htmlEscape(f.title) << "\" src=\"data:image/png;base64,"
+              << base64(f.png) << "\">";
+        else
+            h << f.svg;
         h << "<figcaption>" << htmlEscape(f.caption) << "</figcaption></figure>\n";
     }
-    h << "<h2>Checks</h2>" << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">")
+    h << "<h2>Checks</h2>"
+      << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">")
       << "<tr><th>check</th><th>result</th><th>detail</th></tr>";
     for (const auto& c : doc.checks)
-        h << "<tr><td>" << htmlEscape(c.what) << "</td><td class=\"" << (c.ok ? "ok" : "bad") << "\"><font color=\""
-          << (c.ok ? "#1a7f37" : "#c62828") << "\">" << (c.ok ? "pass" : "FAIL") << "</font></td><td>" << htmlEscape(c.detail) << "</td></tr>";
+        h << "<tr><td>" << htmlEscape(c.what) << "</td><td class=\"" << (c.ok ? "ok" : "bad")
+          << "\"><font color=\"" << (c.ok ? "#1a7f37" : "#c62828") << "\">"
+          << (c.ok ? "pass" : "FAIL") << "</font></td><td>" << htmlEscape(c.detail) << "</td></tr>";
     h << "</table>\n</body></html>\n";
     return h.str();
 }

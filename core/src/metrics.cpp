@@ -37,7 +37,8 @@ void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r) {
     sums.mergedNorms.resize(static_cast<std::size_t>(k));
     for (i64 g = 0; g < k; ++g) {
         double s = 0;
-        for (i64 j = 0; j < d; ++j) s += double(r.merged[g * d + j]) * r.merged[g * d + j];
+        for (i64 j = 0; j < d; ++j)
+            s += double(r.merged[g * d + j]) * r.merged[g * d + j];
         sums.mergedNorms[g] = std::sqrt(s);
     }
     finishMetrics(sums, p, r);
@@ -50,13 +51,17 @@ void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r)
     m.meanCosine = sums.cosSum / double(n);
     m.normMassTopK = normMassTopKFromNorms(sums.norms, k);
     double normSum = 0, kept = 0;
-    for (double v : sums.norms) normSum += v;
-    for (i64 g = 0; g < k; ++g) kept += double(r.groupSizes[g]) * sums.mergedNorms[g];
+    for (double v : sums.norms)
+        normSum += v;
+    for (i64 g = 0; g < k; ++g)
+        kept += double(r.groupSizes[g]) * sums.mergedNorms[g];
     m.normMassRetention = normSum > 0 ? kept / normSum : 0.0;
     m.fidelityOk = m.normMassRetention >= p.gamma;
     double sAll = 0, sFg = 0;
-    for (float s : r.saliency) sAll += s;
-    for (i64 i : r.foreground) sFg += r.saliency[i];
+    for (float s : r.saliency)
+        sAll += s;
+    for (i64 i : r.foreground)
+        sFg += r.saliency[i];
     m.saliencyRetention = sAll > 0 ? sFg / sAll : 0.0;
 
     std::vector<i64> sizes = r.groupSizes;
@@ -64,14 +69,15 @@ void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r)
     m.groupSizeMin = sizes.empty() ? 0 : sizes.front();
     m.groupSizeMax = sizes.empty() ? 0 : sizes.back();
     const std::size_t h = sizes.size() / 2;
-    m.groupSizeMedian = sizes.empty() ? 0.0
+    m.groupSizeMedian = sizes.empty()      ? 0.0
                         : sizes.size() % 2 ? double(sizes[h])
                                            : 0.5 * double(sizes[h - 1] + sizes[h]);
     m.groupSizeHistogram.clear();
     for (i64 s : sizes) {
         if (s <= 0) continue;
         std::size_t b = 0;
-        while ((i64(2) << b) <= s) ++b; // bin b holds sizes in [2^b, 2^(b+1))
+        while ((i64(2) << b) <= s)
+            ++b; // bin b holds sizes in [2^b, 2^(b+1))
         if (m.groupSizeHistogram.size() <= b) m.groupSizeHistogram.resize(b + 1, 0);
         ++m.groupSizeHistogram[b];
     }

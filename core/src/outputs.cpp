@@ -17,8 +17,7 @@ void OutputDir::checkTarget(const std::string& target, bool force) {
     std::error_code ec;
     const fs::path t(target);
     if (fs::exists(t, ec)) {
-        if (!fs::is_directory(t, ec))
-            throw InputError(target + ": exists and is not a folder");
+        if (!fs::is_directory(t, ec)) throw InputError(target + ": exists and is not a folder");
         if (!force)
             for (const auto& name : outputFileNames())
                 if (fs::exists(t / name, ec))
@@ -34,11 +33,11 @@ OutputDir::OutputDir(const std::string& target, bool force) : m_target(target) {
     fs::path parent = fs::absolute(t, ec).parent_path();
     if (!fs::exists(parent, ec) && !fs::create_directories(parent, ec))
         throw OutputError(parent.string() + ": cannot create the output's parent folder (" +
-                             ec.message() + ")");
+                          ec.message() + ")");
     std::string templ = (parent / ("." + t.filename().string() + ".qmpp-XXXXXX")).string();
     if (!mkdtemp(templ.data()))
         throw OutputError(target + ": cannot create a temporary folder beside it (" +
-                             std::strerror(errno) + ")");
+                          std::strerror(errno) + ")");
     m_temp = templ;
     // mkdtemp makes the folder private (0700); results get the permissions any new folder gets.
     const mode_t mask = umask(0);
@@ -57,13 +56,15 @@ void OutputDir::commit() {
     const fs::path t(m_target);
     if (!fs::exists(t, ec)) {
         fs::rename(m_temp, t, ec);
-        if (ec) throw OutputError(m_target + ": cannot move the results into place (" + ec.message() + ")");
+        if (ec)
+            throw OutputError(m_target + ": cannot move the results into place (" + ec.message() +
+                              ")");
     } else {
         for (const auto& entry : fs::directory_iterator(m_temp)) {
             fs::rename(entry.path(), t / entry.path().filename(), ec);
             if (ec)
                 throw OutputError(m_target + ": cannot move " + entry.path().filename().string() +
-                                     " into place (" + ec.message() + ")");
+                                  " into place (" + ec.message() + ")");
         }
         fs::remove(m_temp, ec);
     }

@@ -5,9 +5,9 @@
 #include "qmpp/ops.h"
 
 #include <chrono>
-#include <mutex>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -75,8 +75,8 @@ class CpuBackend final : public Backend {
         } else {
             r.layers = p.layers;
             h = entropyMultiScale(x, t.n, t.d, p.layers);
-            r.saliencySource = "tokens, multi-scale self-attention (L=" +
-                               std::to_string(p.layers) + ")";
+            r.saliencySource =
+                "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
         }
         r.layerEntropy.assign(h.begin(), h.end());
         r.saliency = saliencyFromEntropy(h, r.layers, t.n);
@@ -107,12 +107,14 @@ class CpuBackend final : public Backend {
 
   private:
     // Steps 2-5 of QuickMerge++.
-    static void quickMerge(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r, StageClock& clock) {
+    static void quickMerge(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r,
+                           StageClock& clock) {
         const float* x = t.x.data();
 
         // 2. Gumbel-softmax mask and the hard foreground (top-K of s + g).
         r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
-        for (auto& u : r.uniforms) u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
+        for (auto& u : r.uniforms)
+            u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
         std::vector<double> keys;
         gumbelSoftmax(r.saliency, r.uniforms, p.temperature, r.pi, keys);
         r.foreground = topK(keys, k);
@@ -125,8 +127,12 @@ class CpuBackend final : public Backend {
         case ClusterMethod::Seeded:
             r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, p.refine, &r.refineRounds);
             break;
-        case ClusterMethod::Agglomerative: r.labels = clusterAgglomerative(x, t.n, t.d, k); break;
-        case ClusterMethod::Reference: r.labels = clusterReference(x, t.n, t.d, k); break;
+        case ClusterMethod::Agglomerative:
+            r.labels = clusterAgglomerative(x, t.n, t.d, k);
+            break;
+        case ClusterMethod::Reference:
+            r.labels = clusterReference(x, t.n, t.d, k);
+            break;
         }
         clock.lap("cluster");
 
@@ -155,9 +161,11 @@ class CpuBackend final : public Backend {
             r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
             break;
         }
-        case Method::QuickMerge: break;
+        case Method::QuickMerge:
+            break;
         }
-        if (r.uniforms.empty()) r.uniforms.assign(static_cast<std::size_t>(t.n), 0.0f); // none drawn
+        if (r.uniforms.empty())
+            r.uniforms.assign(static_cast<std::size_t>(t.n), 0.0f); // none drawn
     }
 };
 
@@ -199,33 +207,47 @@ void requireFinite(const std::vector<float>& v, const std::string& what, i64 row
 
 const char* toString(Method m) {
     switch (m) {
-    case Method::QuickMerge: return "quickmerge";
-    case Method::ToMe: return "tome";
-    case Method::TopK: return "topk";
-    case Method::Random: return "random";
+    case Method::QuickMerge:
+        return "quickmerge";
+    case Method::ToMe:
+        return "tome";
+    case Method::TopK:
+        return "topk";
+    case Method::Random:
+        return "random";
     }
     return "?";
 }
 const char* toString(ClusterMethod m) {
     switch (m) {
-    case ClusterMethod::Seeded: return "seeded";
-    case ClusterMethod::Agglomerative: return "agglomerative";
-    case ClusterMethod::Reference: return "reference";
+    case ClusterMethod::Seeded:
+        return "seeded";
+    case ClusterMethod::Agglomerative:
+        return "agglomerative";
+    case ClusterMethod::Reference:
+        return "reference";
     }
     return "?";
 }
 const char* toString(BackendKind b) {
     switch (b) {
-    case BackendKind::Auto: return "auto";
-    case BackendKind::Cpu: return "cpu";
-    case BackendKind::CudaBasic: return "cuda-basic";
-    case BackendKind::Cuda: return "cuda";
+    case BackendKind::Auto:
+        return "auto";
+    case BackendKind::Cpu:
+        return "cpu";
+    case BackendKind::CudaBasic:
+        return "cuda-basic";
+    case BackendKind::Cuda:
+        return "cuda";
     }
     return "?";
 }
-const char* toString(Precision p) { return p == Precision::FP16 ? "fp16" : "fp32"; }
+const char* toString(Precision p) {
+    return p == Precision::FP16 ? "fp16" : "fp32";
+}
 
-template <class E> static bool parseEnum(const std::string& s, E& out, std::initializer_list<E> all) {
+template <class E>
+static bool parseEnum(const std::string& s, E& out, std::initializer_list<E> all) {
     for (E e : all)
         if (s == toString(e)) {
             out = e;
@@ -237,12 +259,12 @@ bool parse(const std::string& s, Method& out) {
     return parseEnum(s, out, {Method::QuickMerge, Method::ToMe, Method::TopK, Method::Random});
 }
 bool parse(const std::string& s, ClusterMethod& out) {
-    return parseEnum(s, out, {ClusterMethod::Seeded, ClusterMethod::Agglomerative,
-                              ClusterMethod::Reference});
+    return parseEnum(
+        s, out, {ClusterMethod::Seeded, ClusterMethod::Agglomerative, ClusterMethod::Reference});
 }
 bool parse(const std::string& s, BackendKind& out) {
-    return parseEnum(s, out,
-                     {BackendKind::Auto, BackendKind::Cpu, BackendKind::CudaBasic, BackendKind::Cuda});
+    return parseEnum(
+        s, out, {BackendKind::Auto, BackendKind::Cpu, BackendKind::CudaBasic, BackendKind::Cuda});
 }
 bool parse(const std::string& s, Precision& out) {
     return parseEnum(s, out, {Precision::FP32, Precision::FP16});
@@ -259,15 +281,15 @@ void validate(const TokenSet& t, const MergeParams& p) {
     if (t.n < 1) throw InputError("the token set is empty (N = 0)");
     if (t.d < 1) throw InputError("tokens have no features (D = 0)");
     if (static_cast<i64>(t.x.size()) != t.n * t.d)
-        throw InputError("token buffer holds " + std::to_string(t.x.size()) + " values, not N*D = " +
-                         std::to_string(t.n * t.d));
+        throw InputError("token buffer holds " + std::to_string(t.x.size()) +
+                         " values, not N*D = " + std::to_string(t.n * t.d));
     if (p.k == 0 && !(p.budget > 0 && p.budget <= 1))
         throw UsageError("budget must lie in (0, 1], got " + std::to_string(p.budget));
     const i64 k = resolveK(t.n, p);
     if (k < 1) throw UsageError("K must be at least 1, got " + std::to_string(k));
     if (k > t.n)
-        throw UsageError("K = " + std::to_string(k) + " exceeds the number of tokens N = " +
-                         std::to_string(t.n));
+        throw UsageError("K = " + std::to_string(k) +
+                         " exceeds the number of tokens N = " + std::to_string(t.n));
     if (!(p.temperature > 0) || !std::isfinite(p.temperature))
         throw UsageError("temperature must be > 0, got " + std::to_string(p.temperature));
     if (!(p.epsilon >= 0) || !std::isfinite(p.epsilon))
@@ -295,8 +317,8 @@ void validate(const TokenSet& t, const MergeParams& p) {
     }
     if (!t.hidden.empty()) {
         if (t.hiddenLayers < 1 || static_cast<i64>(t.hidden.size()) != t.hiddenLayers * t.n * t.d)
-            throw InputError("hidden states must be [L, N, D] = [L, " + std::to_string(t.n) +
-                             ", " + std::to_string(t.d) + "] to match the tokens");
+            throw InputError("hidden states must be [L, N, D] = [L, " + std::to_string(t.n) + ", " +
+                             std::to_string(t.d) + "] to match the tokens");
         requireFinite(t.hidden, "hidden states", t.d);
     }
     if (!t.attention.empty()) {
@@ -335,7 +357,9 @@ void validate(const TokenSet& t, const MergeParams& p) {
 
 // --- backends -----------------------------------------------------------------------------
 
-std::unique_ptr<Backend> makeCpuBackend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> makeCpuBackend() {
+    return std::make_unique<CpuBackend>();
+}
 
 namespace {
 std::mutex g_providerMutex;
@@ -387,7 +411,9 @@ std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
 #endif
 }
 
-MergeResult runMerge(const TokenSet& t, const MergeParams& p) { return MergeSession().run(t, p); }
+MergeResult runMerge(const TokenSet& t, const MergeParams& p) {
+    return MergeSession().run(t, p);
+}
 
 MergeResult MergeSession::run(const TokenSet& t, const MergeParams& p) {
     validate(t, p);

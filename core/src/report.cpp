@@ -27,8 +27,11 @@ json paramsJson(const MergeParams& p, i64 k) {
 }
 
 json lossesJson(const Losses& l) {
-    return json{{"ar", l.ar},           {"ar_forward", l.arForward}, {"ar_backward", l.arBackward},
-                {"fidelity", l.fidelity}, {"total", l.total}};
+    return json{{"ar", l.ar},
+                {"ar_forward", l.arForward},
+                {"ar_backward", l.arBackward},
+                {"fidelity", l.fidelity},
+                {"total", l.total}};
 }
 
 json metricsJson(const Metrics& m) {
@@ -50,7 +53,8 @@ json metricsJson(const Metrics& m) {
 
 json timingsJson(const std::vector<StageTiming>& t) {
     json j = json::object();
-    for (const auto& s : t) j[s.stage] = s.ms;
+    for (const auto& s : t)
+        j[s.stage] = s.ms;
     return j;
 }
 
@@ -75,9 +79,10 @@ json resultJson(const MergeResult& r) {
 
 const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
-        "merged.npy",   "labels.npy",   "saliency.npy", "mask.npy",   "mass.npy",
-        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi",
-        "sweep.csv", "sweep.json", "sweep.png", "report.html", "report.pdf"};
+        "merged.npy",   "labels.npy",         "saliency.npy", "mask.npy",
+        "mass.npy",     "result.safetensors", "report.json",  "saliency.png",
+        "clusters.png", "merged.png",         "overlay.avi",  "sweep.csv",
+        "sweep.json",   "sweep.png",          "report.html",  "report.pdf"};
     return names;
 }
 
@@ -91,12 +96,14 @@ std::vector<std::string> writeResultArrays(const std::string& dir,
     };
     auto stackF = [&](auto member) {
         std::vector<float> v;
-        for (const auto& r : results) v.insert(v.end(), (r.*member).begin(), (r.*member).end());
+        for (const auto& r : results)
+            v.insert(v.end(), (r.*member).begin(), (r.*member).end());
         return v;
     };
     auto stackI = [&](auto member) {
         std::vector<i64> v;
-        for (const auto& r : results) v.insert(v.end(), (r.*member).begin(), (r.*member).end());
+        for (const auto& r : results)
+            v.insert(v.end(), (r.*member).begin(), (r.*member).end());
         return v;
     };
     TensorFile f;

@@ -12,7 +12,8 @@ namespace {
 // Entropy of softmax(z) from a streaming (max, sum e, sum e*z): H = m + ln S - (sum e z) / S.
 double softmaxEntropy(const double* z, i64 n) {
     double m = -std::numeric_limits<double>::infinity();
-    for (i64 j = 0; j < n; ++j) m = std::max(m, z[j]);
+    for (i64 j = 0; j < n; ++j)
+        m = std::max(m, z[j]);
     double se = 0, sez = 0;
     for (i64 j = 0; j < n; ++j) {
         const double e = std::exp(z[j] - m);
@@ -40,7 +41,8 @@ std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vecto
             for (i64 r = 0; r < rows; ++r)
                 for (i64 l = 0; l < layers; ++l) {
                     const float* row = dots.data() + r * n;
-                    for (i64 j = 0; j < n; ++j) z[j] = betas[l] * row[j];
+                    for (i64 j = 0; j < n; ++j)
+                        z[j] = betas[l] * row[j];
                     h[l * n + i0 + r] = softmaxEntropy(z.data(), n);
                 }
         }
@@ -57,7 +59,8 @@ double multiScaleFactor(int l, int layers) {
 
 std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers) {
     std::vector<double> betas(static_cast<std::size_t>(layers));
-    for (int l = 0; l < layers; ++l) betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
+    for (int l = 0; l < layers; ++l)
+        betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
     return gramEntropies(x, n, d, betas);
 }
 
@@ -81,7 +84,8 @@ std::vector<double> entropyMaps(const float* a, i64 layers, i64 heads, i64 n) {
             for (i64 hd = 0; hd < heads; ++hd) {
                 const float* row = a + ((l * heads + hd) * n + i) * n;
                 double sum = 0;
-                for (i64 j = 0; j < n; ++j) sum += row[j];
+                for (i64 j = 0; j < n; ++j)
+                    sum += row[j];
                 double e = 0;
                 for (i64 j = 0; j < n; ++j) {
                     const double p = row[j] / sum; // rows renormalized to sum 1
@@ -102,10 +106,12 @@ std::vector<float> saliencyFromEntropy(const std::vector<double>& h, i64 layers,
         const double range = *hi - *lo;
         // A constant layer (range at rounding level) normalizes to 0.
         if (!(range > 1e-12 * std::max(1.0, std::abs(*hi)))) continue;
-        for (i64 i = 0; i < n; ++i) acc[i] += (hl[i] - *lo) / range;
+        for (i64 i = 0; i < n; ++i)
+            acc[i] += (hl[i] - *lo) / range;
     }
     std::vector<float> s(static_cast<std::size_t>(n));
-    for (i64 i = 0; i < n; ++i) s[i] = static_cast<float>(1.0 - acc[i] / double(layers));
+    for (i64 i = 0; i < n; ++i)
+        s[i] = static_cast<float>(1.0 - acc[i] / double(layers));
     return s;
 }
 

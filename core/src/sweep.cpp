@@ -10,11 +10,13 @@
 namespace qmpp {
 
 std::vector<SweepRow> runSweep(const TokenSet& t, const MergeParams& base,
-                               const std::vector<Method>& methods, const std::vector<double>& budgets,
-                               const Progress& progress) {
-    if (methods.empty() || budgets.empty()) throw UsageError("a sweep needs at least one method and one budget");
+                               const std::vector<Method>& methods,
+                               const std::vector<double>& budgets, const Progress& progress) {
+    if (methods.empty() || budgets.empty())
+        throw UsageError("a sweep needs at least one method and one budget");
     for (double b : budgets)
-        if (!(b > 0 && b <= 1)) throw UsageError("--budgets: each budget must lie in (0, 1], got " + std::to_string(b));
+        if (!(b > 0 && b <= 1))
+            throw UsageError("--budgets: each budget must lie in (0, 1], got " + std::to_string(b));
     std::vector<SweepRow> rows;
     MergeSession session;
     const i64 total = static_cast<i64>(methods.size() * budgets.size());
@@ -60,11 +62,13 @@ const std::vector<std::pair<std::string, double (*)(const SweepRow&)>>& sweepCol
 std::string sweepCsv(const std::vector<SweepRow>& rows) {
     std::ostringstream os;
     os << std::setprecision(9) << "method,budget,k";
-    for (const auto& c : sweepColumns()) os << ',' << c.first;
+    for (const auto& c : sweepColumns())
+        os << ',' << c.first;
     os << '\n';
     for (const auto& r : rows) {
         os << r.method << ',' << r.budget << ',' << r.k;
-        for (const auto& c : sweepColumns()) os << ',' << c.second(r);
+        for (const auto& c : sweepColumns())
+            os << ',' << c.second(r);
         os << '\n';
     }
     return os.str();
@@ -77,7 +81,8 @@ nlohmann::ordered_json sweepJson(const std::vector<SweepRow>& rows) {
         o["method"] = r.method;
         o["budget"] = r.budget;
         o["k"] = r.k;
-        for (const auto& c : sweepColumns()) o[c.first] = c.second(r);
+        for (const auto& c : sweepColumns())
+            o[c.first] = c.second(r);
         o["fidelity_ok"] = r.metrics.fidelityOk;
         j.push_back(std::move(o));
     }

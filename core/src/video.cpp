@@ -15,7 +15,8 @@ namespace {
 
 i64 parseFrameIndex(const std::string& s, const std::string& whole) {
     if (s.empty() || s.size() > 12 || !std::all_of(s.begin(), s.end(), ::isdigit))
-        throw UsageError("--frames " + whole + ": expected A:B with frame indices A < B (half-open)");
+        throw UsageError("--frames " + whole +
+                         ": expected A:B with frame indices A < B (half-open)");
     return std::stoll(s);
 }
 
@@ -24,7 +25,8 @@ i64 parseFrameIndex(const std::string& s, const std::string& whole) {
 FrameRange parseFrameRange(const std::string& s) {
     const auto colon = s.find(':');
     if (colon == std::string::npos || s.find(':', colon + 1) != std::string::npos)
-        throw UsageError("--frames " + s + ": expected A:B (half-open: frames A ... B-1), A: or :B");
+        throw UsageError("--frames " + s +
+                         ": expected A:B (half-open: frames A ... B-1), A: or :B");
     FrameRange r;
     const std::string a = s.substr(0, colon), b = s.substr(colon + 1);
     if (!a.empty()) r.begin = parseFrameIndex(a, s);
@@ -40,7 +42,8 @@ std::string toString(const FrameRange& r) {
 
 void validate(const VideoOptions& o) {
     if (o.patch < 1 || o.patch > 256) throw UsageError("patch size must lie in 1..256");
-    if (o.width < 0 || o.width > 8192) throw UsageError("--width must lie in 0..8192 (0: the video's own)");
+    if (o.width < 0 || o.width > 8192)
+        throw UsageError("--width must lie in 0..8192 (0: the video's own)");
     if (o.tubelet < 1 || o.tubelet > 64) throw UsageError("--tubelet T must lie in 1..64");
     if (o.window < 0 || o.window > 1024 || (o.window > 0 && o.window % o.tubelet != 0))
         throw UsageError("--window must be a multiple of the tubelet length T = " +
@@ -52,7 +55,8 @@ void validate(const VideoOptions& o) {
 FrameRange resolveRange(const VideoInfo& info, FrameRange range) {
     if (range.begin >= info.frames)
         throw InputError(info.path + ": frame " + std::to_string(range.begin) +
-                         " is past the end (the video has " + std::to_string(info.frames) + " frames)");
+                         " is past the end (the video has " + std::to_string(info.frames) +
+                         " frames)");
     FrameRange r = range;
     if (r.end < 0 || r.end > info.frames) r.end = info.frames;
     return r;
@@ -80,7 +84,8 @@ void forEachUnit(VideoReader& reader, const VideoOptions& o, FrameRange range,
             ++u.padded;
         }
         std::vector<const ImageInput*> ptrs;
-        for (const auto& im : u.images) ptrs.push_back(&im);
+        for (const auto& im : u.images)
+            ptrs.push_back(&im);
         u.tokens = tokenizeFrames(ptrs, o.tubelet, o.projection);
         if (!onUnit(u)) return;
         if (u.frames < want) break;
@@ -88,15 +93,16 @@ void forEachUnit(VideoReader& reader, const VideoOptions& o, FrameRange range,
 }
 
 double groupFlicker(const std::vector<i64>& a, const std::vector<i64>& b) {
-    if (a.size() != b.size())
-        throw UsageError("groupFlicker: label vectors of different lengths");
+    if (a.size() != b.size()) throw UsageError("groupFlicker: label vectors of different lengths");
     if (a.empty()) return 0.0;
     // overlap counts of (group in a, group in b); -1 is a group like any other
     std::map<std::pair<i64, i64>, i64> overlap;
-    for (std::size_t i = 0; i < a.size(); ++i) ++overlap[{a[i], b[i]}];
+    for (std::size_t i = 0; i < a.size(); ++i)
+        ++overlap[{a[i], b[i]}];
     std::vector<std::tuple<i64, i64, i64>> edges; // (-count, ga, gb): largest first, then by ids
     edges.reserve(overlap.size());
-    for (const auto& [key, c] : overlap) edges.emplace_back(-c, key.first, key.second);
+    for (const auto& [key, c] : overlap)
+        edges.emplace_back(-c, key.first, key.second);
     std::sort(edges.begin(), edges.end());
     std::map<i64, bool> usedA, usedB;
     i64 kept = 0;
@@ -124,9 +130,12 @@ nlohmann::ordered_json videoSummary(const VideoRun& run) {
     sum["pipeline_ms_median"] = ms[ms.size() / 2];
     sum["pipeline_ms_max"] = ms.back();
     sum["pipeline_ms_per_frame"] = total / double(std::max<i64>(1, frames));
-    sum["flicker_mean"] = run.flicker.empty() ? 0.0
-        : std::accumulate(run.flicker.begin(), run.flicker.end(), 0.0) / double(run.flicker.size());
-    sum["flicker_max"] = run.flicker.empty() ? 0.0 : *std::max_element(run.flicker.begin(), run.flicker.end());
+    sum["flicker_mean"] = run.flicker.empty()
+                              ? 0.0
+                              : std::accumulate(run.flicker.begin(), run.flicker.end(), 0.0) /
+                                    double(run.flicker.size());
+    sum["flicker_max"] =
+        run.flicker.empty() ? 0.0 : *std::max_element(run.flicker.begin(), run.flicker.end());
     sum["flicker_definition"] =
         "fraction of tokens whose group changed between consecutive units, groups matched "
         "one-to-one by largest overlap";
@@ -155,7 +164,8 @@ nlohmann::ordered_json videoReport(const VideoRun& run) {
     jin["d"] = r0.d;
     rep["parameters"] = paramsJson(run.params, r0.k);
     const json first = resultJson(r0);
-    for (const char* key : {"method", "backend", "device", "precision", "saliency_source", "ar_heads"})
+    for (const char* key :
+         {"method", "backend", "device", "precision", "saliency_source", "ar_heads"})
         rep[key] = first[key];
 
     rep["summary"] = videoSummary(run);

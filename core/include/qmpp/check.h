@@ -11,10 +11,10 @@
 namespace qmpp {
 
 struct CheckOptions {
-    bool quick = false;        // small sizes only (for compute-sanitizer runs)
+    bool quick = false;          // small sizes only (for compute-sanitizer runs)
     std::string backend = "all"; // "all", "cpu", "cuda-basic", "cuda"
-    std::string photoTokens;   // .npy [N, D] of a real photo (resources/samples/chelsea_tokens.npy)
-    std::uint64_t seed = 0;    // 0: a fresh seed from std::random_device (printed)
+    std::string photoTokens; // .npy [N, D] of a real photo (resources/samples/chelsea_tokens.npy)
+    std::uint64_t seed = 0;  // 0: a fresh seed from std::random_device (printed)
 };
 
 struct CheckRow {

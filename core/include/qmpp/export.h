@@ -16,8 +16,8 @@ struct RunRecord {
     std::string inputPath;
     InputOptions inputOptions;
     const LoadedInput* input = nullptr;
-    MergeParams params;            // as requested (K may be 0: the budget decides)
-    std::string uniformsPath;      // when uniforms were supplied from a file
+    MergeParams params;               // as requested (K may be 0: the budget decides)
+    std::string uniformsPath;         // when uniforms were supplied from a file
     std::vector<MergeResult> results; // one per batch item
 };
 

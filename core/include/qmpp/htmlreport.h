@@ -30,7 +30,7 @@ struct ReportDoc {
     nlohmann::ordered_json report; // report.json (or sweep.json)
     std::vector<ReportFigure> figures;
     std::vector<ReportCheck> checks;
-    bool verified() const;         // every check passed
+    bool verified() const; // every check passed
 };
 
 // Reads the folder; InputError when it holds no report.json / sweep.json or they are malformed.

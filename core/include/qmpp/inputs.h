@@ -51,15 +51,15 @@ TokenSet tokenizeFrames(const std::vector<const ImageInput*>& frames, int tubele
 
 struct InputOptions {
     int patch = 16;
-    std::string projection; // ViT patch-embedding weights (images)
-    std::string key;        // tensor name inside a .safetensors input
-    i64 batch = -1;         // pick one item of a [B, N, D] input
-    std::string hidden;     // hidden states [L, N, D]
-    std::string hiddenKey;  // its tensor name in a .safetensors file (default "hidden_states")
-    std::string attention;  // attention maps [L, N, N] or [L, H, N, N]
+    std::string projection;   // ViT patch-embedding weights (images)
+    std::string key;          // tensor name inside a .safetensors input
+    i64 batch = -1;           // pick one item of a [B, N, D] input
+    std::string hidden;       // hidden states [L, N, D]
+    std::string hiddenKey;    // its tensor name in a .safetensors file (default "hidden_states")
+    std::string attention;    // attention maps [L, N, N] or [L, H, N, N]
     std::string attentionKey; // its tensor name in a .safetensors file (default "attentions")
-    std::string labels;     // one token label per line; empty: a .safetensors input's "labels"
-                            // metadata (a JSON array of strings), when it has one
+    std::string labels;       // one token label per line; empty: a .safetensors input's "labels"
+                              // metadata (a JSON array of strings), when it has one
 };
 
 struct LoadedInput {

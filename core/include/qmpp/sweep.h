@@ -24,8 +24,8 @@ struct SweepRow {
 // Runs every (method, budget) pair with `base`'s other parameters. `progress` may cancel
 // (Cancelled).
 std::vector<SweepRow> runSweep(const TokenSet& t, const MergeParams& base,
-                               const std::vector<Method>& methods, const std::vector<double>& budgets,
-                               const Progress& progress = {});
+                               const std::vector<Method>& methods,
+                               const std::vector<double>& budgets, const Progress& progress = {});
 
 // The metrics a sweep reports, in order: (column name, value of a row).
 const std::vector<std::pair<std::string, double (*)(const SweepRow&)>>& sweepColumns();

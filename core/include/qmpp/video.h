@@ -26,8 +26,8 @@ std::string toString(const FrameRange& r);
 
 struct VideoInfo {
     std::string path;
-    i64 frames = 0;      // frames the container reports (counted by decoding when it reports none)
-    double fps = 0;      // 0 when the container does not say
+    i64 frames = 0; // frames the container reports (counted by decoding when it reports none)
+    double fps = 0; // 0 when the container does not say
     int width = 0, height = 0;
     std::string decoder; // OpenCV's backend ("FFMPEG"...)
 };
@@ -40,7 +40,9 @@ struct VideoOptions {
     const Projection* projection = nullptr; // ViT patch embedding, T = 1 only
 };
 void validate(const VideoOptions& o); // UsageError for impossible combinations
-inline int windowOf(const VideoOptions& o) { return o.window > 0 ? o.window : o.tubelet; }
+inline int windowOf(const VideoOptions& o) {
+    return o.window > 0 ? o.window : o.tubelet;
+}
 
 bool haveVideoSupport(); // built with OpenCV videoio
 
@@ -89,12 +91,12 @@ double groupFlicker(const std::vector<i64>& a, const std::vector<i64>& b);
 struct VideoRun {
     VideoInfo info;
     VideoOptions options;
-    FrameRange range;        // resolved
+    FrameRange range; // resolved
     MergeParams params;
-    std::vector<i64> unitBegin;         // first frame of each unit
-    std::vector<i64> unitFrames;        // real (unpadded) frames of each unit
-    std::vector<MergeResult> results;   // one per unit
-    std::vector<double> flicker;        // between consecutive units [U - 1]
+    std::vector<i64> unitBegin;       // first frame of each unit
+    std::vector<i64> unitFrames;      // real (unpadded) frames of each unit
+    std::vector<MergeResult> results; // one per unit
+    std::vector<double> flicker;      // between consecutive units [U - 1]
     std::vector<std::string> files;
 };
 // report.json of a video run, and its "summary" (units, frames, time per frame, flicker).

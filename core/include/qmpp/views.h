@@ -25,20 +25,21 @@ std::vector<i64> groupOrder(const std::vector<i64>& labels);
 // The cosine-similarity matrix of the tokens with rows and columns in group order, averaged
 // over blocks of ceil(N / maxSide) consecutive ordered tokens when N > maxSide.
 struct SimilarityView {
-    i64 side = 0;                // rows = columns of `values`
-    i64 block = 1;               // ordered tokens per row
-    std::vector<float> values;   // [side, side], row-major
-    std::vector<i64> order;      // groupOrder(labels) [N]
-    std::vector<double> bounds;  // where one group ends and the next starts, in rows (side units)
+    i64 side = 0;               // rows = columns of `values`
+    i64 block = 1;              // ordered tokens per row
+    std::vector<float> values;  // [side, side], row-major
+    std::vector<i64> order;     // groupOrder(labels) [N]
+    std::vector<double> bounds; // where one group ends and the next starts, in rows (side units)
 };
-SimilarityView similarityView(const TokenSet& t, const std::vector<i64>& labels, i64 maxSide = 1024);
+SimilarityView similarityView(const TokenSet& t, const std::vector<i64>& labels,
+                              i64 maxSide = 1024);
 
 // The tokens' first two principal components (centred on the token mean, by power iteration
 // with a fixed start, so deterministic), with the merged tokens projected on the same axes.
 struct PcaView {
-    std::vector<float> tokens;     // [N, 2]
-    std::vector<float> merged;     // [K, 2]
-    double explained[2] = {0, 0};  // fraction of the tokens' variance along each axis
+    std::vector<float> tokens;      // [N, 2]
+    std::vector<float> merged;      // [K, 2]
+    double explained[2] = {0, 0};   // fraction of the tokens' variance along each axis
     std::vector<double> mean, axes; // [D] and [2, D]: what projectMerged uses
 };
 PcaView pcaView(const TokenSet& t, const std::vector<float>& merged, i64 k);
@@ -61,7 +62,8 @@ struct TextGroup {
     i64 group = 0, size = 0;
     std::string text; // member tokens in order, joined by spaces
 };
-std::vector<TextGroup> textGroups(const std::vector<std::string>& tokens, const std::vector<i64>& labels, i64 k);
+std::vector<TextGroup> textGroups(const std::vector<std::string>& tokens,
+                                  const std::vector<i64>& labels, i64 k);
 std::string spanText(const std::vector<std::string>& tokens, const TextSpan& s);
 
 } // namespace qmpp

@@ -15,7 +15,8 @@
 // After a launch: configuration errors surface through cudaGetLastError.
 #define QMPP_CUDA_CHECK_LAUNCH() QMPP_CUDA_CHECK(cudaGetLastError())
 // For destructors: prints instead of throwing.
-#define QMPP_CUDA_CHECK_PRINT(expr) ::qmpp::kernels::cudaCheckPrint((expr), #expr, __FILE__, __LINE__)
+#define QMPP_CUDA_CHECK_PRINT(expr)                                                                \
+    ::qmpp::kernels::cudaCheckPrint((expr), #expr, __FILE__, __LINE__)
 
 namespace qmpp::kernels {
 
@@ -62,10 +63,14 @@ template <class T> class DeviceBuffer {
     }
     void upload(const T* host, std::size_t count, cudaStream_t s = nullptr) {
         resize(count);
-        if (count) QMPP_CUDA_CHECK(cudaMemcpyAsync(m_ptr, host, count * sizeof(T), cudaMemcpyHostToDevice, s));
+        if (count)
+            QMPP_CUDA_CHECK(
+                cudaMemcpyAsync(m_ptr, host, count * sizeof(T), cudaMemcpyHostToDevice, s));
     }
     void download(T* host, std::size_t count, cudaStream_t s = nullptr) const {
-        if (count) QMPP_CUDA_CHECK(cudaMemcpyAsync(host, m_ptr, count * sizeof(T), cudaMemcpyDeviceToHost, s));
+        if (count)
+            QMPP_CUDA_CHECK(
+                cudaMemcpyAsync(host, m_ptr, count * sizeof(T), cudaMemcpyDeviceToHost, s));
     }
     // Fills every byte with `byte` (0xff poisons floats to NaN).
     void fillBytes(int byte, cudaStream_t s = nullptr) {
@@ -151,7 +156,7 @@ class StageTimeline {
     ~StageTimeline();
     StageTimeline(const StageTimeline&) = delete;
     StageTimeline& operator=(const StageTimeline&) = delete;
-    void begin(cudaStream_t s);                         // the first boundary
+    void begin(cudaStream_t s);                          // the first boundary
     void mark(const std::string& stage, cudaStream_t s); // the end of `stage`, start of the next
     // [stage, ms] in order; call after the stream is synchronized
     std::vector<std::pair<std::string, float>> resolve() const;

@@ -20,17 +20,17 @@ const char* precName(Prec p);       // "fp32", "fp16"
 
 // The kernel families, as the harness and the profiler name them.
 enum class Kernel {
-    EntropyGram,    // attention entropy from Q = K = x (tokens multi-scale, or hidden states)
-    EntropyMaps,    // attention entropy of supplied attention maps
-    Saliency,       // per-layer min-max normalization and average: s = 1 - mean
-    Cosine,         // cosine similarity, a [M, D] against b [N, D]
-    Gumbel,         // g, pi = softmax((s + g) / tau), mass
-    TopK,           // the K largest keys, ascending token order
-    Assign,         // seeded assignment: argmax cosine against unit centres, founders fixed
-    Centres,        // centre = normalized mass-weighted sum of its group
-    Merge,          // saliency-weighted merge, groups ordered by first token
-    ArHeads,        // AR-loss heads on prefix/suffix means: per-position errors
-    Metrics,        // per-token reconstruction error, cosine and norms
+    EntropyGram, // attention entropy from Q = K = x (tokens multi-scale, or hidden states)
+    EntropyMaps, // attention entropy of supplied attention maps
+    Saliency,    // per-layer min-max normalization and average: s = 1 - mean
+    Cosine,      // cosine similarity, a [M, D] against b [N, D]
+    Gumbel,      // g, pi = softmax((s + g) / tau), mass
+    TopK,        // the K largest keys, ascending token order
+    Assign,      // seeded assignment: argmax cosine against unit centres, founders fixed
+    Centres,     // centre = normalized mass-weighted sum of its group
+    Merge,       // saliency-weighted merge, groups ordered by first token
+    ArHeads,     // AR-loss heads on prefix/suffix means: per-position errors
+    Metrics,     // per-token reconstruction error, cosine and norms
 };
 const char* kernelName(Kernel k);
 // Whether a version of a kernel exists (optimized versions land one by one).
@@ -44,9 +44,9 @@ struct EntropyGramParams {
     const void* x = nullptr; // [sources, N, D] in T
     int sources = 1;         // 1 (tokens, multi-scale) or L (hidden states, one scale each)
     int n = 0, d = 0;
-    int scales = 1;          // scales per source (L for multi-scale)
+    int scales = 1;              // scales per source (L for multi-scale)
     float beta[kMaxLayers] = {}; // beta of each scale
-    float* h = nullptr;      // out [sources * scales, N]: entropy of softmax_row(beta q.k)
+    float* h = nullptr;          // out [sources * scales, N]: entropy of softmax_row(beta q.k)
     // Optimized version only: scratch of entropyGramWorkBytes(p, v) bytes, and a switch that
     // forces the O(N) row-panel schedule (tests; chosen by itself when the symmetric schedule's
     // per-tile partials would outgrow the inputs).
@@ -65,15 +65,15 @@ std::size_t entropyGramWorkBytes(const EntropyGramParams& p, Version v, Prec pre
 struct EntropyMapsParams {
     const void* a = nullptr; // [L, H, N, N] in T, non-negative; rows renormalized
     int layers = 0, heads = 1, n = 0;
-    float* h = nullptr;      // out [L, N]: per-head entropies averaged
+    float* h = nullptr; // out [L, N]: per-head entropies averaged
 };
 void entropyMaps(const EntropyMapsParams& p, Version v, Prec prec, cudaStream_t s);
 
 struct SaliencyParams {
     const float* h = nullptr; // [L, N]
     int layers = 0, n = 0;
-    float* minmax = nullptr;  // scratch [L, 2]
-    float* s = nullptr;       // out [N]: 1 - mean_l minmax(h_l)
+    float* minmax = nullptr; // scratch [L, 2]
+    float* s = nullptr;      // out [N]: 1 - mean_l minmax(h_l)
 };
 void saliency(const SaliencyParams& p, Version v, cudaStream_t s);
 
@@ -82,7 +82,7 @@ struct CosineParams {
     const void* a = nullptr; // [M, D] in T
     const void* b = nullptr; // [N, D] in T
     int m = 0, n = 0, d = 0;
-    float* out = nullptr;    // [M, N]; 0 where either norm is 0
+    float* out = nullptr;     // [M, N]; 0 where either norm is 0
     float* scratch = nullptr; // optimized: [M + N] inverse norms
     // FP16 tiles (tests): warpgroup tiles where warpgroupTiles(), else mma.sync; or forced.
     enum class Tiles { Auto, MmaSync, WarpGroup } tiles = Tiles::Auto;
@@ -107,9 +107,9 @@ void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream
 struct TopKParams {
     const float* keys = nullptr; // [N]
     int n = 0, k = 0;
-    int* selected = nullptr;     // scratch [N]: 1 when among the K largest (ties: lower index)
-    int* idx = nullptr;          // out [K], ascending token index
-    int* founderOf = nullptr;    // optional out [N]: c where idx[c] = i, else -1 (optimized only)
+    int* selected = nullptr;  // scratch [N]: 1 when among the K largest (ties: lower index)
+    int* idx = nullptr;       // out [K], ascending token index
+    int* founderOf = nullptr; // optional out [N]: c where idx[c] = i, else -1 (optimized only)
 };
 void topK(const TopKParams& p, Version v, cudaStream_t s);
 // gumbel then topK on its keys (t.keys == g.keys); the optimized version does both in one
@@ -118,7 +118,7 @@ void gumbelTopK(const GumbelParams& g, const TopKParams& t, Version v, cudaStrea
 
 // ---- seeded clustering -------------------------------------------------------------------
 struct AssignParams {
-    const void* x = nullptr;        // tokens [N, D] in T
+    const void* x = nullptr; // tokens [N, D] in T
     int n = 0, d = 0, k = 0;
     const float* centres = nullptr; // [K, D] unit length (or zero)
     const int* founderOf = nullptr; // [N]: the centre a token founded, or -1
@@ -139,13 +139,13 @@ std::size_t assignPartialBytes(int n, int d, int k);
 void assign(const AssignParams& p, Version v, Prec prec, cudaStream_t s);
 
 struct CentresParams {
-    const void* x = nullptr;      // tokens [N, D] in T
+    const void* x = nullptr; // tokens [N, D] in T
     int n = 0, d = 0, k = 0;
-    const int* labels = nullptr;  // [N] group of each token (or null with `founders`)
-    const float* mass = nullptr;  // [N] weights (ignored with `founders`)
+    const int* labels = nullptr;   // [N] group of each token (or null with `founders`)
+    const float* mass = nullptr;   // [N] weights (ignored with `founders`)
     const int* founders = nullptr; // optional [K]: centre c = x[founders[c]] instead
-    float* centres = nullptr;     // out [K, D], normalized (zero stays zero)
-    const int* skip = nullptr;    // optional [1]: nothing happens while *skip != 0 (converged)
+    float* centres = nullptr;      // out [K, D], normalized (zero stays zero)
+    const int* skip = nullptr;     // optional [1]: nothing happens while *skip != 0 (converged)
 };
 void centres(const CentresParams& p, Version v, Prec prec, cudaStream_t s);
 // Device-side refinement without host round trips. state: [0] converged flag, [1] rounds run,
@@ -156,7 +156,7 @@ void refineCommit(int* state, int round, int* labels, const int* newLabels, int 
 
 // ---- merge --------------------------------------------------------------------------------
 struct MergeParams {
-    const void* x = nullptr;     // tokens [N, D] in T
+    const void* x = nullptr; // tokens [N, D] in T
     int n = 0, d = 0, k = 0;
     const float* mass = nullptr; // [N]
     int* labels = nullptr;       // in: group ids 0..K-1; out: index into merged (first-token order)
@@ -170,15 +170,15 @@ void merge(const MergeParams& p, Version v, Prec prec, cudaStream_t s);
 
 // ---- AR heads -----------------------------------------------------------------------------
 struct ArParams {
-    const float* merged = nullptr;   // [K, D]
+    const float* merged = nullptr; // [K, D]
     int k = 0, d = 0;
-    const void* w1[2] = {};          // [256, D] in T; [0] forward head, [1] backward head
-    const void* b1[2] = {};          // [256]
-    const void* w2[2] = {};          // [D, 256]
-    const void* b2[2] = {};          // [D]
-    float* means = nullptr;          // scratch [2, K-1, D]: prefix means, then suffix means
-    float* hidden = nullptr;         // scratch [2, K-1, 256]
-    float* err = nullptr;            // out [2, K-1]: forward then backward per-position errors
+    const void* w1[2] = {};  // [256, D] in T; [0] forward head, [1] backward head
+    const void* b1[2] = {};  // [256]
+    const void* w2[2] = {};  // [D, 256]
+    const void* b2[2] = {};  // [D]
+    float* means = nullptr;  // scratch [2, K-1, D]: prefix means, then suffix means
+    float* hidden = nullptr; // scratch [2, K-1, 256]
+    float* err = nullptr;    // out [2, K-1]: forward then backward per-position errors
 };
 void arHeads(const ArParams& p, Version v, Prec prec, cudaStream_t s);
 // Points w1/b1/w2/b2 of both heads into one packed array in T: fw1 [256, D], fb1, fw2 [D, 256],
@@ -187,7 +187,7 @@ void bindArWeights(ArParams& p, const void* packed, int d, Prec prec);
 
 // ---- metrics ------------------------------------------------------------------------------
 struct MetricsParams {
-    const void* x = nullptr;       // tokens [N, D] in T
+    const void* x = nullptr; // tokens [N, D] in T
     int n = 0, d = 0, k = 0;
     const int* labels = nullptr;   // [N] index into merged, or -1 (dropped: reconstructs as 0)
     const float* merged = nullptr; // [K, D]
