@@ -1,24 +1,33 @@
 # Finds every dependency once and sets QMPP_HAVE_* for the feature summary.
 
-# cuRAND's host library is required (the Gumbel uniforms); it needs no GPU or driver.
-find_package(CUDAToolkit REQUIRED)
+# The CUDA toolkit is optional: the engine draws its Gumbel uniforms with its own Philox4x32-10
+# (core/engine/philox.cpp), so a CPU-only build needs no toolkit. Where the toolkit is found, the
+# tests check those numbers bit for bit against cuRAND's host generator, and nvcc builds the
+# kernels. -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON hides an installed toolkit.
+set(QMPP_HAVE_CUDA OFF)
+set(QMPP_HAVE_CURAND OFF)
+find_package(CUDAToolkit QUIET)
+if(TARGET CUDA::curand)
+  set(QMPP_HAVE_CURAND ON)
+endif()
 
 # nvcc is optional: AUTO builds the kernels when it is found.
-set(QMPP_HAVE_CUDA OFF)
 if(NOT QMPP_WITH_CUDA STREQUAL "OFF")
   include(CheckLanguage)
-  if(NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_BIN_DIR}/nvcc")
+  if(NOT CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND AND EXISTS "${CUDAToolkit_BIN_DIR}/nvcc")
     set(CMAKE_CUDA_COMPILER "${CUDAToolkit_BIN_DIR}/nvcc")
   endif()
-  check_language(CUDA)
-  if(CMAKE_CUDA_COMPILER)
+  if(CUDAToolkit_FOUND)
+    check_language(CUDA)
+  endif()
+  if(CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND)
     set(CMAKE_CUDA_ARCHITECTURES "${QMPP_CUDA_ARCHITECTURES}")
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     set(QMPP_HAVE_CUDA ON)
   elseif(QMPP_WITH_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "QMPP_WITH_CUDA=ON but no CUDA compiler (nvcc) was found")
+    message(FATAL_ERROR "QMPP_WITH_CUDA=ON but the CUDA toolkit with nvcc was not found")
   endif()
 endif()
 

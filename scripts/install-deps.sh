@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every package the project builds and tests with (Debian 12). CUDA 13 is expected at
-# /usr/local/cuda (its cuRAND host library is required; nvcc is optional).
+# Installs every package the project builds and tests with (Debian 12). The CUDA 13 toolkit at
+# /usr/local/cuda is optional: with nvcc the kernels are built, without it the build is CPU only.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -12,7 +12,7 @@ $SUDO apt-get install -y --no-install-recommends \
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev \
   nlohmann-json3-dev libcli11-dev \
   xvfb xauth
-if [ ! -e /usr/local/cuda/lib64/libcurand.so ] && [ ! -e /usr/local/cuda/targets/x86_64-linux/lib/libcurand.so ]; then
-  echo "error: the CUDA toolkit (for cuRAND's host library) was not found at /usr/local/cuda" >&2
-  exit 1
+if [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "note: no CUDA toolkit at /usr/local/cuda: the build is CPU only (the studio, the CLI and" \
+       "the tests all work; GPU results measured elsewhere open as they are)" >&2
 fi

@@ -1,62 +1,12 @@
-// Steps 2 and 3: Gumbel-softmax mask from cuRAND's host Philox generator, hard top-K, mass.
+// Steps 2 and 3: Gumbel-softmax mask (uniforms from philox.cpp), hard top-K, mass.
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
 
-#include <curand.h>
-
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <numeric>
 
 namespace qmpp {
-
-namespace {
-
-// One host generator for the process. Re-seeding it costs about 5 ms of fixed set-up inside
-// cuRAND, so the last seed's sequence is kept: Philox is counter based, and the first n numbers
-// of a longer run from offset 0 are exactly the n numbers of a shorter one.
-struct UniformCache {
-    std::mutex mu;
-    curandGenerator_t gen = nullptr;
-    bool valid = false;
-    std::uint64_t seed = 0;
-    std::vector<float> values; // unclamped, as cuRAND produced them
-    ~UniformCache() {
-        if (gen) curandDestroyGenerator(gen);
-    }
-};
-
-void curandCheck(curandStatus_t st, const char* what) {
-    if (st != CURAND_STATUS_SUCCESS)
-        throw RuntimeFailure(std::string("cuRAND host generator: ") + what + " failed (status " +
-                             std::to_string(static_cast<int>(st)) + ")");
-}
-
-} // namespace
-
-std::vector<float> philoxUniforms(i64 n, std::uint64_t seed) {
-    std::vector<float> u(static_cast<std::size_t>(n));
-    if (n == 0) return u;
-    static UniformCache cache;
-    std::lock_guard<std::mutex> lock(cache.mu);
-    if (!cache.valid || cache.seed != seed || static_cast<i64>(cache.values.size()) < n) {
-        if (!cache.gen)
-            curandCheck(curandCreateGeneratorHost(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10),
-                        "create");
-        cache.valid = false;
-        cache.values.resize(static_cast<std::size_t>(n));
-        curandCheck(curandSetPseudoRandomGeneratorSeed(cache.gen, seed), "seed");
-        curandCheck(curandSetGeneratorOffset(cache.gen, 0), "offset");
-        curandCheck(curandGenerateUniform(cache.gen, cache.values.data(), cache.values.size()),
-                    "generate");
-        cache.seed = seed;
-        cache.valid = true;
-    }
-    for (i64 i = 0; i < n; ++i)
-        u[i] = std::clamp(cache.values[i], 1e-7f, 1.0f - 1e-7f);
-    return u;
-}
 
 void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, double tau,
                    std::vector<float>& pi, std::vector<double>& keys) {

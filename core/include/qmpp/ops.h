@@ -18,8 +18,10 @@ std::vector<double> entropyMaps(const float* a, i64 layers, i64 heads, i64 n);
 // s_i = 1 - (1/L) sum_l minmax_i(H_li); a constant layer normalizes to 0.
 std::vector<float> saliencyFromEntropy(const std::vector<double>& h, i64 layers, i64 n);
 
-// Step 2. Uniforms from cuRAND's host Philox4_32_10 generator (seed, offset 0), clamped to
-// [1e-7, 1 - 1e-7]: bit-identical to the device generator.
+// Step 2. Uniforms of cuRAND's Philox4_32_10 generator (seed, offset 0, default ordering),
+// computed by the engine itself and bit-identical to cuRAND's host and device generators:
+// philoxGenerate writes them as cuRAND does, philoxUniforms clamps them to [1e-7, 1 - 1e-7].
+void philoxGenerate(std::uint64_t seed, float* out, i64 n);
 std::vector<float> philoxUniforms(i64 n, std::uint64_t seed);
 // pi = softmax((s + g) / tau) with g = -ln(-ln u); keys = s + g.
 void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, double tau,
