@@ -3,7 +3,7 @@
 // not verified, bad folders and unwritable outputs; the studio's PDF of the same document.
 #include "qmpp/htmlreport.h"
 #include "qmpp/io.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 #include "qmpp/views.h"
 #include "testutil.h"
 

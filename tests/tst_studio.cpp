@@ -11,7 +11,7 @@
 #include "qmpp/error.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>

@@ -4,7 +4,7 @@
 #include "qmpp/bench.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 #include "testutil.h"
 
 #include <QDir>

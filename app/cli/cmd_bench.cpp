@@ -5,7 +5,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 
 #include <cstdio>
 #include <iostream>

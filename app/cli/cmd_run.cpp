@@ -8,7 +8,7 @@
 #include "qmpp/io.h"
 #include "qmpp/ops.h"
 #include "qmpp/report.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 
 #include <chrono>
 #include <ctime>

@@ -8,7 +8,7 @@
 #include "qmpp/htmlreport.h"
 #include "qmpp/io.h"
 #include "qmpp/report.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 #include "reportpdf.h"
 
 #include <QAction>

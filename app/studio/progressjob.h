@@ -2,7 +2,7 @@
 // with Cancel; the GUI stays responsive.
 #pragma once
 
-#include "qmpp/video.h" // Progress, Cancelled
+#include "qmpp/videoexport.h" // Progress, Cancelled
 
 #include <QString>
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "qmpp/inputs.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 
 #include <QObject>
 

@@ -16,19 +16,4 @@ TokenSet tokenizeImage(const std::string& path, int, const Projection*, ImageInp
     throw InputError(path + kNoOpenCV);
 }
 
-std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSet&,
-                                            const MergeResult&, const std::string&) {
-    throw InputError(img.path + kNoOpenCV);
-}
-
-} // namespace qmpp
-
-#include "qmpp/sweep.h"
-
-namespace qmpp {
-void writeSweepPlot(const std::vector<SweepRow>&, const std::string& path) {
-    throw InputError(
-        path +
-        ": plots are drawn with OpenCV, which this build lacks (the CSV and JSON hold the data)");
-}
 } // namespace qmpp

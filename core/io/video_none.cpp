@@ -40,9 +40,4 @@ VideoInfo probeVideo(const std::string& path) {
     refuse(path);
 }
 
-VideoRun exportVideo(const std::string& path, const VideoOptions&, FrameRange, const MergeParams&,
-                     const std::string&, bool, const Progress&) {
-    refuse(path);
-}
-
 } // namespace qmpp

@@ -4,7 +4,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
-#include "qmpp/video.h"
+#include "qmpp/videoexport.h"
 
 #include <chrono>
 #include <cmath>

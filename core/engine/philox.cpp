@@ -13,8 +13,8 @@ namespace qmpp {
 
 namespace {
 
-constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u; // round multipliers
-constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u; // key schedule (Weyl)
+constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;    // round multipliers
+constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;    // key schedule (Weyl)
 constexpr std::uint64_t kStreams = 65536, kBlock = 4 * kStreams; // numbers per counter step
 
 struct Words {
@@ -49,9 +49,9 @@ void philoxGenerate(std::uint64_t seed, float* out, i64 n) {
         const std::uint64_t ctr = base / kBlock, end = std::min(total, base + kBlock);
         for (std::uint64_t i = base; i < end; i += 4) {
             const std::uint64_t stream = (i - base) / 4;
-            const Words w = philox4x32x10({{std::uint32_t(ctr), std::uint32_t(ctr >> 32),
-                                            std::uint32_t(stream), 0u}},
-                                          k0, k1);
+            const Words w = philox4x32x10(
+                {{std::uint32_t(ctr), std::uint32_t(ctr >> 32), std::uint32_t(stream), 0u}}, k0,
+                k1);
             for (std::uint64_t j = 0; j < 4 && i + j < end; ++j)
                 out[i + j] = toUniform(w.v[j]);
         }

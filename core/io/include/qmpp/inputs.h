@@ -3,6 +3,7 @@
 
 #include "qmpp/types.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,11 +80,11 @@ struct TensorInfo {
 };
 std::vector<TensorInfo> listTensors(const std::string& path);
 
+// AR-head weights from a .safetensors file with the seed module's state_dict names
+// (`ar_alignment.forward_ar.0.weight` [256, D], ...; the prefix optional), for tokens of D.
+std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d);
+
 // Supplied Gumbel uniforms [N] from .npy/.safetensors.
 std::vector<float> loadUniforms(const std::string& path);
-
-// saliency.png, clusters.png and merged.png for an image input; returns the names written.
-std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSet& t,
-                                            const MergeResult& r, const std::string& dir);
 
 } // namespace qmpp

@@ -69,10 +69,9 @@ std::vector<i64> tomeMerge(const float* x, i64 n, i64 d, i64 k, std::vector<floa
 std::vector<i64> pruneKeep(const float* x, i64 n, i64 d, const std::vector<i64>& keep,
                            std::vector<float>& merged, std::vector<i64>& sizes);
 
-// Step 6. AR heads: the default init (PyTorch's nn.Linear init, from Philox with seed 0) or a
-// .safetensors file with the seed module's state_dict names.
+// Step 6. AR heads: the default init (PyTorch's nn.Linear init, from Philox with seed 0); a
+// file's heads come from loadArHeads (qmpp/inputs.h).
 std::shared_ptr<const ArHeads> defaultArHeads(i64 d);
-std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d);
 // All head weights in one array, in the order the kernels bind them (kernels::bindArWeights):
 // fw1, fb1, fw2, fb2, bw1, bb1, bw2, bb2.
 std::vector<float> packArHeads(const ArHeads& h);

@@ -1,13 +1,10 @@
-// Video input: decoding with OpenCV videoio, half-open frame ranges, per-frame or tubelet tokens,
-// merge stability between consecutive frames, and the export of a frame range. Builds without
-// OpenCV refuse video with a way forward (`qmpp tokenize` elsewhere, then the .npy here).
+// Video input: decoding with OpenCV videoio, half-open frame ranges, per-frame or tubelet tokens.
+// Builds without OpenCV refuse video with a way forward (`qmpp tokenize` elsewhere, then the
+// .npy here). The merge of a frame range and its export are tools (qmpp/videoexport.h).
 #pragma once
 
-#include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/types.h"
-
-#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
@@ -81,40 +78,5 @@ void forEachUnit(VideoReader& reader, const VideoOptions& o, FrameRange range,
                  const std::function<bool(VideoUnit&)>& onUnit);
 // The range clamped to the video; InputError when it selects no frame.
 FrameRange resolveRange(const VideoInfo& info, FrameRange range);
-
-// Flicker between two label vectors over the same tokens: groups of `a` matched one-to-one to
-// groups of `b` by largest overlap first (dropped tokens, label -1, form a group of their own);
-// the fraction of tokens whose matched group changed. 0 = identical grouping, up to 1.
-double groupFlicker(const std::vector<i64>& a, const std::vector<i64>& b);
-
-// The merge of a frame range, as written by exportVideo.
-struct VideoRun {
-    VideoInfo info;
-    VideoOptions options;
-    FrameRange range; // resolved
-    MergeParams params;
-    std::vector<i64> unitBegin;       // first frame of each unit
-    std::vector<i64> unitFrames;      // real (unpadded) frames of each unit
-    std::vector<MergeResult> results; // one per unit
-    std::vector<double> flicker;      // between consecutive units [U - 1]
-    std::vector<std::string> files;
-};
-// report.json of a video run, and its "summary" (units, frames, time per frame, flicker).
-nlohmann::ordered_json videoReport(const VideoRun& run);
-nlohmann::ordered_json videoSummary(const VideoRun& run);
-
-// Progress of a long job: (done, total); returning false cancels it.
-using Progress = std::function<bool(i64 done, i64 total)>;
-struct Cancelled : std::runtime_error {
-    Cancelled() : std::runtime_error("cancelled") {}
-};
-
-// Merges every unit of `range` and writes into `dir` by the output-folder protocol: merged.npy
-// [U, K, D], labels/saliency/mask/mass [U, N], result.safetensors (all of them, frame axis
-// first), overlay.avi (each frame's groups beside its saliency) and report.json. Cancelling
-// (Cancelled) or any failure leaves `dir` as it was.
-VideoRun exportVideo(const std::string& path, const VideoOptions& o, FrameRange range,
-                     const MergeParams& p, const std::string& dir, bool force,
-                     const Progress& progress = {});
 
 } // namespace qmpp

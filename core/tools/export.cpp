@@ -2,6 +2,7 @@
 #include "qmpp/export.h"
 #include "qmpp/engine.h"
 #include "qmpp/io.h"
+#include "qmpp/render.h"
 #include "qmpp/report.h"
 #include "qmpp/views.h"
 

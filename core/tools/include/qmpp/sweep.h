@@ -3,7 +3,7 @@
 #pragma once
 
 #include "qmpp/engine.h"
-#include "qmpp/video.h" // Progress, Cancelled
+#include "qmpp/progress.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,0 +1,16 @@
+// Overlay images of a merge, written as files (OpenCV; builds without it refuse with a message).
+#pragma once
+
+#include "qmpp/inputs.h"
+#include "qmpp/types.h"
+
+#include <string>
+#include <vector>
+
+namespace qmpp {
+
+// saliency.png, clusters.png and merged.png for an image input; returns the names written.
+std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSet& t,
+                                            const MergeResult& r, const std::string& dir);
+
+} // namespace qmpp
