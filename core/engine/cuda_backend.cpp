@@ -1,9 +1,10 @@
-// The CUDA backend: the pipeline of pipeline.cpp with every stage as kernels on one stream.
+// The CUDA stages: every step of engine.cpp as kernels on one stream.
 // Device buffers persist between runs (they only grow), so the live slider loop allocates once.
 #include "qmpp/cuda_backend.h"
 #include "qmpp/array.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
+#include "qmpp/stages.h"
 
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
@@ -187,9 +188,9 @@ class CachedGraph {
     std::string m_key, m_seen;
 };
 
-class CudaBackend final : public Backend {
+class CudaStages final : public Stages {
   public:
-    CudaBackend(bool optimized, Precision precision)
+    CudaStages(bool optimized, Precision precision)
         : m_optimized(optimized),
           m_prec(precision == Precision::FP16 ? k::Prec::F16 : k::Prec::F32) {
         const k::DeviceInfo info = k::deviceInfo(0);
@@ -197,11 +198,27 @@ class CudaBackend final : public Backend {
                    ", " + std::to_string(info.smCount) + " SMs)";
         QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
     }
-    ~CudaBackend() override { QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(m_stream)); }
+    ~CudaStages() override { QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(m_stream)); }
 
     std::string name() const override { return m_optimized ? "cuda" : "cuda-basic"; }
     std::string device() const override { return m_device; }
-    MergeResult run(const TokenSet& t, const MergeParams& p, i64 kk) override;
+    bool supports(const MergeParams& p, std::string& why) const override {
+        if (p.method == Method::QuickMerge) return true;
+        why = std::string("--method ") + toString(p.method) + " ran on the CPU backend";
+        return false; // the baselines are CPU algorithms
+    }
+
+    void begin(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r) override;
+    void saliency(MergeResult& r) override;
+    void mask(MergeResult& r) override;
+    void cluster(MergeResult& r) override;
+    void merge(MergeResult& r) override;
+    void baseline(MergeResult&) override {
+        throw RuntimeFailure("the CUDA stages run no baseline (supports() says so)");
+    }
+    void arLoss(const ArHeads& heads, MergeResult& r) override;
+    void metrics(MergeResult& r) override;
+    void finish(MergeResult& r) override;
 
   private:
     k::Version version(k::Kernel kern) const {
@@ -230,10 +247,11 @@ class CudaBackend final : public Backend {
         return half ? static_cast<const void*>(f16.get()) : f32.get();
     }
     // Queues one stage on the stream and marks its end; the times are read after the final sync.
-    template <class F> void timed(MergeResult&, const char* stageName, F&& f) {
+    template <class F> void timed(const char* stageName, F&& f) {
         f();
         m_line.mark(stageName, m_stream);
     }
+    void clusterSeeded();
 
     bool m_optimized;
     k::Prec m_prec;
@@ -257,18 +275,33 @@ class CudaBackend final : public Backend {
         m_sizes, m_state, m_order;
     const ArHeads* m_headsFor = nullptr; // the heads whose weights m_w32/m_w16 hold
     k::Prec m_headsPrec = k::Prec::F32;
+
+    // One run's state, from begin() to finish().
+    struct Run {
+        const TokenSet* t = nullptr;
+        const MergeParams* p = nullptr;
+        int n = 0, d = 0, k = 0;
+        const void* x = nullptr;     // the tokens on the device, in the working precision
+        bool deviceFounders = false; // the optimized top-K writes founderOf itself
+        bool hostFounders = false;   // founders built on the host (basic top-K)
+        bool usedState = false;      // device-side refinement: rounds come back with the results
+        int stateHead[2] = {0, 0};
+        int refineRounds = 0; // basic kernels: refinements run before convergence
+        std::vector<int> fg;  // the foreground [K]
+        std::size_t m1 = 0;   // K - 1 positions of the AR errors
+        std::chrono::steady_clock::time_point wall0;
+    } m_run;
 };
 
-MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
-    if (p.method != Method::QuickMerge) { // the baselines are CPU algorithms
-        MergeResult r = makeCpuBackend()->run(t, p, kk);
-        r.notes.push_back(std::string("--method ") + toString(p.method) +
-                          " ran on the CPU backend");
-        return r;
-    }
-    const auto wall0 = std::chrono::steady_clock::now();
-    const int n = static_cast<int>(t.n), d = static_cast<int>(t.d), K = static_cast<int>(kk);
-    MergeResult r;
+void CudaStages::begin(const TokenSet& t, const MergeParams& p, i64 kk, MergeResult& r) {
+    m_run = Run{};
+    Run& u = m_run;
+    u.wall0 = std::chrono::steady_clock::now();
+    u.t = &t;
+    u.p = &p;
+    u.n = static_cast<int>(t.n);
+    u.d = static_cast<int>(t.d);
+    u.k = static_cast<int>(kk);
     r.n = t.n;
     r.d = t.d;
     r.k = kk;
@@ -276,15 +309,14 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     r.device = m_device;
     r.precision = k::precName(m_prec);
 
-    const void* x = nullptr;
     m_line.begin(m_stream);
     // upload: the tokens (kept on the device across runs of one revision), and the uniforms of
     // the Gumbel noise (drawn on the device, or given)
-    timed(r, "upload", [&] {
-        x = kept(t.revision, m_xRevision, t.x.size(), m_x, m_x16);
-        if (!x) {
+    timed("upload", [&] {
+        u.x = kept(t.revision, m_xRevision, t.x.size(), m_x, m_x16);
+        if (!u.x) {
             m_xRevision = 0; // until the upload has been queued
-            x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size());
+            u.x = stage(m_x, m_x16, m_pinX, t.x.data(), t.x.size());
             m_xRevision = t.revision;
         }
         m_u.resize(t.n);
@@ -298,21 +330,24 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         kept(t.revision, m_srcRevision, t.hidden.size(), m_src, m_src16) != nullptr;
     if (!t.hidden.empty() && t.attention.empty() && !hiddenResident) {
         m_srcRevision = 0; // until the upload has been queued
-        timed(r, "upload_hidden",
+        timed("upload_hidden",
               [&] { stage(m_src, m_src16, m_pinSrc, t.hidden.data(), t.hidden.size()); });
         m_srcRevision = t.revision;
     }
     if (!t.attention.empty()) m_srcRevision = 0; // m_src will hold the maps
+}
 
-    // 1. Saliency from attention entropy.
-    timed(r, "entropy", [&] {
+void CudaStages::saliency(MergeResult& r) {
+    const Run& u = m_run;
+    const TokenSet& t = *u.t;
+    timed("entropy", [&] {
         if (!t.attention.empty()) {
             r.layers = t.attnLayers;
             k::EntropyMapsParams ep;
             ep.a = stage(m_src, m_src16, m_pinSrc, t.attention.data(), t.attention.size());
             ep.layers = static_cast<int>(t.attnLayers);
             ep.heads = static_cast<int>(t.attnHeads);
-            ep.n = n;
+            ep.n = u.n;
             m_h.resize(t.attnLayers * t.n);
             ep.h = m_h.get();
             k::entropyMaps(ep, version(k::Kernel::EntropyMaps), m_prec, m_stream);
@@ -321,25 +356,26 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
             return;
         }
         k::EntropyGramParams gp;
-        gp.n = n;
-        gp.d = d;
+        gp.n = u.n;
+        gp.d = u.d;
         if (!t.hidden.empty()) {
             r.layers = t.hiddenLayers;
             gp.x = m_prec == k::Prec::F16 ? static_cast<const void*>(m_src16.get()) : m_src.get();
             gp.sources = static_cast<int>(t.hiddenLayers);
             gp.scales = 1;
-            gp.beta[0] = static_cast<float>(1.0 / std::sqrt(double(d)));
+            gp.beta[0] = static_cast<float>(1.0 / std::sqrt(double(u.d)));
             r.saliencySource = "hidden states (L=" + std::to_string(t.hiddenLayers) + ")";
         } else {
-            r.layers = p.layers;
-            gp.x = x;
+            const int layers = u.p->layers;
+            r.layers = layers;
+            gp.x = u.x;
             gp.sources = 1;
-            gp.scales = p.layers;
-            for (int l = 0; l < p.layers; ++l)
+            gp.scales = layers;
+            for (int l = 0; l < layers; ++l)
                 gp.beta[l] =
-                    static_cast<float>(multiScaleFactor(l, p.layers) / std::sqrt(double(d)));
+                    static_cast<float>(multiScaleFactor(l, layers) / std::sqrt(double(u.d)));
             r.saliencySource =
-                "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
+                "tokens, multi-scale self-attention (L=" + std::to_string(layers) + ")";
         }
         m_h.resize(r.layers * t.n);
         gp.h = m_h.get();
@@ -349,31 +385,35 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.work = m_work.get();
         k::entropyGram(gp, v, m_prec, m_stream);
     });
-    timed(r, "saliency", [&] {
+    timed("saliency", [&] {
         k::SaliencyParams sp;
         sp.h = m_h.get();
         sp.layers = static_cast<int>(r.layers);
-        sp.n = n;
+        sp.n = u.n;
         m_minmax.resize(2 * r.layers);
         m_s.resize(t.n);
         sp.minmax = m_minmax.get();
         sp.s = m_s.get();
         k::saliency(sp, version(k::Kernel::Saliency), m_stream);
     });
+}
 
-    // 2-3. Gumbel-softmax mask, hard foreground, mass; the top-K in the same launch (optimized).
-    // The optimized top-K writes founderOf itself; with basic kernels it is built on the host.
-    const bool deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
-    m_founderOf.resize(t.n);
-    timed(r, "gumbel", [&] {
+// Gumbel-softmax mask, hard foreground and mass; the top-K in the same launch (optimized), which
+// also writes founderOf; with basic kernels the founders are built on the host.
+void CudaStages::mask(MergeResult&) {
+    Run& u = m_run;
+    const MergeParams& p = *u.p;
+    u.deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
+    m_founderOf.resize(u.n);
+    timed("gumbel", [&] {
         k::GumbelParams gp;
         gp.s = m_s.get();
         gp.u = m_u.get();
-        gp.n = n;
+        gp.n = u.n;
         gp.tau = static_cast<float>(p.temperature);
         gp.eps = static_cast<float>(p.epsilon);
         for (auto* b : {&m_keys, &m_pi, &m_mass})
-            b->resize(t.n);
+            b->resize(u.n);
         m_scratch.resize(2);
         gp.keys = m_keys.get();
         gp.pi = m_pi.get();
@@ -381,203 +421,215 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         gp.scratch = m_scratch.get();
         k::TopKParams tp;
         tp.keys = m_keys.get();
-        tp.n = n;
-        tp.k = K;
-        m_sel.resize(t.n);
-        m_idx.resize(kk);
+        tp.n = u.n;
+        tp.k = u.k;
+        m_sel.resize(u.n);
+        m_idx.resize(u.k);
         tp.selected = m_sel.get();
         tp.idx = m_idx.get();
-        if (deviceFounders) tp.founderOf = m_founderOf.get();
+        if (u.deviceFounders) tp.founderOf = m_founderOf.get();
         k::gumbelTopK(gp, tp, version(k::Kernel::Gumbel), m_stream); // one launch when optimized
     });
-    std::vector<int> fg(static_cast<std::size_t>(K));
-    bool usedState = false; // device-side refinement: rounds come back with the results
-    int stateHead[2] = {0, 0};
+    u.fg.assign(static_cast<std::size_t>(u.k), 0);
     // Founders built on the host need the foreground now; otherwise it comes with the results.
-    const bool hostFounders = p.cluster == ClusterMethod::Seeded && !deviceFounders;
-    if (hostFounders) {
-        m_idx.download(fg.data(), fg.size(), m_stream);
+    u.hostFounders = p.cluster == ClusterMethod::Seeded && !u.deviceFounders;
+    if (u.hostFounders) {
+        m_idx.download(u.fg.data(), u.fg.size(), m_stream);
         QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
     }
+}
 
-    // 4. Cluster.
-    m_labels.resize(t.n);
-    if (p.cluster == ClusterMethod::Seeded) {
-        if (hostFounders) {
-            std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
-            for (int c = 0; c < K; ++c)
-                founderOf[fg[c]] = c;
-            m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
-        }
-        m_centres.resize(kk * t.d);
-        if (m_prec == k::Prec::F16) m_centres16.resize(2 * kk * t.d);
-        m_assignPart.resize(k::assignPartialBytes(n, d, K));
-        const bool deviceRefine = version(k::Kernel::Assign) == k::Version::Optimized &&
-                                  version(k::Kernel::Centres) == k::Version::Optimized;
-        m_state.resize(2 + std::max(p.refine, 0));
-        auto centresFrom = [&](const int* founders, const int* labels) {
-            k::CentresParams cp;
-            cp.x = x;
-            cp.n = n;
-            cp.d = d;
-            cp.k = K;
-            cp.founders = founders;
-            cp.labels = labels;
-            cp.mass = m_mass.get();
-            cp.centres = m_centres.get();
-            cp.skip = deviceRefine ? m_state.get() : nullptr;
-            k::centres(cp, version(k::Kernel::Centres), m_prec, m_stream);
-        };
-        int* changedAt = nullptr;
-        auto assignTo = [&](int* out, const int* previous) {
-            k::AssignParams ap;
-            ap.x = x;
-            ap.n = n;
-            ap.d = d;
-            ap.k = K;
-            ap.centres = m_centres.get();
-            ap.founderOf = m_founderOf.get();
-            ap.labels = out;
-            ap.previous = previous;
-            ap.changed = previous ? changedAt : nullptr;
-            ap.skip = deviceRefine ? m_state.get() : nullptr;
-            ap.centresHalf = m_centres16.get();
-            ap.partial = m_assignPart.get();
-            k::assign(ap, version(k::Kernel::Assign), m_prec, m_stream);
-        };
-        m_labels2.resize(t.n);
-        m_changed.resize(1);
-        timed(r, "cluster", [&] {
-            if (deviceRefine) { // every round queued; a converged round turns the rest into no-ops
-                usedState = true;
-                const std::string key =
-                    keyOf(n, d, K, p.refine, x, m_idx.get(), m_mass.get(), m_centres.get(),
-                          m_centres16.get(), m_assignPart.get(), m_state.get(), m_founderOf.get(),
-                          m_labels.get(), m_labels2.get());
-                m_clusterGraph.run(key, m_stream, [&] {
-                    m_state.fillBytes(0, m_stream);
-                    centresFrom(m_idx.get(), nullptr);
-                    changedAt = nullptr;
-                    assignTo(m_labels.get(), nullptr);
-                    for (int round = 0; round < p.refine; ++round) {
-                        centresFrom(nullptr, m_labels.get());
-                        changedAt = m_state.get() + 2 + round;
-                        assignTo(m_labels2.get(), m_labels.get());
-                        k::refineCommit(m_state.get(), round, m_labels.get(), m_labels2.get(), n,
-                                        m_stream);
-                    }
-                });
-                return;
-            }
-            centresFrom(m_idx.get(), nullptr);
-            changedAt = nullptr;
-            assignTo(m_labels.get(), nullptr);
-            changedAt = m_changed.get();
-            for (int round = 0; round < p.refine; ++round) {
-                r.refineRounds = round + 1;
-                centresFrom(nullptr, m_labels.get());
-                m_changed.fillBytes(0, m_stream);
-                assignTo(m_labels2.get(), m_labels.get());
-                std::swap(m_labels, m_labels2);
-                int changed = 0;
-                m_changed.download(&changed, 1, m_stream);
-                QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
-                if (changed == 0) break; // converged
-            }
-        });
-    } else {
-        // The exact methods are CPU algorithms (O(N^2) memory); their labels come back up. The
-        // stage's time spans the CPU work (the stream waits for the labels).
-        timed(r, "cluster", [&] {
-            std::vector<i64> groups = p.cluster == ClusterMethod::Agglomerative
-                                          ? clusterAgglomerative(t.x.data(), t.n, t.d, kk)
-                                          : clusterReference(t.x.data(), t.n, t.d, kk);
-            std::vector<int> g32(groups.begin(), groups.end());
-            m_labels.upload(g32.data(), g32.size(), m_stream);
-        });
-        r.notes.push_back(std::string("--cluster ") + toString(p.cluster) + " ran on the CPU");
+void CudaStages::cluster(MergeResult& r) {
+    const Run& u = m_run;
+    const TokenSet& t = *u.t;
+    m_labels.resize(u.n);
+    if (u.p->cluster == ClusterMethod::Seeded) return clusterSeeded();
+    // The exact methods are CPU algorithms (O(N^2) memory); their labels come back up. The
+    // stage's time spans the CPU work (the stream waits for the labels).
+    timed("cluster", [&] {
+        std::vector<i64> groups = u.p->cluster == ClusterMethod::Agglomerative
+                                      ? clusterAgglomerative(t.x.data(), t.n, t.d, u.k)
+                                      : clusterReference(t.x.data(), t.n, t.d, u.k);
+        std::vector<int> g32(groups.begin(), groups.end());
+        m_labels.upload(g32.data(), g32.size(), m_stream);
+    });
+    r.notes.push_back(std::string("--cluster ") + toString(u.p->cluster) + " ran on the CPU");
+}
+
+// Seeded clustering: founders' centres, assignment, then `refine` rounds of centres and
+// reassignment. Optimized, every round is queued and a converged round turns the rest into
+// no-ops, with no host round trip; basic kernels check convergence on the host each round.
+void CudaStages::clusterSeeded() {
+    Run& u = m_run;
+    const int n = u.n, d = u.d, K = u.k, refine = u.p->refine;
+    if (u.hostFounders) {
+        std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
+        for (int c = 0; c < K; ++c)
+            founderOf[u.fg[c]] = c;
+        m_founderOf.upload(founderOf.data(), founderOf.size(), m_stream);
     }
+    m_centres.resize(std::size_t(K) * d);
+    if (m_prec == k::Prec::F16) m_centres16.resize(2 * std::size_t(K) * d);
+    m_assignPart.resize(k::assignPartialBytes(n, d, K));
+    const bool deviceRefine = version(k::Kernel::Assign) == k::Version::Optimized &&
+                              version(k::Kernel::Centres) == k::Version::Optimized;
+    m_state.resize(2 + std::max(refine, 0));
+    auto centresFrom = [&](const int* founders, const int* labels) {
+        k::CentresParams cp;
+        cp.x = u.x;
+        cp.n = n;
+        cp.d = d;
+        cp.k = K;
+        cp.founders = founders;
+        cp.labels = labels;
+        cp.mass = m_mass.get();
+        cp.centres = m_centres.get();
+        cp.skip = deviceRefine ? m_state.get() : nullptr;
+        k::centres(cp, version(k::Kernel::Centres), m_prec, m_stream);
+    };
+    auto assignTo = [&](int* out, const int* previous, int* changed) {
+        k::AssignParams ap;
+        ap.x = u.x;
+        ap.n = n;
+        ap.d = d;
+        ap.k = K;
+        ap.centres = m_centres.get();
+        ap.founderOf = m_founderOf.get();
+        ap.labels = out;
+        ap.previous = previous;
+        ap.changed = changed;
+        ap.skip = deviceRefine ? m_state.get() : nullptr;
+        ap.centresHalf = m_centres16.get();
+        ap.partial = m_assignPart.get();
+        k::assign(ap, version(k::Kernel::Assign), m_prec, m_stream);
+    };
+    m_labels2.resize(n);
+    m_changed.resize(1);
+    timed("cluster", [&] {
+        if (deviceRefine) {
+            u.usedState = true;
+            const std::string key =
+                keyOf(n, d, K, refine, u.x, m_idx.get(), m_mass.get(), m_centres.get(),
+                      m_centres16.get(), m_assignPart.get(), m_state.get(), m_founderOf.get(),
+                      m_labels.get(), m_labels2.get());
+            m_clusterGraph.run(key, m_stream, [&] {
+                m_state.fillBytes(0, m_stream);
+                centresFrom(m_idx.get(), nullptr);
+                assignTo(m_labels.get(), nullptr, nullptr);
+                for (int round = 0; round < refine; ++round) {
+                    centresFrom(nullptr, m_labels.get());
+                    assignTo(m_labels2.get(), m_labels.get(), m_state.get() + 2 + round);
+                    k::refineCommit(m_state.get(), round, m_labels.get(), m_labels2.get(), n,
+                                    m_stream);
+                }
+            });
+            return;
+        }
+        centresFrom(m_idx.get(), nullptr);
+        assignTo(m_labels.get(), nullptr, nullptr);
+        for (int round = 0; round < refine; ++round) {
+            u.refineRounds = round + 1;
+            centresFrom(nullptr, m_labels.get());
+            m_changed.fillBytes(0, m_stream);
+            assignTo(m_labels2.get(), m_labels.get(), m_changed.get());
+            std::swap(m_labels, m_labels2);
+            int changed = 0;
+            m_changed.download(&changed, 1, m_stream);
+            QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+            if (changed == 0) break; // converged
+        }
+    });
+}
 
-    // 5. Merge.
-    timed(r, "merge", [&] {
+void CudaStages::merge(MergeResult&) {
+    const Run& u = m_run;
+    timed("merge", [&] {
         k::MergeParams mp;
-        mp.x = x;
-        mp.n = n;
-        mp.d = d;
-        mp.k = K;
+        mp.x = u.x;
+        mp.n = u.n;
+        mp.d = u.d;
+        mp.k = u.k;
         mp.mass = m_mass.get();
         mp.labels = m_labels.get();
         for (auto* b : {&m_first, &m_rank, &m_sizes})
-            b->resize(kk);
-        m_merged.resize(kk * t.d);
+            b->resize(u.k);
+        m_merged.resize(std::size_t(u.k) * u.d);
         mp.first = m_first.get();
         mp.rank = m_rank.get();
         mp.merged = m_merged.get();
         mp.sizes = m_sizes.get();
-        m_order.resize(t.n);
+        m_order.resize(u.n);
         mp.order = m_order.get();
         k::merge(mp, version(k::Kernel::Merge), m_prec, m_stream);
     });
+}
 
-    // 6. AR heads (weights uploaded once per heads object and precision).
-    auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
-    r.arHeadsSource = heads->source;
-    const std::size_t hd = ArHeads::kHidden, D = static_cast<std::size_t>(d);
-    if (m_headsFor != heads.get() || m_headsPrec != m_prec) {
-        const std::vector<float> all = packArHeads(*heads);
+// The AR heads' per-position errors (weights uploaded once per heads object and precision).
+void CudaStages::arLoss(const ArHeads& heads, MergeResult&) {
+    Run& u = m_run;
+    const std::size_t hd = ArHeads::kHidden, D = static_cast<std::size_t>(u.d);
+    if (m_headsFor != &heads || m_headsPrec != m_prec) {
+        const std::vector<float> all = packArHeads(heads);
         stage(m_w32, m_w16, m_pinW, all.data(), all.size());
-        m_headsFor = heads.get();
+        m_headsFor = &heads;
         m_headsPrec = m_prec;
     }
-    const std::size_t m1 = kk > 1 ? static_cast<std::size_t>(kk - 1) : 0;
-    std::vector<float> err(2 * m1);
-    timed(r, "ar_heads", [&] {
+    u.m1 = u.k > 1 ? static_cast<std::size_t>(u.k - 1) : 0;
+    timed("ar_heads", [&] {
         k::ArParams ap;
         ap.merged = m_merged.get();
-        ap.k = K;
-        ap.d = d;
+        ap.k = u.k;
+        ap.d = u.d;
         k::bindArWeights(
-            ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), d,
+            ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), u.d,
             m_prec);
-        m_means.resize(std::max<std::size_t>(1, 2 * m1 * D));
-        m_hidden.resize(std::max<std::size_t>(1, 2 * m1 * hd));
-        m_err.resize(std::max<std::size_t>(1, 2 * m1));
+        m_means.resize(std::max<std::size_t>(1, 2 * u.m1 * D));
+        m_hidden.resize(std::max<std::size_t>(1, 2 * u.m1 * hd));
+        m_err.resize(std::max<std::size_t>(1, 2 * u.m1));
         ap.means = m_means.get();
         ap.hidden = m_hidden.get();
         ap.err = m_err.get();
-        const std::string key = keyOf(K, d, ap.merged, ap.w1[0], ap.means, ap.hidden, ap.err);
+        const std::string key = keyOf(u.k, u.d, ap.merged, ap.w1[0], ap.means, ap.hidden, ap.err);
         m_arGraph.run(key, m_stream,
                       [&] { k::arHeads(ap, version(k::Kernel::ArHeads), m_prec, m_stream); });
     });
+}
 
-    // 7. Metrics terms.
-    timed(r, "metrics", [&] {
+// Per-token terms of the metrics and the fidelity loss's rows, summed on the host in finish().
+void CudaStages::metrics(MergeResult&) {
+    const Run& u = m_run;
+    timed("metrics", [&] {
         k::MetricsParams mp;
-        mp.x = x;
-        mp.n = n;
-        mp.d = d;
-        mp.k = K;
+        mp.x = u.x;
+        mp.n = u.n;
+        mp.d = u.d;
+        mp.k = u.k;
         mp.labels = m_labels.get();
         mp.merged = m_merged.get();
-        m_terms.resize(4 * t.n);
-        m_mnorm.resize(kk);
+        m_terms.resize(4 * std::size_t(u.n));
+        m_mnorm.resize(u.k);
         mp.tokenTerms = m_terms.get();
         mp.mergedNorm = m_mnorm.get();
-        m_padErr.resize(t.n);
+        m_padErr.resize(u.n);
         mp.paddedErr = m_padErr.get();
         k::metrics(mp, version(k::Kernel::Metrics), m_prec, m_stream);
     });
+}
 
-    // Results back to the host.
+void CudaStages::finish(MergeResult& r) {
+    Run& u = m_run;
+    const TokenSet& t = *u.t;
+    const int n = u.n, K = u.k;
+    const std::size_t m1 = u.m1;
     std::vector<float> terms(4 * static_cast<std::size_t>(n)), mnorm(static_cast<std::size_t>(K));
     std::vector<int> labels(static_cast<std::size_t>(n)), gsizes(static_cast<std::size_t>(K));
-    std::vector<float> padErr(static_cast<std::size_t>(n));
+    std::vector<float> padErr(static_cast<std::size_t>(n)), err(2 * m1);
     Download down;
-    timed(r, "download", [&] {
+    timed("download", [&] {
         r.layerEntropy.resize(r.layers * t.n);
         for (auto* v : {&r.saliency, &r.uniforms, &r.pi, &r.mass})
             v->resize(t.n);
-        r.merged.resize(kk * t.d);
+        r.merged.resize(std::size_t(K) * t.d);
         down.add(m_h, r.layerEntropy.data(), r.layerEntropy.size());
         down.add(m_s, r.saliency.data(), t.n);
         down.add(m_u, r.uniforms.data(), t.n);
@@ -590,8 +642,8 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         down.add(m_terms, terms.data(), terms.size());
         down.add(m_mnorm, mnorm.data(), mnorm.size());
         down.add(m_padErr, padErr.data(), padErr.size());
-        if (!hostFounders) down.add(m_idx, fg.data(), fg.size());
-        if (usedState) down.add(m_state, &stateHead[0], 2);
+        if (!u.hostFounders) down.add(m_idx, u.fg.data(), u.fg.size());
+        if (u.usedState) down.add(m_state, &u.stateHead[0], 2);
         down.run(m_packed, m_pinOut, m_stream);
     });
     QMPP_CUDA_CHECK(cudaStreamSynchronize(m_stream));
@@ -601,10 +653,10 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
     using Ms = std::chrono::duration<double, std::milli>;
     for (const auto& [stageName, ms] : m_line.resolve())
         r.timings.push_back({stageName, ms});
-    r.foreground.assign(fg.begin(), fg.end());
-    if (usedState) r.refineRounds = stateHead[1];
-    for (auto& u : r.uniforms)
-        u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
+    r.foreground.assign(u.fg.begin(), u.fg.end());
+    r.refineRounds = u.usedState ? u.stateHead[1] : u.refineRounds;
+    for (auto& v : r.uniforms)
+        v = std::min(std::max(v, 1e-7f), 1.0f - 1e-7f);
     r.labels.assign(labels.begin(), labels.end());
     r.groupSizes.assign(gsizes.begin(), gsizes.end());
 
@@ -625,24 +677,20 @@ MergeResult CudaBackend::run(const TokenSet& t, const MergeParams& p, i64 kk) {
         sums.norms[i] = terms[4 * i + 3];
     }
     sums.mergedNorms.assign(mnorm.begin(), mnorm.end());
-    finishMetrics(sums, p, r);
+    finishMetrics(sums, *u.p, r);
     const std::vector<double> rowErr(padErr.begin(), padErr.end());
     r.losses.fidelity =
         fidelityLossFromRows(rowErr.data(), t.n, t.d, sums.x2, r.metrics.normMassTopK);
-    r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     // host time after the device finished: the results copied out, then summarized
     r.timings.push_back({"copy_out", Ms(copied - synced).count()});
     r.timings.push_back({"summaries", Ms(std::chrono::steady_clock::now() - copied).count()});
-    r.timings.push_back({"total", std::chrono::duration<double, std::milli>(
-                                      std::chrono::steady_clock::now() - wall0)
-                                      .count()});
-    return r;
+    r.timings.push_back({"total", Ms(std::chrono::steady_clock::now() - u.wall0).count()});
 }
 
 } // namespace
 
 std::unique_ptr<Backend> makeCudaBackend(bool optimized, Precision precision) {
-    return std::make_unique<CudaBackend>(optimized, precision);
+    return makeStagedBackend(std::make_unique<CudaStages>(optimized, precision));
 }
 
 } // namespace qmpp

@@ -1,15 +1,13 @@
-// The whole QuickMerge++ pipeline on the CPU, read top to bottom (SPEC "The pipeline"),
-// plus validation at the API boundary and backend selection.
+// The engine's front door: names of the options, validation at the API boundary, and backend
+// selection. The pipeline itself reads top to bottom in engine.cpp.
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <sstream>
-#include <thread>
 
 #ifdef QMPP_HAVE_CUDA
 #include "qmpp/cuda_backend.h"
@@ -19,155 +17,6 @@
 namespace qmpp {
 
 namespace {
-
-class StageClock {
-  public:
-    explicit StageClock(std::vector<StageTiming>& out) : m_out(out) {}
-    void lap(const char* stage) {
-        const auto now = std::chrono::steady_clock::now();
-        m_out.push_back({stage, std::chrono::duration<double, std::milli>(now - m_last).count()});
-        m_last = now;
-    }
-    void total() {
-        m_out.push_back({"total", std::chrono::duration<double, std::milli>(
-                                      std::chrono::steady_clock::now() - m_start)
-                                      .count()});
-    }
-
-  private:
-    std::vector<StageTiming>& m_out;
-    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(),
-                                          m_last = m_start;
-};
-
-std::string cpuName() {
-    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-    return "CPU (" + std::to_string(threads) + " threads)";
-}
-
-class CpuBackend final : public Backend {
-  public:
-    std::string name() const override { return "cpu"; }
-    std::string device() const override { return cpuName(); }
-
-    MergeResult run(const TokenSet& t, const MergeParams& p, i64 k) override {
-        MergeResult r;
-        r.n = t.n;
-        r.d = t.d;
-        r.k = k;
-        r.backend = name();
-        r.device = device();
-        r.precision = toString(Precision::FP32);
-        StageClock clock(r.timings);
-        const float* x = t.x.data();
-
-        // 1. Saliency: low attention entropy = focused attention = salient.
-        std::vector<double> h;
-        if (!t.attention.empty()) {
-            r.layers = t.attnLayers;
-            h = entropyMaps(t.attention.data(), t.attnLayers, t.attnHeads, t.n);
-            r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) +
-                               ", H=" + std::to_string(t.attnHeads) + ")";
-        } else if (!t.hidden.empty()) {
-            r.layers = t.hiddenLayers;
-            h = entropyHidden(t.hidden.data(), t.hiddenLayers, t.n, t.d);
-            r.saliencySource = "hidden states (L=" + std::to_string(t.hiddenLayers) + ")";
-        } else {
-            r.layers = p.layers;
-            h = entropyMultiScale(x, t.n, t.d, p.layers);
-            r.saliencySource =
-                "tokens, multi-scale self-attention (L=" + std::to_string(p.layers) + ")";
-        }
-        r.layerEntropy.assign(h.begin(), h.end());
-        r.saliency = saliencyFromEntropy(h, r.layers, t.n);
-        clock.lap("saliency");
-        r.method = toString(p.method);
-        if (p.method != Method::QuickMerge) {
-            baseline(t, p, k, r);
-            clock.lap("merge");
-        } else {
-            quickMerge(t, p, k, r, clock);
-        }
-
-        // 6. AR prior.
-        auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
-        r.arHeadsSource = heads->source;
-        arLoss(r.merged, k, t.d, *heads, r.losses, r.metrics.arErrorForward,
-               r.metrics.arErrorBackward);
-        clock.lap("ar_loss");
-
-        // 7. Metrics, then the seed's fidelity loss from their gamma_actual (one pass of norms).
-        computeMetrics(t, p, r);
-        r.losses.fidelity = fidelityLoss(x, t.n, t.d, r.merged, k, r.metrics.normMassTopK);
-        r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
-        clock.lap("metrics");
-        clock.total();
-        return r;
-    }
-
-  private:
-    // Steps 2-5 of QuickMerge++.
-    static void quickMerge(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r,
-                           StageClock& clock) {
-        const float* x = t.x.data();
-
-        // 2. Gumbel-softmax mask and the hard foreground (top-K of s + g).
-        r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
-        for (auto& u : r.uniforms)
-            u = std::min(std::max(u, 1e-7f), 1.0f - 1e-7f);
-        std::vector<double> keys;
-        gumbelSoftmax(r.saliency, r.uniforms, p.temperature, r.pi, keys);
-        r.foreground = topK(keys, k);
-        // 3. Saliency mass.
-        r.mass = saliencyMass(r.pi, r.saliency, p.epsilon);
-        clock.lap("gumbel");
-
-        // 4. Cluster into K groups by cosine similarity.
-        switch (p.cluster) {
-        case ClusterMethod::Seeded:
-            r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, p.refine, &r.refineRounds);
-            break;
-        case ClusterMethod::Agglomerative:
-            r.labels = clusterAgglomerative(x, t.n, t.d, k);
-            break;
-        case ClusterMethod::Reference:
-            r.labels = clusterReference(x, t.n, t.d, k);
-            break;
-        }
-        clock.lap("cluster");
-
-        // 5. Saliency-weighted merge, order-preserving.
-        mergeWeighted(x, t.n, t.d, r.mass, r.labels, k, r.merged, r.groupSizes);
-        clock.lap("merge");
-    }
-
-    // The baselines: no Gumbel mask (pi = 0) and uniform mass (1): ToMe averages by size, and
-    // pruning keeps tokens unchanged.
-    static void baseline(const TokenSet& t, const MergeParams& p, i64 k, MergeResult& r) {
-        const float* x = t.x.data();
-        r.pi.assign(static_cast<std::size_t>(t.n), 0.0f);
-        r.mass.assign(static_cast<std::size_t>(t.n), 1.0f);
-        switch (p.method) {
-        case Method::ToMe:
-            r.labels = tomeMerge(x, t.n, t.d, k, r.merged, r.groupSizes, r.foreground);
-            break;
-        case Method::TopK:
-            r.foreground = topK(std::vector<double>(r.saliency.begin(), r.saliency.end()), k);
-            r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
-            break;
-        case Method::Random: {
-            r.uniforms = p.uniforms.empty() ? philoxUniforms(t.n, p.seed) : p.uniforms;
-            r.foreground = topK(std::vector<double>(r.uniforms.begin(), r.uniforms.end()), k);
-            r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
-            break;
-        }
-        case Method::QuickMerge:
-            break;
-        }
-        if (r.uniforms.empty())
-            r.uniforms.assign(static_cast<std::size_t>(t.n), 0.0f); // none drawn
-    }
-};
 
 // Whether v[begin, end) holds only finite values: a branch-free scan of the exponent bits that
 // vectorizes (a float is NaN or Inf exactly when its exponent bits are all set).
@@ -356,10 +205,6 @@ void validate(const TokenSet& t, const MergeParams& p) {
 }
 
 // --- backends -----------------------------------------------------------------------------
-
-std::unique_ptr<Backend> makeCpuBackend() {
-    return std::make_unique<CpuBackend>();
-}
 
 namespace {
 std::mutex g_providerMutex;

@@ -1,0 +1,61 @@
+// The QuickMerge++ pipeline, read top to bottom (SPEC "The pipeline"). Backends implement the
+// steps (qmpp/stages.h); this file owns their order, and nothing else does.
+#include "qmpp/engine.h"
+#include "qmpp/ops.h"
+#include "qmpp/stages.h"
+
+namespace qmpp {
+
+MergeResult runStages(Stages& st, const TokenSet& t, const MergeParams& p, i64 k) {
+    MergeResult r;
+    r.method = toString(p.method);
+    st.begin(t, p, k, r);
+    st.saliency(r); // 1. low attention entropy = focused attention = salient
+    if (p.method == Method::QuickMerge) {
+        st.mask(r);    // 2-3. Gumbel-softmax mask, hard foreground, saliency mass
+        st.cluster(r); // 4. K groups by cosine similarity
+        st.merge(r);   // 5. saliency-weighted, order-preserving merge
+    } else {
+        st.baseline(r); // ToMe, top-K or random on the same K
+    }
+    const auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
+    r.arHeadsSource = heads->source;
+    st.arLoss(*heads, r); // 6. AR prior
+    st.metrics(r);        // 7. label-free metrics and the seed's fidelity loss
+    st.finish(r);
+    r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
+    return r;
+}
+
+namespace {
+
+// A Backend is its stages run by the engine; steps the stages do not run go to the CPU's.
+class StagedBackend final : public Backend {
+  public:
+    explicit StagedBackend(std::unique_ptr<Stages> s) : m_stages(std::move(s)) {}
+    std::string name() const override { return m_stages->name(); }
+    std::string device() const override { return m_stages->device(); }
+    MergeResult run(const TokenSet& t, const MergeParams& p, i64 k) override {
+        std::string why;
+        if (m_stages->supports(p, why)) return runStages(*m_stages, t, p, k);
+        if (!m_cpu) m_cpu = makeCpuStages();
+        MergeResult r = runStages(*m_cpu, t, p, k);
+        r.notes.push_back(why);
+        return r;
+    }
+
+  private:
+    std::unique_ptr<Stages> m_stages, m_cpu;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> makeStagedBackend(std::unique_ptr<Stages> stages) {
+    return std::make_unique<StagedBackend>(std::move(stages));
+}
+
+std::unique_ptr<Backend> makeCpuBackend() {
+    return makeStagedBackend(makeCpuStages());
+}
+
+} // namespace qmpp
