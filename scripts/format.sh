@@ -14,7 +14,7 @@ while IFS= read -r f; do
   else
     "$CF" --style=file -i "$f"
   fi
-done < <(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh' '*.hpp')
+done < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.h' '*.cu' '*.cuh' '*.hpp')
 if [ "$bad" -ne 0 ]; then
   echo "format: run 'bash scripts/format.sh' ($("$CF" --version | head -1))" >&2
   exit 1

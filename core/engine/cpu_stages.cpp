@@ -73,13 +73,15 @@ class CpuStages final : public Stages {
         const float* x = t.x.data();
         switch (m_p->cluster) {
         case ClusterMethod::Seeded:
-            r.labels = clusterSeeded(x, t.n, t.d, r.mass, r.foreground, m_p->refine,
-                                     &r.refineRounds);
+            r.labels =
+                clusterSeeded(x, t.n, t.d, r.mass, r.foreground, m_p->refine, &r.refineRounds);
             break;
         case ClusterMethod::Agglomerative:
             r.labels = clusterAgglomerative(x, t.n, t.d, m_k);
             break;
-        case ClusterMethod::Reference: r.labels = clusterReference(x, t.n, t.d, m_k); break;
+        case ClusterMethod::Reference:
+            r.labels = clusterReference(x, t.n, t.d, m_k);
+            break;
         }
         lap(r, "cluster");
     }
@@ -110,7 +112,8 @@ class CpuStages final : public Stages {
             r.foreground = topK(std::vector<double>(r.uniforms.begin(), r.uniforms.end()), m_k);
             r.labels = pruneKeep(x, t.n, t.d, r.foreground, r.merged, r.groupSizes);
             break;
-        case Method::QuickMerge: break;
+        case Method::QuickMerge:
+            break;
         }
         if (r.uniforms.empty()) r.uniforms.assign(static_cast<std::size_t>(t.n), 0.0f); // none
         lap(r, "merge");
@@ -138,7 +141,8 @@ class CpuStages final : public Stages {
   private:
     void lap(MergeResult& r, const char* stage) {
         const auto now = Clock::now();
-        r.timings.push_back({stage, std::chrono::duration<double, std::milli>(now - m_last).count()});
+        r.timings.push_back(
+            {stage, std::chrono::duration<double, std::milli>(now - m_last).count()});
         m_last = now;
     }
 
