@@ -23,11 +23,11 @@ if [ "${STEP:-all}" != bench ]; then
   tail -3 "$out/check-b.txt"
 fi
 if [ "${STEP:-all}" != build ]; then
-  for round in 1 2; do
+  for round in ${ROUNDS:-1 2}; do
     for side in a b; do
       ./build/ab-$side/app/cli/qmpp bench --backend cuda $ARGS --json "$out/ab-$side$round.json" \
-        > "$out/ab-$side$round.txt" 2>&1 || { echo "bench $side$round failed"; tail -5 "$out/ab-$side$round.txt"; }
+        > "build/ab-$side$round.txt" 2>&1 || { echo "bench $side$round failed"; tail -5 "build/ab-$side$round.txt"; }
     done
   done
-  python3 scripts/bench-compare.py "$out"/ab-a1.json "$out"/ab-a2.json -- "$out"/ab-b1.json "$out"/ab-b2.json | tee "$out/ab-compare.txt"
+  python3 scripts/bench-compare.py "$out"/ab-a*.json -- "$out"/ab-b*.json | tee "$out/ab-compare.txt"
 fi

@@ -1,6 +1,7 @@
 // The CUDA stages: every step of engine.cpp as kernels on one stream.
 // Device buffers persist between runs (they only grow), so the live slider loop allocates once.
 #include "qmpp/cuda_backend.h"
+#include "cuda_staging.h"
 #include "qmpp/array.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
@@ -8,6 +9,7 @@
 
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
+#include "qmpp/kernels/params.h"
 
 #include <algorithm>
 #include <chrono>
@@ -18,175 +20,17 @@
 #include <string>
 #include <utility>
 #include <vector>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace qmpp {
 
 namespace k = kernels;
 using k::DeviceBuffer;
+using staging::CachedGraph;
+using staging::Download;
+using staging::keyOf;
+using staging::uploadStaged;
 
 namespace {
-
-// float -> IEEE half, round to nearest even (as __float2half_rn): F16C eight at a time where the
-// CPU has it, else floatToHalf.
-#if defined(__x86_64__)
-__attribute__((target("avx,f16c"))) void toHalfF16c(const float* in, std::uint16_t* out,
-                                                    std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    for (; i < n; ++i)
-        out[i] = floatToHalf(in[i]);
-}
-#endif
-void toHalfHost(const float* in, std::uint16_t* out, std::size_t n) {
-#if defined(__x86_64__)
-    static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    if (f16c) return toHalfF16c(in, out, n);
-#endif
-    for (std::size_t i = 0; i < n; ++i)
-        out[i] = floatToHalf(in[i]);
-}
-
-// Host floats to device memory in T through page-locked staging: chunks are copied (or
-// converted to half) by all cores, and each chunk's DMA overlaps the next chunk's conversion.
-void uploadStaged(const float* host, std::size_t count, void* dev, bool half, k::PinnedBuffer& pin,
-                  cudaStream_t s) {
-    if (count == 0) return;
-    const std::size_t es = half ? 2 : 4;
-    auto* staging = static_cast<unsigned char*>(pin.reserve(count * es));
-    constexpr std::size_t kChunk = std::size_t(1) << 19, kPiece = std::size_t(1) << 15; // elements
-    for (std::size_t c0 = 0; c0 < count; c0 += kChunk) {
-        const std::size_t cn = std::min(kChunk, count - c0);
-        const long long pieces = static_cast<long long>((cn + kPiece - 1) / kPiece);
-#pragma omp parallel for schedule(static) if (pieces > 1)
-        for (long long q = 0; q < pieces; ++q) {
-            const std::size_t b = c0 + std::size_t(q) * kPiece, e = std::min(b + kPiece, c0 + cn);
-            if (half)
-                toHalfHost(host + b, reinterpret_cast<std::uint16_t*>(staging) + b, e - b);
-            else
-                std::memcpy(reinterpret_cast<float*>(staging) + b, host + b, (e - b) * 4);
-        }
-        QMPP_CUDA_CHECK(cudaMemcpyAsync(static_cast<unsigned char*>(dev) + c0 * es,
-                                        staging + c0 * es, cn * es, cudaMemcpyHostToDevice, s));
-    }
-}
-
-// Results gathered on the device into one buffer, one DMA into page-locked memory, then copied
-// out to their vectors by all cores.
-class Download {
-  public:
-    template <class T> void add(const DeviceBuffer<T>& src, T* host, std::size_t count) {
-        if (!count) return;
-        m_segs.push_back({src.get(), count * sizeof(T), m_bytes});
-        m_hosts.push_back(host);
-        m_bytes += (count * sizeof(T) + 15) / 16 * 16;
-    }
-    void run(DeviceBuffer<std::uint8_t>& packed, k::PinnedBuffer& pin, cudaStream_t s) {
-        packed.resize(std::max<std::size_t>(m_bytes, 1));
-        m_pinned = static_cast<unsigned char*>(pin.reserve(m_bytes));
-        for (std::size_t b = 0; b < m_segs.size(); b += k::kMaxPack)
-            k::pack(m_segs.data() + b, int(std::min<std::size_t>(k::kMaxPack, m_segs.size() - b)),
-                    packed.get(), s);
-        if (m_bytes)
-            QMPP_CUDA_CHECK(
-                cudaMemcpyAsync(m_pinned, packed.get(), m_bytes, cudaMemcpyDeviceToHost, s));
-    }
-    // After the stream is synchronized.
-    void finish() const {
-        constexpr std::size_t kPiece = std::size_t(1) << 16;
-        std::vector<std::pair<std::size_t, std::size_t>> work; // (segment, piece start)
-        for (std::size_t i = 0; i < m_segs.size(); ++i)
-            for (std::size_t b = 0; b < m_segs[i].bytes; b += kPiece)
-                work.emplace_back(i, b);
-        const long long jobs = static_cast<long long>(work.size());
-#pragma omp parallel for schedule(dynamic) if (jobs > 8)
-        for (long long j = 0; j < jobs; ++j) {
-            const auto [i, b] = work[std::size_t(j)];
-            const std::size_t len = std::min(kPiece, m_segs[i].bytes - b);
-            std::memcpy(static_cast<unsigned char*>(m_hosts[i]) + b,
-                        m_pinned + m_segs[i].offset + b, len);
-        }
-    }
-
-  private:
-    std::vector<k::PackSegment> m_segs;
-    std::vector<void*> m_hosts;
-    std::size_t m_bytes = 0;
-    unsigned char* m_pinned = nullptr;
-};
-
-bool graphsEnabled() {
-    static const bool on = [] {
-        const char* e = std::getenv("QMPP_CUDA_GRAPHS");
-        return !(e && std::string(e) == "0");
-    }();
-    return on;
-}
-
-// A cache key from sizes and buffer addresses.
-std::string keyPart(long long v) {
-    return std::to_string(v);
-}
-std::string keyPart(const void* p) {
-    return std::to_string(reinterpret_cast<std::uintptr_t>(p));
-}
-template <class... A> std::string keyOf(const A&... a) {
-    std::string key;
-    ((key += keyPart(a) + ","), ...);
-    return key;
-}
-
-// One stage's launches as a CUDA graph, cached by a key of everything they depend on (shapes,
-// buffer addresses, parameters): the second run with a key captures them, later runs with it
-// relaunch the graph, which saves the host's per-launch cost (many small kernels at small N).
-class CachedGraph {
-  public:
-    CachedGraph() = default;
-    ~CachedGraph() { reset(); }
-    CachedGraph(const CachedGraph&) = delete;
-    CachedGraph& operator=(const CachedGraph&) = delete;
-    // Enqueues `work` on s, directly or as the cached graph.
-    template <class F> void run(const std::string& key, cudaStream_t s, F&& work) {
-        if (!graphsEnabled()) return work();
-        if (m_exec && key == m_key) {
-            QMPP_CUDA_CHECK(cudaGraphLaunch(m_exec, s));
-            return;
-        }
-        if (key != m_seen) { // first sighting: run directly (buffers may still grow)
-            m_seen = key;
-            return work();
-        }
-        reset();
-        cudaGraph_t g = nullptr;
-        QMPP_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-        try {
-            work();
-        } catch (...) {
-            if (cudaStreamEndCapture(s, &g) == cudaSuccess && g) cudaGraphDestroy(g);
-            throw;
-        }
-        QMPP_CUDA_CHECK(cudaStreamEndCapture(s, &g));
-        const cudaError_t inst = cudaGraphInstantiate(&m_exec, g, 0);
-        QMPP_CUDA_CHECK_PRINT(cudaGraphDestroy(g));
-        QMPP_CUDA_CHECK(inst);
-        m_key = key;
-        QMPP_CUDA_CHECK(cudaGraphLaunch(m_exec, s));
-    }
-
-  private:
-    void reset() noexcept {
-        if (m_exec) QMPP_CUDA_CHECK_PRINT(cudaGraphExecDestroy(m_exec));
-        m_exec = nullptr;
-        m_key.clear();
-    }
-    cudaGraphExec_t m_exec = nullptr;
-    std::string m_key, m_seen;
-};
 
 class CudaStages final : public Stages {
   public:
@@ -343,42 +187,30 @@ void CudaStages::saliency(MergeResult& r) {
     timed("entropy", [&] {
         if (!t.attention.empty()) {
             r.layers = t.attnLayers;
-            k::EntropyMapsParams ep;
-            ep.a = stage(m_src, m_src16, m_pinSrc, t.attention.data(), t.attention.size());
-            ep.layers = static_cast<int>(t.attnLayers);
-            ep.heads = static_cast<int>(t.attnHeads);
-            ep.n = u.n;
             m_h.resize(t.attnLayers * t.n);
-            ep.h = m_h.get();
-            k::entropyMaps(ep, version(k::Kernel::EntropyMaps), m_prec, m_stream);
+            const void* a = stage(m_src, m_src16, m_pinSrc, t.attention.data(), t.attention.size());
+            k::entropyMaps(k::entropyMapsParams(a, static_cast<int>(t.attnLayers),
+                                                static_cast<int>(t.attnHeads), u.n, m_h.get()),
+                           version(k::Kernel::EntropyMaps), m_prec, m_stream);
             r.saliencySource = "attention maps (L=" + std::to_string(t.attnLayers) +
                                ", H=" + std::to_string(t.attnHeads) + ")";
             return;
         }
-        k::EntropyGramParams gp;
-        gp.n = u.n;
-        gp.d = u.d;
-        if (!t.hidden.empty()) {
-            r.layers = t.hiddenLayers;
-            gp.x = m_prec == k::Prec::F16 ? static_cast<const void*>(m_src16.get()) : m_src.get();
-            gp.sources = static_cast<int>(t.hiddenLayers);
-            gp.scales = 1;
-            gp.beta[0] = static_cast<float>(1.0 / std::sqrt(double(u.d)));
-            r.saliencySource = "hidden states (L=" + std::to_string(t.hiddenLayers) + ")";
-        } else {
-            const int layers = u.p->layers;
-            r.layers = layers;
-            gp.x = u.x;
-            gp.sources = 1;
-            gp.scales = layers;
-            for (int l = 0; l < layers; ++l)
-                gp.beta[l] =
-                    static_cast<float>(multiScaleFactor(l, layers) / std::sqrt(double(u.d)));
-            r.saliencySource =
-                "tokens, multi-scale self-attention (L=" + std::to_string(layers) + ")";
-        }
+        // hidden states: L sources of one scale (beta = 1/sqrt(D)); tokens: one source, L scales
+        const bool hidden = !t.hidden.empty();
+        r.layers = hidden ? t.hiddenLayers : u.p->layers;
+        const std::vector<double> betas = multiScaleBetas(hidden ? 1 : u.p->layers, u.d);
+        const std::vector<float> beta(betas.begin(), betas.end());
+        const void* src = !hidden                  ? u.x
+                          : m_prec == k::Prec::F16 ? static_cast<const void*>(m_src16.get())
+                                                   : m_src.get();
         m_h.resize(r.layers * t.n);
-        gp.h = m_h.get();
+        k::EntropyGramParams gp =
+            k::entropyGramParams(src, hidden ? static_cast<int>(t.hiddenLayers) : 1, u.n, u.d,
+                                 beta.data(), static_cast<int>(beta.size()), m_h.get());
+        r.saliencySource =
+            hidden ? "hidden states (L=" + std::to_string(t.hiddenLayers) + ")"
+                   : "tokens, multi-scale self-attention (L=" + std::to_string(u.p->layers) + ")";
         const k::Version v = version(k::Kernel::EntropyGram);
         gp.workBytes = k::entropyGramWorkBytes(gp, v, m_prec);
         m_work.resize(gp.workBytes);
@@ -386,15 +218,11 @@ void CudaStages::saliency(MergeResult& r) {
         k::entropyGram(gp, v, m_prec, m_stream);
     });
     timed("saliency", [&] {
-        k::SaliencyParams sp;
-        sp.h = m_h.get();
-        sp.layers = static_cast<int>(r.layers);
-        sp.n = u.n;
         m_minmax.resize(2 * r.layers);
         m_s.resize(t.n);
-        sp.minmax = m_minmax.get();
-        sp.s = m_s.get();
-        k::saliency(sp, version(k::Kernel::Saliency), m_stream);
+        k::saliency(k::saliencyParams(m_h.get(), static_cast<int>(r.layers), u.n, m_minmax.get(),
+                                      m_s.get()),
+                    version(k::Kernel::Saliency), m_stream);
     });
 }
 
@@ -406,28 +234,16 @@ void CudaStages::mask(MergeResult&) {
     u.deviceFounders = version(k::Kernel::TopK) == k::Version::Optimized;
     m_founderOf.resize(u.n);
     timed("gumbel", [&] {
-        k::GumbelParams gp;
-        gp.s = m_s.get();
-        gp.u = m_u.get();
-        gp.n = u.n;
-        gp.tau = static_cast<float>(p.temperature);
-        gp.eps = static_cast<float>(p.epsilon);
         for (auto* b : {&m_keys, &m_pi, &m_mass})
             b->resize(u.n);
         m_scratch.resize(2);
-        gp.keys = m_keys.get();
-        gp.pi = m_pi.get();
-        gp.mass = m_mass.get();
-        gp.scratch = m_scratch.get();
-        k::TopKParams tp;
-        tp.keys = m_keys.get();
-        tp.n = u.n;
-        tp.k = u.k;
         m_sel.resize(u.n);
         m_idx.resize(u.k);
-        tp.selected = m_sel.get();
-        tp.idx = m_idx.get();
-        if (u.deviceFounders) tp.founderOf = m_founderOf.get();
+        const k::GumbelParams gp = k::gumbelParams(
+            m_s.get(), m_u.get(), u.n, static_cast<float>(p.temperature),
+            static_cast<float>(p.epsilon), m_keys.get(), m_pi.get(), m_mass.get(), m_scratch.get());
+        const k::TopKParams tp = k::topKParams(m_keys.get(), u.n, u.k, m_sel.get(), m_idx.get(),
+                                               u.deviceFounders ? m_founderOf.get() : nullptr);
         k::gumbelTopK(gp, tp, version(k::Kernel::Gumbel), m_stream); // one launch when optimized
     });
     u.fg.assign(static_cast<std::size_t>(u.k), 0);
@@ -475,32 +291,17 @@ void CudaStages::clusterSeeded() {
                               version(k::Kernel::Centres) == k::Version::Optimized;
     m_state.resize(2 + std::max(refine, 0));
     auto centresFrom = [&](const int* founders, const int* labels) {
-        k::CentresParams cp;
-        cp.x = u.x;
-        cp.n = n;
-        cp.d = d;
-        cp.k = K;
+        k::CentresParams cp = k::centresParams(u.x, n, d, K, labels, m_mass.get(), m_centres.get());
         cp.founders = founders;
-        cp.labels = labels;
-        cp.mass = m_mass.get();
-        cp.centres = m_centres.get();
         cp.skip = deviceRefine ? m_state.get() : nullptr;
         k::centres(cp, version(k::Kernel::Centres), m_prec, m_stream);
     };
     auto assignTo = [&](int* out, const int* previous, int* changed) {
-        k::AssignParams ap;
-        ap.x = u.x;
-        ap.n = n;
-        ap.d = d;
-        ap.k = K;
-        ap.centres = m_centres.get();
-        ap.founderOf = m_founderOf.get();
-        ap.labels = out;
+        k::AssignParams ap = k::assignParams(u.x, n, d, K, m_centres.get(), m_founderOf.get(), out,
+                                             m_centres16.get(), m_assignPart.get());
         ap.previous = previous;
         ap.changed = changed;
         ap.skip = deviceRefine ? m_state.get() : nullptr;
-        ap.centresHalf = m_centres16.get();
-        ap.partial = m_assignPart.get();
         k::assign(ap, version(k::Kernel::Assign), m_prec, m_stream);
     };
     m_labels2.resize(n);
@@ -544,22 +345,13 @@ void CudaStages::clusterSeeded() {
 void CudaStages::merge(MergeResult&) {
     const Run& u = m_run;
     timed("merge", [&] {
-        k::MergeParams mp;
-        mp.x = u.x;
-        mp.n = u.n;
-        mp.d = u.d;
-        mp.k = u.k;
-        mp.mass = m_mass.get();
-        mp.labels = m_labels.get();
         for (auto* b : {&m_first, &m_rank, &m_sizes})
             b->resize(u.k);
         m_merged.resize(std::size_t(u.k) * u.d);
-        mp.first = m_first.get();
-        mp.rank = m_rank.get();
-        mp.merged = m_merged.get();
-        mp.sizes = m_sizes.get();
         m_order.resize(u.n);
-        mp.order = m_order.get();
+        const k::MergeParams mp =
+            k::mergeParams(u.x, u.n, u.d, u.k, m_mass.get(), m_labels.get(), m_first.get(),
+                           m_rank.get(), m_merged.get(), m_sizes.get(), m_order.get());
         k::merge(mp, version(k::Kernel::Merge), m_prec, m_stream);
     });
 }
@@ -576,19 +368,13 @@ void CudaStages::arLoss(const ArHeads& heads, MergeResult&) {
     }
     u.m1 = u.k > 1 ? static_cast<std::size_t>(u.k - 1) : 0;
     timed("ar_heads", [&] {
-        k::ArParams ap;
-        ap.merged = m_merged.get();
-        ap.k = u.k;
-        ap.d = u.d;
-        k::bindArWeights(
-            ap, m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get(), u.d,
-            m_prec);
         m_means.resize(std::max<std::size_t>(1, 2 * u.m1 * D));
         m_hidden.resize(std::max<std::size_t>(1, 2 * u.m1 * hd));
         m_err.resize(std::max<std::size_t>(1, 2 * u.m1));
-        ap.means = m_means.get();
-        ap.hidden = m_hidden.get();
-        ap.err = m_err.get();
+        const void* w =
+            m_prec == k::Prec::F16 ? static_cast<const void*>(m_w16.get()) : m_w32.get();
+        const k::ArParams ap = k::arParams(m_merged.get(), u.k, u.d, w, m_prec, m_means.get(),
+                                           m_hidden.get(), m_err.get());
         const std::string key = keyOf(u.k, u.d, ap.merged, ap.w1[0], ap.means, ap.hidden, ap.err);
         m_arGraph.run(key, m_stream,
                       [&] { k::arHeads(ap, version(k::Kernel::ArHeads), m_prec, m_stream); });
@@ -599,19 +385,12 @@ void CudaStages::arLoss(const ArHeads& heads, MergeResult&) {
 void CudaStages::metrics(MergeResult&) {
     const Run& u = m_run;
     timed("metrics", [&] {
-        k::MetricsParams mp;
-        mp.x = u.x;
-        mp.n = u.n;
-        mp.d = u.d;
-        mp.k = u.k;
-        mp.labels = m_labels.get();
-        mp.merged = m_merged.get();
         m_terms.resize(4 * std::size_t(u.n));
         m_mnorm.resize(u.k);
-        mp.tokenTerms = m_terms.get();
-        mp.mergedNorm = m_mnorm.get();
         m_padErr.resize(u.n);
-        mp.paddedErr = m_padErr.get();
+        const k::MetricsParams mp =
+            k::metricsParams(u.x, u.n, u.d, u.k, m_labels.get(), m_merged.get(), m_terms.get(),
+                             m_mnorm.get(), m_padErr.get());
         k::metrics(mp, version(k::Kernel::Metrics), m_prec, m_stream);
     });
 }

@@ -57,11 +57,15 @@ double multiScaleFactor(int l, int layers) {
     return std::pow(4.0, 2.0 * l / (layers - 1) - 1.0);
 }
 
-std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers) {
-    std::vector<double> betas(static_cast<std::size_t>(layers));
+std::vector<double> multiScaleBetas(int layers, i64 d) {
+    std::vector<double> betas(static_cast<std::size_t>(std::max(layers, 0)));
     for (int l = 0; l < layers; ++l)
         betas[l] = multiScaleFactor(l, layers) / std::sqrt(double(d));
-    return gramEntropies(x, n, d, betas);
+    return betas;
+}
+
+std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers) {
+    return gramEntropies(x, n, d, multiScaleBetas(layers, d));
 }
 
 std::vector<double> entropyHidden(const float* h, i64 layers, i64 n, i64 d) {

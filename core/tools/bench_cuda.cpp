@@ -10,6 +10,7 @@
 
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/ops.h"
+#include "qmpp/kernels/params.h"
 
 #include <cublas_v2.h>
 #include <dlfcn.h>
@@ -332,13 +333,12 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     const bool ok = !failed.count("entropy_gram/" + vn + "/" + pn);
                     DeviceBuffer<float> h(std::size_t(L) * n);
                     // hidden states: L sources, one scale each
-                    kk::EntropyGramParams gp;
-                    gp.sources = L;
-                    gp.scales = 1;
-                    gp.n = int(n);
-                    gp.d = int(d);
-                    gp.beta[0] = float(1 / std::sqrt(double(d)));
-                    gp.h = h.get();
+                    const std::vector<double> hb = multiScaleBetas(1, d),
+                                              tb = multiScaleBetas(L, d);
+                    const std::vector<float> hiddenBeta(hb.begin(), hb.end()),
+                        tokenBetas(tb.begin(), tb.end());
+                    kk::EntropyGramParams gp = kk::entropyGramParams(nullptr, L, int(n), int(d),
+                                                                     hiddenBeta.data(), 1, h.get());
                     DeviceBuffer<std::uint8_t> work;
                     auto scratch = [&] {
                         gp.workBytes = kk::entropyGramWorkBytes(gp, v, prec);
@@ -370,10 +370,8 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         gp.tiles = kk::EntropyGramParams::Tiles::Auto;
                     }
                     // tokens: one source, L scales
-                    gp.sources = 1;
-                    gp.scales = L;
-                    for (int l = 0; l < L; ++l)
-                        gp.beta[l] = float(multiScaleFactor(l, L) / std::sqrt(double(d)));
+                    gp = kk::entropyGramParams(nullptr, 1, int(n), int(d), tokenBetas.data(), L,
+                                               h.get());
                     scratch();
                     if (ok)
                         record(c,
@@ -394,12 +392,9 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                     if (prec == kk::Prec::F16)
                         kk::toHalf(a32.get(), a16.get(), a32.size(), c.stream);
                     DeviceBuffer<float> h(std::size_t(L) * n);
-                    kk::EntropyMapsParams mp;
-                    mp.a = prec == kk::Prec::F16 ? static_cast<const void*>(a16.get()) : a32.get();
-                    mp.layers = L;
-                    mp.heads = 1;
-                    mp.n = int(n);
-                    mp.h = h.get();
+                    const kk::EntropyMapsParams mp = kk::entropyMapsParams(
+                        prec == kk::Prec::F16 ? static_cast<const void*>(a16.get()) : a32.get(), L,
+                        1, int(n), h.get());
                     for (auto v : versions) {
                         const std::string vn = kk::versionName(v);
                         if (!kk::available(kk::Kernel::EntropyMaps, v) ||
@@ -464,12 +459,14 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 const double N = double(n), D = double(d), K = double(k);
                 if (prec == kk::Prec::F32) { // precision-independent kernels, timed once
                     run(kk::Kernel::Gumbel, "fp32", 20 * N, 24 * N, [&](int) {
-                        kk::GumbelParams gp{s.get(),    u.get(),  int(n),     0.1f,     0.01f,
-                                            keys.get(), pi.get(), mass.get(), scr.get()};
+                        kk::GumbelParams gp =
+                            kk::gumbelParams(s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(),
+                                             pi.get(), mass.get(), scr.get());
                         kk::gumbel(gp, v, c.stream);
                     });
                     run(kk::Kernel::TopK, "fp32", 0, 8 * N + 4 * K, [&](int) {
-                        kk::TopKParams tp{keys.get(), int(n), int(k), sel.get(), idx.get()};
+                        kk::TopKParams tp =
+                            kk::topKParams(keys.get(), int(n), int(k), sel.get(), idx.get());
                         kk::topK(tp, v, c.stream);
                     });
                     // both in one launch, as the pipeline runs them
@@ -480,55 +477,42 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                         record(c,
                                timeIt(c,
                                       [&](int) {
-                                          kk::GumbelParams gp{s.get(),  u.get(),    int(n),
-                                                              0.1f,     0.01f,      keys.get(),
-                                                              pi.get(), mass.get(), scr.get()};
-                                          kk::TopKParams tp{keys.get(), int(n),
-                                                            int(k),     sel.get(),
-                                                            idx.get(),  fusedFounders.get()};
+                                          kk::GumbelParams gp = kk::gumbelParams(
+                                              s.get(), u.get(), int(n), 0.1f, 0.01f, keys.get(),
+                                              pi.get(), mass.get(), scr.get());
+                                          kk::TopKParams tp =
+                                              kk::topKParams(keys.get(), int(n), int(k), sel.get(),
+                                                             idx.get(), fusedFounders.get());
                                           kk::gumbelTopK(gp, tp, v, c.stream);
                                       }),
                                "gumbel_topk", vn, "fp32", n, d, 1, k, 20 * N, 32 * N + 4 * K, true);
                 }
                 run(kk::Kernel::Cosine, pn, 2 * N * N * D, es * N * D + 4 * N * N, [&](int rep) {
-                    kk::CosineParams cp{X.get(rep), X.get(rep),   int(n),        int(n),
-                                        int(d),     cosBuf.get(), invNorms.get()};
+                    kk::CosineParams cp = kk::cosineParams(X.get(rep), X.get(rep), int(n), int(n),
+                                                           int(d), cosBuf.get(), invNorms.get());
                     kk::cosine(cp, v, prec, c.stream);
                 });
                 if (mmaBeside(v, prec) && !failed.count("cosine/" + vn + "/" + pn))
                     record(c,
                            timeIt(c,
                                   [&](int rep) {
-                                      kk::CosineParams cp{X.get(rep),    X.get(rep), int(n),
-                                                          int(n),        int(d),     cosBuf.get(),
-                                                          invNorms.get()};
+                                      kk::CosineParams cp =
+                                          kk::cosineParams(X.get(rep), X.get(rep), int(n), int(n),
+                                                           int(d), cosBuf.get(), invNorms.get());
                                       cp.tiles = kk::CosineParams::Tiles::MmaSync;
                                       kk::cosine(cp, v, prec, c.stream);
                                   }),
                            "cosine_mma", vn, pn, n, d, 1, 0, 2 * N * N * D, es * N * D + 4 * N * N,
                            true);
                 run(kk::Kernel::Centres, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
-                    kk::CentresParams cp;
-                    cp.x = X.get(rep);
-                    cp.n = int(n);
-                    cp.d = int(d);
-                    cp.k = int(k);
-                    cp.labels = groups.get();
-                    cp.mass = mass.get();
-                    cp.centres = cen.get();
-                    kk::centres(cp, v, prec, c.stream);
+                    kk::centres(kk::centresParams(X.get(rep), int(n), int(d), int(k), groups.get(),
+                                                  mass.get(), cen.get()),
+                                v, prec, c.stream);
                 });
                 auto assignOnce = [&](int rep, kk::AssignParams::Tiles tiles) {
-                    kk::AssignParams ap;
-                    ap.x = X.get(rep);
-                    ap.n = int(n);
-                    ap.d = int(d);
-                    ap.k = int(k);
-                    ap.centres = cen.get();
-                    ap.founderOf = founderOf.get();
-                    ap.labels = labels.get();
-                    ap.centresHalf = cenHalf.get();
-                    ap.partial = assignPart.get();
+                    kk::AssignParams ap = kk::assignParams(X.get(rep), int(n), int(d), int(k),
+                                                           cen.get(), founderOf.get(), labels.get(),
+                                                           cenHalf.get(), assignPart.get());
                     ap.tiles = tiles;
                     kk::assign(ap, v, prec, c.stream);
                 };
@@ -546,27 +530,21 @@ std::vector<TimingStats> benchCuda(const BenchOptions& o, bool withOptimized, st
                 QMPP_CUDA_CHECK(cudaMemcpyAsync(labels.get(), groups.get(), 4 * n,
                                                 cudaMemcpyDeviceToDevice, c.stream));
                 run(kk::Kernel::Merge, pn, 2 * N * D, es * N * D + 4 * K * D, [&](int rep) {
-                    kk::MergeParams mp{X.get(rep),   int(n),       int(d),      int(k),
-                                       mass.get(),   labels.get(), first.get(), rank.get(),
-                                       merged.get(), sizes.get(),  order.get()};
-                    kk::merge(mp, v, prec, c.stream);
+                    kk::merge(kk::mergeParams(X.get(rep), int(n), int(d), int(k), mass.get(),
+                                              labels.get(), first.get(), rank.get(), merged.get(),
+                                              sizes.get(), order.get()),
+                              v, prec, c.stream);
                 });
                 run(kk::Kernel::ArHeads, pn, (K - 1) * 2 * 2 * 256 * D,
                     es * 4 * 256 * D + 4 * K * D, [&](int rep) {
-                        kk::ArParams ap;
-                        kk::bindArWeights(ap, W.get(rep), int(d), prec);
-                        ap.merged = merged.get();
-                        ap.k = int(k);
-                        ap.d = int(d);
-                        ap.means = means.get();
-                        ap.hidden = hidden.get();
-                        ap.err = err.get();
-                        kk::arHeads(ap, v, prec, c.stream);
+                        kk::arHeads(kk::arParams(merged.get(), int(k), int(d), W.get(rep), prec,
+                                                 means.get(), hidden.get(), err.get()),
+                                    v, prec, c.stream);
                     });
                 run(kk::Kernel::Metrics, pn, 8 * N * D, es * N * D + 4 * K * D, [&](int rep) {
-                    kk::MetricsParams mp{X.get(rep),   int(n),       int(d),      int(k),
-                                         groups.get(), merged.get(), terms.get(), mn.get()};
-                    kk::metrics(mp, v, prec, c.stream);
+                    kk::metrics(kk::metricsParams(X.get(rep), int(n), int(d), int(k), groups.get(),
+                                                  merged.get(), terms.get(), mn.get()),
+                                v, prec, c.stream);
                 });
             }
         }

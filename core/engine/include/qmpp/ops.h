@@ -11,6 +11,8 @@ namespace qmpp {
 // c_l = 4^(2l/(L-1) - 1) (c = 1 for L = 1). One Gram product serves every layer.
 std::vector<double> entropyMultiScale(const float* x, i64 n, i64 d, int layers);
 double multiScaleFactor(int l, int layers); // c_l
+// beta_l = c_l / sqrt(D) for each of `layers` scales.
+std::vector<double> multiScaleBetas(int layers, i64 d);
 // hidden states h [L, N, D]: Q = K = h_l, beta = 1/sqrt(D).
 std::vector<double> entropyHidden(const float* h, i64 layers, i64 n, i64 d);
 // attention maps a [L, H, N, N]: rows renormalized; per-head entropies averaged.
