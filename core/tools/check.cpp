@@ -20,19 +20,19 @@ namespace {
 void checkKernels(const Input& in, kk::Version v, kk::Prec p, std::mt19937_64& rng, Printer& pr,
                   const std::vector<i64>* rows = nullptr) {
     KernelCase c(in, v, p, rng, pr);
-    checkEntropyGramKernel(c, rows);
+    c.checkEntropyGramKernel(rows);
     if (rows) return;
-    checkEntropyMapsKernel(c);
-    checkSaliencyKernel(c);
-    checkCosineKernel(c);
-    checkGumbelKernels(c);
-    checkTopKKernel(c);
-    makeGroups(c);
-    checkCentresKernel(c);
-    checkAssignKernel(c);
-    checkMergeKernel(c);
-    checkArKernel(c);
-    checkMetricsKernel(c);
+    c.checkEntropyMapsKernel();
+    c.checkSaliencyKernel();
+    c.checkCosineKernel();
+    c.checkGumbelKernels();
+    c.checkTopKKernel();
+    c.makeGroups();
+    c.checkCentresKernel();
+    c.checkAssignKernel();
+    c.checkMergeKernel();
+    c.checkArKernel();
+    c.checkMetricsKernel();
 }
 #endif
 

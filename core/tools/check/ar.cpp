@@ -62,18 +62,8 @@ void checkArCpu(const Input& in, const std::vector<float>& merged, Printer& pr) 
 }
 
 #ifdef QMPP_HAVE_CUDA
-void checkArKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    if (!c.skip(kk::Kernel::ArHeads) && k >= 2) {
+void KernelCase::checkArKernel() {
+    if (!skip(kk::Kernel::ArHeads) && k >= 2) {
         const auto heads = defaultArHeads(d);
         Dev dw;
         const std::size_t hd = ArHeads::kHidden;

@@ -27,29 +27,16 @@ std::vector<double> refCentres(const std::vector<float>& x, i64 n, i64 d,
 
 } // namespace
 
-void makeGroups(KernelCase& c) {
-    randomGroups(c.in.n, c.k, c.rng, c.groups, c.mass);
-    c.dgroups.upload(c.groups.data(), c.groups.size());
-    c.dmass.upload(c.mass.data(), c.mass.size());
-    c.centresRef = refCentres(c.x, c.in.n, c.in.d, c.groups, c.mass, c.k);
-    c.centresF.assign(c.centresRef.begin(), c.centresRef.end());
+void KernelCase::makeGroups() {
+    randomGroups(n, k, rng, groups, mass);
+    dgroups.upload(groups.data(), groups.size());
+    dmass.upload(mass.data(), mass.size());
+    centresRef = refCentres(x, n, d, groups, mass, k);
+    centresF.assign(centresRef.begin(), centresRef.end());
 }
 
-void checkCentresKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const void* X = c.X;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    const kk::DeviceBuffer<int>& dgroups = c.dgroups;
-    const kk::DeviceBuffer<float>& dmass = c.dmass;
-    if (!c.skip(kk::Kernel::Centres)) {
+void KernelCase::checkCentresKernel() {
+    if (!skip(kk::Kernel::Centres)) {
         kk::DeviceBuffer<float> out;
         poison(out, k * d);
         kk::centres(
@@ -57,26 +44,12 @@ void checkCentresKernel(KernelCase& c) {
             p, nullptr);
         const auto got = fetch(out, k * d);
         pr.add("centres", vn, pn, in,
-               compare(got.data(), c.centresRef.data(), c.centresRef.size(), tol), tol);
+               compare(got.data(), centresRef.data(), centresRef.size(), tol), tol);
     }
 }
 
-void checkAssignKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const std::vector<float>& x = c.x;
-    const void* X = c.X;
-    const bool warpgroups = c.warpgroups;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    const std::vector<int>& groups = c.groups;
-    const std::vector<float>& centresF = c.centresF;
-    if (!c.skip(kk::Kernel::Assign)) {
+void KernelCase::checkAssignKernel() {
+    if (!skip(kk::Kernel::Assign)) {
         // founders: the first member of each group
         std::vector<int> founderOf(static_cast<std::size_t>(n), -1);
         std::vector<bool> seen(static_cast<std::size_t>(k), false);

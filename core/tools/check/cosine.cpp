@@ -17,22 +17,10 @@ std::vector<double> refCosine(const std::vector<float>& a, i64 m, const std::vec
 
 } // namespace
 
-void checkCosineKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const std::vector<float>& x = c.x;
-    const void* X = c.X;
-    const bool warpgroups = c.warpgroups;
-    Printer& pr = c.pr;
+void KernelCase::checkCosineKernel() {
     // cosine: up to 200 rows against all, and all against all (the symmetric schedule) up to
     // N = 1000; FP16 also on the tiles Auto does not pick here
-    if (!c.skip(kk::Kernel::Cosine)) {
+    if (!skip(kk::Kernel::Cosine)) {
         using Tiles = kk::CosineParams::Tiles;
         std::vector<std::pair<Tiles, std::string>> shapes = {{Tiles::Auto, ""}};
         if (warpgroups) shapes.push_back({Tiles::MmaSync, ", mma.sync tiles"});

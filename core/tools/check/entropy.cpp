@@ -89,22 +89,10 @@ void checkEntropyCpu(const Input& in, Printer& pr) {
 }
 
 #ifdef QMPP_HAVE_CUDA
-void checkEntropyGramKernel(KernelCase& c, const std::vector<i64>* rows_) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const std::vector<float>& x = c.x;
-    const void* X = c.X;
-    const bool warpgroups = c.warpgroups;
-    Printer& pr = c.pr;
+void KernelCase::checkEntropyGramKernel(const std::vector<i64>* rows_) {
     // entropy_gram: multi-scale (3 scales) on the tokens; two hidden-state sources (the tokens
     // and the tokens in reverse order at half scale); the optimized version in both schedules.
-    if (!c.skip(kk::Kernel::EntropyGram)) {
+    if (!skip(kk::Kernel::EntropyGram)) {
         std::vector<i64> rows;
         if (rows_)
             rows = *rows_;
@@ -181,18 +169,9 @@ void checkEntropyGramKernel(KernelCase& c, const std::vector<i64>* rows_) {
     }
 }
 
-void checkEntropyMapsKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    std::mt19937_64& rng = c.rng;
-    Printer& pr = c.pr;
+void KernelCase::checkEntropyMapsKernel() {
     // entropy_maps: [2 layers, 2 heads, N, N] positive maps with some exact zeros
-    if (!c.skip(kk::Kernel::EntropyMaps) && n <= 600) {
+    if (!skip(kk::Kernel::EntropyMaps) && n <= 600) {
         std::uniform_real_distribution<float> u(0.0f, 1.0f);
         std::vector<float> a(static_cast<std::size_t>(4 * n * n));
         for (std::size_t i = 0; i < a.size(); ++i)
@@ -209,17 +188,9 @@ void checkEntropyMapsKernel(KernelCase& c) {
     }
 }
 
-void checkSaliencyKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    std::mt19937_64& rng = c.rng;
-    Printer& pr = c.pr;
+void KernelCase::checkSaliencyKernel() {
     // saliency (precision-independent input): 3 layers, one of them constant
-    if (!c.skip(kk::Kernel::Saliency)) {
+    if (!skip(kk::Kernel::Saliency)) {
         std::uniform_real_distribution<float> u(0.5f, 6.0f);
         std::vector<float> h(static_cast<std::size_t>(3 * n));
         for (i64 i = 0; i < 3 * n; ++i)

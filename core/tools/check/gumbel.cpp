@@ -4,18 +4,9 @@
 namespace qmpp::check {
 
 #ifdef QMPP_HAVE_CUDA
-void checkGumbelKernels(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const std::string& vn = c.vn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    std::mt19937_64& rng = c.rng;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    std::vector<float>& keysHost = c.keysHost;
+void KernelCase::checkGumbelKernels() {
     // gumbel + top-K on saliency in [0, 1] and Philox uniforms
-    if (!c.skip(kk::Kernel::Gumbel)) {
+    if (!skip(kk::Kernel::Gumbel)) {
         std::uniform_real_distribution<float> u01(0.0f, 1.0f);
         std::vector<float> s(static_cast<std::size_t>(n));
         for (auto& e : s)
@@ -84,16 +75,8 @@ void checkGumbelKernels(KernelCase& c) {
     }
 }
 
-void checkTopKKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const std::string& vn = c.vn;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    std::vector<float>& keysHost = c.keysHost;
-    if (!c.skip(kk::Kernel::TopK) && !keysHost.empty()) {
+void KernelCase::checkTopKKernel() {
+    if (!skip(kk::Kernel::TopK) && !keysHost.empty()) {
         // the Gumbel keys, then the same keys rounded to 0.5 (many ties, broken by index)
         std::vector<float> tied = keysHost;
         for (auto& e : tied)

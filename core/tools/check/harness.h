@@ -174,8 +174,8 @@ template <class T> void poison(kk::DeviceBuffer<T>& b, std::size_t n) {
 struct KernelCase {
     KernelCase(const Input& input, kk::Version version, kk::Prec prec, std::mt19937_64& r,
                Printer& printer)
-        : in(input), v(version), p(prec), vn(kk::versionName(version)), pn(kk::precName(prec)),
-          tol(prec == kk::Prec::F16 ? kF16 : kF32),
+        : in(input), n(input.n), d(input.d), v(version), p(prec), vn(kk::versionName(version)),
+          pn(kk::precName(prec)), tol(prec == kk::Prec::F16 ? kF16 : kF32),
           x(prec == kk::Prec::F16 ? roundHalf(input.x) : input.x), X(dx.put(input.x, prec)),
           // the optimized FP16 kernels' warpgroup tiles, checked forced where they run (16-byte
           // rows)
@@ -190,6 +190,7 @@ struct KernelCase {
     }
 
     const Input& in;
+    i64 n, d;
     kk::Version v;
     kk::Prec p;
     std::string vn, pn;
@@ -209,21 +210,23 @@ struct KernelCase {
     kk::DeviceBuffer<float> dmass;
     std::vector<double> centresRef; // the groups' reference centres [K, D]
     std::vector<float> centresF;    // the same in float (the assignment's centres)
+
+    // The checks, one per kernel, in the order checkKernels runs them. `rows`: check these rows
+    // only (the large case), and nothing else.
+    void checkEntropyGramKernel(const std::vector<i64>* rows);
+    void checkEntropyMapsKernel();
+    void checkSaliencyKernel();
+    void checkCosineKernel();
+    void checkGumbelKernels(); // gumbel, and the fused gumbel + top-K
+    void checkTopKKernel();
+    void makeGroups(); // random groups for the checks below
+    void checkCentresKernel();
+    void checkAssignKernel();
+    void checkMergeKernel();
+    void checkArKernel();
+    void checkMetricsKernel();
 };
 
-// `rows`: check these rows only (the large case), and nothing else
-void checkEntropyGramKernel(KernelCase& c, const std::vector<i64>* rows);
-void checkEntropyMapsKernel(KernelCase& c);
-void checkSaliencyKernel(KernelCase& c);
-void checkCosineKernel(KernelCase& c);
-void checkGumbelKernels(KernelCase& c); // gumbel, and the fused gumbel + top-K
-void checkTopKKernel(KernelCase& c);
-void makeGroups(KernelCase& c);
-void checkCentresKernel(KernelCase& c);
-void checkAssignKernel(KernelCase& c);
-void checkMergeKernel(KernelCase& c);
-void checkArKernel(KernelCase& c);
-void checkMetricsKernel(KernelCase& c);
 // uniforms, and the whole pipeline against the CPU (graph replays, resident inputs)
 void checkPipeline(const std::vector<Input>& inputs, const CheckOptions& o, std::mt19937_64& rng,
                    Printer& pr);

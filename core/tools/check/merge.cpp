@@ -47,23 +47,8 @@ std::vector<float> checkMergeCpu(const Input& in, std::mt19937_64& rng, Printer&
 }
 
 #ifdef QMPP_HAVE_CUDA
-void checkMergeKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const std::vector<float>& x = c.x;
-    const void* X = c.X;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    const std::vector<int>& groups = c.groups;
-    const std::vector<float>& mass = c.mass;
-    const kk::DeviceBuffer<float>& dmass = c.dmass;
-    if (!c.skip(kk::Kernel::Merge)) {
+void KernelCase::checkMergeKernel() {
+    if (!skip(kk::Kernel::Merge)) {
         // optimized: with the segment scratch (sorted segments, N <= 8192), then with one group
         // left empty, then without the scratch (v1)
         for (const int variant : {0, 1, 2}) {

@@ -7,22 +7,8 @@
 namespace qmpp::check {
 
 #ifdef QMPP_HAVE_CUDA
-void checkMetricsKernel(KernelCase& c) {
-    const Input& in = c.in;
-    const kk::Version v = c.v;
-    const kk::Prec p = c.p;
-    const std::string& vn = c.vn;
-    const std::string& pn = c.pn;
-    const Tol tol = c.tol;
-    const i64 n = c.in.n;
-    const i64 d = c.in.d;
-    const std::vector<float>& x = c.x;
-    const void* X = c.X;
-    Printer& pr = c.pr;
-    const i64 k = c.k;
-    const std::vector<int>& groups = c.groups;
-    const std::vector<float>& centresF = c.centresF;
-    if (!c.skip(kk::Kernel::Metrics)) {
+void KernelCase::checkMetricsKernel() {
+    if (!skip(kk::Kernel::Metrics)) {
         std::vector<int> lab = groups;
         for (i64 i = 0; i < n; i += 9)
             lab[i] = -1; // dropped tokens reconstruct as zero
