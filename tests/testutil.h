@@ -47,10 +47,15 @@ struct CliResult {
     int code = -1;
     QString out, err;
 };
-inline CliResult runQmpp(const QStringList& args) {
+// `timeoutMs`: a run still going then is killed and reported as not finished (code -1).
+inline CliResult runQmpp(const QStringList& args, int timeoutMs = 300000) {
     QProcess p;
     p.start(QMPP_CLI, args);
-    if (!p.waitForFinished(300000)) return {};
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        p.waitForFinished(5000);
+        return {};
+    }
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
             QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError())};

@@ -22,8 +22,26 @@ std::string fileExtension(const std::string& path) {
 
 void requireFile(const std::string& path) {
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw InputError(path + ": no such file");
-    if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a file");
+    const fs::file_status st = fs::status(path, ec); // follows links to what they name
+    switch (st.type()) {
+    case fs::file_type::regular:
+        return;
+    case fs::file_type::not_found:
+        throw InputError(path + ": no such file");
+    case fs::file_type::directory:
+        throw InputError(path + ": is a directory, not a file");
+    case fs::file_type::fifo:
+        throw InputError(path + ": is a named pipe (FIFO), not a regular file; qmpp reads only "
+                                "regular files, which it can size before reading");
+    case fs::file_type::character:
+    case fs::file_type::block:
+        throw InputError(path + ": is a device, not a regular file");
+    case fs::file_type::socket:
+        throw InputError(path + ": is a socket, not a regular file");
+    default:
+        if (ec) throw InputError(path + ": cannot be read (" + ec.message() + ")");
+        throw InputError(path + ": is not a regular file");
+    }
 }
 
 std::vector<std::uint8_t> readFileBytes(const std::string& path) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,67 @@ InputKind inputKind(const std::string& path) {
 }
 
 namespace {
+
+// Token labels: one per line (CRLF accepted), UTF-8. Bounded before anything is read: a labels
+// file over kMaxLabelsBytes or a line over kMaxLabelBytes is refused (limits.md).
+constexpr std::uintmax_t kMaxLabelsBytes = 64ull << 20;
+constexpr std::size_t kMaxLabelBytes = 64 << 10;
+
+// The byte offset of the first invalid UTF-8 sequence in s, or npos.
+std::size_t invalidUtf8(const std::string& s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t len = c < 0x80         ? 1
+                          : (c >> 5) == 6  ? 2
+                          : (c >> 4) == 14 ? 3
+                          : (c >> 3) == 30 ? 4
+                                           : 0;
+        if (len == 0 || i + len > s.size()) return i;
+        std::uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b >> 6) != 2) return i;
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        const bool overlong =
+            (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += len;
+    }
+    return std::string::npos;
+}
+
+std::vector<std::string> readLabels(const std::string& path) {
+    requireFile(path); // the same messages as everywhere; no pipe or device is opened
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) throw InputError(path + ": cannot determine its size (" + ec.message() + ")");
+    if (size > kMaxLabelsBytes)
+        throw InputError(path + ": a labels file of " + std::to_string(size) +
+                         " bytes is over the limit of 64 MiB");
+    const std::vector<std::uint8_t> bytes = readFileBytes(path);
+    std::vector<std::string> labels;
+    std::size_t begin = 0;
+    while (begin < bytes.size()) {
+        std::size_t end = begin;
+        while (end < bytes.size() && bytes[end] != '\n')
+            ++end;
+        std::string line(bytes.begin() + std::ptrdiff_t(begin),
+                         bytes.begin() + std::ptrdiff_t(end));
+        if (!line.empty() && line.back() == '\r') line.pop_back(); // CRLF files
+        const std::string where = path + ", line " + std::to_string(labels.size() + 1);
+        if (line.size() > kMaxLabelBytes)
+            throw InputError(where + ": a label of " + std::to_string(line.size()) +
+                             " bytes is over the limit of 64 KiB");
+        const std::size_t bad = invalidUtf8(line);
+        if (bad != std::string::npos)
+            throw InputError(where + ": not valid UTF-8 (byte " + std::to_string(bad + 1) +
+                             " of the line); labels files are UTF-8 text");
+        labels.push_back(std::move(line));
+        begin = end + 1;
+    }
+    return labels;
+}
 
 // A "labels" metadata entry: a JSON array of strings, one per token.
 std::vector<std::string> labelsFromMetadata(const TensorFile& f, const std::string& path) {
@@ -214,12 +276,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
         const std::string source =
             opt.labels.empty() ? path + " (\"labels\" metadata)" : opt.labels;
         if (!opt.labels.empty()) {
-            requireFile(opt.labels); // the same missing/directory messages as everywhere
-            std::ifstream f(opt.labels);
-            for (std::string line; std::getline(f, line);) {
-                if (!line.empty() && line.back() == '\r') line.pop_back(); // CRLF files
-                labels.push_back(line);
-            }
+            labels = readLabels(opt.labels);
         }
         for (auto& t : in.items) {
             if (static_cast<i64>(labels.size()) != t.n)

@@ -31,7 +31,9 @@ TensorFile readSafetensorsHeader(const std::string& path);
 TensorFile parseSafetensors(const std::uint8_t* data, std::size_t size, const std::string& name);
 void writeSafetensors(const std::string& path, const TensorFile& f);
 
-// InputError naming the path when it is missing or a directory.
+// InputError naming the path unless it is a regular file (or a link to one): missing, a
+// directory, a named pipe, a device or a socket are refused before anything is opened, so no
+// read can block or run without end.
 void requireFile(const std::string& path);
 // Reads a whole file; InputError naming the path when it is missing, a directory or unreadable.
 std::vector<std::uint8_t> readFileBytes(const std::string& path);

@@ -1,0 +1,176 @@
+// Hostile inputs, class by class: every variant of a class must end in its exit code with a
+// message naming the file, quickly, with nothing written. (The classes of issue "Hardening,
+// round 2"; each test loops over the variants of one class.)
+#include "qmpp/array.h"
+#include "qmpp/io.h"
+#include "testutil.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+using namespace qmpp;
+using namespace qmpp::test;
+
+class TestHardening : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+
+    QString path(const QString& name) const { return m_dir.filePath(name); }
+    void raw(const QString& name, const QByteArray& bytes) const {
+        QFile f(path(name));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(bytes);
+    }
+    static QStringList listing(const QString& dir) {
+        return QDir(dir).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot,
+                                   QDir::Name);
+    }
+
+  private slots:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        writeNpy(path("good.npy").toStdString(),
+                 NdArray::fromFloat(randomTokens(64, 16, 1), {64, 16}));
+    }
+
+    // Class 3: anything that is not a regular file, in every role a path can take.
+    void specialFiles_data() {
+        QTest::addColumn<QString>("kind");
+        QTest::addColumn<QString>("role");
+        for (const char* kind : {"fifo", "socket", "device", "directory", "dangling link"})
+            for (const char* role :
+                 {"input .npy", "input .safetensors", "input image", "input video", "labels",
+                  "hidden states", "attention", "uniforms", "ar weights", "projection",
+                  "report.json", "tokenize input"})
+                QTest::addRow("%s as %s", kind, role) << QString(kind) << QString(role);
+    }
+    void specialFiles() {
+        QFETCH(QString, kind);
+        QFETCH(QString, role);
+        static const QMap<QString, QString> ext = {{"input .npy", ".npy"},
+                                                   {"input .safetensors", ".safetensors"},
+                                                   {"input image", ".png"},
+                                                   {"input video", ".mp4"},
+                                                   {"labels", ".txt"},
+                                                   {"hidden states", ".npy"},
+                                                   {"attention", ".npy"},
+                                                   {"uniforms", ".npy"},
+                                                   {"ar weights", ".safetensors"},
+                                                   {"projection", ".npy"},
+                                                   {"report.json", ""},
+                                                   {"tokenize input", ".png"}};
+        const QString dir = path("special-" + QString::number(qHash(kind + role)));
+        QDir().mkpath(dir);
+        // the special file, named as the role expects
+        QString special = dir + "/special" + ext[role];
+        if (role == "report.json") {
+            QDir().mkpath(dir + "/folder");
+            special = dir + "/folder/report.json";
+        }
+        const QByteArray sp = QFile::encodeName(special);
+        if (kind == "fifo") {
+            QCOMPARE(mkfifo(sp.constData(), 0600), 0);
+        } else if (kind == "socket") {
+            const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            QVERIFY(std::size_t(sp.size()) < sizeof a.sun_path);
+            std::memcpy(a.sun_path, sp.constData(), std::size_t(sp.size()));
+            QCOMPARE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            close(fd);
+        } else if (kind == "device") {
+            QVERIFY(QFile::link("/dev/zero", special)); // a link to a character device
+        } else if (kind == "directory") {
+            QVERIFY(QDir().mkpath(special));
+        } else {
+            QVERIFY(QFile::link(dir + "/nothing-here", special));
+        }
+        const QString good = path("good.npy"), out = dir + "/out";
+        QStringList args;
+        if (role.startsWith("input"))
+            args = {"run", special, "--out", out};
+        else if (role == "labels")
+            args = {"run", good, "--labels", special, "--out", out};
+        else if (role == "hidden states")
+            args = {"run", good, "--hidden-states", special, "--out", out};
+        else if (role == "attention")
+            args = {"run", good, "--attention", special, "--out", out};
+        else if (role == "uniforms")
+            args = {"run", good, "--uniform", special, "--out", out};
+        else if (role == "ar weights")
+            args = {"run", good, "--ar-weights", special, "--out", out};
+        else if (role == "projection")
+            args = {"run", QString(QMPP_SAMPLES) + "/chelsea.png", "--projection", special, "--out",
+                    out};
+        else if (role == "report.json")
+            args = {"report", dir + "/folder", "--out", out + ".html"};
+        else
+            args = {"tokenize", special, "--out", out + ".npy"};
+        const QStringList before = listing(dir);
+        QElapsedTimer clock;
+        clock.start();
+        const CliResult r = runQmpp(args, 20000);
+        QVERIFY2(r.code != -1, "qmpp did not finish within 20 s (blocked on a special file?)");
+        QCOMPARE(r.code, 3);
+        QVERIFY2(r.err.contains(QFileInfo(special).fileName()), qPrintable(r.err));
+        if (kind != "dangling link")
+            QVERIFY2(r.err.contains("not a regular file") || r.err.contains("is a directory"),
+                     qPrintable(r.err));
+        QVERIFY(clock.elapsed() < 20000);
+        QCOMPARE(listing(dir), before); // nothing written beside it
+    }
+
+    // Class 2 (lines): a labels file is bounded before it is read, and must be UTF-8.
+    void labelsFiles_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("over 64 MiB") << QByteArray((64 << 20) + 1, 'a') << "over the limit";
+        QTest::newRow("one line over 64 KiB")
+            << (QByteArray("a\n") + QByteArray(70000, 'b') + "\n") << "line 2";
+        QByteArray bad;
+        for (int i = 0; i < 64; ++i)
+            bad += i == 10 ? QByteArray("caf\xc3\x28\n") : QByteArray("tok\n");
+        QTest::newRow("invalid UTF-8") << bad << "line 11: not valid UTF-8";
+        QByteArray lone;
+        for (int i = 0; i < 64; ++i)
+            lone += i == 3 ? QByteArray("\xed\xa0\x80\n") : QByteArray("tok\n"); // a surrogate
+        QTest::newRow("UTF-16 surrogate") << lone << "line 4: not valid UTF-8";
+        QByteArray overlong;
+        for (int i = 0; i < 64; ++i)
+            overlong += i == 0 ? QByteArray("\xc0\xaf\n") : QByteArray("tok\n");
+        QTest::newRow("overlong encoding") << overlong << "line 1: not valid UTF-8";
+        QByteArray few;
+        for (int i = 0; i < 63; ++i)
+            few += "tok\n";
+        QTest::newRow("too few lines") << few << "63 labels for N = 64";
+    }
+    void labelsFiles() {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, message);
+        raw("labels.txt", bytes);
+        const CliResult r = runQmpp(
+            {"run", path("good.npy"), "--labels", path("labels.txt"), "--out", path("l-out")},
+            60000);
+        QCOMPARE(r.code, 3);
+        QVERIFY2(r.err.contains("labels.txt") && r.err.contains(message), qPrintable(r.err));
+        QVERIFY(!QFileInfo::exists(path("l-out")));
+    }
+    void validLabelsStillWork() {
+        QByteArray ok;
+        for (int i = 0; i < 64; ++i)
+            ok += i % 2 ? QByteArray("caf\xc3\xa9 \xe2\x82\xac\r\n") : QByteArray("tok\n");
+        raw("ok.txt", ok);
+        const CliResult r =
+            runQmpp({"run", path("good.npy"), "--labels", path("ok.txt"), "--out", path("ok-out")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestHardening)
+#include "tst_hardening.moc"
