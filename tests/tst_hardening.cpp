@@ -9,10 +9,70 @@
 #include <QElapsedTimer>
 #include <QFile>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+namespace {
+
+// qmpp run to completion with its peak resident memory (wait4's ru_maxrss, KiB) and stderr.
+struct Measured {
+    int code = -1;
+    long maxRssKiB = 0;
+    QString err;
+};
+Measured runMeasured(const QStringList& args) {
+    int pipeFd[2];
+    if (pipe(pipeFd) != 0) return {};
+    std::vector<QByteArray> store{QByteArray(QMPP_CLI)};
+    for (const auto& a : args)
+        store.push_back(a.toLocal8Bit());
+    std::vector<char*> argv;
+    for (auto& b : store)
+        argv.push_back(b.data());
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipeFd[1], 2);
+        const int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        close(pipeFd[0]);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    close(pipeFd[1]);
+    QByteArray err;
+    char buf[4096];
+    for (ssize_t got; (got = read(pipeFd[0], buf, sizeof buf)) > 0;)
+        err.append(buf, int(got));
+    close(pipeFd[0]);
+    int status = 0;
+    rusage ru{};
+    wait4(pid, &status, 0, &ru);
+    Measured m;
+    m.code = WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+    m.maxRssKiB = ru.ru_maxrss;
+    m.err = QString::fromLocal8Bit(err);
+    return m;
+}
+
+// The npy bytes of a header dict (padded as numpy pads it) and `data` after it.
+QByteArray npyBytes(const QByteArray& dict, const QByteArray& data = {}) {
+    QByteArray h = dict;
+    while ((10 + h.size() + 1) % 64)
+        h += ' ';
+    h += '\n';
+    QByteArray out("\x93NUMPY\x01\x00", 8);
+    out += char(h.size() & 0xff);
+    out += char(h.size() >> 8);
+    return out + h + data;
+}
+
+} // namespace
 
 using namespace qmpp;
 using namespace qmpp::test;
@@ -161,6 +221,99 @@ class TestHardening : public QObject {
         QVERIFY2(r.err.contains("labels.txt") && r.err.contains(message), qPrintable(r.err));
         QVERIFY(!QFileInfo::exists(path("l-out")));
     }
+    // Class 8: parameters and headers that used to be taken silently.
+    void refusedParameters_data() {
+        QTest::addColumn<QStringList>("extra");
+        QTest::addColumn<int>("code");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("--tokens 0") << QStringList{"--tokens", "0"} << 2 << "at least 1, got 0";
+        QTest::newRow("--tokens -3") << QStringList{"--tokens", "-3"} << 2 << "at least 1";
+        QTest::newRow("--seed -1") << QStringList{"--seed", "-1"} << 2 << "whole number";
+        QTest::newRow("--seed 2^64")
+            << QStringList{"--seed", "18446744073709551616"} << 2 << "at most";
+        QTest::newRow("--seed 1e3") << QStringList{"--seed", "1e3"} << 2 << "whole number";
+        QTest::newRow("--seed +4") << QStringList{"--seed", "+4"} << 2 << "whole number";
+        QTest::newRow("--batch -5") << QStringList{"--batch", "-5"} << 2 << "at least 0";
+        QTest::newRow("--batch -1") << QStringList{"--batch", "-1"} << 2 << "at least 0";
+        QTest::newRow("agglomerative over its N")
+            << QStringList{"--cluster", "agglomerative"} << 2 << "exceeds its limit";
+        QTest::newRow("reference over its N")
+            << QStringList{"--cluster", "reference"} << 2 << "exceeds its limit";
+    }
+    void refusedParameters() {
+        QFETCH(QStringList, extra);
+        QFETCH(int, code);
+        QFETCH(QString, message);
+        // 16,385 one-feature tokens: one over the exact methods' limit
+        const QString input = extra.contains("--cluster") ? path("n16385.npy") : path("good.npy");
+        if (!QFileInfo::exists(path("n16385.npy")))
+            writeNpy(path("n16385.npy").toStdString(),
+                     NdArray::fromFloat(randomTokens(16385, 1, 3), {16385, 1}));
+        QElapsedTimer clock;
+        clock.start();
+        const CliResult r = runQmpp(QStringList{"run", input, "--out", path("p-out")} + extra);
+        QCOMPARE(r.code, code);
+        QVERIFY2(r.err.contains(message), qPrintable(r.err));
+        QVERIFY2(clock.elapsed() < 10000, "refused only after work was done");
+        QVERIFY(!QFileInfo::exists(path("p-out")));
+    }
+    void acceptedSeeds() {
+        for (const char* seed : {"0", "18446744073709551615", "00012"}) {
+            const CliResult r = runQmpp({"run", path("good.npy"), "--out", path("s-out"), "--seed",
+                                         seed, "--force", "--quiet"});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+        }
+    }
+
+    // Class 2: a file under 1 MB must not make qmpp hold more than 256 MB before refusing.
+    void smallFilesStaySmall_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("ext");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("npy (1e17, 0, 5)") << npyBytes("{'descr': '<f4', 'fortran_order': False, "
+                                                      "'shape': (100000000000000000, 0, 5), }")
+                                          << ".npy"
+                                          << "zero side";
+        QTest::newRow("npy (0, 5)")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }") << ".npy"
+            << "zero side";
+        QTest::newRow("npy (7, 0)")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (7, 0), }") << ".npy"
+            << "zero side";
+        QTest::newRow("npy (3, 0, 4)")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0, 4), }") << ".npy"
+            << "zero side";
+        QTest::newRow("npy D = 40000 (AR heads)")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 40000), }",
+                        QByteArray(2 * 40000 * 4, '\0'))
+            << ".npy"
+            << "exceed the limit of 32768";
+        QTest::newRow("npy trailing garbage")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), } GARBAGE)(",
+                        QByteArray(16, '\0'))
+            << ".npy"
+            << "unexpected text after the dict";
+        QTest::newRow("npy second dict")
+            << npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }{}",
+                        QByteArray(16, '\0'))
+            << ".npy"
+            << "unexpected text after the dict";
+    }
+    void smallFilesStaySmall() {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, ext);
+        QFETCH(QString, message);
+        QVERIFY(bytes.size() < (1 << 20));
+        raw("small" + ext, bytes);
+        const Measured m = runMeasured({"run", path("small" + ext), "--out", path("m-out")});
+        QCOMPARE(m.code, 3);
+        QVERIFY2(m.err.contains("small" + ext) || message.contains("limit"), qPrintable(m.err));
+        QVERIFY2(m.err.contains(message), qPrintable(m.err));
+        QVERIFY2(m.maxRssKiB < 256 * 1024,
+                 qPrintable(QString("peak resident memory %1 MiB").arg(m.maxRssKiB / 1024)));
+        QVERIFY(!QFileInfo::exists(path("m-out")));
+    }
+
     void validLabelsStillWork() {
         QByteArray ok;
         for (int i = 0; i < 64; ++i)

@@ -20,7 +20,8 @@ Runner addCheck(CLI::App& app) {
     c->add_flag("--quick", o->quick, "small sizes only (for sanitizer runs)");
     c->add_option("--photo", o->photoTokens,
                   "a real photo's tokens [N,D] .npy (default: the bundled sample's)");
-    c->add_option("--seed", o->seed, "random seed (default: fresh, printed)");
+    c->add_option("--seed", o->seed, "random seed (default: fresh, printed)")
+        ->check(seedValidator());
     return [o] {
         if (o->photoTokens.empty()) {
             const std::string bundled =

@@ -143,7 +143,8 @@ Runner addRun(CLI::App& app) {
         ->required();
     c->add_option("--out", a->out, "output folder (created; refused if it holds results)")
         ->required();
-    auto* tok = c->add_option("--tokens", a->tokens, "K, the number of merged tokens");
+    auto* tok = c->add_option("--tokens", a->tokens, "K, the number of merged tokens")
+                    ->check(atLeast(1, "K"));
     c->add_option("--budget", a->budget, "K = max(1, floor(budget * N)) (default 0.2)")
         ->excludes(tok);
     c->add_option("--temperature", a->p.temperature,
@@ -154,7 +155,8 @@ Runner addRun(CLI::App& app) {
     c->add_option("--layers", a->p.layers,
                   "multi-scale layers L when saliency comes from the tokens (default 1)");
     c->add_option("--refine", a->p.refine, "refinement rounds R of seeded clustering (default 3)");
-    c->add_option("--seed", a->p.seed, "Philox seed of the Gumbel uniforms (default 0)");
+    c->add_option("--seed", a->p.seed, "Philox seed of the Gumbel uniforms (default 0)")
+        ->check(seedValidator());
     c->add_option("--uniform", a->uniform, "supplied Gumbel uniforms [N] (.npy/.safetensors)");
     c->add_option("--hidden-states", a->in.hidden, "hidden states [L,N,D] (.npy/.safetensors)");
     c->add_option("--attention", a->in.attention, "attention maps [L,N,N] or [L,H,N,N]");
@@ -176,7 +178,8 @@ Runner addRun(CLI::App& app) {
     c->add_option("--labels", a->in.labels,
                   "text file, one token label per line (report.json then lists the token strings "
                   "and merged spans)");
-    c->add_option("--batch", a->in.batch, "process only item I of a [B,N,D] input");
+    c->add_option("--batch", a->in.batch, "process only item I of a [B,N,D] input")
+        ->check(atLeast(0, "the item index"));
     c->add_option("--backend", a->backend, "auto | cpu (default auto)")
         ->check(CLI::IsMember({"auto", "cpu", "cuda-basic", "cuda"}));
     c->add_option("--precision", a->precision, "fp32 | fp16 (fp16 needs CUDA; default fp32)")

@@ -40,12 +40,13 @@ Runner addSweep(CLI::App& app) {
                   "Gumbel-softmax temperature tau (default 0.1)");
     c->add_option("--layers", a->p.layers, "multi-scale layers L (default 1)");
     c->add_option("--refine", a->p.refine, "refinement rounds R (default 3)");
-    c->add_option("--seed", a->p.seed, "Philox seed (default 0)");
+    c->add_option("--seed", a->p.seed, "Philox seed (default 0)")->check(seedValidator());
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--patch", a->in.patch, "image patch size P (default 16)");
     c->add_option("--key", a->in.key, "tensor name inside a .safetensors INPUT");
-    c->add_option("--batch", a->in.batch, "item I of a [B,N,D] input (default 0)");
+    c->add_option("--batch", a->in.batch, "item I of a [B,N,D] input (default 0)")
+        ->check(atLeast(0, "the item index"));
     c->add_option("--backend", a->backend, "auto | cpu | cuda-basic | cuda (default auto)")
         ->check(CLI::IsMember({"auto", "cpu", "cuda-basic", "cuda"}));
     c->add_option("--precision", a->precision, "fp32 | fp16 (default fp32)")

@@ -107,14 +107,14 @@ std::vector<double> cosineMatrix(const float* x, i64 n, i64 d) {
     return s;
 }
 
+} // namespace
+
 void checkExactSize(i64 n, const char* method) {
     if (n > maxExactClusterN())
         throw UsageError(std::string("--cluster ") + method + " needs an N x N matrix; N = " +
                          std::to_string(n) + " exceeds its limit of " +
                          std::to_string(maxExactClusterN()) + " tokens: use --cluster seeded");
 }
-
-} // namespace
 
 i64 maxExactClusterN() {
     return 16384;

@@ -129,6 +129,11 @@ i64 resolveK(i64 n, const MergeParams& p) {
 void validate(const TokenSet& t, const MergeParams& p) {
     if (t.n < 1) throw InputError("the token set is empty (N = 0)");
     if (t.d < 1) throw InputError("tokens have no features (D = 0)");
+    if (t.d > kMaxTokenDim)
+        throw InputError("tokens of D = " + std::to_string(t.d) + " features exceed the limit of " +
+                         std::to_string(kMaxTokenDim) +
+                         " (the AR heads hold 4 x 256 x D weights); project them to fewer "
+                         "features, or use a smaller patch");
     if (static_cast<i64>(t.x.size()) != t.n * t.d)
         throw InputError("token buffer holds " + std::to_string(t.x.size()) +
                          " values, not N*D = " + std::to_string(t.n * t.d));
@@ -151,6 +156,8 @@ void validate(const TokenSet& t, const MergeParams& p) {
         throw UsageError("layers must lie in 1..64, got " + std::to_string(p.layers));
     if (p.refine < 0 || p.refine > 100)
         throw UsageError("refinements must lie in 0..100, got " + std::to_string(p.refine));
+    if (p.method == Method::QuickMerge && p.cluster != ClusterMethod::Seeded)
+        checkExactSize(t.n, toString(p.cluster)); // before the O(N^2) saliency starts
     if (p.precision == Precision::FP16 && p.backend == BackendKind::Cpu)
         throw UsageError("fp16 needs a CUDA backend; the CPU backend computes in fp32/fp64");
     requireFinite(t.x, "tokens", t.d);

@@ -205,6 +205,12 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             a = loadArray(path, opt.key);
         }
         in.sourceShape = a.shape;
+        // a zero anywhere in the shape holds no tokens, whatever the other sides claim (a header
+        // of (1e17, 0, 5) is 128 bytes): refused before anything is sized from it
+        for (std::size_t i = 0; i < a.shape.size(); ++i)
+            if (a.shape[i] == 0)
+                throw InputError(path + ": holds no tokens (shape " + a.shapeString() +
+                                 " has a zero side)");
         const std::vector<float> v = floats(a, path, "tokens");
         if (a.ndim() == 2) {
             if (opt.batch > 0)

@@ -133,6 +133,9 @@ NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& 
             break;
         }
     }
+    hp.ws();
+    if (hp.p != header.size()) // numpy's literal_eval refuses anything after the dict
+        bad(name, "header: unexpected text after the dict at offset " + std::to_string(hp.p));
     if (!haveDescr || !haveShape || !haveOrder)
         bad(name, "header lacks 'descr', 'fortran_order' or 'shape'");
     if (fortran)

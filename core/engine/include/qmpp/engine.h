@@ -37,6 +37,10 @@ struct DeviceProvider {
 };
 void setDeviceProvider(std::shared_ptr<const DeviceProvider> provider);
 
+// The largest token dimension D the engine accepts: the AR heads alone hold 4 x 256 x D weights
+// (134 MB at this limit), so a few bytes of header cannot make it allocate gigabytes.
+constexpr i64 kMaxTokenDim = 32768;
+
 // K from the parameters: k if set, else max(1, floor(budget * N)).
 i64 resolveK(i64 n, const MergeParams& p);
 // Shape, range and finiteness checks with a message a user understands (UsageError for bad

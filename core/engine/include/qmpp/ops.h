@@ -52,6 +52,8 @@ std::vector<i64> clusterReference(const float* x, i64 n, i64 d, i64 k);
 std::vector<i64> averageLinkageCut(std::vector<double>& dist, i64 n, i64 k);
 // Largest N the O(N^2)-memory methods accept (a message suggests `seeded` beyond it).
 i64 maxExactClusterN();
+// UsageError naming `method` when N is over that limit (validate() calls it before any work).
+void checkExactSize(i64 n, const char* method);
 
 // Step 5. x~_k = sum_{j in G_k} m_j x_j / sum m_j, groups ordered by smallest token index.
 // Relabels `labels` in place to index the merged sequence. A group whose mass sums to 0 is
