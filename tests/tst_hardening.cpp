@@ -25,7 +25,8 @@ struct Measured {
     long maxRssKiB = 0;
     QString err;
 };
-Measured runMeasured(const QStringList& args) {
+// `limitMiB` > 0: the child's address space is capped (RLIMIT_AS) so that a large allocation fails.
+Measured runMeasured(const QStringList& args, long limitMiB = 0) {
     int pipeFd[2];
     if (pipe(pipeFd) != 0) return {};
     std::vector<QByteArray> store{QByteArray(QMPP_CLI)};
@@ -37,6 +38,10 @@ Measured runMeasured(const QStringList& args) {
     argv.push_back(nullptr);
     const pid_t pid = fork();
     if (pid == 0) {
+        if (limitMiB > 0) {
+            const rlimit lim{rlim_t(limitMiB) << 20, rlim_t(limitMiB) << 20};
+            setrlimit(RLIMIT_AS, &lim);
+        }
         dup2(pipeFd[1], 2);
         const int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
@@ -312,6 +317,40 @@ class TestHardening : public QObject {
         QVERIFY2(m.maxRssKiB < 256 * 1024,
                  qPrintable(QString("peak resident memory %1 MiB").arg(m.maxRssKiB / 1024)));
         QVERIFY(!QFileInfo::exists(path("m-out")));
+    }
+
+    // Class 4: running out of memory on any thread ends in exit 4 with the message, never in
+    // std::terminate (an exception leaving an OpenMP region aborts the process).
+    void outOfMemoryIsExit4_data() {
+        QTest::addColumn<QStringList>("extra");
+        QTest::newRow("multi-scale, L = 1") << QStringList{};
+        QTest::newRow("multi-scale, L = 4") << QStringList{"--layers", "4"};
+        QTest::newRow("tome") << QStringList{"--method", "tome"};
+        QTest::newRow("top-K") << QStringList{"--method", "topk"};
+        QTest::newRow("K = 16") << QStringList{"--tokens", "16"};
+    }
+    void outOfMemoryIsExit4() {
+#if defined(__SANITIZE_ADDRESS__)
+        QSKIP("an address-space limit cannot be combined with AddressSanitizer's shadow memory");
+#endif
+        QFETCH(QStringList, extra);
+        // 2,000,000 one-feature tokens (8 MB): the entropy's row-block scratch alone is
+        // 48 x N floats per thread
+        if (!QFileInfo::exists(path("big.npy")))
+            writeNpy(path("big.npy").toStdString(),
+                     NdArray::fromFloat(randomTokens(2000000, 1, 5), {2000000, 1}));
+        // the cap: what `qmpp --version` needs, plus 400 MB
+        long base = 256;
+        while (base < 4096 && runMeasured({"--version"}, base).code != 0)
+            base += 64;
+        const Measured m = runMeasured(
+            QStringList{"run", path("big.npy"), "--out", path("oom-out"), "--backend", "cpu"} +
+                extra,
+            base + 400);
+        QVERIFY2(m.code == 4, qPrintable(QString("exit %1: %2").arg(m.code).arg(m.err)));
+        QVERIFY2(m.err.contains("out of memory"), qPrintable(m.err));
+        QVERIFY(!m.err.contains("terminate"));
+        QVERIFY(!QFileInfo::exists(path("oom-out")));
     }
 
     void validLabelsStillWork() {

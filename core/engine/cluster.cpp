@@ -1,4 +1,5 @@
 // Step 4: clustering tokens into K groups by cosine similarity.
+#include "parallel.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
 
@@ -28,21 +29,24 @@ void assign(const float* x, i64 n, i64 d, const std::vector<float>& centres, i64
             const std::vector<i64>& founderOf, std::vector<i64>& labels) {
     const i64 blocks = (n + kRowBlock - 1) / kRowBlock;
     const PackedRows cp = packRows(centres.data(), k, d);
+    // every thread's scratch, allocated here (see parallel.h)
+    const std::size_t each = static_cast<std::size_t>(kRowBlock * k);
+    std::vector<float> scoresAll(each * static_cast<std::size_t>(par::maxThreads()));
 #pragma omp parallel
     {
-        std::vector<float> scores(static_cast<std::size_t>(kRowBlock * k));
+        float* const scores = scoresAll.data() + each * std::size_t(par::threadId());
 #pragma omp for schedule(static)
         for (i64 b = 0; b < blocks; ++b) {
             const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
             // cos(x_i, c) = x_i . c / ||x_i|| for unit c: the argmax needs no division.
-            gemmPacked(x + i0 * d, rows, cp, scores.data());
+            gemmPacked(x + i0 * d, rows, cp, scores);
             for (i64 r = 0; r < rows; ++r) {
                 const i64 i = i0 + r;
                 if (founderOf[i] >= 0) {
                     labels[i] = founderOf[i];
                     continue;
                 }
-                const float* row = scores.data() + r * k;
+                const float* row = scores + r * k;
                 labels[i] = std::max_element(row, row + k) - row; // first maximum: lower centre
             }
         }

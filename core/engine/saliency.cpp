@@ -1,4 +1,5 @@
 // Step 1: saliency from attention entropy, never materializing an N x N matrix per layer.
+#include "parallel.h"
 #include "qmpp/ops.h"
 
 #include <algorithm>
@@ -29,21 +30,25 @@ std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vecto
     std::vector<double> h(static_cast<std::size_t>(layers * n));
     const i64 blocks = (n + kRowBlock - 1) / kRowBlock;
     const PackedRows xp = packRows(x, n, d);
+    // every thread's scratch, allocated here (see parallel.h)
+    const std::size_t dotsEach = static_cast<std::size_t>(kRowBlock * n);
+    std::vector<float> dotsAll(dotsEach * static_cast<std::size_t>(par::maxThreads()));
+    std::vector<double> zAll(static_cast<std::size_t>(n) * std::size_t(par::maxThreads()));
 #pragma omp parallel
     {
-        std::vector<float> dots(static_cast<std::size_t>(kRowBlock * n));
-        std::vector<double> z(static_cast<std::size_t>(n));
+        float* const dotsMine = dotsAll.data() + dotsEach * std::size_t(par::threadId());
+        double* const z = zAll.data() + std::size_t(n) * std::size_t(par::threadId());
 #pragma omp for schedule(static)
         for (i64 b = 0; b < blocks; ++b) {
             const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
-            gemmPacked(x + i0 * d, rows, xp, dots.data());
+            gemmPacked(x + i0 * d, rows, xp, dotsMine);
             // One row of the Gram product serves every layer's scale.
             for (i64 r = 0; r < rows; ++r)
                 for (i64 l = 0; l < layers; ++l) {
-                    const float* row = dots.data() + r * n;
+                    const float* row = dotsMine + r * n;
                     for (i64 j = 0; j < n; ++j)
                         z[j] = betas[l] * row[j];
-                    h[l * n + i0 + r] = softmaxEntropy(z.data(), n);
+                    h[l * n + i0 + r] = softmaxEntropy(z, n);
                 }
         }
     }

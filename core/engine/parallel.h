@@ -1,0 +1,28 @@
+// OpenMP, optional (internal to core/engine). Per-thread scratch is allocated before a parallel
+// region, never inside it: an exception cannot leave an OpenMP region (the runtime terminates),
+// so out of memory must happen on the calling thread, where it becomes exit 4.
+#pragma once
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace qmpp::par {
+
+// Threads a parallel region may use, and this thread's index within one.
+inline int maxThreads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+inline int threadId() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+} // namespace qmpp::par
