@@ -9,6 +9,9 @@
 #include <QElapsedTimer>
 #include <QFile>
 
+#include <cmath>
+#include <cstring>
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -351,6 +354,97 @@ class TestHardening : public QObject {
         QVERIFY2(m.err.contains("out of memory"), qPrintable(m.err));
         QVERIFY(!m.err.contains("terminate"));
         QVERIFY(!QFileInfo::exists(path("oom-out")));
+    }
+
+    // Class 5: no parameter or value makes a run end at exit 0 with NaN in its outputs: each is
+    // either computed in a range that stays finite or refused with its allowed range.
+    void nonFiniteRefused_data() {
+        QTest::addColumn<QStringList>("extra");
+        QTest::addColumn<QString>("tokens"); // "" = good.npy
+        QTest::addColumn<int>("code");
+        QTest::addColumn<QString>("message");
+        for (const char* t : {"1e-320", "1e-7", "0", "-1", "nan", "inf"})
+            QTest::addRow("temperature %s", t)
+                << QStringList{"--temperature", t} << "" << 2 << "temperature must be at least";
+        for (const char* e : {"1e308", "1.5", "-0.1", "nan", "inf"})
+            QTest::addRow("epsilon %s", e) << QStringList{"--epsilon", e} << "" << 2 << "[0, 1]";
+        QTest::newRow("float32 tokens of 3e38")
+            << QStringList{} << "f32:3e38" << 3 << "outside +-1e+15";
+        QTest::newRow("float32 tokens of -1e16")
+            << QStringList{} << "f32:-1e16" << 3 << "outside +-1e+15";
+        QTest::newRow("float64 tokens of 1e300")
+            << QStringList{} << "f64:1e300" << 3 << "outside float32's range";
+        QTest::newRow("float64 tokens of -inf") << QStringList{} << "f64:-inf" << 3 << "non-finite";
+        QTest::newRow("float64 NaN") << QStringList{} << "f64:nan" << 3 << "non-finite";
+        QTest::newRow("float16 inf") << QStringList{} << "f16:inf" << 3 << "non-finite";
+    }
+    void nonFiniteRefused() {
+        QFETCH(QStringList, extra);
+        QFETCH(QString, tokens);
+        QFETCH(int, code);
+        QFETCH(QString, message);
+        QString input = path("good.npy");
+        if (!tokens.isEmpty()) {
+            const QStringList kv = tokens.split(':');
+            const double value = kv[1].toDouble();
+            std::vector<float> x = randomTokens(64, 16, 9);
+            NdArray a;
+            if (kv[0] == "f64") {
+                std::vector<double> d(x.begin(), x.end());
+                d[5 * 16 + 7] = value;
+                a.dtype = DType::F64;
+                a.shape = {64, 16};
+                a.bytes.resize(d.size() * 8);
+                std::memcpy(a.bytes.data(), d.data(), a.bytes.size());
+            } else {
+                x[5 * 16 + 7] = float(value);
+                a = NdArray::fromFloatAs(x, {64, 16}, kv[0] == "f16" ? DType::F16 : DType::F32);
+            }
+            input = path("values.npy");
+            writeNpy(input.toStdString(), a);
+        }
+        const CliResult r =
+            runQmpp(QStringList{"run", input, "--out", path("nf-out"), "--backend", "cpu"} + extra);
+        QCOMPARE(r.code, code);
+        QVERIFY2(r.err.contains(message), qPrintable(r.err));
+        if (code == 3)
+            QVERIFY2(r.err.contains("values.npy") && r.err.contains("row 5, column 7"),
+                     qPrintable(r.err));
+        QVERIFY(!QFileInfo::exists(path("nf-out")));
+    }
+    // The edges of the allowed ranges run, and every output is finite.
+    void edgesStayFinite_data() {
+        QTest::addColumn<QStringList>("extra");
+        QTest::addColumn<double>("value"); // one token entry set to this (0: none)
+        QTest::newRow("temperature 1e-6") << QStringList{"--temperature", "1e-6"} << 0.0;
+        QTest::newRow("temperature 1e6") << QStringList{"--temperature", "1e6"} << 0.0;
+        QTest::newRow("epsilon 1") << QStringList{"--epsilon", "1"} << 0.0;
+        QTest::newRow("epsilon 0") << QStringList{"--epsilon", "0"} << 0.0;
+        QTest::newRow("tokens of 1e15") << QStringList{} << 1e15;
+        QTest::newRow("tokens of -1e15, L = 12") << QStringList{"--layers", "12"} << -1e15;
+        QTest::newRow("tokens of 1e15, tome") << QStringList{"--method", "tome"} << 1e15;
+    }
+    void edgesStayFinite() {
+        QFETCH(QStringList, extra);
+        QFETCH(double, value);
+        std::vector<float> x = randomTokens(64, 16, 11);
+        if (value != 0)
+            for (int i = 0; i < 16; ++i)
+                x[3 * 16 + i] = float(value) * (i % 2 ? 1.0f : -0.5f);
+        writeNpy(path("edge.npy").toStdString(), NdArray::fromFloat(x, {64, 16}));
+        QDir(path("edge-out")).removeRecursively();
+        const CliResult r = runQmpp(
+            QStringList{"run", path("edge.npy"), "--out", path("edge-out"), "--backend", "cpu"} +
+            extra);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        for (const char* f : {"merged.npy", "saliency.npy", "mask.npy", "mass.npy"}) {
+            const auto v = readNpy(path("edge-out/").toStdString() + f).toFloat();
+            for (float e : v)
+                QVERIFY2(std::isfinite(e), f);
+        }
+        QFile rep(path("edge-out/report.json"));
+        QVERIFY(rep.open(QIODevice::ReadOnly));
+        QVERIFY2(!rep.readAll().contains("null"), "a loss or metric is null (NaN) in report.json");
     }
 
     void validLabelsStillWork() {

@@ -18,15 +18,13 @@ namespace qmpp {
 
 namespace {
 
-// Whether v[begin, end) holds only finite values: a branch-free scan of the exponent bits that
-// vectorizes (a float is NaN or Inf exactly when its exponent bits are all set).
-bool blockFinite(const float* v, std::size_t begin, std::size_t end) {
+// Whether v[begin, end) holds only values within +-kMaxValueMagnitude (NaN and Inf are not):
+// a branch-free scan that vectorizes.
+bool blockInRange(const float* v, std::size_t begin, std::size_t end) {
+    constexpr float lim = float(kMaxValueMagnitude);
     std::uint32_t bad = 0;
-    for (std::size_t i = begin; i < end; ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, v + i, sizeof u);
-        bad |= static_cast<std::uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
+    for (std::size_t i = begin; i < end; ++i)
+        bad |= static_cast<std::uint32_t>(!(std::fabs(v[i]) <= lim));
     return bad == 0;
 }
 
@@ -39,12 +37,16 @@ void requireFinite(const std::vector<float>& v, const std::string& what, i64 row
 #pragma omp parallel for schedule(static) reduction(min : firstBad) if (blocks > 16)
     for (std::size_t b = 0; b < blocks; ++b) {
         const std::size_t lo = b * kBlock, hi = std::min(v.size(), lo + kBlock);
-        if (!blockFinite(v.data(), lo, hi)) firstBad = std::min(firstBad, lo);
+        if (!blockInRange(v.data(), lo, hi)) firstBad = std::min(firstBad, lo);
     }
     for (std::size_t i = firstBad; i < v.size(); ++i)
-        if (!std::isfinite(v[i])) {
+        if (!(std::fabs(v[i]) <= float(kMaxValueMagnitude))) {
             std::ostringstream os;
-            os << what << " holds a non-finite value (" << v[i] << ") at flat index " << i;
+            if (std::isfinite(v[i]))
+                os << what << " hold " << v[i] << ", outside +-" << kMaxValueMagnitude
+                   << " (the range whose products stay finite in float32), at flat index " << i;
+            else
+                os << what << " holds a non-finite value (" << v[i] << ") at flat index " << i;
             if (rowLen > 0) os << " (row " << i / rowLen << ", column " << i % rowLen << ")";
             throw InputError(os.str());
         }
@@ -144,10 +146,17 @@ void validate(const TokenSet& t, const MergeParams& p) {
     if (k > t.n)
         throw UsageError("K = " + std::to_string(k) +
                          " exceeds the number of tokens N = " + std::to_string(t.n));
-    if (!(p.temperature > 0) || !std::isfinite(p.temperature))
-        throw UsageError("temperature must be > 0, got " + std::to_string(p.temperature));
-    if (!(p.epsilon >= 0) || !std::isfinite(p.epsilon))
-        throw UsageError("epsilon must be >= 0, got " + std::to_string(p.epsilon));
+    if (!(p.temperature >= kMinTemperature) || !std::isfinite(p.temperature)) {
+        std::ostringstream os;
+        os << "temperature must be at least " << kMinTemperature << " (finite), got "
+           << p.temperature;
+        throw UsageError(os.str());
+    }
+    if (!(p.epsilon >= 0 && p.epsilon <= 1)) {
+        std::ostringstream os;
+        os << "epsilon (the background weight in the mass) must lie in [0, 1], got " << p.epsilon;
+        throw UsageError(os.str());
+    }
     if (!(p.gamma >= 0 && p.gamma <= 1))
         throw UsageError("gamma must lie in [0, 1], got " + std::to_string(p.gamma));
     if (!(p.alpha >= 0) || !std::isfinite(p.alpha))

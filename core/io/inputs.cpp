@@ -1,12 +1,17 @@
 // Loading a user's input file into token sets, with every shape checked and explained.
 #include "qmpp/inputs.h"
+#include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -101,10 +106,42 @@ std::vector<std::string> labelsFromMetadata(const TensorFile& f, const std::stri
     return out;
 }
 
+// Where flat index i lies, as "row r, column c" of the last axis.
+std::string positionOf(const NdArray& a, std::size_t i) {
+    const std::int64_t cols = a.ndim() > 0 ? std::max<std::int64_t>(a.shape.back(), 1) : 1;
+    return "row " + std::to_string(i / std::size_t(cols)) + ", column " +
+           std::to_string(i % std::size_t(cols));
+}
+
+// The array as float32, refused unless every value is finite and within +-kMaxValueMagnitude
+// (a float64 value outside float32's range is named as such, not as the Inf it would become).
 std::vector<float> floats(const NdArray& a, const std::string& path, const char* what) {
     if (a.dtype == DType::I32 || a.dtype == DType::I64)
         throw InputError(path + ": " + what + " must be floating point, not " + dtypeName(a.dtype));
-    return a.toFloat();
+    auto refuse = [&](std::size_t i, double v) {
+        std::ostringstream os;
+        if (!std::isfinite(v)) {
+            os << path << ": " << what << " hold a non-finite value (" << v << ") at "
+               << positionOf(a, i);
+            throw InputError(os.str());
+        }
+        os << path << ": " << what << " hold " << v << " at " << positionOf(a, i);
+        if (std::fabs(v) > double(std::numeric_limits<float>::max()))
+            os << ": outside float32's range (the engine computes in float32)";
+        else
+            os << ": outside +-" << kMaxValueMagnitude
+               << " (the range whose products stay finite in float32)";
+        throw InputError(os.str());
+    };
+    if (a.dtype == DType::F64) { // before float32 turns it into Inf
+        const double* d = a.as<double>();
+        for (std::size_t i = 0, n = std::size_t(a.numel()); i < n; ++i)
+            if (!(std::fabs(d[i]) <= kMaxValueMagnitude)) refuse(i, d[i]);
+    }
+    std::vector<float> v = a.toFloat();
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!(std::fabs(v[i]) <= float(kMaxValueMagnitude))) refuse(i, v[i]);
+    return v;
 }
 
 } // namespace

@@ -40,6 +40,11 @@ void setDeviceProvider(std::shared_ptr<const DeviceProvider> provider);
 // The largest token dimension D the engine accepts: the AR heads alone hold 4 x 256 x D weights
 // (134 MB at this limit), so a few bytes of header cannot make it allocate gigabytes.
 constexpr i64 kMaxTokenDim = 32768;
+// The largest magnitude of a token, hidden-state or attention value: products of D <= 32,768 such
+// values stay finite in float32 (1e30 x 32,768 < 3.4e38), so no sum overflows to NaN.
+constexpr double kMaxValueMagnitude = 1e15;
+// The temperature's floor: (s + g) / tau stays finite in float32 on every backend.
+constexpr double kMinTemperature = 1e-6;
 
 // K from the parameters: k if set, else max(1, floor(budget * N)).
 i64 resolveK(i64 n, const MergeParams& p);
