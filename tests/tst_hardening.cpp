@@ -8,6 +8,9 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 
 #include <cmath>
 #include <cstring>
@@ -445,6 +448,109 @@ class TestHardening : public QObject {
         QFile rep(path("edge-out/report.json"));
         QVERIFY(rep.open(QIODevice::ReadOnly));
         QVERIFY2(!rep.readAll().contains("null"), "a loss or metric is null (NaN) in report.json");
+    }
+
+    // Class 1: `qmpp report` checks the folder it reads: report.json's fields and the arrays'
+    // shapes, before anything is indexed or sized from them.
+    void reportFolders_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QByteArray>("json"); // a replacement report.json ("" = keep)
+        QTest::addColumn<QString>("array");   // "name:shape" of a replacement array
+        QTest::addColumn<QString>("message");
+        QTest::newRow("metrics deleted") << "report.json" << QByteArray("del:metrics") << ""
+                                         << "/metrics is missing";
+        QTest::newRow("empty items") << "report.json" << QByteArray("set:items=[]") << ""
+                                     << "/items must be a non-empty array";
+        QTest::newRow("empty units") << "report.json" << QByteArray("set:units=[]") << ""
+                                     << "/units must be a non-empty array";
+        QTest::newRow("k a string") << "report.json" << QByteArray("setp:k=\"abc\"") << ""
+                                    << "/parameters/k must be a whole number";
+        QTest::newRow("k = 2e8") << "report.json" << QByteArray("setp:k=200000000") << ""
+                                 << "/parameters/k = 200000000 does not lie in 1..N";
+        QTest::newRow("k = 0") << "report.json" << QByteArray("setp:k=0") << ""
+                               << "does not lie in 1..N";
+        QTest::newRow("input a number") << "report.json" << QByteArray("set:input=5") << ""
+                                        << "/input must be an object";
+        QTest::newRow("outputs of numbers") << "report.json" << QByteArray("set:outputs=[1]") << ""
+                                            << "/outputs/0 must be a string";
+        QTest::newRow("tool a number") << "report.json" << QByteArray("set:tool=7") << ""
+                                       << "/tool must be a string";
+        QTest::newRow("median a string")
+            << "report.json" << QByteArray("setm:group_size_median=\"x\"") << ""
+            << "group_size_median must be a number";
+        QTest::newRow("not an object") << "report.json" << QByteArray("raw:[]") << ""
+                                       << "not a JSON object";
+        QTest::newRow("truncated JSON") << "report.json" << QByteArray("raw:{\"input\": {") << ""
+                                        << "not a JSON object";
+        QTest::newRow("0-d labels") << "labels.npy" << QByteArray() << "labels.npy:"
+                                    << "got []";
+        QTest::newRow("empty saliency") << "saliency.npy" << QByteArray() << "saliency.npy:0"
+                                        << "expected [N]";
+        QTest::newRow("mask of length 1") << "mask.npy" << QByteArray() << "mask.npy:1"
+                                          << "differs from labels.npy";
+        QTest::newRow("mass of another shape") << "mass.npy" << QByteArray() << "mass.npy:2,32"
+                                               << "differs from labels.npy";
+        QTest::newRow("3-D labels") << "labels.npy" << QByteArray() << "labels.npy:2,4,8"
+                                    << "expected [N]";
+        QTest::newRow("1-D merged") << "merged.npy" << QByteArray() << "merged.npy:12"
+                                    << "expected [K, D]";
+    }
+    void reportFolders() {
+        QFETCH(QString, file);
+        QFETCH(QByteArray, json);
+        QFETCH(QString, array);
+        QFETCH(QString, message);
+        const QString dir = path("rep-" + QString::number(qHash(QString(QTest::currentDataTag()))));
+        QDir(dir).removeRecursively();
+        const CliResult made = runQmpp({"run", path("good.npy"), "--out", dir, "--quiet"});
+        QVERIFY2(made.code == 0, qPrintable(made.err));
+        if (!json.isEmpty()) {
+            QFile f(dir + "/report.json");
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
+            f.close();
+            const QString op = QString(json).section(':', 0, 0),
+                          rest = QString(json).section(':', 1);
+            const QString key = rest.section('=', 0, 0);
+            const QJsonValue value =
+                QJsonDocument::fromJson("[" + rest.section('=', 1).toUtf8() + "]").array().at(0);
+            QByteArray out;
+            if (op == "raw") {
+                out = rest.toUtf8();
+            } else {
+                if (op == "del") o.remove(key);
+                if (op == "set") o.insert(key, value);
+                if (op == "setp") {
+                    QJsonObject p = o["parameters"].toObject();
+                    p.insert(key, value);
+                    o.insert("parameters", p);
+                }
+                if (op == "setm") {
+                    QJsonObject m = o["metrics"].toObject();
+                    m.insert(key, value);
+                    o.insert("metrics", m);
+                }
+                out = QJsonDocument(o).toJson();
+            }
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(out);
+        }
+        if (!array.isEmpty()) {
+            std::vector<std::int64_t> shape;
+            for (const QString& d : array.section(':', 1).split(',', Qt::SkipEmptyParts))
+                shape.push_back(d.toLongLong());
+            std::int64_t count = 1;
+            for (auto d : shape)
+                count *= d;
+            writeNpy((dir + "/" + array.section(':', 0, 0)).toStdString(),
+                     NdArray::fromFloat(std::vector<float>(std::size_t(count), 0.5f), shape));
+        }
+        const Measured m = runMeasured({"report", dir, "--out", path("rep.html")});
+        QVERIFY2(m.code == 3, qPrintable(QString("exit %1: %2").arg(m.code).arg(m.err)));
+        QVERIFY2(m.err.contains(file) && m.err.contains(message), qPrintable(m.err));
+        QVERIFY(!m.err.contains("json.exception"));
+        QVERIFY(m.maxRssKiB < 256 * 1024);
+        QVERIFY(!QFileInfo::exists(path("rep.html")));
     }
 
     void validLabelsStillWork() {

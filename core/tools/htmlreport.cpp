@@ -94,6 +94,94 @@ struct RunArrays {
     std::optional<NdArray> labels, saliency;
 };
 
+// The fields the checks and the page read, each of its kind, named by its JSON pointer when it
+// is missing or of another kind ("/parameters/k must be a whole number, but is a string").
+enum class Kind { Object, Array, NonEmptyArray, Integer, Number, String };
+const json& requireField(const json& root, const std::string& pointer, Kind kind,
+                         const std::string& file) {
+    const json::json_pointer ptr(pointer);
+    if (!root.contains(ptr)) throw InputError(file + ": " + pointer + " is missing");
+    const json& v = root.at(ptr);
+    const bool ok = kind == Kind::Object          ? v.is_object()
+                    : kind == Kind::Array         ? v.is_array()
+                    : kind == Kind::NonEmptyArray ? v.is_array() && !v.empty()
+                    : kind == Kind::Integer       ? v.is_number_integer()
+                    : kind == Kind::Number        ? v.is_number()
+                                                  : v.is_string();
+    if (!ok) {
+        static const char* names[] = {"an object",      "an array", "a non-empty array",
+                                      "a whole number", "a number", "a string"};
+        throw InputError(file + ": " + pointer + " must be " + names[int(kind)] + ", but is " +
+                         (v.is_array() && v.empty() ? std::string("an empty array")
+                                                    : std::string("a ") + v.type_name()));
+    }
+    return v;
+}
+
+void requireFields(const json& rep, const std::string& file) {
+    requireField(rep, "/input", Kind::Object, file);
+    requireField(rep, "/parameters", Kind::Object, file);
+    requireField(rep, "/parameters/k", Kind::Integer, file);
+    requireField(rep, "/input/d", Kind::Integer, file);
+    for (const char* s : {"/tool", "/method"})
+        requireField(rep, s, Kind::String, file);
+    if (rep.contains("outputs"))
+        for (std::size_t i = 0; i < requireField(rep, "/outputs", Kind::Array, file).size(); ++i)
+            requireField(rep, "/outputs/" + std::to_string(i), Kind::String, file);
+    // one run, a batch (items) or a video (units): each with its metrics
+    std::string metrics = "/metrics";
+    for (const char* many : {"units", "items"})
+        if (rep.contains(many)) {
+            const json& list =
+                requireField(rep, std::string("/") + many, Kind::NonEmptyArray, file);
+            for (std::size_t i = 0; i < list.size(); ++i)
+                requireField(rep, "/" + std::string(many) + "/" + std::to_string(i) + "/metrics",
+                             Kind::Object, file);
+            metrics = "/" + std::string(many) + "/0/metrics";
+        }
+    requireField(rep, metrics, Kind::Object, file);
+    for (const char* f : {"/group_size_min", "/group_size_max"})
+        requireField(rep, metrics + f, Kind::Integer, file);
+    requireField(rep, metrics + "/group_size_median", Kind::Number, file);
+}
+
+// A per-token array of the folder: [N], or [items, N] for a batch or a video, with N >= 1; and,
+// when `like` is given, of its shape.
+void requireTokenArray(const NdArray& a, const fs::path& file, const NdArray* like = nullptr) {
+    if ((a.ndim() != 1 && a.ndim() != 2) || a.numel() < 1)
+        throw InputError(file.string() + ": expected [N] or [items, N] with N >= 1, got " +
+                         a.shapeString());
+    if (like && a.shape != like->shape)
+        throw InputError(file.string() + ": shape " + a.shapeString() + " differs from " +
+                         "labels.npy's " + like->shapeString());
+}
+
+// The folder's arrays checked against each other and the report before any is indexed: a
+// report of K that labels.npy cannot hold, or arrays of other shapes, are input errors.
+void requireConsistent(const ReportDoc& doc, RunArrays& arrays) {
+    const fs::path d(doc.dir);
+    if (!arrays.labels) return;
+    requireTokenArray(*arrays.labels, d / "labels.npy");
+    if (arrays.saliency) requireTokenArray(*arrays.saliency, d / "saliency.npy", &*arrays.labels);
+    for (const char* f : {"mask.npy", "mass.npy"})
+        if (fs::exists(d / f)) requireTokenArray(readNpy((d / f).string()), d / f, &*arrays.labels);
+    const i64 n = arrays.labels->shape.back();
+    const i64 k = doc.report.at("parameters").value("k", i64(0));
+    if (k < 1 || k > n)
+        throw InputError((d / "report.json").string() + ": /parameters/k = " + std::to_string(k) +
+                         " does not lie in 1..N = " + std::to_string(n) + " of labels.npy");
+    if (fs::exists(d / "merged.npy")) {
+        const NdArray merged = readNpy((d / "merged.npy").string());
+        const std::size_t nd = arrays.labels->shape.size() + 1;
+        const bool ok = merged.ndim() == int(nd) && merged.shape.back() >= 1 &&
+                        (nd == 2 || merged.shape[0] == arrays.labels->shape[0]);
+        if (!ok)
+            throw InputError((d / "merged.npy").string() + ": expected [K, D] (or [items, K, D]) " +
+                             "beside labels.npy " + arrays.labels->shapeString() + ", got " +
+                             merged.shapeString());
+    }
+}
+
 void addChecks(ReportDoc& doc, const RunArrays& arrays) {
     const json& rep = doc.report;
     auto check = [&](const std::string& what, bool ok, const std::string& detail) {
@@ -103,16 +191,16 @@ void addChecks(ReportDoc& doc, const RunArrays& arrays) {
           "tool: " + jsonText(rep.value("tool", json("?"))));
     if (rep.contains("outputs")) {
         std::string missing;
-        for (const auto& f : rep["outputs"])
+        for (const auto& f : rep.at("outputs"))
             if (!fs::exists(fs::path(doc.dir) / f.get<std::string>()))
                 missing += (missing.empty() ? "" : ", ") + f.get<std::string>();
         check("every output the report lists is in the folder", missing.empty(),
-              missing.empty() ? std::to_string(rep["outputs"].size()) + " files"
+              missing.empty() ? std::to_string(rep.at("outputs").size()) + " files"
                               : "missing: " + missing);
     }
     const fs::path d(doc.dir);
     if (doc.kind == "sweep" || !arrays.labels) return;
-    const i64 k = rep["parameters"].value("k", i64(0));
+    const i64 k = rep.at("parameters").value("k", i64(0));
     const std::string method = rep.value("method", "quickmerge");
     try {
         const NdArray& labels = *arrays.labels;
@@ -142,21 +230,21 @@ void addChecks(ReportDoc& doc, const RunArrays& arrays) {
                   " item(s) of N = " + std::to_string(n));
         check("every group has a token", noneEmpty, std::to_string(k) + " groups");
         const bool shapeOk = merged.ndim() >= 2 && merged.shape[merged.ndim() - 2] == k &&
-                             merged.shape.back() == rep["input"].value("d", i64(-1));
+                             merged.shape.back() == rep.at("input").value("d", i64(-1));
         check("merged tokens are [K, D]", shapeOk, "merged.npy " + merged.shapeString());
         // the report's group sizes (first item) against the labels
-        const json& m = rep.contains("units")   ? rep["units"][0]["metrics"]
-                        : rep.contains("items") ? rep["items"][0]["metrics"]
-                                                : rep["metrics"];
+        const json& m = rep.contains("units")   ? rep.at("units").at(0).at("metrics")
+                        : rep.contains("items") ? rep.at("items").at(0).at("metrics")
+                                                : rep.at("metrics");
         if (!sizes0.empty() && m.contains("group_size_max")) {
             std::vector<i64> s = sizes0;
             std::sort(s.begin(), s.end());
             const double median = s.size() % 2
                                       ? double(s[s.size() / 2])
                                       : 0.5 * double(s[s.size() / 2 - 1] + s[s.size() / 2]);
-            const bool ok = s.front() == m["group_size_min"].get<i64>() &&
-                            s.back() == m["group_size_max"].get<i64>() &&
-                            std::abs(median - m["group_size_median"].get<double>()) < 1e-9;
+            const bool ok = s.front() == m.at("group_size_min").get<i64>() &&
+                            s.back() == m.at("group_size_max").get<i64>() &&
+                            std::abs(median - m.at("group_size_median").get<double>()) < 1e-9;
             check("group sizes match the report", ok,
                   "min " + std::to_string(s.front()) + ", median " + num(median) + ", max " +
                       std::to_string(s.back()));
@@ -179,6 +267,8 @@ void addChecks(ReportDoc& doc, const RunArrays& arrays) {
             check("the Gumbel-softmax mask sums to 1", worst < 1e-3,
                   "largest deviation " + num(worst, 3));
         }
+    } catch (const json::exception&) {
+        throw; // a malformed report.json: loadReport names the file and the field
     } catch (const std::exception& e) {
         check("the folder's arrays can be read", false, e.what());
     }
@@ -237,26 +327,26 @@ void addFigures(ReportDoc& doc, const RunArrays& arrays) {
     if (rep.contains("timings_ms")) {
         std::vector<std::string> names;
         std::vector<double> ms;
-        for (auto it = rep["timings_ms"].begin(); it != rep["timings_ms"].end(); ++it)
+        for (auto it = rep.at("timings_ms").begin(); it != rep.at("timings_ms").end(); ++it)
             names.push_back(it.key()), ms.push_back(it.value().get<double>());
         svg("timings", "Stage timings", "Wall time of each stage of this run, in ms (log scale).",
             svgBars("Time per stage (ms)", names, ms, "#3b528b", "ms", true));
     }
-    if (rep.contains("units") && rep["units"].size() > 1) {
+    if (rep.contains("units") && rep.at("units").size() > 1) {
         std::vector<double> ms, flicker, frames;
-        for (const auto& u : rep["units"]) {
-            frames.push_back(u["frames"][0].get<double>());
-            ms.push_back(u["pipeline_ms"].get<double>());
-            flicker.push_back(u["flicker_from_previous"].is_null()
+        for (const auto& u : rep.at("units")) {
+            frames.push_back(u.at("frames").at(0).get<double>());
+            ms.push_back(u.at("pipeline_ms").get<double>());
+            flicker.push_back(u.at("flicker_from_previous").is_null()
                                   ? std::nan("")
-                                  : u["flicker_from_previous"].get<double>());
+                                  : u.at("flicker_from_previous").get<double>());
         }
         svg("unit-times", "Pipeline time per unit", "Each merge unit's pipeline time.",
             svgLines("Pipeline time per unit (ms)", {ms}, {"#3b528b"}, "first frame", "ms",
                      frames));
         flicker.erase(flicker.begin());
         frames.erase(frames.begin());
-        svg("flicker", "Flicker", rep["summary"].value("flicker_definition", ""),
+        svg("flicker", "Flicker", rep.at("summary").value("flicker_definition", ""),
             svgLines("Group flicker between consecutive units", {flicker}, {"#d04030"},
                      "first frame", "fraction", frames));
     }
@@ -278,8 +368,8 @@ std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
         if (it.value().is_array() && it.value().size() > 8)
             continue; // per-position series: in the figures
         if (it.value().is_object() && it.key() == "group_size_histogram") {
-            rows.emplace_back(it.key(), it.value()["counts"].dump() + " over bins " +
-                                            jsonText(it.value()["bins"]));
+            rows.emplace_back(it.key(), it.value().at("counts").dump() + " over bins " +
+                                            jsonText(it.value().at("bins")));
             continue;
         }
         rows.emplace_back(it.key(), jsonText(it.value()));
@@ -314,7 +404,9 @@ bool ReportDoc::verified() const {
            std::all_of(checks.begin(), checks.end(), [](const ReportCheck& c) { return c.ok; });
 }
 
-ReportDoc loadReport(const std::string& dir) {
+namespace {
+
+ReportDoc loadReportUnchecked(const std::string& dir) {
     ReportDoc doc;
     doc.dir = dir;
     const fs::path d(dir);
@@ -323,7 +415,8 @@ ReportDoc loadReport(const std::string& dir) {
         doc.report = readJson((d / "report.json").string());
         if (!doc.report.contains("input") || !doc.report.contains("parameters"))
             throw InputError(dir + "/report.json: not a qmpp run report (no input or parameters)");
-        doc.kind = doc.report["input"].value("kind", "embeddings");
+        requireFields(doc.report, (d / "report.json").string());
+        doc.kind = doc.report.at("input").value("kind", "embeddings");
     } else if (fs::exists(d / "sweep.json")) {
         doc.report = readJson((d / "sweep.json").string());
         doc.kind = "sweep";
@@ -336,10 +429,30 @@ ReportDoc loadReport(const std::string& dir) {
         if (fs::exists(d / "labels.npy")) arrays.labels = readNpy((d / "labels.npy").string());
         if (fs::exists(d / "saliency.npy"))
             arrays.saliency = readNpy((d / "saliency.npy").string());
+        requireConsistent(doc, arrays);
     }
     addFigures(doc, arrays);
     addChecks(doc, arrays);
+    // rendered once here, so that a field only the page reads fails now, with the file named
+    (void)renderHtml(doc, false);
     return doc;
+}
+
+} // namespace
+
+ReportDoc loadReport(const std::string& dir) {
+    try {
+        return loadReportUnchecked(dir);
+    } catch (const json::exception& e) {
+        // a field requireFields does not vouch for: the library's message, without its tag
+        std::string what = e.what();
+        const std::size_t tag = what.find("] ");
+        if (what.rfind("[json.exception.", 0) == 0 && tag != std::string::npos)
+            what = what.substr(tag + 2);
+        const fs::path d(dir);
+        const std::string file = fs::exists(d / "report.json") ? "report.json" : "sweep.json";
+        throw InputError((d / file).string() + ": " + what);
+    }
 }
 
 std::string renderHtml(const ReportDoc& doc, bool embed) {
@@ -348,7 +461,7 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
     const std::string title =
         "QuickMerge++ report — " +
         (doc.kind == "sweep" ? std::string("budget sweep")
-                             : fs::path(rep["input"].value("path", "")).filename().string());
+                             : fs::path(rep.at("input").value("path", "")).filename().string());
     h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << htmlEscape(title)
       << "</title>\n";
     if (embed)
@@ -373,17 +486,17 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
       << " of " << doc.checks.size() << " checks of this folder passed)</p>\n";
 
     if (doc.kind == "sweep") {
-        if (rep.contains("input")) h << "<h2>Input</h2>" << table(rowsOf(rep["input"]), embed);
+        if (rep.contains("input")) h << "<h2>Input</h2>" << table(rowsOf(rep.at("input")), embed);
         if (rep.contains("parameters"))
-            h << "<h2>Parameters</h2>" << table(rowsOf(rep["parameters"]), embed);
+            h << "<h2>Parameters</h2>" << table(rowsOf(rep.at("parameters")), embed);
         h << "<h2>Sweep</h2>";
-        if (rep.contains("rows") && rep["rows"].is_array() && !rep["rows"].empty()) {
+        if (rep.contains("rows") && rep.at("rows").is_array() && !rep.at("rows").empty()) {
             h << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">")
               << "<tr>";
-            for (auto it = rep["rows"][0].begin(); it != rep["rows"][0].end(); ++it)
+            for (auto it = rep.at("rows").at(0).begin(); it != rep.at("rows").at(0).end(); ++it)
                 h << "<th>" << htmlEscape(it.key()) << "</th>";
             h << "</tr>";
-            for (const auto& r : rep["rows"]) {
+            for (const auto& r : rep.at("rows")) {
                 h << "<tr>";
                 for (auto it = r.begin(); it != r.end(); ++it)
                     h << "<td>" << htmlEscape(jsonText(it.value())) << "</td>";
@@ -400,53 +513,54 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
                     {"saliency from", jsonText(rep.value("saliency_source", json("?")))},
                     {"AR heads", jsonText(rep.value("ar_heads", json("?")))}},
                    embed);
-        h << "<h2>Input</h2>" << table(rowsOf(rep["input"]), embed);
-        h << "<h2>Parameters</h2>" << table(rowsOf(rep["parameters"]), embed);
+        h << "<h2>Input</h2>" << table(rowsOf(rep.at("input")), embed);
+        h << "<h2>Parameters</h2>" << table(rowsOf(rep.at("parameters")), embed);
         if (rep.contains("summary"))
-            h << "<h2>Video summary</h2>" << table(rowsOf(rep["summary"]), embed);
+            h << "<h2>Video summary</h2>" << table(rowsOf(rep.at("summary")), embed);
         if (rep.contains("metrics"))
-            h << "<h2>Metrics</h2>" << table(rowsOf(rep["metrics"]), embed);
-        if (rep.contains("losses")) h << "<h2>Losses</h2>" << table(rowsOf(rep["losses"]), embed);
+            h << "<h2>Metrics</h2>" << table(rowsOf(rep.at("metrics")), embed);
+        if (rep.contains("losses"))
+            h << "<h2>Losses</h2>" << table(rowsOf(rep.at("losses")), embed);
         if (rep.contains("timings_ms"))
-            h << "<h2>Timings (ms)</h2>" << table(rowsOf(rep["timings_ms"]), embed);
-        if (rep.contains("notes") && !rep["notes"].empty()) {
+            h << "<h2>Timings (ms)</h2>" << table(rowsOf(rep.at("timings_ms")), embed);
+        if (rep.contains("notes") && !rep.at("notes").empty()) {
             h << "<h2>Notes</h2><ul>";
-            for (const auto& n : rep["notes"])
+            for (const auto& n : rep.at("notes"))
                 h << "<li>" << htmlEscape(jsonText(n)) << "</li>";
             h << "</ul>";
         }
     }
     if (rep.contains("text")) {
-        const json& t = rep["text"];
+        const json& t = rep.at("text");
         h << "<h2>Tokens</h2><p>Background: saliency (viridis, yellow = salient). Merged spans in "
              "[brackets] "
              "coloured by group.</p><p>";
         std::map<i64, i64> spanAt; // begin -> end
         std::map<i64, i64> spanGroup;
-        for (const auto& s : t["spans"])
-            spanAt[s["begin"].get<i64>()] = s["end"].get<i64>(),
-            spanGroup[s["begin"].get<i64>()] = s["group"].get<i64>();
+        for (const auto& s : t.at("spans"))
+            spanAt[s.at("begin").get<i64>()] = s.at("end").get<i64>(),
+            spanGroup[s.at("begin").get<i64>()] = s.at("group").get<i64>();
         i64 openEnd = -1;
         std::string openColour;
-        for (const auto& tok : t["tokens"]) {
-            const i64 i = tok["index"].get<i64>();
+        for (const auto& tok : t.at("tokens")) {
+            const i64 i = tok.at("index").get<i64>();
             if (spanAt.count(i)) {
                 openEnd = spanAt[i];
                 openColour = groupHex(spanGroup[i]);
                 h << "<b><font color=\"" << openColour << "\">[</font></b>";
             }
-            const double s = tok["saliency"].get<double>();
+            const double s = tok.at("saliency").get<double>();
             h << "<span class=\"tok\" style=\"background-color:" << viridisHex(s)
               << ";color:" << (s > 0.55 ? "#000" : "#fff") << "\" title=\"group "
-              << tok["group"].get<i64>() << ", saliency " << num(s, 3) << "\">"
-              << htmlEscape(tok["text"].get<std::string>()) << "</span> ";
+              << tok.at("group").get<i64>() << ", saliency " << num(s, 3) << "\">"
+              << htmlEscape(tok.at("text").get<std::string>()) << "</span> ";
             if (i + 1 == openEnd)
                 h << "<b><font color=\"" << openColour << "\">]</font></b> ", openEnd = -1;
         }
         h << "</p><h3>Groups</h3><ol start=\"0\">";
-        for (const auto& g : t["groups"])
-            h << "<li>(" << g["size"].get<i64>() << ") " << htmlEscape(g["text"].get<std::string>())
-              << "</li>";
+        for (const auto& g : t.at("groups"))
+            h << "<li>(" << g.at("size").get<i64>() << ") "
+              << htmlEscape(g.at("text").get<std::string>()) << "</li>";
         h << "</ol>\n";
     }
     if (!doc.figures.empty()) h << "<h2>Figures</h2>\n";
