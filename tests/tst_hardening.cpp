@@ -11,8 +11,11 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
 
 #include <cmath>
+#include <csignal>
 #include <cstring>
 
 #include <fcntl.h>
@@ -551,6 +554,167 @@ class TestHardening : public QObject {
         QVERIFY(!m.err.contains("json.exception"));
         QVERIFY(m.maxRssKiB < 256 * 1024);
         QVERIFY(!QFileInfo::exists(path("rep.html")));
+    }
+
+    // Classes 6 and 10: the output folder is replaced whole or not at all, and nothing of the
+    // user's (an input inside it, an unrelated file, a file named like a temporary) is touched.
+    void forceOntoAFolderThatCannotTakeIt() {
+        const QString dir = path("force-dir");
+        QDir(dir).removeRecursively();
+        QVERIFY(runQmpp({"run", path("good.npy"), "--out", dir, "--quiet"}).code == 0);
+        raw("force-dir/keep.txt", "mine");
+        QFile::remove(dir + "/mass.npy");
+        QVERIFY(QDir().mkpath(dir + "/mass.npy/x")); // a folder where a result goes
+        auto snapshot = [&] {
+            QStringList s;
+            for (const QString& f : listing(dir)) {
+                QFile file(dir + "/" + f);
+                s << f + (file.open(QIODevice::ReadOnly) ? QString::number(qHash(file.readAll()))
+                                                         : QString("(dir)"));
+            }
+            return s;
+        };
+        const QStringList before = snapshot();
+        const CliResult r =
+            runQmpp({"run", path("good.npy"), "--out", dir, "--force", "--seed", "9"});
+        QCOMPARE(r.code, 3);
+        QVERIFY2(r.err.contains("mass.npy") && r.err.contains("not a regular file"),
+                 qPrintable(r.err));
+        QCOMPARE(snapshot(), before); // nothing replaced: not a mixed folder
+        QCOMPARE(listing(path("")).filter(".qmpp-").size(), 0);
+    }
+    void concurrentRunsIntoOneNewFolder() {
+        writeNpy(path("mid.npy").toStdString(),
+                 NdArray::fromFloat(randomTokens(3000, 32, 4), {3000, 32}));
+        for (int attempt = 0; attempt < 4; ++attempt) {
+            const QString dir = path("race-" + QString::number(attempt));
+            QProcess one, two;
+            one.start(QMPP_CLI, {"run", path("mid.npy"), "--out", dir, "--seed", "1", "--quiet"});
+            two.start(QMPP_CLI, {"run", path("mid.npy"), "--out", dir, "--seed", "2", "--quiet"});
+            QVERIFY(one.waitForFinished(120000) && two.waitForFinished(120000));
+            const QList<int> codes = {one.exitCode(), two.exitCode()};
+            QVERIFY2(codes.count(0) == 1 && codes.count(3) == 1,
+                     qPrintable(QString("exit codes %1 and %2: %3")
+                                    .arg(codes[0])
+                                    .arg(codes[1])
+                                    .arg(QString(one.readAllStandardError() +
+                                                 two.readAllStandardError()))));
+            QCOMPARE(listing(path("")).filter(".qmpp-").size(), 0);
+        }
+    }
+    void signalsLeaveNothingBehind_data() {
+        QTest::addColumn<int>("sig");
+        QTest::newRow("SIGINT") << int(SIGINT);
+        QTest::newRow("SIGTERM") << int(SIGTERM);
+        QTest::newRow("SIGHUP") << int(SIGHUP);
+    }
+    void signalsLeaveNothingBehind() {
+        QFETCH(int, sig);
+        // a video export: its temporary folder (and overlay.avi in it) exists for the whole run;
+        // frames scaled to 1280 wide take about a second each here
+        const QString dir = path("sig-out");
+        QProcess p;
+        p.start(QMPP_CLI, {"run", QString(QMPP_SAMPLES) + "/realshort.mp4", "--out", dir, "--width",
+                           "1280", "--backend", "cpu"});
+        QVERIFY(p.waitForStarted());
+        // wait until the temporary folder exists, then interrupt
+        QElapsedTimer t;
+        t.start();
+        while (listing(path("")).filter(".sig-out.qmpp-").isEmpty() && t.elapsed() < 20000)
+            QTest::qWait(20);
+        QVERIFY(!listing(path("")).filter(".sig-out.qmpp-").isEmpty());
+        ::kill(pid_t(p.processId()), sig);
+        QVERIFY(p.waitForFinished(20000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 128 + sig);
+        QVERIFY(!QFileInfo::exists(dir));
+        QCOMPARE(listing(path("")).filter(".qmpp-").size(), 0);
+    }
+    void reportDoesNotOverwrite_data() {
+        QTest::addColumn<QString>("target"); // relative to the run folder's parent
+        QTest::addColumn<bool>("force");
+        QTest::addColumn<int>("code");
+        QTest::newRow("a result, no --force") << "rd/merged.npy" << false << 3;
+        QTest::newRow("a result, --force") << "rd/merged.npy" << true << 3;
+        QTest::newRow("labels.npy, --force") << "rd/labels.npy" << true << 3;
+        QTest::newRow("a user's file, no --force") << "mine.html" << false << 3;
+        QTest::newRow("a user's file, --force") << "mine.html" << true << 0;
+        QTest::newRow("a new file") << "fresh.html" << false << 0;
+    }
+    void reportDoesNotOverwrite() {
+        QFETCH(QString, target);
+        QFETCH(bool, force);
+        QFETCH(int, code);
+        QDir(path("rd")).removeRecursively();
+        QFile::remove(path("fresh.html"));
+        QVERIFY(runQmpp({"run", path("good.npy"), "--out", path("rd"), "--quiet"}).code == 0);
+        raw("mine.html", "user's page");
+        QFile before(path(target));
+        const QByteArray old = before.open(QIODevice::ReadOnly) ? before.readAll() : QByteArray();
+        before.close();
+        QStringList args = {"report", path("rd"), "--out", path(target)};
+        if (force) args << "--force";
+        const CliResult r = runQmpp(args);
+        QCOMPARE(r.code, code);
+        if (code == 3) {
+            QVERIFY2(r.err.contains(QFileInfo(target).fileName()), qPrintable(r.err));
+            QFile after(path(target));
+            QVERIFY(after.open(QIODevice::ReadOnly));
+            QCOMPARE(after.readAll(), old); // untouched
+        }
+    }
+    void inputsInsideTheOutput_data() {
+        QTest::addColumn<QStringList>("args"); // "@" stands for the folder
+        QTest::newRow("input is merged.npy") << QStringList{"run", "@/merged.npy", "--force"};
+        QTest::newRow("input is labels.npy") << QStringList{"run", "@/labels.npy", "--force"};
+        QTest::newRow("uniforms are mask.npy")
+            << QStringList{"run", "GOOD", "--uniform", "@/mask.npy", "--force"};
+        QTest::newRow("hidden states are result.safetensors")
+            << QStringList{"run", "GOOD", "--hidden-states", "@/result.safetensors", "--force"};
+    }
+    void inputsInsideTheOutput() {
+        QFETCH(QStringList, args);
+        const QString dir = path("self");
+        QDir(dir).removeRecursively();
+        QVERIFY(runQmpp({"run", path("good.npy"), "--out", dir, "--quiet"}).code == 0);
+        QFile m(dir + "/merged.npy");
+        QVERIFY(m.open(QIODevice::ReadOnly));
+        const QByteArray before = m.readAll();
+        m.close();
+        for (auto& a : args)
+            a = a.replace("@", dir).replace("GOOD", path("good.npy"));
+        const CliResult r = runQmpp(args + QStringList{"--out", dir});
+        QCOMPARE(r.code, 3);
+        QVERIFY2(r.err.contains("lies in the output folder"), qPrintable(r.err));
+        QVERIFY(m.open(QIODevice::ReadOnly));
+        QCOMPARE(m.readAll(), before);
+    }
+    void forceRemovesStaleResultsOnly() {
+        const QString dir = path("stale");
+        QDir(dir).removeRecursively();
+        QVERIFY(runQmpp({"run", QString(QMPP_SAMPLES) + "/chelsea.png", "--out", dir, "--quiet"})
+                    .code == 0);
+        QVERIFY(QFileInfo::exists(dir + "/clusters.png"));
+        raw("stale/notes.txt", "mine");
+        QVERIFY(runQmpp({"run", path("good.npy"), "--out", dir, "--force", "--quiet"}).code == 0);
+        for (const char* gone : {"saliency.png", "clusters.png", "merged.png"})
+            QVERIFY2(!QFileInfo::exists(dir + "/" + gone), gone);
+        QVERIFY(QFileInfo::exists(dir + "/notes.txt"));
+        QVERIFY(QFileInfo::exists(dir + "/merged.npy"));
+    }
+    void tokenizeKeepsUserFiles() {
+        for (const char* name : {"t.npy.qmpp-partial", "t.npy.part-1", "t.npy.qmpp-abcdef"}) {
+            raw(name, "user data");
+            const CliResult r = runQmpp({"tokenize", QString(QMPP_SAMPLES) + "/chelsea.png",
+                                         "--out", path("t.npy"), "--force"});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            QFile f(path(name));
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QCOMPARE(f.readAll(), QByteArray("user data"));
+        }
+        QCOMPARE(
+            listing(path("")).filter(QRegularExpression("^t\\.npy\\.qmpp-[A-Za-z0-9]{6}$")).size(),
+            1); // the user's, not a leftover
     }
 
     void validLabelsStillWork() {

@@ -96,17 +96,7 @@ Runner addBench(CLI::App& app) {
         }
         // Each file is written beside its target and renamed into place: never half-written.
         auto save = [](const std::string& path, const std::string& text) {
-            const std::string tmp = path + ".qmpp-partial";
-            try {
-                writeFileBytes(tmp, std::vector<std::uint8_t>(text.begin(), text.end()));
-            } catch (...) {
-                std::remove(tmp.c_str());
-                throw;
-            }
-            if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-                std::remove(tmp.c_str());
-                throw OutputError(path + ": cannot move the results into place");
-            }
+            writeFileAtomic(path, std::vector<std::uint8_t>(text.begin(), text.end()));
             std::cout << "wrote " << path << "\n";
         };
         if (!a->json.empty()) {

@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "qmpp/htmlreport.h"
+#include "qmpp/report.h"
 
 #include <iostream>
 #include <memory>
@@ -11,7 +12,7 @@ namespace qmpp::cli {
 Runner addReport(CLI::App& app) {
     struct Args {
         std::string dir, out;
-        bool quiet = false;
+        bool quiet = false, force = false;
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand(
@@ -20,7 +21,9 @@ Runner addReport(CLI::App& app) {
     c->add_option("DIR", a->dir, "the output folder of qmpp run or qmpp sweep")->required();
     c->add_option("--out", a->out, "the HTML file to write (default DIR/report.html)");
     c->add_flag("--quiet", a->quiet, "print nothing on success");
+    c->add_flag("--force", a->force, "replace an existing --out file");
     return [a] {
+        requireReportTarget(a->dir, a->out, a->force); // before any work
         const ReportDoc doc = loadReport(a->dir);
         const std::string path = writeHtmlReport(doc, a->out);
         if (!a->quiet) {

@@ -63,6 +63,7 @@ int doRunVideo(const RunArgs& a, const MergeParams& p) {
     std::optional<Projection> proj;
     const VideoOptions o = videoOptions(a.video, a.in.patch, a.in.projection, proj);
     const FrameRange range = a.frames.empty() ? FrameRange{} : parseFrameRange(a.frames);
+    requireInputsOutside({a.input, a.in.projection}, a.out);
     const VideoRun run = exportVideo(a.input, o, range, p, a.out, a.force);
     if (!a.quiet) {
         const auto sum = videoSummary(run);
@@ -97,6 +98,9 @@ int doRun(const RunArgs& a) {
     if (!a.frames.empty() || a.video.tubelet != 1 || a.video.window != 0 || a.video.width != 0)
         throw UsageError("--frames, --tubelet, --window and --width apply to video inputs");
     OutputDir::checkTarget(a.out, a.force); // refuse before any work is done
+    requireInputsOutside({a.input, a.in.hidden, a.in.attention, a.in.labels, a.in.projection,
+                          a.uniform, a.arWeights},
+                         a.out);
     const LoadedInput in = loadInput(a.input, a.in);
     if (!a.uniform.empty()) p.uniforms = loadUniforms(a.uniform);
     if (!a.arWeights.empty()) p.arHeads = loadArHeads(a.arWeights, in.items[0].d);
@@ -262,16 +266,9 @@ Runner addTokenize(CLI::App& app) {
                  << (o.tubelet > 1 ? "tubelets of " + std::to_string(o.tubelet) + " frames"
                                    : "patches");
         }
-        // Write beside the target, then rename: a failure leaves no half-written file.
-        const std::string tmp = a->out + ".qmpp-partial";
-        try {
-            writeNpy(tmp, tokens);
-            if (std::rename(tmp.c_str(), a->out.c_str()) != 0)
-                throw OutputError(a->out + ": cannot move the tokens into place");
-        } catch (...) {
-            std::remove(tmp.c_str());
-            throw;
-        }
+        // Written beside the target under a name of its own, then renamed: a failure or a
+        // signal leaves no half-written file and touches no file of the user's.
+        writeFileAtomic(a->out, encodeNpy(tokens));
         std::cout << "wrote " << a->out << ": " << said.str() << "\n";
         return kOk;
     };

@@ -4,6 +4,7 @@
 
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
+#include "qmpp/io.h"
 
 #include <csignal>
 #include <iostream>
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
     // Past a file-size limit (ulimit -f) a write fails with EFBIG and is reported, like a full
     // disk, instead of the process being killed mid-export.
     std::signal(SIGXFSZ, SIG_IGN);
+    // Ctrl-C, SIGTERM or SIGHUP mid-run remove the temporary folder and files (no .qmpp-XXXXXX
+    // or partial overlay.avi is left beside --out)
+    qmpp::installSignalCleanup();
     CLI::App app{"qmpp " + std::string(qmpp::kVersion) +
                      " — QuickMerge++ token merging: saliency by attention entropy, Gumbel-softmax "
                      "mask, cosine clustering, saliency-weighted merge.",

@@ -4,10 +4,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <pthread.h>
+#include <set>
+#include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -67,19 +74,66 @@ void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& by
         throw OutputError(path + ": write failed (" + std::strerror(err ? err : errno) + ")");
 }
 
+namespace {
+std::mutex g_tempMutex;
+std::set<std::string> g_temporaries;
+} // namespace
+
+void registerTemporary(const std::string& path) {
+    std::lock_guard<std::mutex> lock(g_tempMutex);
+    g_temporaries.insert(path);
+}
+void unregisterTemporary(const std::string& path) {
+    std::lock_guard<std::mutex> lock(g_tempMutex);
+    g_temporaries.erase(path);
+}
+
+void installSignalCleanup() {
+    // Blocked here, before any other thread starts, so every thread inherits the mask and only
+    // the waiting thread below ever receives these signals.
+    static sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([] {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) return;
+        {
+            std::lock_guard<std::mutex> lock(g_tempMutex);
+            std::error_code ec;
+            for (const auto& p : g_temporaries)
+                fs::remove_all(p, ec);
+        }
+        std::_Exit(128 + sig); // what a shell reports for a process a signal ended
+    }).detach();
+}
+
 void writeFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-    const std::string temp = path + ".part-" + std::to_string(::getpid());
+    // a name of its own beside the target (never a user's file), removed on failure or signal
+    std::string temp = path + ".qmpp-XXXXXX";
+    const int fd = mkstemp(temp.data());
+    if (fd < 0) throw OutputError(path + ": cannot be written (" + std::strerror(errno) + ")");
+    ::close(fd);
+    registerTemporary(temp);
     try {
         writeFileBytes(temp, bytes);
     } catch (...) {
         std::remove(temp.c_str());
+        unregisterTemporary(temp);
         throw;
     }
     if (std::rename(temp.c_str(), path.c_str()) != 0) {
         const int err = errno;
         std::remove(temp.c_str());
+        unregisterTemporary(temp);
         throw OutputError(path + ": cannot be written (" + std::strerror(err) + ")");
     }
+    unregisterTemporary(temp);
+    // mkstemp makes the file private (0600); the result gets a new file's usual permissions
+    const mode_t mask = umask(0);
+    umask(mask);
+    ::chmod(path.c_str(), 0666 & ~mask);
 }
 
 NdArray takeTensor(TensorFile& f, const std::string& key, const std::string& preferredKey,

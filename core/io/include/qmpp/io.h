@@ -40,6 +40,13 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path);
 // Writes a whole file; RuntimeFailure when it cannot be written completely (disk full...).
 void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
+// Temporary files and folders that a signal must not leave behind: SIGINT, SIGTERM or SIGHUP
+// remove every registered path, then end the process (128 + signal), once installSignalCleanup
+// has run (call it first in main, before any thread starts).
+void registerTemporary(const std::string& path);
+void unregisterTemporary(const std::string& path);
+void installSignalCleanup();
+
 // Writes a whole file under a temporary name beside it, then renames it into place: the file is
 // complete or absent (the old one stays) even when the write fails.
 void writeFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes);

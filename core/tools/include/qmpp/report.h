@@ -29,6 +29,16 @@ const std::vector<std::string>& outputFileNames();
 // Output-folder protocol. Files are written into tempDir() (a fresh folder beside the target);
 // commit() moves them into the target. Without commit() (an exception), the temporary folder
 // is removed and the target is left as it was.
+// Whether `path` lies inside folder `dir` (both resolved: links, "..", relative paths).
+bool insideFolder(const std::string& path, const std::string& dir);
+// `qmpp run`'s inputs may not be results it is about to replace: InputError (exit 3) when one of
+// `inputs` lies in `out` under one of outputFileNames().
+void requireInputsOutside(const std::vector<std::string>& inputs, const std::string& out);
+// `qmpp report DIR --out FILE`: FILE may not be one of DIR's results (other than report.html),
+// and an existing FILE elsewhere is replaced only with --force. The default, DIR/report.html,
+// is the report's own file.
+void requireReportTarget(const std::string& dir, const std::string& out, bool force);
+
 class OutputDir {
   public:
     // InputError (exit 3) if target is a file or already holds results and !force;
@@ -47,6 +57,7 @@ class OutputDir {
 
   private:
     std::string m_target, m_temp;
+    bool m_existed = false; // the target existed when the run began (--force)
     bool m_committed = false;
 };
 
