@@ -717,6 +717,120 @@ class TestHardening : public QObject {
             1); // the user's, not a leftover
     }
 
+    // Class 2 (images): the size in an image's header is checked before anything is decoded.
+    void imageHeadersClaimingTooMuch_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("ext");
+        QTest::addColumn<QString>("message");
+        auto be32 = [](quint32 v) {
+            return QByteArray(1, char(v >> 24)) + char(v >> 16) + char(v >> 8) + char(v);
+        };
+        auto le32 = [](quint32 v) {
+            return QByteArray(1, char(v)) + char(v >> 8) + char(v >> 16) + char(v >> 24);
+        };
+        const QByteArray png = QByteArray("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16) + be32(40000) +
+                               be32(26000) + QByteArray("\x08\x02\0\0\0", 5) + QByteArray(600, 'x');
+        QTest::newRow("PNG 40000 x 26000") << png << ".png"
+                                           << "40000 x 26000";
+        QByteArray jpg("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00", 20);
+        jpg += QByteArray(
+            "\xff\xc0\x00\x11\x08\x75\x30\x75\x30\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01",
+            19); // SOF0: 30000 x 30000
+        jpg += QByteArray(600, '\0');
+        QTest::newRow("JPEG 30000 x 30000") << jpg << ".jpg"
+                                            << "30000 x 30000";
+        QByteArray bmp = QByteArray("BM") + le32(700) + le32(0) + le32(54) + le32(40) +
+                         le32(30000) + le32(quint32(-30000)) + QByteArray(600, '\0');
+        QTest::newRow("BMP 30000 x 30000, top-down") << bmp << ".bmp"
+                                                     << "30000 x 30000";
+        QByteArray webp = QByteArray("RIFF") + le32(700) + "WEBPVP8X" + le32(10) + le32(0) +
+                          QByteArray("\xfe\x3f\x00\xfe\x3f\x00", 6) + QByteArray(600, '\0');
+        QTest::newRow("WebP 16383 x 16383") << webp << ".webp"
+                                            << "16383 x 16383";
+        QByteArray tif = QByteArray("II*\0", 4) + le32(8) + QByteArray("\x02\x00", 2);
+        tif += QByteArray("\x00\x01\x04\x00\x01\x00\x00\x00", 8) + le32(30000); // width LONG
+        tif += QByteArray("\x01\x01\x04\x00\x01\x00\x00\x00", 8) + le32(30000); // length
+        tif += le32(0) + QByteArray(600, '\0');
+        QTest::newRow("TIFF 30000 x 30000") << tif << ".tif"
+                                            << "30000 x 30000";
+        QTest::newRow("PNM bytes named .png")
+            << QByteArray("P6\n30000 30000\n255\n") + QByteArray(600, 'x') << ".png"
+            << "not a PNG, JPEG, BMP, TIFF or WebP";
+        QTest::newRow("PNG cut in its header") << QByteArray("\x89PNG\r\n\x1a\n\0\0", 10) << ".png"
+                                               << "not a PNG"; // under 24 bytes: not recognised
+    }
+    void imageHeadersClaimingTooMuch() {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, ext);
+        QFETCH(QString, message);
+        QVERIFY(bytes.size() < 4096);
+        raw("claim" + ext, bytes);
+        for (const QString& cmd : {QString("run"), QString("tokenize")}) {
+            const QString out = cmd == "run" ? path("img-out") : path("img.npy");
+            const Measured m = runMeasured({cmd, path("claim" + ext), "--out", out});
+            QVERIFY2(m.code == 3,
+                     qPrintable(QString("%1: exit %2: %3").arg(cmd).arg(m.code).arg(m.err)));
+            QVERIFY2(m.err.contains("claim" + ext) && m.err.contains(message), qPrintable(m.err));
+            QVERIFY2(m.maxRssKiB < 256 * 1024,
+                     qPrintable(QString("peak %1 MiB").arg(m.maxRssKiB / 1024)));
+            QVERIFY(!QFileInfo::exists(out));
+        }
+    }
+
+    // Class 9: a refused image or video prints our message alone, not its codec's complaints.
+    void noCodecChatter_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<int>("bytes"); // the sample's first bytes (0: garbage)
+        QTest::newRow("PNG cut short") << "chelsea.png" << 300;
+        QTest::newRow("JPEG garbage") << "x.jpg" << 0;
+        QTest::newRow("MP4 cut before its index") << "realshort.mp4" << 20000;
+        QTest::newRow("MP4 garbage") << "x.mp4" << 0;
+    }
+    void noCodecChatter() {
+        QFETCH(QString, file);
+        QFETCH(int, bytes);
+        QByteArray data = QByteArray(2000, 'z');
+        if (bytes > 0) {
+            QFile f(QString(QMPP_SAMPLES) + "/" + file);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            data = f.read(bytes);
+        }
+        const QString name = "chatter" + file.mid(file.lastIndexOf('.'));
+        raw(name, data);
+        const CliResult r = runQmpp({"run", path(name), "--out", path("ch-out")});
+        QCOMPARE(r.code, 3);
+        for (const QString& line : r.err.split('\n', Qt::SkipEmptyParts))
+            QVERIFY2(line.startsWith("qmpp: "), qPrintable("stray output: " + line));
+    }
+
+    // Class 7: video edges.
+    void videoEdges() {
+        // a one-frame video (the overlay of frame 0 of the sample) tokenizes to one unit
+        const QString dir = path("one-frame");
+        QDir(dir).removeRecursively();
+        QVERIFY(runQmpp({"run", QString(QMPP_SAMPLES) + "/realshort.mp4", "--frames", "0:1",
+                         "--width", "32", "--out", dir, "--quiet"})
+                    .code == 0);
+        const CliResult t =
+            runQmpp({"tokenize", dir + "/overlay.avi", "--out", path("one.npy"), "--force"});
+        QVERIFY2(t.code == 0, qPrintable(t.err));
+        const NdArray a = readNpy(path("one.npy").toStdString());
+        QCOMPARE(a.ndim(), 3);
+        QCOMPARE(a.shape[0], std::int64_t(1));
+        QVERIFY(a.shape[1] > 0 && a.shape[2] > 0);
+        // the 40-megapixel limit applies after --width scales the frames (320 x 240 -> 50 MP)
+        for (const QString& cmd : {QString("run"), QString("tokenize")}) {
+            const QString out = cmd == "run" ? path("wide-out") : path("wide.npy");
+            const Measured m = runMeasured(
+                {cmd, QString(QMPP_SAMPLES) + "/realshort.mp4", "--width", "8192", "--out", out});
+            QVERIFY2(m.code == 3, qPrintable(m.err));
+            QVERIFY2(m.err.contains("scaled to --width 8192") && m.err.contains("40 megapixels"),
+                     qPrintable(m.err));
+            QVERIFY(m.maxRssKiB < 256 * 1024);
+            QVERIFY(!QFileInfo::exists(out));
+        }
+    }
+
     void validLabelsStillWork() {
         QByteArray ok;
         for (int i = 0; i < 64; ++i)

@@ -259,6 +259,9 @@ Runner addTokenize(CLI::App& app) {
                 last.gridFrames = u.tokens.gridFrames;
                 return true;
             });
+            if (units == 0) // never an empty [0, 0, 0] array: run refuses the same file
+                throw InputError(a->input + ": no frame of " + toString(range) +
+                                 " could be decoded");
             tokens = NdArray::fromFloatAs(all, {units, n, d}, dtype);
             said << "tokens [" << units << ", " << n << ", " << d << "]: " << units
                  << " unit(s) of " << windowOf(o) << " frame(s), grid " << last.gridFrames << " x "

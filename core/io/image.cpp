@@ -10,6 +10,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fcntl.h>
+#include <mutex>
+#include <unistd.h>
 
 namespace qmpp {
 
@@ -21,6 +25,30 @@ constexpr double kMaxImagePixels = 100e6;
 } // namespace
 
 namespace cvio {
+
+namespace {
+std::mutex g_stderrMutex; // one redirection at a time
+} // namespace
+
+QuietStderr::QuietStderr() {
+    g_stderrMutex.lock();
+    std::fflush(stderr);
+    m_saved = ::dup(2);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+        ::dup2(devnull, 2);
+        ::close(devnull);
+    }
+}
+
+QuietStderr::~QuietStderr() {
+    std::fflush(stderr);
+    if (m_saved >= 0) {
+        ::dup2(m_saved, 2);
+        ::close(m_saved);
+    }
+    g_stderrMutex.unlock();
+}
 
 ImageInput fromBgr(const cv::Mat& bgr, int patch, int width, const std::string& path) {
     // Each side to the nearest multiple of P, at least P; with `width`, scaled to that width first.
@@ -58,8 +86,10 @@ TokenSet tokenizeImage(const std::string& path, int patch, const Projection* pro
                        ImageInput* image) {
     if (patch < 1 || patch > 256) throw UsageError("patch size must lie in 1..256");
     requireFile(path);
+    requireImageSize(path, kMaxImagePixels);
     cv::Mat bgr;
     try {
+        const cvio::QuietStderr quiet;
         bgr = cv::imread(path, cv::IMREAD_COLOR);
     } catch (const cv::Exception& e) {
         throw InputError(path + ": cannot decode the image (" + e.what() + ")");

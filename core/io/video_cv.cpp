@@ -54,6 +54,7 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o)
     m->info.path = path;
     quietDecoders();
     try {
+        const cvio::QuietStderr quiet; // the codecs' own complaints; our message says it
         // FFmpeg only: it reads mp4/avi/mkv, and the GStreamer fallback of CAP_ANY leaks and
         // prints on files FFmpeg has already refused
         if (!m->cap.open(path, cv::CAP_FFMPEG))
@@ -68,10 +69,17 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o)
         cv::Mat first;
         if (!m->cap.read(first) || first.empty())
             throw InputError(path + ": the video has no decodable frames (empty or corrupt)");
-        if (double(first.cols) * first.rows > kMaxFramePixels)
+        // the limit applies to the frames as they are tokenized, after --width scales them
+        const double scale = o.width > 0 ? double(o.width) / first.cols : 1.0;
+        const double outW = first.cols * scale, outH = first.rows * scale;
+        if (outW * outH > kMaxFramePixels)
             throw InputError(path + ": frames of " + std::to_string(first.cols) + " x " +
-                             std::to_string(first.rows) +
-                             " pixels; at most 40 megapixels are tokenized");
+                             std::to_string(first.rows) + " pixels" +
+                             (o.width > 0 ? " scaled to --width " + std::to_string(o.width) +
+                                                " are " + std::to_string(i64(outW)) + " x " +
+                                                std::to_string(i64(outH))
+                                          : std::string()) +
+                             "; at most 40 megapixels are tokenized");
         m->info.width = first.cols;
         m->info.height = first.rows;
         if (m->info.frames == 0) { // no count in the container: decode to count
@@ -80,7 +88,11 @@ VideoReader::VideoReader(const std::string& path, const VideoOptions& o)
                 ++n;
             m->info.frames = n;
         }
-        m->cap.set(cv::CAP_PROP_POS_FRAMES, 0);
+        // back to frame 0 by reopening: a seek to 0 does not rewind every container (a one-frame
+        // MJPG AVI then decoded nothing more, and tokenize wrote an empty array)
+        m->cap.release();
+        if (!m->cap.open(path, cv::CAP_FFMPEG))
+            throw InputError(path + ": the video could not be reopened after probing it");
         m->next = 0;
     } catch (const cv::Exception& e) {
         throw InputError(path + ": cannot decode the video (" + e.what() + ")");
@@ -102,6 +114,7 @@ void VideoReader::seek(i64 index) {
                          " is outside the video (0.." + std::to_string(m->info.frames - 1) + ")");
     if (index == m->next) return;
     try {
+        const cvio::QuietStderr quiet;
         // Container seeks land on key frames in some formats; reopen and skip for exactness when
         // seeking backwards, grab forward otherwise.
         if (index < m->next) {
@@ -127,6 +140,7 @@ bool VideoReader::read(ImageInput& frame) {
     if (m->next >= m->info.frames) return false;
     cv::Mat bgr;
     try {
+        const cvio::QuietStderr quiet;
         if (!m->cap.read(bgr) || bgr.empty()) return false;
     } catch (const cv::Exception& e) {
         throw InputError(m->info.path + ": frame " + std::to_string(m->next) +

@@ -38,6 +38,10 @@ struct ImageInput {
 inline constexpr float kImageNetMean[3] = {0.485f, 0.456f, 0.406f};
 inline constexpr float kImageNetStd[3] = {0.229f, 0.224f, 0.225f};
 
+// InputError unless the file's header is a PNG, JPEG, BMP, TIFF or WebP header whose size is
+// at most `maxPixels`: checked before any decoder allocates the pixels.
+void requireImageSize(const std::string& path, double maxPixels);
+
 // Image tokens: patches of P x P, channel-major (3, P, P), ImageNet-normalized, optionally
 // projected; grid rows x cols, row-major token order.
 TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
