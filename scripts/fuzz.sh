@@ -10,8 +10,8 @@ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_
   -DCMAKE_C_COMPILER=clang-14 -DQMPP_BUILD_FUZZERS=ON -DQMPP_WITH_QT=OFF -DQMPP_WITH_CUDA=OFF \
   -DQMPP_BUILD_TESTS=OFF -DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v ccache || true)" > build-fuzz.log 2>&1 \
   || { tail -30 build-fuzz.log; exit 1; }
-cmake --build build/fuzz --target fuzz_npy fuzz_safetensors fuzz_image >> build-fuzz.log 2>&1 || { grep -E "error" -A3 build-fuzz.log | head -30; exit 1; }
-for f in npy safetensors image; do
+cmake --build build/fuzz --target fuzz_npy fuzz_safetensors fuzz_image fuzz_report >> build-fuzz.log 2>&1 || { grep -E "error" -A3 build-fuzz.log | head -30; exit 1; }
+for f in npy safetensors image report; do
   [ -x build/fuzz/tests/fuzz/fuzz_$f ] || continue
   work="build/fuzz/corpus-$f"
   mkdir -p "$work"
