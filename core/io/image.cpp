@@ -33,12 +33,10 @@ std::mutex g_stderrMutex; // one redirection at a time
 QuietStderr::QuietStderr() {
     g_stderrMutex.lock();
     std::fflush(stderr);
+    // opened once: this runs around every decoded video frame
+    static const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     m_saved = ::dup(2);
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-        ::dup2(devnull, 2);
-        ::close(devnull);
-    }
+    if (devnull >= 0) ::dup2(devnull, 2);
 }
 
 QuietStderr::~QuietStderr() {

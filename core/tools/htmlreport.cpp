@@ -433,18 +433,15 @@ ReportDoc loadReportUnchecked(const std::string& dir) {
     }
     addFigures(doc, arrays);
     addChecks(doc, arrays);
-    // rendered once here, so that a field only the page reads fails now, with the file named
-    (void)renderHtml(doc, false);
     return doc;
 }
 
-} // namespace
-
-ReportDoc loadReport(const std::string& dir) {
+// Runs f; a json::exception (a field requireFields does not vouch for) becomes an InputError
+// naming the folder's report file, with the library's message without its tag.
+template <class F> auto namingTheFile(const std::string& dir, F&& f) -> decltype(f()) {
     try {
-        return loadReportUnchecked(dir);
+        return f();
     } catch (const json::exception& e) {
-        // a field requireFields does not vouch for: the library's message, without its tag
         std::string what = e.what();
         const std::size_t tag = what.find("] ");
         if (what.rfind("[json.exception.", 0) == 0 && tag != std::string::npos)
@@ -455,7 +452,21 @@ ReportDoc loadReport(const std::string& dir) {
     }
 }
 
+std::string renderHtmlUnchecked(const ReportDoc& doc, bool embed);
+
+} // namespace
+
+ReportDoc loadReport(const std::string& dir) {
+    return namingTheFile(dir, [&] { return loadReportUnchecked(dir); });
+}
+
 std::string renderHtml(const ReportDoc& doc, bool embed) {
+    return namingTheFile(doc.dir, [&] { return renderHtmlUnchecked(doc, embed); });
+}
+
+namespace {
+
+std::string renderHtmlUnchecked(const ReportDoc& doc, bool embed) {
     const json& rep = doc.report;
     std::ostringstream h;
     const std::string title =
@@ -588,6 +599,8 @@ std::string renderHtml(const ReportDoc& doc, bool embed) {
     h << "</table>\n</body></html>\n";
     return h.str();
 }
+
+} // namespace
 
 std::string writeHtmlReport(const ReportDoc& doc, const std::string& out) {
     const std::string path = out.empty() ? (fs::path(doc.dir) / "report.html").string() : out;
