@@ -28,7 +28,7 @@ __global__ void gumbel_keys_basic_kernel(GumbelParams p) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= p.n) return;
     const float u = fminf(fmaxf(p.u[i], 1e-7f), 1.0f - 1e-7f);
-    p.keys[i] = p.s[i] - logf(-logf(u));
+    p.keys[i] = p.s[i] - p.noise * logf(-logf(u));
 }
 
 // One thread: max and sum of exp(keys / tau - max), in double for a stable denominator.
@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(kOneCta) gumbel_fast_kernel(GumbelParams p) {
     float mx = -INFINITY;
     for (int i = threadIdx.x; i < p.n; i += kOneCta) {
         const float u = fminf(fmaxf(p.u[i], 1e-7f), 1.0f - 1e-7f);
-        const float k = p.s[i] - logf(-logf(u));
+        const float k = p.s[i] - p.noise * logf(-logf(u));
         p.keys[i] = k;
         mx = fmaxf(mx, k / p.tau);
     }
@@ -206,7 +206,7 @@ template <int ITEMS> __device__ void gumbelItems(const GumbelParams& p, float (&
         key[q] = -INFINITY;
         if (i < p.n) {
             const float u = fminf(fmaxf(p.u[i], 1e-7f), 1.0f - 1e-7f);
-            key[q] = p.s[i] - logf(-logf(u));
+            key[q] = p.s[i] - p.noise * logf(-logf(u));
             p.keys[i] = key[q];
             mx = fmaxf(mx, key[q] / p.tau);
         }
@@ -410,7 +410,8 @@ struct CachedGenerator {
 };
 } // namespace
 
-void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream_t s) {
+void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream_t s,
+                    unsigned long long offset) {
     if (n == 0) return;
     thread_local CachedGenerator cache;
     auto check = [&](curandStatus_t st, const char* what) {
@@ -424,7 +425,7 @@ void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream
         check(curandCreateGenerator(&cache.gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), "create");
     check(curandSetStream(cache.gen, s), "stream");
     check(curandSetPseudoRandomGeneratorSeed(cache.gen, seed), "seed");
-    check(curandSetGeneratorOffset(cache.gen, 0), "offset");
+    check(curandSetGeneratorOffset(cache.gen, offset), "offset");
     check(curandGenerateUniform(cache.gen, u, n), "generate");
 }
 

@@ -2,7 +2,9 @@
 // folder it came from (tables, embedded PNGs, figures, checks), a tampered folder reported as
 // not verified, bad folders and unwritable outputs; the studio's PDF of the same document.
 #include "qmpp/htmlreport.h"
+#include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "qmpp/overlay.h"
 #include "qmpp/videoexport.h"
 #include "qmpp/views.h"
 #include "testutil.h"
@@ -124,6 +126,57 @@ class TstReport : public QObject {
         QVERIFY(html.contains("<span class=\"ok\">verified</span>"));
         QVERIFY(!html.contains(">FAIL<"));
         QVERIFY(html.count(">pass<") >= 7);
+    }
+
+    // One renderer: the CLI's clusters.png and merged.png are qmpp/overlay.h's pixels of the
+    // run's labels and merged tokens (an image whose sides are whole patches is not resized),
+    // and a dropped token is drawn dark.
+    void pngsAreTheRenderersPixels() {
+        for (const char* method : {"quickmerge", "topk"}) {
+            const QString out = dir("astro-") + method;
+            const Cli r = cli({"run", QMPP_SAMPLES "/astronaut_224.png", "--method", method,
+                               "--out", out, "--quiet"});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            ImageInput img;
+            const TokenSet t = tokenizeImage(QMPP_SAMPLES "/astronaut_224.png", 16, nullptr, &img);
+            QCOMPARE(img.width, img.originalWidth);
+            MergeResult res;
+            const NdArray labels = readNpy((out + "/labels.npy").toStdString());
+            const NdArray merged = readNpy((out + "/merged.npy").toStdString());
+            res.n = t.n;
+            res.d = t.d;
+            res.k = merged.shape[0];
+            res.merged = merged.toFloat();
+            for (double v : labels.toDouble())
+                res.labels.push_back(i64(v));
+            const GroupPictures pics =
+                renderGroups(baseImage(img), tokenGrid(t, 16), res, PixelTokens{true, 16, 1, 0});
+            for (const auto& [png, pic] :
+                 {std::pair{"clusters.png", &pics.clusters}, {"merged.png", &pics.merged}}) {
+                const QImage q = QImage(out + "/" + png).convertToFormat(QImage::Format_RGB32);
+                QCOMPARE(q.width(), pic->width);
+                QCOMPARE(q.height(), pic->height);
+                int differ = 0;
+                for (int y = 0; y < q.height(); ++y)
+                    for (int x = 0; x < q.width(); ++x) {
+                        const std::uint8_t* p = pic->at(x, y);
+                        differ += q.pixel(x, y) != qRgb(p[0], p[1], p[2]);
+                    }
+                QVERIFY2(differ == 0, png);
+            }
+            if (std::string(method) == "topk") { // pruning drops tokens: dark cells
+                const auto dropped = std::find(res.labels.begin(), res.labels.end(), -1);
+                QVERIFY(dropped != res.labels.end());
+                const i64 i = dropped - res.labels.begin();
+                const std::uint8_t* p =
+                    pics.merged.at(int(i % t.gridCols) * 16 + 5, int(i / t.gridCols) * 16 + 5);
+                QVERIFY(p[0] < 30 && p[1] < 30 && p[2] < 30);
+            }
+        }
+        // the one viridis: its ends are matplotlib's, and the HTML report's colours are its own
+        QCOMPARE(viridisRgb(0.0), 0x440154u);
+        QCOMPARE(viridisRgb(1.0), 0xfde725u);
+        QCOMPARE(viridisRgb(NAN), viridisRgb(0.0));
     }
 
     void tamperedFolderIsNotVerified() {

@@ -142,6 +142,38 @@ class TestSteps : public QObject {
 #endif
     }
 
+    // An offset starts the output at that number of the sequence: a model's blocks and items draw
+    // from one seed without sharing noise (SPEC's offsets), as curandSetGeneratorOffset does.
+    void philoxOffsets_data() {
+        QTest::addColumn<qulonglong>("offset");
+        QTest::addColumn<qlonglong>("n");
+        for (qulonglong off : {1ull, 3ull, 4ull, 197ull, 262143ull, 262149ull, 1000003ull})
+            for (qlonglong n : {1ll, 7ll, 196ll, 300000ll})
+                QTest::addRow("offset %llu n %lld", off, n) << off << n;
+    }
+    void philoxOffsets() {
+        QFETCH(qulonglong, offset);
+        QFETCH(qlonglong, n);
+        const qulonglong seed = 0x9e3779b97f4a7c15ull;
+        std::vector<float> whole(static_cast<std::size_t>(offset + n)),
+            part(static_cast<std::size_t>(n));
+        philoxGenerate(seed, whole.data(), i64(whole.size()));
+        philoxGenerate(seed, part.data(), n, offset);
+        QVERIFY(std::memcmp(part.data(), whole.data() + offset, part.size() * 4) == 0);
+#ifdef QMPP_TEST_CURAND
+        curandGenerator_t gen = nullptr;
+        QCOMPARE(int(curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10)),
+                 int(CURAND_STATUS_SUCCESS));
+        std::vector<float> theirs(static_cast<std::size_t>(n));
+        QCOMPARE(int(curandSetPseudoRandomGeneratorSeed(gen, seed)), int(CURAND_STATUS_SUCCESS));
+        QCOMPARE(int(curandSetGeneratorOffset(gen, offset)), int(CURAND_STATUS_SUCCESS));
+        QCOMPARE(int(curandGenerateUniform(gen, theirs.data(), theirs.size())),
+                 int(CURAND_STATUS_SUCCESS));
+        curandDestroyGenerator(gen);
+        QVERIFY(std::memcmp(part.data(), theirs.data(), part.size() * 4) == 0);
+#endif
+    }
+
     void gumbelSoftmaxAndTopK() {
         const std::vector<float> s = {0.1f, 0.9f, 0.5f, 0.5f, 0.0f};
         const std::vector<float> u = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f};

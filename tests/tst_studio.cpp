@@ -4,6 +4,7 @@
 #include "colormap.h"
 #include "mainwindow.h"
 #include "metricsmodel.h"
+#include "qmpp/overlay.h"
 #include "runner.h"
 
 #include "qmpp/benchfile.h"
@@ -198,6 +199,34 @@ class TestStudio : public QObject {
             }
         }
         QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
+    }
+
+    // One renderer: the canvas's clusters and merged pictures are the pixels the CLI writes to
+    // clusters.png and merged.png (core's qmpp/overlay.h), for the same image and result.
+    void canvasDrawsTheCliPixels() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const auto out = w.lastOutput();
+        const StudioInput& in = w.runner()->input();
+        QVERIFY(in.isImage());
+        const auto& img = *in.loaded->image;
+        const qmpp::GroupPictures core =
+            qmpp::renderGroups(qmpp::baseImage(img), qmpp::tokenGrid(in.tokens(), img.patch),
+                               out->result, qmpp::PixelTokens{true, img.patch, 1, 0});
+        auto same = [](const QImage& q, const qmpp::RgbImage& r) {
+            if (q.width() != r.width || q.height() != r.height) return false;
+            for (int y = 0; y < r.height; ++y)
+                for (int x = 0; x < r.width; ++x) {
+                    const std::uint8_t* p = r.at(x, y);
+                    if (q.pixel(x, y) != qRgb(p[0], p[1], p[2])) return false;
+                }
+            return true;
+        };
+        QVERIFY(same(out->clusters, core.clusters));
+        QVERIFY(same(out->merged, core.merged));
+        QVERIFY(same(out->groups, core.groups));
     }
 
     void slidersDriveTheMerge() {

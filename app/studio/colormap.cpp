@@ -1,5 +1,6 @@
 #include "colormap.h"
 
+#include "qmpp/overlay.h"
 #include "qmpp/views.h"
 
 #include <qcustomplot.h>
@@ -27,8 +28,7 @@ const QCPColorGradient& viridis() {
 }
 
 QRgb viridisAt(double v) {
-    QCPColorGradient& g = const_cast<QCPColorGradient&>(viridis());
-    return g.color(std::clamp(v, 0.0, 1.0), QCPRange(0.0, 1.0));
+    return qRgb(0, 0, 0) | qmpp::viridisRgb(v); // core's viridis, opaque
 }
 
 QColor groupColour(long long g) {

@@ -128,3 +128,69 @@ std::vector<i64> pruneKeep(const float* x, i64 n, i64 d, const std::vector<i64>&
 }
 
 } // namespace qmpp
+
+namespace qmpp {
+
+void tomeRound(const float* metric, i64 dm, const float* x, i64 d, const float* counts, i64 n,
+               i64 r, bool classToken, float* merged, float* mergedCounts, std::int32_t* slot) {
+    // a, b = metric[::2], metric[1::2], normalized; scores = a b^T, the class token's row -inf
+    const i64 na = (n + 1) / 2, nb = n / 2;
+    auto unit = [&](i64 i) {
+        std::vector<double> u(static_cast<std::size_t>(dm));
+        double nn = 0;
+        for (i64 f = 0; f < dm; ++f)
+            nn += double(metric[i * dm + f]) * metric[i * dm + f];
+        nn = std::sqrt(nn);
+        for (i64 f = 0; f < dm; ++f)
+            u[f] = nn > 0 ? metric[i * dm + f] / nn : 0.0;
+        return u;
+    };
+    std::vector<std::vector<double>> ub;
+    for (i64 j = 0; j < nb; ++j)
+        ub.push_back(unit(2 * j + 1));
+    std::vector<double> nodeMax(static_cast<std::size_t>(na), -INFINITY);
+    std::vector<i64> nodeIdx(static_cast<std::size_t>(na), 0);
+    for (i64 i = 0; i < na; ++i) {
+        const auto ua = unit(2 * i);
+        for (i64 j = 0; j < nb; ++j) {
+            double s = 0;
+            for (i64 f = 0; f < dm; ++f)
+                s += ua[f] * ub[j][f];
+            if (classToken && i == 0) s = -INFINITY;
+            if (j == 0 || s > nodeMax[i]) { // first maximum, as torch.max
+                nodeMax[i] = s;
+                nodeIdx[i] = j;
+            }
+        }
+    }
+    std::vector<i64> edge(static_cast<std::size_t>(na));
+    std::iota(edge.begin(), edge.end(), i64(0));
+    std::stable_sort(edge.begin(), edge.end(),
+                     [&](i64 p, i64 q) { return nodeMax[p] > nodeMax[q]; });
+    std::vector<i64> unm(edge.begin() + r, edge.end());
+    if (classToken) std::sort(unm.begin(), unm.end()); // the class token stays first
+    // output rows: unmerged A, then B; merged A tokens go to their B
+    const i64 nu = static_cast<i64>(unm.size());
+    for (i64 u = 0; u < nu; ++u)
+        slot[2 * unm[u]] = static_cast<std::int32_t>(u);
+    for (i64 j = 0; j < nb; ++j)
+        slot[2 * j + 1] = static_cast<std::int32_t>(nu + j);
+    for (i64 e = 0; e < r; ++e)
+        slot[2 * edge[e]] = static_cast<std::int32_t>(nu + nodeIdx[edge[e]]);
+    // merge_wavg: sums of x * size and of size, then the division
+    const i64 k = n - r;
+    std::vector<double> acc(static_cast<std::size_t>(k * d), 0.0), size(k, 0.0);
+    for (i64 i = 0; i < n; ++i) {
+        const double c = counts ? counts[i] : 1.0;
+        size[slot[i]] += c;
+        for (i64 f = 0; f < d; ++f)
+            acc[slot[i] * d + f] += c * x[i * d + f];
+    }
+    for (i64 g = 0; g < k; ++g) {
+        mergedCounts[g] = static_cast<float>(size[g]);
+        for (i64 f = 0; f < d; ++f)
+            merged[g * d + f] = static_cast<float>(size[g] > 0 ? acc[g * d + f] / size[g] : 0.0);
+    }
+}
+
+} // namespace qmpp

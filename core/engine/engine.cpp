@@ -1,6 +1,8 @@
 // The QuickMerge++ pipeline, read top to bottom (SPEC "The pipeline"). Backends implement the
 // steps (qmpp/stages.h); this file owns their order, and nothing else does.
 #include "qmpp/engine.h"
+#include "qmpp/batch.h"
+#include "qmpp/error.h"
 #include "qmpp/ops.h"
 #include "qmpp/stages.h"
 
@@ -25,6 +27,21 @@ MergeResult runStages(Stages& st, const TokenSet& t, const MergeParams& p, i64 k
     st.finish(r);
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     return r;
+}
+
+// The same steps on a batch, as a model calls them between blocks.
+void mergeStep(BatchStages& st, const TokenBatch& in, const StepParams& p, const StepOutput& out) {
+    validateStep(in, p, out, st.memory());
+    st.begin(in, p, out);
+    st.saliency(); // given (the model's attention), or 1 - minmax of the entropies
+    if (p.method == Method::QuickMerge) {
+        st.mask();    // Gumbel-softmax mask at each item's offset, foreground, mass
+        st.cluster(); // K groups by cosine similarity of the metric, weights m c
+        st.merge();   // weighted, order-preserving merge; counts summed
+    } else {
+        st.baseline(); // ToMe's round, top-K or random pruning, with counts
+    }
+    st.finish();
 }
 
 namespace {

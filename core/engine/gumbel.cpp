@@ -9,14 +9,14 @@
 namespace qmpp {
 
 void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, double tau,
-                   std::vector<float>& pi, std::vector<double>& keys) {
+                   std::vector<float>& pi, std::vector<double>& keys, double noise) {
     const std::size_t n = s.size();
     keys.resize(n);
     pi.resize(n);
     double mx = -INFINITY;
     for (std::size_t i = 0; i < n; ++i) {
         const double ui = std::clamp(double(u[i]), 1e-7, 1.0 - 1e-7);
-        keys[i] = double(s[i]) - std::log(-std::log(ui));
+        keys[i] = double(s[i]) - noise * std::log(-std::log(ui));
         mx = std::max(mx, keys[i] / tau);
     }
     double z = 0;

@@ -1,9 +1,10 @@
 // Philox4x32-10 (Salmon et al., SC'11) laid out exactly as cuRAND's generator API lays out
-// CURAND_RNG_PSEUDO_PHILOX4_32_10 with the default ordering and offset 0: 65,536 streams, stream
-// t is subsequence t, and the i-th number is word i % 4 of stream (i % 2^18) / 4 at counter
-// i / 2^18. The uniform is cuRAND's: x * 2^-32 + 2^-33, in float. The CPU path therefore needs
-// no CUDA toolkit, and tst_steps checks it bit for bit against cuRAND's host generator wherever
-// cuRAND is installed.
+// CURAND_RNG_PSEUDO_PHILOX4_32_10 with the default ordering: 65,536 streams, stream t is
+// subsequence t, and the i-th number is word i % 4 of stream (i % 2^18) / 4 at counter i / 2^18.
+// An offset o starts the output at number o of that sequence (as curandSetGeneratorOffset does).
+// The uniform is cuRAND's: x * 2^-32 + 2^-33, in float. The CPU path therefore needs no CUDA
+// toolkit, and tst_steps checks it bit for bit against cuRAND's host generator wherever cuRAND is
+// installed.
 #include "qmpp/ops.h"
 
 #include <algorithm>
@@ -42,25 +43,22 @@ float toUniform(std::uint32_t x) {
 
 } // namespace
 
-void philoxGenerate(std::uint64_t seed, float* out, i64 n) {
+void philoxGenerate(std::uint64_t seed, float* out, i64 n, std::uint64_t offset) {
     const auto k0 = std::uint32_t(seed), k1 = std::uint32_t(seed >> 32);
-    const auto total = static_cast<std::uint64_t>(n);
-    for (std::uint64_t base = 0; base < total; base += kBlock) { // one counter step of every stream
-        const std::uint64_t ctr = base / kBlock, end = std::min(total, base + kBlock);
-        for (std::uint64_t i = base; i < end; i += 4) {
-            const std::uint64_t stream = (i - base) / 4;
-            const Words w = philox4x32x10(
-                {{std::uint32_t(ctr), std::uint32_t(ctr >> 32), std::uint32_t(stream), 0u}}, k0,
-                k1);
-            for (std::uint64_t j = 0; j < 4 && i + j < end; ++j)
-                out[i + j] = toUniform(w.v[j]);
-        }
+    const std::uint64_t first = offset, last = offset + static_cast<std::uint64_t>(n);
+    // number i of the sequence: word i % 4 of stream (i % 2^18) / 4 at counter i / 2^18
+    for (std::uint64_t i = first - first % 4; i < last; i += 4) {
+        const std::uint64_t ctr = i / kBlock, stream = (i % kBlock) / 4;
+        const Words w = philox4x32x10(
+            {{std::uint32_t(ctr), std::uint32_t(ctr >> 32), std::uint32_t(stream), 0u}}, k0, k1);
+        for (std::uint64_t j = 0; j < 4; ++j)
+            if (i + j >= first && i + j < last) out[i + j - first] = toUniform(w.v[j]);
     }
 }
 
-std::vector<float> philoxUniforms(i64 n, std::uint64_t seed) {
+std::vector<float> philoxUniforms(i64 n, std::uint64_t seed, std::uint64_t offset) {
     std::vector<float> u(static_cast<std::size_t>(std::max<i64>(n, 0)));
-    philoxGenerate(seed, u.data(), n);
+    philoxGenerate(seed, u.data(), n, offset);
     for (auto& v : u)
         v = std::clamp(v, 1e-7f, 1.0f - 1e-7f);
     return u;

@@ -77,6 +77,7 @@ std::vector<CheckRow> runChecks(const CheckOptions& o, std::ostream& out) {
 #ifdef QMPP_HAVE_CUDA
     if (gpu && o.backend != "cpu") {
         checkPipeline(inputs, o, rng, pr);
+        checkStep(inputs, o, rng, pr);
         std::vector<kk::Version> versions;
         if (o.backend != "cuda") versions.push_back(kk::Version::Basic);
         if (o.backend != "cuda-basic") versions.push_back(kk::Version::Optimized);

@@ -3,6 +3,7 @@
 #include "qmpp/htmlreport.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
+#include "qmpp/overlay.h"
 #include "qmpp/views.h"
 #include "svgplot.h"
 
@@ -380,16 +381,9 @@ std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
 } // namespace
 
 std::string viridisHex(double v) {
-    static const double stops[9][3] = {
-        {0.267, 0.005, 0.329}, {0.278, 0.175, 0.483}, {0.231, 0.322, 0.545},
-        {0.173, 0.448, 0.557}, {0.128, 0.567, 0.551}, {0.153, 0.680, 0.504},
-        {0.369, 0.789, 0.383}, {0.678, 0.864, 0.190}, {0.993, 0.906, 0.144}};
-    v = std::clamp(std::isfinite(v) ? v : 0.0, 0.0, 1.0) * 8;
-    const int i = std::min(7, int(v));
-    const double f = v - i;
-    return hex(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]),
-               stops[i][1] + f * (stops[i + 1][1] - stops[i][1]),
-               stops[i][2] + f * (stops[i + 1][2] - stops[i][2]));
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%06x", unsigned(viridisRgb(v)));
+    return buf;
 }
 
 std::string groupHex(long long g) {

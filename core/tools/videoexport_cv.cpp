@@ -15,15 +15,11 @@ namespace qmpp {
 namespace {
 
 // One frame of the overlay video: the frame's slice of the groups beside its saliency.
-cv::Mat overlayFrame(const ImageInput& img, const TokenSet& t, const MergeResult& r, int slot) {
-    const cv::Mat base = cvio::toMat(img);
-    const i64 per = i64(t.gridRows) * t.gridCols;
-    const cv::Mat groups =
-        cvio::renderClusters(base, img.patch, t.gridCols, r.labels.data() + slot * per, r.k);
-    const cv::Mat sal =
-        cvio::renderSaliency(base, t.gridRows, t.gridCols, r.saliency.data() + slot * per);
+cv::Mat overlayFrame(const ImageInput& img, const TokenSet& t, const MergeResult& r, int slot,
+                     int tubelet, int tau) {
+    const GroupPictures pics = cvio::groupPictures(img, t, r, slot, tubelet, tau);
     cv::Mat out;
-    cv::hconcat(groups, sal, out);
+    cv::hconcat(cvio::toMat(pics.clusters), cvio::saliencyMat(img, t, r, slot), out);
     return out;
 }
 
@@ -51,7 +47,8 @@ VideoRun exportVideo(const std::string& path, const VideoOptions& o, FrameRange 
         MergeResult r = session.run(u.tokens, p);
         for (i64 f = 0; f < u.frames; ++f) {
             const int slot = static_cast<int>(f / o.tubelet);
-            const cv::Mat frame = overlayFrame(u.images[std::size_t(f)], u.tokens, r, slot);
+            const cv::Mat frame = overlayFrame(u.images[std::size_t(f)], u.tokens, r, slot,
+                                               o.tubelet, int(f % o.tubelet));
             if (!writer.isOpened()) {
                 const double fps = run.info.fps > 0 ? run.info.fps : 25.0;
                 if (!writer.open(avi, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,

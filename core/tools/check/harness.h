@@ -228,6 +228,8 @@ struct KernelCase {
 };
 
 // uniforms, and the whole pipeline against the CPU (graph replays, resident inputs)
+void checkStep(const std::vector<Input>& inputs, const CheckOptions& o, std::mt19937_64& rng,
+               Printer& pr);
 void checkPipeline(const std::vector<Input>& inputs, const CheckOptions& o, std::mt19937_64& rng,
                    Printer& pr);
 #endif

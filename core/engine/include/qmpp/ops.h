@@ -20,14 +20,15 @@ std::vector<double> entropyMaps(const float* a, i64 layers, i64 heads, i64 n);
 // s_i = 1 - (1/L) sum_l minmax_i(H_li); a constant layer normalizes to 0.
 std::vector<float> saliencyFromEntropy(const std::vector<double>& h, i64 layers, i64 n);
 
-// Step 2. Uniforms of cuRAND's Philox4_32_10 generator (seed, offset 0, default ordering),
+// Step 2. Uniforms of cuRAND's Philox4_32_10 generator (seed, offset, default ordering),
 // computed by the engine itself and bit-identical to cuRAND's host and device generators:
 // philoxGenerate writes them as cuRAND does, philoxUniforms clamps them to [1e-7, 1 - 1e-7].
-void philoxGenerate(std::uint64_t seed, float* out, i64 n);
-std::vector<float> philoxUniforms(i64 n, std::uint64_t seed);
-// pi = softmax((s + g) / tau) with g = -ln(-ln u); keys = s + g.
+void philoxGenerate(std::uint64_t seed, float* out, i64 n, std::uint64_t offset = 0);
+std::vector<float> philoxUniforms(i64 n, std::uint64_t seed, std::uint64_t offset = 0);
+// pi = softmax((s + G g) / tau) with g = -ln(-ln u) and G the noise scale (1: the seed's method;
+// 0: deterministic); keys = s + G g.
 void gumbelSoftmax(const std::vector<float>& s, const std::vector<float>& u, double tau,
-                   std::vector<float>& pi, std::vector<double>& keys);
+                   std::vector<float>& pi, std::vector<double>& keys, double noise = 1.0);
 // The k largest keys (ties: lower index first), returned in ascending token order.
 std::vector<i64> topK(const std::vector<double>& keys, i64 k);
 
@@ -69,6 +70,14 @@ void mergeWeighted(const float* x, i64 n, i64 d, const std::vector<float>& mass,
 // by smallest source index; `survivors` = each final slot's surviving token, ascending.
 std::vector<i64> tomeMerge(const float* x, i64 n, i64 d, i64 k, std::vector<float>& merged,
                            std::vector<i64>& sizes, std::vector<i64>& survivors);
+// One round of ToMe's bipartite soft matching as its timm patch runs it inside a block: metric
+// [N, Dm] normalized, A = [0::2], B = [1::2], each A token's most similar B, the r best edges
+// merged by count-weighted average (merge_wavg; counts null = 1). With `classToken`, A's first
+// token never merges and the unmerged A keep their order (ToMe sorts them). Output rows in
+// ToMe's order, unmerged A then B: merged [N - r, D], mergedCounts [N - r], and each token's row
+// in slot [N]. Needs r <= number of B tokens.
+void tomeRound(const float* metric, i64 dm, const float* x, i64 d, const float* counts, i64 n,
+               i64 r, bool classToken, float* merged, float* mergedCounts, std::int32_t* slot);
 // Pruning: `keep` (ascending) stay unchanged in order; every other token gets label -1.
 std::vector<i64> pruneKeep(const float* x, i64 n, i64 d, const std::vector<i64>& keep,
                            std::vector<float>& merged, std::vector<i64>& sizes);

@@ -99,10 +99,12 @@ struct GumbelParams {
     float* pi = nullptr;      // out [N]: softmax(keys / tau)
     float* mass = nullptr;    // out [N]: pi s + (1 - pi) eps
     float* scratch = nullptr; // [2]: max and sum of the softmax
+    float noise = 1.0f;       // G: keys = s + G g (1: the seed's method; 0: deterministic)
 };
 void gumbel(const GumbelParams& p, Version v, cudaStream_t s);
-// Uniforms from cuRAND's device Philox4_32_10 generator (seed, offset 0): the CPU path's numbers.
-void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream_t s);
+// Uniforms from cuRAND's device Philox4_32_10 generator (seed, offset): the CPU path's numbers.
+void philoxUniforms(float* u, std::size_t n, unsigned long long seed, cudaStream_t s,
+                    unsigned long long offset = 0);
 
 struct TopKParams {
     const float* keys = nullptr; // [N]
@@ -197,6 +199,16 @@ struct MetricsParams {
                                    // zero rows to N (the fidelity loss's rows)
 };
 void metrics(const MetricsParams& p, Version v, Prec prec, cudaStream_t s);
+
+// ---- merge step (a model's hook) --------------------------------------------------------
+// w = mass * counts (counts null: w = mass).
+void stepWeights(const float* mass, const float* counts, float* w, int n, cudaStream_t s);
+// out[labels[i]] += counts[i] (null: 1); out zeroed by the caller.
+void stepGroupCounts(const int* labels, const float* counts, int n, float* out, cudaStream_t s);
+// The kept-first tokens: labels[i] = i and countsOut[i] = countsIn[i] (null: 1), i < p.
+void stepFront(int* labels, float* countsOut, const float* countsIn, int p, cudaStream_t s);
+// out[i] = in[i] + shift.
+void stepShiftLabels(const int* in, int* out, int n, int shift, cudaStream_t s);
 
 // Converts float to half on the device (n elements).
 void toHalf(const float* in, void* out, std::size_t n, cudaStream_t s);
