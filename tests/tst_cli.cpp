@@ -215,6 +215,62 @@ class TestCli : public QObject {
         QCOMPARE(readNpy(path("st/merged.npy").toStdString()).shape, (std::vector<i64>{8, 6}));
     }
 
+    // A .safetensors input's own hidden states and attention maps give the saliency, as the
+    // studio opens the file (the same file, the same result); --tokens-only ignores them.
+    void ownTensorsAsTheStudioChoosesThem() {
+        struct Case {
+            const char* name;
+            std::vector<std::pair<std::string, std::vector<i64>>> tensors;
+            QStringList extra;
+            const char* source;
+        };
+        const Case cases[] = {
+            {"attention",
+             {{"tokens", {40, 6}}, {"attentions", {2, 3, 40, 40}}},
+             {},
+             "attention maps"},
+            {"hidden", {{"tokens", {40, 6}}, {"hidden_states", {2, 40, 6}}}, {}, "hidden states"},
+            {"both",
+             {{"tokens", {40, 6}}, {"hidden_states", {2, 40, 6}}, {"attentions", {2, 40, 40}}},
+             {},
+             "attention maps"},
+            {"tokens only",
+             {{"tokens", {40, 6}}, {"attentions", {2, 40, 40}}},
+             {"--tokens-only"},
+             "tokens"},
+            {"misfit", {{"tokens", {40, 6}}, {"attentions", {2, 39, 39}}}, {}, "tokens"},
+            {"batch",
+             {{"tokens", {2, 40, 6}}, {"attentions", {2, 40, 40}}},
+             {"--batch", "0"},
+             "tokens"}};
+        for (const auto& c : cases) {
+            TensorFile f;
+            for (const auto& [key, shape] : c.tensors) {
+                i64 count = 1;
+                for (i64 d : shape)
+                    count *= d;
+                std::vector<float> v(static_cast<std::size_t>(count));
+                for (std::size_t i = 0; i < v.size(); ++i)
+                    v[i] = key == "tokens" ? std::sin(0.37f * float(i)) : 0.1f + float(i % 7);
+                f.tensors.emplace_back(key, NdArray::fromFloat(v, shape));
+            }
+            const QString in = path(QString("own-%1.safetensors").arg(c.name)),
+                          out = path(QString("own-%1").arg(c.name));
+            writeSafetensors(in.toStdString(), f);
+            const Result r = qmppRun(QStringList{"run", in, "--out", out} + c.extra);
+            QVERIFY2(r.code == 0, qPrintable(QString(c.name) + ": " + r.err));
+            QFile rep(out + "/report.json");
+            QVERIFY(rep.open(QIODevice::ReadOnly));
+            const QString source =
+                QJsonDocument::fromJson(rep.readAll()).object()["saliency_source"].toString();
+            QVERIFY2(source.startsWith(c.source), qPrintable(QString(c.name) + ": " + source));
+            // the studio's choice of the same file is core's defaultTensors
+            const TensorChoice choice = defaultTensors(listTensors(in.toStdString()));
+            QCOMPARE(!choice.attention.empty() && !c.extra.contains("--tokens-only"),
+                     QString(c.source) == "attention maps");
+        }
+    }
+
     void errorPaths_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("code");

@@ -6,6 +6,7 @@
 #include "metricsmodel.h"
 #include "qmpp/overlay.h"
 #include "runner.h"
+#include "textformat.h"
 
 #include "qmpp/benchfile.h"
 #include "qmpp/engine.h"
@@ -16,13 +17,17 @@
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>
+#include <QAbstractSpinBox>
 #include <QComboBox>
 #include <QDir>
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSlider>
@@ -199,6 +204,53 @@ class TestStudio : public QObject {
             }
         }
         QVERIFY(w.plots()->metricsModel()->rowCount() > 10);
+    }
+
+    // First launch (no saved geometry or dock state) at 1280 x 800 and 1920 x 1080: every
+    // control of the docks is visible without scrolling, sliders are wide enough to drag, and
+    // the pages let the docks keep their width.
+    void firstLaunchShowsEveryControl_data() {
+        QTest::addColumn<QSize>("size");
+        QTest::addRow("1280x800") << QSize(1280, 800);
+        QTest::addRow("1920x1080") << QSize(1920, 1080);
+    }
+    void firstLaunchShowsEveryControl() {
+        QFETCH(QSize, size);
+        QSettings().clear();
+        MainWindow w;
+        w.resize(size);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        QCoreApplication::processEvents();
+        const int central = w.centralWidget()->minimumSizeHint().width();
+        QVERIFY2(central <= 560, qPrintable(QString("centre needs %1 px").arg(central)));
+        for (auto* area : w.findChildren<QScrollArea*>()) {
+            if (!area->isVisible() || !area->widget()) continue;
+            const QWidget* inner = area->widget();
+            QVERIFY2(!area->horizontalScrollBar()->isVisible(),
+                     qPrintable(inner->metaObject()->className() + QString(" scrolls sideways: ") +
+                                QString::number(area->width()) + " < " +
+                                QString::number(inner->minimumSizeHint().width())));
+        }
+        for (auto* dock : w.findChildren<QDockWidget*>()) {
+            if (!dock->isVisible()) continue;
+            for (auto* slider : dock->findChildren<QSlider*>())
+                if (slider->isVisible())
+                    QVERIFY2(slider->width() >= 80,
+                             qPrintable(dock->windowTitle() + ": a slider of " +
+                                        QString::number(slider->width()) + " px"));
+            for (auto* spin : dock->findChildren<QAbstractSpinBox*>())
+                if (spin->isVisible())
+                    QVERIFY2(spin->width() >= spin->minimumSizeHint().width(),
+                             qPrintable(dock->windowTitle() + ": a squeezed spin box"));
+        }
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS"))
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") +
+                          QStringLiteral("/first-%1x%2.png").arg(size.width()).arg(size.height()));
+        QSettings().clear();
     }
 
     // One renderer: the canvas's clusters and merged pictures are the pixels the CLI writes to
@@ -730,6 +782,131 @@ class TestStudio : public QObject {
         page->setMethods({qmpp::Method::ToMe});
         QVERIFY(!page->compare(p, &error));
         QVERIFY(error.contains("two to four"));
+    }
+
+    // Bug: a 30-token input after a photo merged at 20 % set the budget to 100 % (K clamped to
+    // 30, the budget recomputed from K) and saved it. The budget carries over; K follows it.
+    void budgetCarriesOverToASmallInput() {
+        QSettings().clear();
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        w.paramsPanel()->budget()->setValue(20);
+        QCOMPARE(w.paramsPanel()->tokens()->value(), 106); // floor(0.2 x 532)
+        const QString small = m_dir.filePath("small30.npy");
+        qmpp::writeNpy(small.toStdString(),
+                       qmpp::NdArray::fromFloat(qmpp::test::randomTokens(30, 8, 4), {30, 8}));
+        ready.clear();
+        QVERIFY(w.openFile(small, true));
+        QVERIFY(ready.wait(20000));
+        QCOMPARE(w.paramsPanel()->budget()->value(), 20.0);
+        QCOMPARE(w.paramsPanel()->tokens()->value(), 6);
+        QCOMPARE(w.lastOutput()->result.k, 6);
+        w.close(); // saves the settings
+        QCOMPARE(QSettings().value("params/budget").toDouble(), 0.2);
+        QSettings().clear();
+    }
+
+    // Bug: "running…" stayed in the status bar after a failed run.
+    void runningClearsAfterAFailure() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QSignalSpy failed(w.runner(), &MergeRunner::failed);
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(ready.wait(20000));
+        qmpp::MergeParams p = w.paramsPanel()->params();
+        p.k = 100000; // more than N: the run fails
+        w.runner()->requestNow(p);
+        QVERIFY(failed.wait(20000));
+        QCoreApplication::processEvents();
+        QVERIFY2(!w.statusText().contains("running"), qPrintable(w.statusText()));
+        QVERIFY(w.lastError().contains("K"));
+    }
+
+    // Bug: a file whose values cannot run (NaN, Inf, out of range) became the open input (title,
+    // page, Open recent) before the run failed. It is refused when it is opened, as the CLI
+    // refuses it, and the open input stays.
+    void unrunnableFileNeverBecomesTheInput_data() {
+        QTest::addColumn<float>("bad");
+        QTest::addRow("NaN") << float(NAN);
+        QTest::addRow("Inf") << float(INFINITY);
+        QTest::addRow("1e20") << 1e20f;
+    }
+    void unrunnableFileNeverBecomesTheInput() {
+        QFETCH(float, bad);
+        QSettings().clear();
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(ready.wait(20000));
+        const QString title = w.windowTitle();
+        auto x = qmpp::test::randomTokens(40, 8, 5);
+        x[77] = bad;
+        const QString path = m_dir.filePath("bad.npy");
+        qmpp::writeNpy(path.toStdString(), qmpp::NdArray::fromFloat(x, {40, 8}));
+        QVERIFY(!w.openFile(path, true));
+        QVERIFY2(w.lastError().contains("bad.npy"), qPrintable(w.lastError()));
+        QCOMPARE(w.windowTitle(), title);
+        QCOMPARE(w.runner()->input().path, m_tokens);
+        QVERIFY(!QSettings()
+                     .value("recentFiles")
+                     .toStringList()
+                     .contains(QFileInfo(path).absoluteFilePath()));
+        QSettings().clear();
+    }
+
+    // Bug: the hover text and the selected group of one input carried over to the next.
+    void hoverAndSelectionResetOnANewInput() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        ImageCanvas* c = w.canvas();
+        QTest::mouseMove(c, QPoint(c->width() / 2, c->height() / 2));
+        QCoreApplication::processEvents();
+        QVERIFY(!w.hoverText().isEmpty());
+        c->selectGroupOf(c->tokenAt(QPointF(c->width() / 2.0, c->height() / 2.0)));
+        QVERIFY(c->selectedGroup() >= 0);
+        ready.clear();
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(ready.wait(20000));
+        QCOMPARE(w.hoverText(), QString());
+        QCOMPARE(c->selectedGroup(), -1);
+    }
+
+    // Bug: attaching hidden states to an image let the user pick a file and then refused it.
+    // The menu is greyed out (with its reason) unless token embeddings are open.
+    void attachIsForEmbeddingsOnly() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(!w.attachMenu()->isEnabled()); // nothing open
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        QVERIFY(!w.attachMenu()->isEnabled());
+        QVERIFY(w.attachMenu()->toolTip().contains("embeddings"));
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(w.attachMenu()->isEnabled());
+    }
+
+    // "last run 257761.9 ms" reads 4 min 18 s; every range in its own unit.
+    void durationsReadAsPeopleWriteThem_data() {
+        QTest::addColumn<double>("ms");
+        QTest::addColumn<QString>("text");
+        QTest::addRow("sub-ms") << 0.4219 << "0.42 ms";
+        QTest::addRow("ms") << 38.46 << "38.5 ms";
+        QTest::addRow("s") << 2410.0 << "2.41 s";
+        QTest::addRow("min") << 257761.9 << "4 min 18 s";
+        QTest::addRow("h") << 3725000.0 << "1 h 02 min";
+        QTest::addRow("NaN") << double(NAN) << "—";
+    }
+    void durationsReadAsPeopleWriteThem() {
+        QFETCH(double, ms);
+        QFETCH(QString, text);
+        QCOMPARE(formatDuration(ms), text);
     }
 
     void badInputIsAMessage() {

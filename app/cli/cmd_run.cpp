@@ -33,7 +33,7 @@ struct RunArgs {
     InputOptions in;
     std::string frames; // video: A:B
     VideoOptions video;
-    bool force = false, quiet = false;
+    bool force = false, quiet = false, tokensOnly = false;
 };
 
 // --frames, --tubelet, --window and --width of `run` and `tokenize`.
@@ -98,16 +98,18 @@ int doRun(const RunArgs& a) {
     if (!a.frames.empty() || a.video.tubelet != 1 || a.video.window != 0 || a.video.width != 0)
         throw UsageError("--frames, --tubelet, --window and --width apply to video inputs");
     OutputDir::checkTarget(a.out, a.force); // refuse before any work is done
-    requireInputsOutside({a.input, a.in.hidden, a.in.attention, a.in.labels, a.in.projection,
-                          a.uniform, a.arWeights},
-                         a.out);
-    const LoadedInput in = loadInput(a.input, a.in);
+    InputOptions opt = a.in;
+    if (!a.tokensOnly) attachOwnTensors(a.input, opt); // as the studio opens the file
+    requireInputsOutside(
+        {a.input, opt.hidden, opt.attention, opt.labels, opt.projection, a.uniform, a.arWeights},
+        a.out);
+    const LoadedInput in = loadInput(a.input, opt);
     if (!a.uniform.empty()) p.uniforms = loadUniforms(a.uniform);
     if (!a.arWeights.empty()) p.arHeads = loadArHeads(a.arWeights, in.items[0].d);
 
     RunRecord run;
     run.inputPath = a.input;
-    run.inputOptions = a.in;
+    run.inputOptions = opt;
     run.input = &in;
     run.params = p;
     run.uniformsPath = a.uniform;
@@ -179,6 +181,9 @@ Runner addRun(CLI::App& app) {
     c->add_option("--projection", a->in.projection,
                   "ViT patch-embedding weight [D',3,P,P] (+ bias)");
     c->add_option("--key", a->in.key, "tensor name inside a .safetensors INPUT");
+    c->add_flag("--tokens-only", a->tokensOnly,
+                "ignore a .safetensors INPUT's own hidden_states and attentions tensors (by "
+                "default they give the saliency, as in the studio)");
     c->add_option("--labels", a->in.labels,
                   "text file, one token label per line (report.json then lists the token strings "
                   "and merged spans)");

@@ -68,7 +68,9 @@ Runner addSweep(CLI::App& app) {
                 throw UsageError("--budgets: each budget must lie in (0, 1], got " +
                                  std::to_string(b));
         OutputDir::checkTarget(a->out, a->force);
-        const LoadedInput loaded = loadInput(a->input, a->in); // a batch without --batch: item 0
+        InputOptions opt = a->in;
+        attachOwnTensors(a->input, opt); // a .safetensors input's own attention, as `run`
+        const LoadedInput loaded = loadInput(a->input, opt); // a batch without --batch: item 0
         const TokenSet& t = loaded.items.front();
         std::cout << "sweeping " << methods.size() << " method(s) x " << a->budgets.size()
                   << " budget(s) on " << a->input << " (N = " << t.n << ", D = " << t.d << ")"

@@ -15,6 +15,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QToolBar>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
@@ -40,8 +41,10 @@ int methodIndex(qmpp::Method m) {
 
 ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     auto* v = new QVBoxLayout(this);
-    auto* head = new QHBoxLayout;
-    head->addWidget(new QLabel(tr("Methods")));
+    // a tool bar: when the page is narrow, what does not fit moves into its overflow menu
+    auto* head = new QToolBar(this);
+    head->setIconSize(QSize(16, 16));
+    head->addWidget(new QLabel(tr("Methods ")));
     for (int i = 0; i < kSlots; ++i) {
         m_method[i] = new QComboBox(this);
         m_method[i]->addItem(tr("(none)"), -1);
@@ -56,8 +59,7 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     sweepButton->setToolTip(tr("Each metric against budget (5 % … 100 %) for each method"));
     head->addWidget(run);
     head->addWidget(sweepButton);
-    head->addStretch(1);
-    v->addLayout(head);
+    v->addWidget(head);
     connect(run, &QPushButton::clicked, this, &ComparePage::compareRequested);
     connect(sweepButton, &QPushButton::clicked, this, &ComparePage::sweepRequested);
 
@@ -68,7 +70,7 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     for (int i = 0; i < kSlots; ++i) {
         m_title[i] = new QLabel(grid);
         m_canvas[i] = new ImageCanvas(grid);
-        m_canvas[i]->setMinimumSize(160, 120);
+        m_canvas[i]->setMinimumSize(90, 80);
         // what tells methods apart: their groups, not the (shared) saliency
         m_canvas[i]->setOverlay(Overlay::Saliency, false);
         m_canvas[i]->setOverlay(Overlay::Foreground, false);

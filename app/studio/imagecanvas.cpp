@@ -27,6 +27,8 @@ void ImageCanvas::setInput(const StudioInput& input) {
     m_base = baseImage(input);
     m_out.reset();
     m_selectedGroup = -1;
+    if (m_hover >= 0) emit tokenHovered(-1, QString());
+    m_hover = -1;
     m_fit = true;
     fitToWindow();
 }

@@ -46,23 +46,10 @@ bool attentionFits(const qmpp::TensorInfo& a, qmpp::i64 n) {
 } // namespace
 
 TensorKeys defaultTensorKeys(const std::vector<qmpp::TensorInfo>& tensors, bool& ambiguous) {
-    TensorKeys k;
-    ambiguous = false;
-    if (tensors.size() == 1)
-        k.tokens = QString::fromStdString(tensors[0].key);
-    else if (findKey(tensors, "tokens"))
-        k.tokens = "tokens";
-    else
-        ambiguous = true;
-    qmpp::i64 n = 0, d = 0;
-    const auto* t = findKey(tensors, k.tokens);
-    if (t && tokenShape(*t, n, d) && t->shape.size() == 2) { // extras belong to one token set
-        if (const auto* h = findKey(tensors, "hidden_states"); h && hiddenFits(*h, n, d))
-            k.hidden = "hidden_states";
-        if (const auto* a = findKey(tensors, "attentions"); a && attentionFits(*a, n))
-            k.attention = "attentions";
-    }
-    return k;
+    const qmpp::TensorChoice c = qmpp::defaultTensors(tensors); // the CLI's choice too
+    ambiguous = c.ambiguous;
+    return {QString::fromStdString(c.tokens), QString::fromStdString(c.hidden),
+            QString::fromStdString(c.attention)};
 }
 
 bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKeys& keys,

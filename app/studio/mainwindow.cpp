@@ -10,6 +10,7 @@
 #include "qmpp/report.h"
 #include "qmpp/videoexport.h"
 #include "reportpdf.h"
+#include "textformat.h"
 
 #include <QAction>
 #include <QApplication>
@@ -26,7 +27,9 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressDialog>
+#include <QScreen>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -168,6 +171,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     auto* scroll = new QScrollArea(this);
     scroll->setWidget(m_params);
     scroll->setWidgetResizable(true);
+    // wide enough for every control: the dock scrolls down, never sideways
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    scroll->setMinimumWidth(m_params->minimumSizeHint().width() +
+                            scroll->verticalScrollBar()->sizeHint().width() +
+                            2 * scroll->frameWidth());
     auto* paramsDock = new QDockWidget(tr("Parameters"), this);
     paramsDock->setObjectName("paramsDock");
     paramsDock->setWidget(scroll);
@@ -213,7 +221,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_params->setPatch(settings.value("patch", 16).toInt());
     restoreGeometry(settings.value("geometry").toByteArray());
     restoreState(settings.value("windowState").toByteArray());
-    if (!settings.contains("geometry")) resize(1400, 900);
+    if (!settings.contains("geometry")) { // first launch: 1400 x 900, or what the screen has
+        const QSize avail = screen() ? screen()->availableGeometry().size() : QSize(1400, 900);
+        resize(std::min(1400, avail.width()), std::min(900, avail.height()));
+    }
 
     connect(m_params, &ParamsPanel::paramsChanged, this, [this] { rerun(); });
     connect(m_params, &ParamsPanel::patchChanged, this, [this](int) {
@@ -222,8 +233,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(&m_runner, &MergeRunner::resultReady, this, &MainWindow::onResult);
     connect(&m_runner, &MergeRunner::failed, this, &MainWindow::onFailed);
     connect(&m_runner, &MergeRunner::busyChanged, this, [this](bool busy) {
-        if (busy)
-            m_status->setText(m_status->text().section(" · running", 0, 0) + tr(" · running…"));
+        const QString base = m_status->text().section(" · running", 0, 0);
+        m_status->setText(busy ? base + tr(" · running…") : base); // cleared on failure too
     });
     connect(m_canvas, &ImageCanvas::tokenHovered, this, [this](long long, const QString& text) {
         m_hover->setText(QString(text).replace('\n', "  |  "));
@@ -245,7 +256,9 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this,
                     [this] { openTextSample(); });
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
-    QMenu* extras = file->addMenu(tr("&Attach to embeddings"));
+    QMenu* extras = m_attach = file->addMenu(tr("&Attach to embeddings"));
+    extras->setEnabled(false); // until token embeddings are open
+    extras->setToolTipsVisible(true);
     auto attachDialog = [this](Extra what, const QString& title, const QString& filter) {
         const QString f =
             QFileDialog::getOpenFileName(this, title, QFileInfo(m_currentFile).path(), filter);
@@ -331,6 +344,12 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
     try {
         in.loaded = std::make_shared<const qmpp::LoadedInput>(
             qmpp::loadInput(path.toStdString(), m_inputOptions));
+        // the data checks of a run (finite values in range, shapes), as the CLI makes them when
+        // it loads the file: a file that cannot run never becomes the open input
+        qmpp::MergeParams any;
+        any.k = 1;
+        for (const auto& item : in.loaded->items)
+            qmpp::validate(item, any);
     } catch (const std::exception& e) {
         return fail(
             tr("Open failed"),
@@ -356,6 +375,12 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
 }
 
 void MainWindow::setInputEverywhere(StudioInput in) {
+    m_hover->clear(); // nothing of the last input's hover or selection carries over
+    const bool embeddings = !in.isImage() && !in.isVideo();
+    m_attach->setEnabled(embeddings);
+    m_attach->setToolTip(embeddings ? QString()
+                                    : tr("Hidden states, attention maps and labels go with token "
+                                         "embeddings (.npy or .safetensors), not with images"));
     m_runner.setInput(in);
     m_canvas->setInput(in);
     m_tokens->setInput(in, m_inputOptions.batch);
@@ -497,12 +522,12 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
     if (!m_runner.input().isVideo()) m_tokens->setOutput(out);
     const auto& r = out->result;
     m_params->setFidelity(r.metrics.fidelityOk, r.metrics.normMassRetention);
-    m_status->setText(tr("%1 · %2 · %3 · %4 · K = %5 · last run %6 ms")
+    m_status->setText(tr("%1 · %2 · %3 · %4 · K = %5 · last run %6")
                           .arg(QString::fromStdString(r.method), QString::fromStdString(r.backend),
                                QString::fromStdString(r.precision),
                                QString::fromStdString(r.device))
                           .arg(r.k)
-                          .arg(out->wallMs, 0, 'f', 1));
+                          .arg(formatDuration(out->wallMs)));
     if (!r.notes.empty()) m_status->setToolTip(QString::fromStdString(r.notes.front()));
     if (m_video && m_runner.input().isVideo()) onVideoResult(m_runner.input(), r);
 }
@@ -511,6 +536,13 @@ void MainWindow::onFailed(const QString& message) {
     setPlaying(false);
     m_lastError = message;
     showError(tr("Run failed: %1").arg(message));
+}
+
+QString MainWindow::statusText() const {
+    return m_status->text();
+}
+QString MainWindow::hoverText() const {
+    return m_hover->text();
 }
 
 void MainWindow::showError(const QString& text) {
@@ -760,6 +792,8 @@ bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 
     });
     m_video = std::move(source);
     m_videoPath = path;
+    m_hover->clear();
+    m_attach->setEnabled(false);
     m_currentFile = QFileInfo(path).absoluteFilePath();
     m_pages->setCurrentWidget(m_canvas); // the token views are for still inputs
     m_prevUnit = -1;

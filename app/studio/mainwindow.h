@@ -76,6 +76,9 @@ class MainWindow : public QMainWindow {
     ProfilerPage* profilerPage() const { return m_profiler; }
     ComparePage* comparePage() const { return m_compare; }
     QTabWidget* pages() const { return m_pages; }
+    QString statusText() const;
+    QString hoverText() const;
+    QMenu* attachMenu() const { return m_attach; }
     ParamsPanel* paramsPanel() const { return m_params; }
     PlotsPanel* plots() const { return m_plots; }
     std::shared_ptr<const RunOutput> lastOutput() const { return m_last; }
@@ -125,6 +128,7 @@ class MainWindow : public QMainWindow {
     OverlayPanel* m_overlays;
     PlotsPanel* m_plots;
     QMenu* m_recent = nullptr;
+    QMenu* m_attach = nullptr; // enabled for token embeddings only
     QAction* m_profile = nullptr;
     QLabel *m_status, *m_hover, *m_error;
     std::shared_ptr<const RunOutput> m_last;

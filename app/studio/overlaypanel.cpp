@@ -38,7 +38,8 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
                      : o == Overlay::Grid                         ? 40
                                                                   : 100);
         op->setToolTip(tr("Opacity"));
-        op->setMaximumWidth(110);
+        op->setMinimumWidth(80);
+        op->setMaximumWidth(140);
         g->addWidget(cb, row, 0);
         g->addWidget(op, row, 1);
         ++row;

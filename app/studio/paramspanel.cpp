@@ -20,6 +20,7 @@ SliderSpin::SliderSpin(double lo, double hi, int decimals, std::function<int(dou
     l->setContentsMargins(0, 0, 0, 0);
     m_slider = new QSlider(Qt::Horizontal, this);
     m_slider->setRange(0, 1000);
+    m_slider->setMinimumWidth(90); // a slider to drag, not a knob
     m_spin = new QDoubleSpinBox(this);
     m_spin->setRange(lo, hi);
     m_spin->setDecimals(decimals);
@@ -185,7 +186,11 @@ void ParamsPanel::setTokenCount(long long n) {
     m_n = std::max<long long>(1, n);
     const bool quiet = m_quiet;
     m_quiet = true;
-    m_k->setRange(1, int(m_n));
+    { // the budget carries over to the new input; a K clamped to the new range must not
+      // rewrite it
+        const QSignalBlocker b(m_k);
+        m_k->setRange(1, int(m_n));
+    }
     budgetToK();
     m_quiet = quiet;
 }

@@ -19,6 +19,7 @@
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableView>
+#include <QToolBar>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
@@ -72,7 +73,8 @@ const QColor kColours[] = {QColor(59, 81, 139),  QColor(33, 144, 141), QColor(92
 
 ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     auto* v = new QVBoxLayout(this);
-    auto* head = new QHBoxLayout;
+    // a tool bar: when the page is narrow, what does not fit moves into its overflow menu
+    auto* head = new QToolBar(this);
     auto* open = new QPushButton(tr("Open bench JSON…"), this);
     auto* measure = new QPushButton(tr("Measure on this machine"), this);
     measure->setToolTip(
@@ -85,19 +87,19 @@ ProfilerPage::ProfilerPage(QWidget* parent) : QWidget(parent) {
     auto* clearAll = new QPushButton(tr("Clear"), this);
     for (QPushButton* b : {open, measure, csv, trace, clearAll})
         head->addWidget(b);
-    head->addSpacing(12);
-    head->addWidget(new QLabel(tr("Plots of")));
+    head->addSeparator();
+    head->addWidget(new QLabel(tr("Plots of ")));
     m_file = new QComboBox(this);
     head->addWidget(m_file);
     m_size = new QComboBox(this);
     head->addWidget(m_size);
-    head->addWidget(new QLabel(tr("Size sweep of")));
+    head->addWidget(new QLabel(tr(" Size sweep of ")));
     m_kernel = new QComboBox(this);
     head->addWidget(m_kernel);
     m_note = new QLabel(this);
     m_note->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    head->addWidget(m_note, 1);
-    v->addLayout(head);
+    v->addWidget(head);
+    v->addWidget(m_note);
 
     m_model = new QStandardItemModel(0, ColumnCount, this);
     m_model->setHorizontalHeaderLabels({tr("device"),

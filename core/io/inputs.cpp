@@ -203,6 +203,51 @@ std::vector<TensorInfo> listTensors(const std::string& path) {
     return out;
 }
 
+namespace {
+
+const TensorInfo* findTensor(const std::vector<TensorInfo>& ts, const std::string& key) {
+    for (const auto& t : ts)
+        if (t.key == key) return &t;
+    return nullptr;
+}
+
+} // namespace
+
+TensorChoice defaultTensors(const std::vector<TensorInfo>& tensors) {
+    TensorChoice c;
+    if (tensors.size() == 1)
+        c.tokens = tensors[0].key;
+    else if (findTensor(tensors, "tokens"))
+        c.tokens = "tokens";
+    else
+        c.ambiguous = true;
+    const TensorInfo* t = findTensor(tensors, c.tokens);
+    if (!t || t->shape.size() != 2) return c; // extras belong to one token set
+    const i64 n = t->shape[0], d = t->shape[1];
+    if (const auto* h = findTensor(tensors, "hidden_states");
+        h && h->shape.size() == 3 && h->shape[1] == n && h->shape[2] == d)
+        c.hidden = "hidden_states";
+    if (const auto* a = findTensor(tensors, "attentions");
+        a && (a->shape.size() == 3 || a->shape.size() == 4) && a->shape.back() == n &&
+        a->shape[a->shape.size() - 2] == n)
+        c.attention = "attentions";
+    return c;
+}
+
+void attachOwnTensors(const std::string& path, InputOptions& opt) {
+    if (fileExtension(path) != ".safetensors") return;
+    const TensorChoice c = defaultTensors(listTensors(path));
+    if (!opt.key.empty() && opt.key != c.tokens) return; // another token tensor: no extras
+    if (opt.hidden.empty() && !c.hidden.empty()) {
+        opt.hidden = path;
+        opt.hiddenKey = c.hidden;
+    }
+    if (opt.attention.empty() && !c.attention.empty()) {
+        opt.attention = path;
+        opt.attentionKey = c.attention;
+    }
+}
+
 LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     LoadedInput in;
     std::vector<std::string> metadataLabels;

@@ -84,6 +84,19 @@ struct TensorInfo {
 };
 std::vector<TensorInfo> listTensors(const std::string& path);
 
+// The tensors of a .safetensors input that make one token set, as both front ends choose them:
+// the only tensor, or "tokens", holds the tokens; "hidden_states" [L, N, D] and "attentions"
+// [L, (H,) N, N] come with an [N, D] token tensor when their shapes fit. `ambiguous`: several
+// tensors and none named "tokens" (the studio asks; the CLI needs --key).
+struct TensorChoice {
+    std::string tokens, hidden, attention;
+    bool ambiguous = false;
+};
+TensorChoice defaultTensors(const std::vector<TensorInfo>& tensors);
+// A .safetensors input's own hidden states and attention maps (defaultTensors) attached to
+// `opt` where it names none: the CLI and the studio then merge the same file the same way.
+void attachOwnTensors(const std::string& path, InputOptions& opt);
+
 // AR-head weights from a .safetensors file with the seed module's state_dict names
 // (`ar_alignment.forward_ar.0.weight` [256, D], ...; the prefix optional), for tokens of D.
 std::shared_ptr<const ArHeads> loadArHeads(const std::string& path, i64 d);
