@@ -11,8 +11,13 @@ command -v debootstrap > /dev/null || apt-get install -y -q debootstrap > /dev/n
 if [ ! -x "$root/usr/bin/apt-get" ]; then
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian > "$root.log" 2>&1
 fi
-cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null || true
-cp /etc/apt/sources.list "$root/etc/apt/" 2>/dev/null || true
+# the host's package sources (its snapshot and security updates), in place of debootstrap's
+if ls /etc/apt/sources.list.d/*.sources > /dev/null 2>&1; then
+  rm -f "$root/etc/apt/sources.list"
+  cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/"
+else
+  cp /etc/apt/sources.list "$root/etc/apt/"
+fi
 mkdir -p "$root/pkg" "$root/sample"
 cp "$deb" "$root/pkg/"
 cp "$here/resources/samples/chelsea.png" "$root/sample/"

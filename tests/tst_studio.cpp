@@ -35,6 +35,7 @@
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableWidget>
+#include <QThread>
 #include <QWheelEvent>
 #include <cmath>
 #include <qcustomplot.h>
@@ -74,6 +75,27 @@ class FakeGpuBackend final : public qmpp::Backend {
     qmpp::Precision m_prec;
 };
 
+// Waits for job `id` of `jobs` to end; its end (Failed when it did not end in time).
+JobEnd waitJob(JobOwner* jobs, quint64 id, int ms = 60000) {
+    JobEnd end = JobEnd::Failed;
+    bool over = false;
+    QObject guard;
+    QObject::connect(jobs, &JobOwner::finished, &guard,
+                     [&](quint64 which, const QString&, JobEnd e, const QString&) {
+                         if (which == id) end = e, over = true;
+                     });
+    QTRY_LOOP_IMPL(over, ms, 10);
+    return over ? end : JobEnd::Failed;
+}
+
+// Cancels job `id` once it reports `steps` steps done (the user pressing Cancel mid-way).
+void cancelAfter(JobOwner* jobs, quint64 id, qint64 steps) {
+    QObject::connect(jobs, &JobOwner::progressed, jobs,
+                     [jobs, id, steps](quint64 which, qint64 done, qint64) {
+                         if (which == id && done >= steps) jobs->cancel(id);
+                     });
+}
+
 } // namespace
 
 class TestStudio : public QObject {
@@ -90,6 +112,70 @@ class TestStudio : public QObject {
         m_tokens = m_dir.filePath("tokens.npy");
         qmpp::writeNpy(m_tokens.toStdString(),
                        qmpp::NdArray::fromFloat(qmpp::test::randomTokens(120, 16, 3), {120, 16}));
+    }
+
+    // The job owner: a newer job supersedes its lane (queued ones never start, the running one
+    // stops at its next check, and neither's continuation runs); Queue lanes run in order;
+    // Cancel ends a job as Cancelled; a failure carries its message; lanes run side by side.
+    void jobOwnerSupersedesCancelsAndQueues() {
+        JobOwner jobs;
+        std::atomic<int> started{0};
+        QStringList shown;
+        auto slow = [&](const QString& name) {
+            return [&, name](JobContext& c) -> JobOwner::Then {
+                ++started;
+                for (int i = 0; i < 200; ++i) { // 2 s unless stopped
+                    c.check();
+                    c.progress(i + 1, 200);
+                    QThread::msleep(10);
+                }
+                return [&, name] { shown << name; };
+            };
+        };
+        QSignalSpy finished(&jobs, &JobOwner::finished);
+        const quint64 a = jobs.start("lane", "a", slow("a"));
+        QTRY_COMPARE(started.load(), 1);
+        const quint64 b = jobs.start("lane", "b", slow("b"));
+        const quint64 c = jobs.start(
+            "lane", "c", [&](JobContext&) -> JobOwner::Then { return [&] { shown << "c"; }; });
+        QCOMPARE(waitJob(&jobs, c, 10000), JobEnd::Done);
+        QCOMPARE(shown, QStringList{"c"});
+        QCOMPARE(started.load(), 1); // b never started
+        std::map<quint64, JobEnd> ends;
+        for (const auto& f : finished)
+            ends[f.at(0).toULongLong()] = f.at(2).value<JobEnd>();
+        QCOMPARE(ends[a], JobEnd::Superseded);
+        QCOMPARE(ends[b], JobEnd::Superseded);
+        // cancel, and failures with their message
+        const quint64 d = jobs.start("lane", "d", slow("d"));
+        QTRY_COMPARE(started.load(), 2);
+        jobs.cancel(d);
+        QCOMPARE(waitJob(&jobs, d, 10000), JobEnd::Cancelled);
+        QSignalSpy failed(&jobs, &JobOwner::finished);
+        const quint64 e = jobs.start("other", "e", [](JobContext&) -> JobOwner::Then {
+            throw std::runtime_error("disk on fire");
+        });
+        QCOMPARE(waitJob(&jobs, e, 10000), JobEnd::Failed);
+        QCOMPARE(failed.last().at(3).toString(), QString("disk on fire"));
+        // a queue lane keeps every job, in order; two lanes run at once
+        QStringList order;
+        std::vector<quint64> queued;
+        for (int i = 0; i < 4; ++i)
+            queued.push_back(jobs.start(
+                "queue", "q",
+                [&order, i](JobContext&) -> JobOwner::Then {
+                    QThread::msleep(20);
+                    return [&order, i] { order << QString::number(i); };
+                },
+                JobOwner::Mode::Queue));
+        const quint64 f = jobs.start("lane", "f", slow("f"));
+        QCOMPARE(waitJob(&jobs, queued.back(), 10000), JobEnd::Done);
+        QCOMPARE(order, (QStringList{"0", "1", "2", "3"}));
+        QVERIFY(jobs.busy("lane")); // still running beside the queue
+        jobs.cancel(f);
+        QCOMPARE(waitJob(&jobs, f, 10000), JobEnd::Cancelled);
+        QVERIFY(!jobs.busy("lane") && !jobs.busy("queue"));
+        QCOMPARE(shown, QStringList{"c"});
     }
 
     void runnerEmitsResult() {
@@ -721,7 +807,10 @@ class TestStudio : public QObject {
         qmpp::MergeParams p = w.paramsPanel()->params();
         p.backend = qmpp::BackendKind::Cpu;
         QString error;
-        QVERIFY2(page->compare(p, &error), qPrintable(error));
+        const quint64 job = page->compare(p, &error);
+        QVERIFY2(job, qPrintable(error));
+        QVERIFY(w.jobBar()->isVisible()); // progress and Cancel while it runs
+        QCOMPARE(waitJob(w.jobs(), job), JobEnd::Done);
         QCOMPARE(page->outputs().size(), std::size_t(3));
         // each side is exactly that method's merge
         const qmpp::TokenSet& t = w.runner()->input().tokens();
@@ -755,7 +844,7 @@ class TestStudio : public QObject {
         QTest::mouseRelease(page->canvas(2), Qt::LeftButton, {}, QPoint(90, 70));
         QCOMPARE(a->offset(), page->canvas(2)->offset());
         // the budget sweep: each method at each budget, a curve per method
-        QVERIFY2(page->sweep(p, {0.25, 0.5}, -1, &error), qPrintable(error));
+        QCOMPARE(waitJob(w.jobs(), page->sweep(p, {0.25, 0.5}, &error)), JobEnd::Done);
         QCOMPARE(page->sweepRows().size(), std::size_t(6));
         QCOMPARE(page->sweepPlot()->graphCount(), 3);
         for (int g = 0; g < 3; ++g)
@@ -772,9 +861,11 @@ class TestStudio : public QObject {
                 QCOMPARE(row.metrics.meanCosine, r.metrics.meanCosine);
             }
         QVERIFY(found);
-        // cancelled: the previous curves stay
-        QVERIFY(!page->sweep(p, {}, 2, &error));
-        QVERIFY(error.contains("cancelled"));
+        // cancelled: the previous curves stay, and the status says so without an error
+        const quint64 sweep = page->sweep(p, {}, &error);
+        cancelAfter(w.jobs(), sweep, 2);
+        QCOMPARE(waitJob(w.jobs(), sweep), JobEnd::Cancelled);
+        QVERIFY(w.lastError().contains("cancelled"));
         QCOMPARE(page->sweepRows().size(), std::size_t(6));
         if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS"))
             w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/compare.png");
@@ -782,6 +873,78 @@ class TestStudio : public QObject {
         page->setMethods({qmpp::Method::ToMe});
         QVERIFY(!page->compare(p, &error));
         QVERIFY(error.contains("two to four"));
+    }
+
+    // Bug 2: a 4000 x 3000 photo (N = 46,750) ran for minutes with no progress and no Cancel;
+    // opening a .npy then reran the old image under the new file's name. Now such an image is
+    // offered a larger patch; a long run shows progress and Cancel, and stops within a block of
+    // rows; a new input supersedes the running merge at once.
+    void largeInputsHaveAPatchOfferProgressAndCancel() {
+        const QString big = m_dir.filePath("big.jpg");
+        {
+            QImage img(4000, 3000, QImage::Format_RGB32);
+            for (int y = 0; y < img.height(); ++y)
+                for (int x = 0; x < img.width(); ++x)
+                    img.setPixel(x, y, qRgb((x * 7 + y) % 256, (y * 3) % 256, ((x ^ y) * 5) % 256));
+            QVERIFY(img.save(big, "JPG", 80));
+        }
+        QSettings().clear();
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        qint64 offered = 0;
+        int suggested = 0;
+        w.setLargeInputChooser([&](const QString&, qint64 n, int, int s, qint64) {
+            offered = n;
+            suggested = s;
+            return s;
+        });
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openFile(big, true));
+        QCOMPARE(offered, qint64(250 * 188)); // 4000 x 3008 at 16 px
+        QCOMPARE(suggested, 32);
+        QCOMPARE(w.paramsPanel()->patch(), 32);
+        QVERIFY(ready.wait(60000));
+        QVERIFY(w.lastOutput()->result.n < MainWindow::kLargeInput);
+
+        // at full size: the run shows in the status bar with Cancel, and Cancel stops it
+        w.setLargeInputChooser(
+            [](const QString&, qint64, int patch, int, qint64) { return patch; });
+        w.paramsPanel()->setPatch(16);
+        QSignalSpy finished(w.jobs(), &JobOwner::finished);
+        ready.clear();
+        QVERIFY(w.openFile(big, true));
+        QCOMPARE(w.runner()->input().tokens().n, qint64(47000)); // 4000 x 3008 at 16 px
+        QTRY_VERIFY_WITH_TIMEOUT(w.jobBar()->isVisible(), 5000);
+        QElapsedTimer clock;
+        clock.start();
+        QTest::mouseClick(w.jobBar()->cancelButton(), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.runner()->busy(), 20000);
+        QVERIFY2(clock.elapsed() < 20000, "a cancelled merge kept running");
+        bool cancelled = false;
+        for (const auto& f : finished)
+            cancelled |=
+                f.at(1).toString() == "merge" && f.at(2).value<JobEnd>() == JobEnd::Cancelled;
+        QVERIFY(cancelled);
+        QVERIFY(ready.isEmpty()); // nothing of the cancelled run shows
+        QVERIFY(!w.statusText().contains("running"));
+        QVERIFY(w.lastError().isEmpty() || !w.lastError().contains("failed"));
+
+        // a running merge of the photo is superseded by the next input at once; only the new
+        // input's results show, under its name
+        w.rerun(true);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runner()->busy(), 5000);
+        ready.clear();
+        clock.restart();
+        QVERIFY(w.openFile(m_tokens, true));
+        QVERIFY(ready.wait(20000));
+        QVERIFY2(clock.elapsed() < 20000, "the old merge ran on");
+        for (const auto& r : ready)
+            QCOMPARE(r.first().value<std::shared_ptr<const RunOutput>>()->result.n, qint64(120));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.runner()->busy(), 20000);
+        QVERIFY(w.windowTitle().startsWith("tokens.npy"));
+        QCOMPARE(w.pages()->currentWidget(), static_cast<QWidget*>(w.tokensPage()));
+        QSettings().clear();
     }
 
     // Bug: a 30-token input after a photo merged at 20 % set the budget to 100 % (K clamped to
@@ -967,13 +1130,17 @@ class TestStudio : public QObject {
 
         // export 2:6 writes the CLI's video files; a cancelled export leaves the folder as it was
         const QString dir = m_dir.filePath("video-export");
-        QVERIFY2(w.exportFrames(dir, "2:6", false), qPrintable(w.lastError()));
+        const quint64 exportJob = w.exportFrames(dir, "2:6", false);
+        QVERIFY2(exportJob, qPrintable(w.lastError()));
+        QCOMPARE(waitJob(w.jobs(), exportJob), JobEnd::Done);
         QCOMPARE(qmpp::readNpy((dir + "/labels.npy").toStdString()).shape,
                  (std::vector<qmpp::i64>{2, 300}));
         QVERIFY(QFile::exists(dir + "/overlay.avi") && QFile::exists(dir + "/report.json"));
         const QStringList before =
             QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
-        QVERIFY(!w.exportFrames(dir, "0:30", true, 4));
+        const quint64 cancelled = w.exportFrames(dir, "0:30", true);
+        cancelAfter(w.jobs(), cancelled, 4);
+        QCOMPARE(waitJob(w.jobs(), cancelled), JobEnd::Cancelled);
         QVERIFY(w.lastError().contains("cancelled"));
         QCOMPARE(QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden),
                  before);

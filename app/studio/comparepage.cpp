@@ -1,8 +1,8 @@
 #include "comparepage.h"
+#include "textformat.h"
 
 #include "overlays.h"
 #include "plotstyle.h"
-#include "progressjob.h"
 
 #include "qmpp/engine.h"
 
@@ -39,7 +39,7 @@ int methodIndex(qmpp::Method m) {
 
 } // namespace
 
-ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
+ComparePage::ComparePage(JobOwner* jobs, QWidget* parent) : QWidget(parent), m_jobs(jobs) {
     auto* v = new QVBoxLayout(this);
     // a tool bar: when the page is narrow, what does not fit moves into its overflow menu
     auto* head = new QToolBar(this);
@@ -60,6 +60,11 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     head->addWidget(run);
     head->addWidget(sweepButton);
     v->addWidget(head);
+    m_stale = new QLabel(this); // shown while the comparison does not match the parameters
+    m_stale->setWordWrap(true);
+    m_stale->setStyleSheet("background: #fff3c4; color: #5a4500; padding: 4px");
+    m_stale->hide();
+    v->addWidget(m_stale);
     connect(run, &QPushButton::clicked, this, &ComparePage::compareRequested);
     connect(sweepButton, &QPushButton::clicked, this, &ComparePage::sweepRequested);
 
@@ -119,6 +124,8 @@ void ComparePage::setInput(const StudioInput& in) {
     m_in = in;
     m_in.views = false;
     m_outputs.clear();
+    m_jobs->supersede(QStringLiteral("compare"));
+    setStale(false);
     for (int i = 0; i < kSlots; ++i) {
         m_canvas[i]->setInput(m_in);
         m_title[i]->clear();
@@ -141,56 +148,94 @@ std::vector<qmpp::Method> ComparePage::methods() const {
     return out;
 }
 
-bool ComparePage::compare(const qmpp::MergeParams& base, QString* error) {
+quint64 ComparePage::compare(const qmpp::MergeParams& base, QString* error) {
     const auto ms = methods();
     if (!m_in.loaded || ms.size() < 2) {
         if (error) *error = tr("Open an input and choose two to four methods");
-        return false;
+        return 0;
     }
-    std::vector<std::shared_ptr<const RunOutput>> outs(ms.size());
     const StudioInput in = m_in;
-    QString message;
-    const JobEnd end = runWithProgress(
-        this, tr("Merging with %1 methods…").arg(ms.size()), qint64(ms.size()),
-        [&](const qmpp::Progress& progress) {
-            qmpp::MergeSession session;
-            for (std::size_t i = 0; i < ms.size(); ++i) {
-                auto out = std::make_shared<RunOutput>();
-                out->params = base;
-                out->params.method = ms[i];
-                const auto t0 = std::chrono::steady_clock::now();
-                out->result = session.run(in.tokens(), out->params);
-                out->wallMs =
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                        .count();
-                makeDisplayImages(in, *out);
-                outs[i] = out;
-                if (!progress(qmpp::i64(i + 1), qmpp::i64(ms.size()))) throw qmpp::Cancelled();
-            }
-        },
-        &message);
-    if (end != JobEnd::Done) {
-        if (error) *error = end == JobEnd::Cancelled ? tr("cancelled") : message;
-        return false;
-    }
+    const quint64 id =
+        m_jobs->start(QStringLiteral("compare"), tr("Comparing %1 methods").arg(ms.size()),
+                      [this, in, base, ms](JobContext& c) -> JobOwner::Then {
+                          std::vector<std::shared_ptr<const RunOutput>> outs;
+                          qmpp::MergeSession session;
+                          for (std::size_t i = 0; i < ms.size(); ++i) {
+                              auto out = std::make_shared<RunOutput>();
+                              out->params = base;
+                              out->params.method = ms[i];
+                              qmpp::MergeParams p = out->params;
+                              p.progress = [&c](qmpp::i64, qmpp::i64) { return !c.stopped(); };
+                              const auto t0 = std::chrono::steady_clock::now();
+                              out->result = session.run(in.tokens(), p);
+                              out->wallMs = std::chrono::duration<double, std::milli>(
+                                                std::chrono::steady_clock::now() - t0)
+                                                .count();
+                              makeDisplayImages(in, *out);
+                              outs.push_back(out);
+                              c.progress(qint64(i + 1), qint64(ms.size()));
+                              c.check();
+                          }
+                          return [this, outs, base] { showOutputs(outs, base); };
+                      });
+    m_compareJob = id;
+    return id;
+}
+
+void ComparePage::showOutputs(const std::vector<std::shared_ptr<const RunOutput>>& outs,
+                              const qmpp::MergeParams& base) {
     m_outputs = outs;
+    m_compared = base;
+    setStale(false);
     for (int i = 0, o = 0; i < kSlots; ++i) {
-        const bool used = m_method[i]->currentData().toInt() >= 0;
+        const bool used = m_method[i]->currentData().toInt() >= 0 && o < int(m_outputs.size());
         m_canvas[i]->setVisible(used);
         m_title[i]->setVisible(used);
         if (!used) continue;
         const auto& r = m_outputs[std::size_t(o)]->result;
         m_canvas[i]->setOutput(m_outputs[std::size_t(o++)]);
-        m_title[i]->setText(tr("<b>%1</b> · K = %2 · %3 ms")
+        m_title[i]->setText(tr("<b>%1</b> · K = %2 · %3")
                                 .arg(m_method[i]->currentText())
                                 .arg(r.k)
-                                .arg(r.timings.back().ms, 0, 'f', 1));
+                                .arg(formatDuration(r.timings.back().ms)));
     }
     // the views start aligned
     for (int i = 1; i < kSlots; ++i)
         m_canvas[i]->setView(m_canvas[0]->zoom(), m_canvas[0]->offset());
     showTable();
-    return true;
+}
+
+void ComparePage::paramsChanged(const qmpp::MergeParams& now) {
+    if (m_outputs.empty()) return;
+    qmpp::MergeParams a = m_compared, b = now;
+    a.method = b.method = qmpp::Method::QuickMerge; // the page chooses the methods
+    const bool same = a.k == b.k && a.budget == b.budget && a.temperature == b.temperature &&
+                      a.epsilon == b.epsilon && a.gamma == b.gamma && a.alpha == b.alpha &&
+                      a.layers == b.layers && a.refine == b.refine && a.seed == b.seed &&
+                      a.cluster == b.cluster && a.backend == b.backend &&
+                      a.precision == b.precision;
+    if (same) return;
+    if (isVisible()) { // on screen: refresh (a newer change supersedes this one)
+        compare(now);
+        setStale(true, tr("Updating to the new parameters…"));
+    } else {
+        setStale(true, tr("Parameters changed since this comparison (K = %1 then, %2 now). "
+                          "Compare again to update.")
+                           .arg(m_outputs.front()->result.k)
+                           .arg(now.k));
+    }
+}
+
+void ComparePage::setStale(bool stale, const QString& why) {
+    m_stale->setVisible(stale);
+    m_stale->setText(why);
+    for (int i = 0; i < kSlots; ++i)
+        m_canvas[i]->setEnabled(!stale);
+    m_table->setEnabled(!stale);
+}
+
+bool ComparePage::stale() const {
+    return !m_stale->isHidden();
 }
 
 void ComparePage::showTable() {
@@ -240,33 +285,26 @@ void ComparePage::showTable() {
     m_table->resizeColumnsToContents();
 }
 
-bool ComparePage::sweep(const qmpp::MergeParams& base, std::vector<double> budgets, int cancelAfter,
-                        QString* error) {
+quint64 ComparePage::sweep(const qmpp::MergeParams& base, std::vector<double> budgets,
+                           QString* error) {
     const auto ms = methods();
     if (!m_in.loaded || ms.empty()) {
         if (error) *error = tr("Open an input and choose the methods");
-        return false;
+        return 0;
     }
     if (budgets.empty()) budgets = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
-    std::vector<qmpp::SweepRow> rows;
     const StudioInput in = m_in;
-    QString message;
-    const JobEnd end = runWithProgress(
-        this, tr("Budget sweep: %1 methods × %2 budgets…").arg(ms.size()).arg(budgets.size()),
-        qint64(ms.size() * budgets.size()),
-        [&](const qmpp::Progress& progress) {
-            rows = qmpp::runSweep(in.tokens(), base, ms, budgets, progress);
-        },
-        &message, cancelAfter);
-    if (end != JobEnd::Done) {
-        if (error)
-            *error = end == JobEnd::Cancelled ? tr("sweep cancelled; the previous curves stay")
-                                              : message;
-        return false;
-    }
-    m_rows = std::move(rows);
-    plotSweep();
-    return true;
+    return m_jobs->start(
+        QStringLiteral("sweep"),
+        tr("Budget sweep: %1 methods × %2 budgets").arg(ms.size()).arg(budgets.size()),
+        [this, in, base, ms, budgets](JobContext& c) -> JobOwner::Then {
+            auto rows = std::make_shared<std::vector<qmpp::SweepRow>>(
+                qmpp::runSweep(in.tokens(), base, ms, budgets, c.reporter()));
+            return [this, rows] {
+                m_rows = std::move(*rows);
+                plotSweep();
+            };
+        });
 }
 
 void ComparePage::plotSweep() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "imagecanvas.h"
+#include "jobs.h"
 #include "runner.h"
 
 #include "qmpp/sweep.h"
@@ -25,20 +26,24 @@ class ComparePage : public QWidget {
     Q_OBJECT
   public:
     static constexpr int kSlots = 4;
-    explicit ComparePage(QWidget* parent = nullptr);
+    ComparePage(JobOwner* jobs, QWidget* parent = nullptr);
 
     void setInput(const StudioInput& in);
     // The methods compared (two to four; the boxes left at "none" are skipped).
     void setMethods(const std::vector<qmpp::Method>& methods);
     std::vector<qmpp::Method> methods() const;
-    // Merges the input under each method with `base`'s other parameters (blocking the caller
-    // with a progress dialog; the results are shown). False with a message on failure.
-    bool compare(const qmpp::MergeParams& base, QString* error = nullptr);
-    // The budget sweep: `budgets` (default 5 %, 10 %, 20 %, ..., 100 %) for each method.
-    // cancelAfter >= 0 cancels once that many points are done (tests). False when cancelled
-    // (the previous curves stay) or failed.
-    bool sweep(const qmpp::MergeParams& base, std::vector<double> budgets = {},
-               int cancelAfter = -1, QString* error = nullptr);
+    // Merges the input under each method with `base`'s other parameters, as a job on the
+    // "compare" lane (a newer one supersedes it); the results show when it finishes. Returns
+    // the job's id, or 0 with a message when there is nothing to compare.
+    quint64 compare(const qmpp::MergeParams& base, QString* error = nullptr);
+    // The budget sweep on the "sweep" lane: `budgets` (default 5 %, 10 %, 20 %, ..., 100 %)
+    // for each method. Cancelled, the previous curves stay.
+    quint64 sweep(const qmpp::MergeParams& base, std::vector<double> budgets = {},
+                  QString* error = nullptr);
+    // The parameters changed: on screen the comparison refreshes; off screen it is marked stale.
+    void paramsChanged(const qmpp::MergeParams& now);
+    bool stale() const;
+    QLabel* staleBanner() const { return m_stale; }
 
     const std::vector<std::shared_ptr<const RunOutput>>& outputs() const { return m_outputs; }
     const std::vector<qmpp::SweepRow>& sweepRows() const { return m_rows; }
@@ -57,10 +62,17 @@ class ComparePage : public QWidget {
     void changeEvent(QEvent* e) override;
 
   private:
+    void showOutputs(const std::vector<std::shared_ptr<const RunOutput>>& outs,
+                     const qmpp::MergeParams& base);
+    void setStale(bool stale, const QString& why = {});
     void showTable();
     void plotSweep();
 
+    JobOwner* m_jobs;
     StudioInput m_in;
+    qmpp::MergeParams m_compared; // what the outputs show
+    quint64 m_compareJob = 0;
+    QLabel* m_stale;
     QComboBox* m_method[kSlots];
     ImageCanvas* m_canvas[kSlots];
     QLabel* m_title[kSlots];

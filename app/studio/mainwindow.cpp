@@ -1,6 +1,5 @@
 #include "mainwindow.h"
 
-#include "progressjob.h"
 #include "qmpp/bench.h"
 #include "qmpp/check.h"
 #include "qmpp/error.h"
@@ -27,6 +26,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressDialog>
+#include <QPushButton>
 #include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
@@ -116,7 +117,7 @@ qmpp::MergeParams readParams(QSettings& s) {
 
 } // namespace
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs) {
     setWindowTitle(tr("QuickMerge++ Studio"));
     setAcceptDrops(true);
     m_pages = new QTabWidget(this);
@@ -125,7 +126,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_tokens = new TokensPage(this);
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
-    m_compare = new ComparePage(this);
+    m_compare = new ComparePage(&m_jobs, this);
     m_pages->addTab(m_compare, tr("Compare"));
     connect(m_compare, &ComparePage::compareRequested, this, [this] {
         QString error;
@@ -134,24 +135,44 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(m_compare, &ComparePage::sweepRequested, this, [this] {
         QString error;
-        if (!m_compare->sweep(m_params->params(), {}, -1, &error))
+        if (!m_compare->sweep(m_params->params(), {}, &error))
             showError(tr("Sweep: %1").arg(error));
     });
     m_profiler = new ProfilerPage(this);
     m_pages->addTab(m_profiler, tr("Profiler"));
-    connect(m_profiler, &ProfilerPage::measureRequested, this, &MainWindow::profile);
+    connect(m_profiler, &ProfilerPage::measureRequested, this, [this] { profile(); });
     setCentralWidget(m_pages);
     connect(m_pages, &QTabWidget::currentChanged, this, [this] {
-        // the token views are computed only while their page is shown
+        // the token views are computed only while their page is shown, for the input shown
         if (!m_runner.input().loaded || m_runner.input().isVideo()) return;
         StudioInput in = m_runner.input();
         in.views = m_pages->currentWidget() == m_tokens;
         m_runner.setInput(in);
-        if (in.views && m_last && !m_last->similarity) rerun(true);
+        if (in.views && m_last && !m_last->similarity &&
+            m_last->result.n == in.tokens().n) // the result shown is this input's
+            rerun(true);
+        if (m_pages->currentWidget() == m_compare) m_compare->paramsChanged(m_params->params());
     });
     connect(m_tokens, &TokensPage::batchItemChanged, this, [this](int i) { selectBatchItem(i); });
     connect(m_tokens, &TokensPage::tokenHovered, this,
             [this](const QString& t) { m_hover->setText(t); });
+    m_largeChooser = [this](const QString& path, qint64 n, int patch, int suggested,
+                            qint64 suggestedN) {
+        QMessageBox box(QMessageBox::Question, tr("A large input"),
+                        tr("%1 makes %2 tokens at %3-pixel patches. Merging that many takes a "
+                           "while on every change.")
+                            .arg(QFileInfo(path).fileName())
+                            .arg(n)
+                            .arg(patch),
+                        QMessageBox::Cancel, this);
+        QPushButton* smaller =
+            box.addButton(tr("Use %1-pixel patches (%2 tokens)").arg(suggested).arg(suggestedN),
+                          QMessageBox::AcceptRole);
+        QPushButton* full = box.addButton(tr("Run all %1").arg(n), QMessageBox::DestructiveRole);
+        box.setDefaultButton(smaller);
+        box.exec();
+        return box.clickedButton() == smaller ? suggested : box.clickedButton() == full ? patch : 0;
+    };
     m_keyChooser = [this](const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
                           TensorKeys& keys, bool& remember) {
         TensorKeysDialog d(path, tensors, keys, this);
@@ -203,9 +224,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_hover = new QLabel(this);
     m_error = new QLabel(this);
     m_error->setStyleSheet("color: #d04030");
+    m_jobBar = new JobBar(&m_jobs, this);
     statusBar()->addWidget(m_status);
     statusBar()->addWidget(m_error, 1);
     statusBar()->addPermanentWidget(m_hover);
+    statusBar()->addPermanentWidget(m_jobBar);
+    connect(&m_jobs, &JobOwner::finished, this, &MainWindow::onJobFinished);
 
     std::string why;
     m_gpu = qmpp::gpuAvailable(&why);
@@ -226,7 +250,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         resize(std::min(1400, avail.width()), std::min(900, avail.height()));
     }
 
-    connect(m_params, &ParamsPanel::paramsChanged, this, [this] { rerun(); });
+    connect(m_params, &ParamsPanel::paramsChanged, this, [this] {
+        rerun();
+        m_compare->paramsChanged(m_params->params());
+    });
     connect(m_params, &ParamsPanel::patchChanged, this, [this](int) {
         if (m_runner.input().loaded) openFile(m_runner.input().path);
     });
@@ -344,6 +371,28 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
     try {
         in.loaded = std::make_shared<const qmpp::LoadedInput>(
             qmpp::loadInput(path.toStdString(), m_inputOptions));
+        // past kLargeInput tokens, an image may be tokenized at a larger patch instead
+        if (in.isImage() && in.tokens().n > kLargeInput && m_largeChooser) {
+            const int patch = m_inputOptions.patch;
+            const double f = std::sqrt(double(in.tokens().n) / double(kLargeInput));
+            const int suggested = patch * int(std::ceil(f));
+            const auto& im = *in.loaded->image;
+            const qint64 suggestedN = qint64(std::max(1, im.originalWidth / suggested)) *
+                                      std::max(1, im.originalHeight / suggested);
+            const int chosen = m_largeChooser(path, in.tokens().n, patch, suggested, suggestedN);
+            if (chosen == 0)
+                return fail(tr("Open cancelled"),
+                            tr("%1: not opened (%2 tokens)")
+                                .arg(QFileInfo(path).fileName())
+                                .arg(in.tokens().n),
+                            true);
+            if (chosen != patch) {
+                m_inputOptions.patch = chosen;
+                m_params->setPatch(chosen);
+                in.loaded = std::make_shared<const qmpp::LoadedInput>(
+                    qmpp::loadInput(path.toStdString(), m_inputOptions));
+            }
+        }
         // the data checks of a run (finite values in range, shapes), as the CLI makes them when
         // it loads the file: a file that cannot run never becomes the open input
         qmpp::MergeParams any;
@@ -363,10 +412,17 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
     const bool sameFile = QFileInfo(path).absoluteFilePath() == m_currentFile &&
                           m_runner.input().loaded && !m_runner.input().isVideo();
     m_currentFile = QFileInfo(path).absoluteFilePath();
-    if (!sameFile)
-        m_pages->setCurrentWidget(in.isImage() ? static_cast<QWidget*>(m_canvas) : m_tokens);
-    in.views = m_pages->currentWidget() == m_tokens;
+    QWidget* page = sameFile       ? m_pages->currentWidget()
+                    : in.isImage() ? static_cast<QWidget*>(m_canvas)
+                                   : m_tokens;
+    in.views = page == m_tokens;
+    // the new input everywhere first: a page switch then works on it, never on the last one
     setInputEverywhere(in);
+    m_last.reset();
+    {
+        const QSignalBlocker quiet(m_pages);
+        m_pages->setCurrentWidget(page);
+    }
     setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
     if (!path.startsWith(m_sampleDir.path())) addRecent(path);
     m_error->clear();
@@ -661,111 +717,56 @@ void MainWindow::openTimingsDialog() {
     }
 }
 
-void MainWindow::profile() {
-    // Each GPU variant (the CPU backend without a GPU) on the current input, per stage, shown as
-    // bench rows on the Profiler page and in the timing plot.
-    if (!m_runner.input().loaded) return;
+quint64 MainWindow::profile() {
+    // Each GPU variant (the CPU backend without a GPU) on the current input, per stage, as core's
+    // profileInput measures it, shown as bench rows on the Profiler page and in the timing plot.
+    if (!m_runner.input().loaded) return 0;
     const bool gpu = m_gpu;
     const StudioInput in = m_runner.input();
-    const qmpp::MergeParams base = m_params->params();
-    auto* thread = QThread::create([this, in, base, gpu] {
-        nlohmann::json bench;
-        bench["device"] = "this GPU";
-        bench["results"] = nlohmann::json::array();
-        QString error;
-        bench["backend"] = gpu ? "cuda" : "cpu";
-        const std::vector<qmpp::BackendKind> kinds =
-            gpu ? std::vector<qmpp::BackendKind>{qmpp::BackendKind::CudaBasic,
-                                                 qmpp::BackendKind::Cuda}
-                : std::vector<qmpp::BackendKind>{qmpp::BackendKind::Cpu};
-        const std::vector<qmpp::Precision> precs =
-            gpu ? std::vector<qmpp::Precision>{qmpp::Precision::FP32, qmpp::Precision::FP16}
-                : std::vector<qmpp::Precision>{qmpp::Precision::FP32};
-        // Verify first, as qmpp bench does (qmpp check --quick in this process): a variant whose
-        // kernels fail their check is marked so and its times are not shown.
-        std::map<std::string, double> worst; // check version/precision -> largest relative error
-        std::set<std::string> failed;
-        bool checked = false;
-        try {
-            qmpp::CheckOptions co;
-            co.quick = true;
-            co.backend = gpu ? "all" : "cpu";
-            co.seed = 1;
-            std::ostringstream log;
-            for (const auto& r : qmpp::runChecks(co, log)) {
-                const std::string key = r.version + "/" + r.precision;
-                worst[key] = std::max(worst[key], r.maxRelErr);
-                if (!r.pass) failed.insert(key);
-            }
-            checked = true;
-        } catch (const std::exception& e) {
-            error = tr("the kernels could not be verified (%1); the times are shown as unverified")
-                        .arg(QString::fromUtf8(e.what()));
-        }
-        bench["verification"] = {
-            {"command", "qmpp check --quick (same process)"},
-            {"ran", checked},
-            {"failed", std::vector<std::string>(failed.begin(), failed.end())}};
-        for (auto kind : kinds)
-            for (auto prec : precs) {
-                qmpp::MergeParams p = base;
-                p.backend = kind;
-                p.precision = prec;
-                // the check's name for this backend's kernels; the whole-pipeline rows carry the
-                // backend's name
-                const std::string version = kind == qmpp::BackendKind::CudaBasic ? "basic"
-                                            : kind == qmpp::BackendKind::Cuda    ? "optimized"
-                                                                                 : "cpu";
-                const std::string key = version + "/" + qmpp::toString(prec);
-                const bool verified = checked && worst.count(key) && !failed.count(key) &&
-                                      !failed.count(std::string(qmpp::toString(kind)) + "/fp32");
-                try {
-                    // five runs after a warm-up: median and min-max of each stage
-                    qmpp::StageSamples stages;
-                    qmpp::MergeResult r;
-                    qmpp::MergeSession session; // one backend for the warm-up and the five runs
-                    for (int rep = 0; rep < 6; ++rep) {
-                        r = session.run(in.tokens(), p);
-                        if (rep > 0) stages.add(r);
-                    }
-                    bench["device"] = r.device;
-                    for (const auto& [stage, st] : stages.stats()) {
-                        nlohmann::json row = {{"kernel", stage},
-                                              {"version", r.backend},
-                                              {"precision", r.precision},
-                                              {"N", r.n},
-                                              {"D", r.d},
-                                              {"L", r.layers},
-                                              {"K", r.k},
-                                              {"median", st.median},
-                                              {"min", st.min},
-                                              {"max", st.max},
-                                              {"p10", st.p10},
-                                              {"p90", st.p90},
-                                              {"stddev", st.stddev},
-                                              {"repeats", st.repeats},
-                                              {"verified", verified}};
-                        if (worst.count(key)) row["max_rel_err"] = worst[key];
-                        bench["results"].push_back(row);
-                    }
-                } catch (const std::exception& e) {
-                    error = QString::fromUtf8(e.what());
-                }
-            }
-        QMetaObject::invokeMethod(this, [this, bench, error] {
-            if (!error.isEmpty()) showError(tr("Profile: %1").arg(error));
-            if (!bench["results"].empty()) {
+    qmpp::MergeParams base = m_params->params();
+    base.progress = nullptr;
+    return m_jobs.start(
+        QStringLiteral("profile"),
+        tr("Profiling %1").arg(gpu ? tr("the GPU variants") : tr("the CPU stages")),
+        [this, in, base, gpu](JobContext& c) -> JobOwner::Then {
+            std::string err;
+            const nlohmann::json bench =
+                qmpp::profileInput(in.tokens(), base, gpu, err, c.reporter());
+            const QString error = QString::fromStdString(err);
+            return [this, bench, error] {
+                if (!error.isEmpty()) showError(tr("Profile: %1").arg(error));
+                if (bench["results"].empty()) return;
                 const QString device = QString::fromStdString(bench["device"].get<std::string>());
                 m_plots->setBench(bench, tr("Profile: %1").arg(device));
                 qmpp::BenchFile f = qmpp::parseBenchJson(bench, "measured here");
                 m_profiler->addBench(f);
                 statusBar()->showMessage(
                     tr("Profiled %1 stage rows on %2").arg(f.rows.size()).arg(device), 5000);
-            }
+            };
         });
-    });
-    connect(thread, &QThread::finished, thread, &QObject::deleteLater);
-    thread->start();
+}
+
+void MainWindow::onJobFinished(quint64 id, const QString& lane, JobEnd end,
+                               const QString& message) {
+    if (lane == QLatin1String("merge")) return; // the runner reports its own
+    Q_UNUSED(id);
+    switch (end) {
+    case JobEnd::Done:
+    case JobEnd::Superseded:
+        return;
+    case JobEnd::Cancelled: // the user's choice: a note, not an error
+        m_lastError = tr("%1 cancelled").arg(lane);
+        statusBar()->showMessage(
+            lane == QLatin1String("export")  ? tr("Export cancelled; the folder was left as it was")
+            : lane == QLatin1String("sweep") ? tr("Sweep cancelled; the previous curves stay")
+                                             : tr("Cancelled"),
+            5000);
+        return;
+    case JobEnd::Failed:
+        m_lastError = message;
+        showError(tr("%1 failed: %2").arg(lane, message));
+        return;
+    }
 }
 
 bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 frame) {
@@ -773,7 +774,7 @@ bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 
     qmpp::VideoOptions o;
     o.patch = m_params->patch();
     o.tubelet = tubelet;
-    auto source = std::make_unique<VideoSource>();
+    auto source = std::make_unique<VideoSource>(&m_jobs);
     try {
         source->open(path, o);
     } catch (const std::exception& e) {
@@ -897,11 +898,10 @@ void MainWindow::onVideoResult(const StudioInput& in, const qmpp::MergeResult& r
     });
 }
 
-bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force,
-                              qint64 cancelAfter) {
+quint64 MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force) {
     if (!m_video) {
         showError(tr("Export frames: open a video first"));
-        return false;
+        return 0;
     }
     qmpp::FrameRange range;
     try {
@@ -909,33 +909,23 @@ bool MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool
     } catch (const std::exception& e) {
         m_lastError = QString::fromUtf8(e.what());
         showError(tr("Export failed: %1").arg(m_lastError));
-        return false;
+        return 0;
     }
     setPlaying(false);
     const std::string path = m_videoPath.toStdString(), out = dir.toStdString();
     const qmpp::VideoOptions o = m_video->options();
-    const qmpp::MergeParams p = m_params->params();
-    QString error;
-    const JobEnd end = runWithProgress(
-        this, tr("Exporting frames %1 of %2…").arg(rangeText, QFileInfo(m_videoPath).fileName()),
-        range.end - range.begin,
-        [&](const qmpp::Progress& progress) {
-            qmpp::exportVideo(path, o, range, p, out, force, progress);
+    qmpp::MergeParams p = m_params->params();
+    p.progress = nullptr;
+    return m_jobs.start(
+        QStringLiteral("export"),
+        tr("Exporting frames %1 of %2").arg(rangeText, QFileInfo(m_videoPath).fileName()),
+        [this, path, o, range, p, out, force, dir, rangeText](JobContext& c) -> JobOwner::Then {
+            qmpp::exportVideo(path, o, range, p, out, force, c.reporter());
+            return [this, dir, rangeText] {
+                statusBar()->showMessage(tr("Exported frames %1 to %2").arg(rangeText, dir), 5000);
+            };
         },
-        &error, cancelAfter);
-    const bool cancelled = end == JobEnd::Cancelled;
-    if (cancelled) {
-        m_lastError = tr("Export cancelled; %1 was left as it was").arg(dir);
-        statusBar()->showMessage(m_lastError, 5000);
-        return false;
-    }
-    if (!error.isEmpty()) {
-        m_lastError = error;
-        showError(tr("Export failed: %1").arg(error));
-        return false;
-    }
-    statusBar()->showMessage(tr("Exported frames %1 to %2").arg(rangeText, dir), 5000);
-    return true;
+        JobOwner::Mode::Queue);
 }
 
 void MainWindow::exportFramesDialog() {
@@ -948,7 +938,7 @@ void MainWindow::exportFramesDialog() {
     QString dir;
     bool force = false;
     if (!chooseExportFolder(tr("Export frames into"), dir, force)) return;
-    if (!exportFrames(dir, range, force) && !m_lastError.startsWith(tr("Export cancelled")))
+    if (!exportFrames(dir, range, force))
         QMessageBox::warning(this, tr("Export failed"), m_lastError);
 }
 

@@ -3,6 +3,8 @@
 
 #include "comparepage.h"
 #include "imagecanvas.h"
+#include "jobbar.h"
+#include "jobs.h"
 #include "keydialog.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
@@ -52,6 +54,12 @@ class MainWindow : public QMainWindow {
         std::function<bool(const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
                            TensorKeys& keys, bool& remember)>;
     void setKeyChooser(KeyChooser c) { m_keyChooser = std::move(c); }
+    // An image past kLargeInput tokens: the patch size to tokenize it with (a larger one is
+    // offered), its own to run at full size, 0 to cancel. A dialog unless replaced (tests).
+    static constexpr qint64 kLargeInput = 20000;
+    using LargeInputChooser = std::function<int(const QString& path, qint64 n, int patch,
+                                                int suggested, qint64 suggestedN)>;
+    void setLargeInputChooser(LargeInputChooser c) { m_largeChooser = std::move(c); }
     const qmpp::InputOptions& inputOptions() const { return m_inputOptions; }
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
     bool exportResults(const QString& dir, bool force);
@@ -60,13 +68,19 @@ class MainWindow : public QMainWindow {
     bool exportReport(const QString& dir, bool force);
 
     // Video: the frame to show (merged with the current parameters once decoded), playback,
-    // and the export of a frame range "A:B" with a progress dialog (cancel leaves `dir` as it
-    // was). `cancelAfter` >= 0 cancels once that many frames are done (tests).
+    // and the export of a frame range "A:B" as a job on the "export" lane (progress and Cancel
+    // in the status bar; cancel leaves `dir` as it was). Returns the job's id, or 0 with a
+    // message when the range or the video is wrong.
     bool isVideo() const { return m_video != nullptr; }
     void showFrame(qint64 frame);
     void setPlaying(bool playing);
-    bool exportFrames(const QString& dir, const QString& range, bool force,
-                      qint64 cancelAfter = -1);
+    quint64 exportFrames(const QString& dir, const QString& range, bool force);
+    // The profile of the current input on the "profile" lane (its id; 0 without an input).
+    quint64 profile();
+    JobOwner* jobs() { return &m_jobs; }
+    // Merges the open input again with the current parameters (debounced unless `now`).
+    void rerun(bool now = false);
+    JobBar* jobBar() const { return m_jobBar; }
     TimelinePanel* timeline() const { return m_timeline; }
     VideoSource* videoSource() const { return m_video.get(); }
 
@@ -104,7 +118,6 @@ class MainWindow : public QMainWindow {
     // Asks for an export folder, and whether to replace results already there; false: cancelled.
     bool chooseExportFolder(const QString& title, QString& dir, bool& force);
     bool fail(const QString& title, const QString& msg, bool quiet);
-    void rerun(bool now = false);
     void onResult(std::shared_ptr<const RunOutput> out);
     void onFailed(const QString& message);
     void addRecent(const QString& path);
@@ -112,11 +125,13 @@ class MainWindow : public QMainWindow {
     void openDialog();
     void exportDialog();
     void openTimingsDialog();
-    void profile();
+    void onJobFinished(quint64 id, const QString& lane, JobEnd end, const QString& message);
     void saveSettings() const;
     void showError(const QString& text);
 
+    JobOwner m_jobs; // every long job of the studio (declared first: the others use it)
     MergeRunner m_runner;
+    JobBar* m_jobBar;
     QTabWidget* m_pages;
     ImageCanvas* m_canvas;
     TokensPage* m_tokens;
@@ -124,6 +139,7 @@ class MainWindow : public QMainWindow {
     ComparePage* m_compare;
     QString m_currentFile;
     KeyChooser m_keyChooser;
+    LargeInputChooser m_largeChooser;
     ParamsPanel* m_params;
     OverlayPanel* m_overlays;
     PlotsPanel* m_plots;

@@ -1,17 +1,16 @@
-// MergeRunner: owns the worker thread that runs the engine. Pages talk to it only through
-// queued signals; a newer request supersedes older ones, and a stale result is never emitted.
+// MergeRunner: the studio's merges, on the JobOwner's merge lane.
 #pragma once
 
+#include "jobs.h"
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/views.h"
 
+#include <QFileInfo>
 #include <QImage>
 #include <QObject>
-#include <QThread>
 #include <QTimer>
 
-#include <atomic>
 #include <memory>
 
 namespace studio {
@@ -47,23 +46,26 @@ struct StudioInput {
     bool views = false; // compute the token views (similarity, PCA) with each result
 };
 
-class MergeWorker;
-
+// The merge lane of the studio's JobOwner: a newer request supersedes older ones (they stop
+// between pipeline stages), and a stale result is never emitted. Pages talk to it through
+// queued signals only.
 class MergeRunner : public QObject {
     Q_OBJECT
   public:
-    explicit MergeRunner(QObject* parent = nullptr);
+    // `jobs`: the studio's owner of long work; null: a runner with its own (tests).
+    explicit MergeRunner(JobOwner* jobs = nullptr, QObject* parent = nullptr);
     ~MergeRunner() override;
 
     void setInput(const StudioInput& input);
     const StudioInput& input() const { return m_input; }
     // Debounced: bursts of changes (a dragged slider) run once, with the last parameters.
     void request(const qmpp::MergeParams& p);
-    // Immediately (still on the worker thread).
+    // Immediately (still on the merge lane).
     void requestNow(const qmpp::MergeParams& p);
     void setDebounceMs(int ms) { m_debounce.setInterval(ms); }
-    quint64 latestGeneration() const { return m_latest.load(); }
-    bool busy() const { return m_running > 0; }
+    quint64 latestGeneration() const { return m_latest; }
+    bool busy() const;
+    JobOwner* jobs() const { return m_jobs; }
 
   signals:
     void resultReady(std::shared_ptr<const studio::RunOutput> out);
@@ -71,23 +73,17 @@ class MergeRunner : public QObject {
     void busyChanged(bool busy);
 
   private:
+    struct LaneState;
     void dispatch();
-    void onDone(std::shared_ptr<const studio::RunOutput> out, const QString& error,
-                quint64 generation);
 
-    QThread m_thread;
-    MergeWorker* m_worker = nullptr;
+    JobOwner* m_jobs;
+    std::shared_ptr<LaneState> m_state;
     QTimer m_debounce;
     StudioInput m_input;
     qmpp::MergeParams m_pending;
-    std::shared_ptr<std::atomic<quint64>> m_latestShared =
-        std::make_shared<std::atomic<quint64>>(0);
-    std::atomic<quint64>& m_latest = *m_latestShared;
-    int m_running = 0;
+    quint64 m_latest = 0, m_lastJob = 0;
 };
 
 } // namespace studio
 
 Q_DECLARE_METATYPE(std::shared_ptr<const studio::RunOutput>)
-Q_DECLARE_METATYPE(studio::StudioInput)
-Q_DECLARE_METATYPE(qmpp::MergeParams)

@@ -2,6 +2,7 @@
 #include "parallel.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
+#include "qmpp/progress.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,11 +33,13 @@ void assign(const float* x, i64 n, i64 d, const std::vector<float>& centres, i64
     // every thread's scratch, allocated here (see parallel.h)
     const std::size_t each = static_cast<std::size_t>(kRowBlock * k);
     std::vector<float> scoresAll(each * static_cast<std::size_t>(par::maxThreads()));
+    const std::atomic<int>* const stop = stopFlag();
 #pragma omp parallel
     {
         float* const scores = scoresAll.data() + each * std::size_t(par::threadId());
 #pragma omp for schedule(static)
         for (i64 b = 0; b < blocks; ++b) {
+            if (stopRequested(stop)) continue; // superseded: the rest is skipped
             const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
             // cos(x_i, c) = x_i . c / ||x_i|| for unit c: the argmax needs no division.
             gemmPacked(x + i0 * d, rows, cp, scores);
@@ -51,6 +54,7 @@ void assign(const float* x, i64 n, i64 d, const std::vector<float>& centres, i64
             }
         }
     }
+    throwIfStopped(); // skipped blocks left labels unset: nothing may read them
 }
 
 void normalizeRows(std::vector<double>& acc, i64 k, i64 d, std::vector<float>& out) {
@@ -167,6 +171,7 @@ std::vector<i64> averageLinkageCut(std::vector<double>& dist, i64 n, i64 k) {
     merges.reserve(static_cast<std::size_t>(std::max<i64>(n - 1, 0)));
     chain.reserve(static_cast<std::size_t>(n));
     for (i64 step = 0; step + 1 < n; ++step) {
+        if (step % 64 == 0) throwIfStopped();
         if (chain.empty())
             for (i64 i = 0; i < n; ++i)
                 if (size[i] > 0) {

@@ -4,6 +4,7 @@
 #include "qmpp/batch.h"
 #include "qmpp/error.h"
 #include "qmpp/ops.h"
+#include "qmpp/progress.h"
 #include "qmpp/stages.h"
 
 namespace qmpp {
@@ -11,19 +12,32 @@ namespace qmpp {
 MergeResult runStages(Stages& st, const TokenSet& t, const MergeParams& p, i64 k) {
     MergeResult r;
     r.method = toString(p.method);
+    const i64 total = p.method == Method::QuickMerge ? 6 : 4;
+    i64 done = 0;
+    auto next = [&] { // between stages: report, and stop when the caller no longer wants it
+        throwIfStopped();
+        if (p.progress && !p.progress(++done, total)) throw Cancelled();
+    };
     st.begin(t, p, k, r);
     st.saliency(r); // 1. low attention entropy = focused attention = salient
+    next();
     if (p.method == Method::QuickMerge) {
-        st.mask(r);    // 2-3. Gumbel-softmax mask, hard foreground, saliency mass
+        st.mask(r); // 2-3. Gumbel-softmax mask, hard foreground, saliency mass
+        next();
         st.cluster(r); // 4. K groups by cosine similarity
-        st.merge(r);   // 5. saliency-weighted, order-preserving merge
+        next();
+        st.merge(r); // 5. saliency-weighted, order-preserving merge
+        next();
     } else {
         st.baseline(r); // ToMe, top-K or random on the same K
+        next();
     }
     const auto heads = p.arHeads ? p.arHeads : defaultArHeads(t.d);
     r.arHeadsSource = heads->source;
     st.arLoss(*heads, r); // 6. AR prior
-    st.metrics(r);        // 7. label-free metrics and the seed's fidelity loss
+    next();
+    st.metrics(r); // 7. label-free metrics and the seed's fidelity loss
+    next();
     st.finish(r);
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     return r;
@@ -42,6 +56,23 @@ void mergeStep(BatchStages& st, const TokenBatch& in, const StepParams& p, const
         st.baseline(); // ToMe's round, top-K or random pruning, with counts
     }
     st.finish();
+}
+
+namespace {
+thread_local const std::atomic<int>* tStop = nullptr;
+} // namespace
+
+StopScope::StopScope(const std::atomic<int>* flag) : m_previous(tStop) {
+    tStop = flag;
+}
+StopScope::~StopScope() {
+    tStop = m_previous;
+}
+const std::atomic<int>* stopFlag() {
+    return tStop;
+}
+void throwIfStopped() {
+    if (stopRequested(tStop)) throw Cancelled();
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // Step 1: saliency from attention entropy, never materializing an N x N matrix per layer.
 #include "parallel.h"
 #include "qmpp/ops.h"
+#include "qmpp/progress.h"
 
 #include <algorithm>
 #include <cmath>
@@ -34,12 +35,14 @@ std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vecto
     const std::size_t dotsEach = static_cast<std::size_t>(kRowBlock * n);
     std::vector<float> dotsAll(dotsEach * static_cast<std::size_t>(par::maxThreads()));
     std::vector<double> zAll(static_cast<std::size_t>(n) * std::size_t(par::maxThreads()));
+    const std::atomic<int>* const stop = stopFlag();
 #pragma omp parallel
     {
         float* const dotsMine = dotsAll.data() + dotsEach * std::size_t(par::threadId());
         double* const z = zAll.data() + std::size_t(n) * std::size_t(par::threadId());
 #pragma omp for schedule(static)
         for (i64 b = 0; b < blocks; ++b) {
+            if (stopRequested(stop)) continue; // superseded: the rest is skipped
             const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, n - i0);
             gemmPacked(x + i0 * d, rows, xp, dotsMine);
             // One row of the Gram product serves every layer's scale.
@@ -52,6 +55,7 @@ std::vector<double> gramEntropies(const float* x, i64 n, i64 d, const std::vecto
                 }
         }
     }
+    throwIfStopped();
     return h;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,9 @@ struct MergeParams {
     BackendKind backend = BackendKind::Auto;
     Precision precision = Precision::FP32;
     std::shared_ptr<const ArHeads> arHeads; // null: default init for the token dimension
+    // Called between the pipeline's stages with (stages done, stages in all); returning false
+    // stops the run there (qmpp::Cancelled). Superseded work in the studio stops this way.
+    std::function<bool(i64, i64)> progress;
 };
 
 struct Losses {

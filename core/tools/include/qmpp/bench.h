@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <utility>
@@ -91,5 +92,14 @@ std::vector<TimingStats> benchVideo(const std::string& path, const VideoOptions&
 
 // Resident set size of this process in MiB (/proc/self/statm), 0 where unknown.
 double residentMiB();
+
+// The studio's "Measure on this machine" (and any caller's): each backend variant on one input,
+// per stage, verified first as `qmpp bench` verifies (qmpp check --quick in this process; a
+// variant that fails is marked unverified), five runs after a warm-up. On a GPU: cuda-basic and
+// cuda, FP32 and FP16; otherwise the CPU backend. Returns bench JSON (`results` rows in the
+// timing schema, `verification`, `device`); `error` collects what could not be measured.
+// `progress` counts variants (returning false stops: Cancelled).
+nlohmann::json profileInput(const TokenSet& t, const MergeParams& base, bool gpu,
+                            std::string& error, const std::function<bool(i64, i64)>& progress = {});
 
 } // namespace qmpp
