@@ -7,9 +7,10 @@
 
 namespace qmpp::kernels {
 
-int deviceCount(std::string* why) {
+int deviceCount(std::string* why, int* code) {
     int n = 0;
     const cudaError_t err = cudaGetDeviceCount(&n);
+    if (code) *code = static_cast<int>(err);
     if (err != cudaSuccess) {
         if (why)
             *why = std::string(cudaGetErrorString(err)) +

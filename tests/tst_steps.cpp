@@ -174,6 +174,27 @@ class TestSteps : public QObject {
 #endif
     }
 
+    // A machine with no NVIDIA driver at all hears "no GPU found", not the runtime's "CUDA
+    // driver version is insufficient"; an old driver is told to update; every case says why.
+    void noGpuReasons() {
+        QCOMPARE(
+            QString::fromStdString(noGpuReason(35, false, "CUDA driver version is insufficient")),
+            QString("no GPU found (no NVIDIA driver is installed)"));
+        QCOMPARE(QString::fromStdString(noGpuReason(100, false, "no CUDA-capable device")),
+                 QString("no GPU found (no NVIDIA driver is installed)"));
+        QCOMPARE(QString::fromStdString(noGpuReason(100, true, "no CUDA-capable device")),
+                 QString("no GPU found (the NVIDIA driver sees none)"));
+        QVERIFY(QString::fromStdString(noGpuReason(35, true, "insufficient")).contains("update"));
+        QVERIFY(QString::fromStdString(noGpuReason(999, true, "unknown error"))
+                    .contains("unknown error"));
+        std::string why;
+        if (!gpuAvailable(&why)) { // this machine's own reason is one of them
+            QVERIFY(!why.empty());
+            QVERIFY(why.find("insufficient") == std::string::npos ||
+                    why.find("update") != std::string::npos);
+        }
+    }
+
     void gumbelSoftmaxAndTopK() {
         const std::vector<float> s = {0.1f, 0.9f, 0.5f, 0.5f, 0.0f};
         const std::vector<float> u = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f};

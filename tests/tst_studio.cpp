@@ -947,6 +947,63 @@ class TestStudio : public QObject {
         QSettings().clear();
     }
 
+    // Bug 8: replacing an export left the earlier report.html, which showed the previous K as
+    // verified. Replacing results removes the old reports; a new report shows the new K.
+    void exportNeverLeavesAStaleReport() {
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        const QString dir = m_dir.filePath("stale-report");
+        QVERIFY2(w.exportReport(dir, false), qPrintable(w.lastError()));
+        const qint64 k1 = w.lastOutput()->result.k;
+        QVERIFY(QFile::exists(dir + "/report.html") && QFile::exists(dir + "/report.pdf"));
+        ready.clear();
+        w.paramsPanel()->tokens()->setValue(int(k1 / 2));
+        QVERIFY(ready.wait(20000));
+        QCOMPARE(w.lastOutput()->result.k, k1 / 2);
+        QVERIFY(!w.exportResults(dir, false)); // refused without replacing
+        QVERIFY2(w.exportResults(dir, true), qPrintable(w.lastError()));
+        QVERIFY(!QFile::exists(dir + "/report.html")); // no report of the old K stays
+        QVERIFY(!QFile::exists(dir + "/report.pdf"));
+        QVERIFY2(w.exportReport(dir, true), qPrintable(w.lastError()));
+        QFile html(dir + "/report.html");
+        QVERIFY(html.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(html.readAll());
+        QVERIFY(text.contains(QString("<tr><th>k</th><td>%1</td></tr>").arg(k1 / 2)));
+        QVERIFY(!text.contains(QString("<tr><th>k</th><td>%1</td></tr>").arg(k1)));
+    }
+
+    // Bug 6: Compare showed K = 220 beside a canvas at K = 288 with no notice. Off screen it is
+    // marked stale (with both K); shown again, or changed while shown, it refreshes.
+    void compareIsNeverSilentlyStale() {
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        ComparePage* page = w.comparePage();
+        w.pages()->setCurrentWidget(page);
+        QCOMPARE(waitJob(w.jobs(), page->compare(w.paramsPanel()->params())), JobEnd::Done);
+        QVERIFY(!page->stale());
+        const qint64 k1 = page->outputs().front()->result.k;
+        w.pages()->setCurrentWidget(w.canvas());
+        w.paramsPanel()->tokens()->setValue(int(k1 + 20));
+        QVERIFY(page->stale());
+        QVERIFY(page->staleBanner()->text().contains(QString::number(k1)));
+        QVERIFY(page->staleBanner()->text().contains(QString::number(k1 + 20)));
+        QSignalSpy finished(w.jobs(), &JobOwner::finished);
+        w.pages()->setCurrentWidget(page); // shown again: it refreshes
+        QTRY_VERIFY_WITH_TIMEOUT(!page->stale(), 30000);
+        QCOMPARE(page->outputs().front()->result.k, k1 + 20);
+        // changed while shown: refreshed without a click
+        w.paramsPanel()->tokens()->setValue(int(k1 + 30));
+        QTRY_VERIFY_WITH_TIMEOUT(!page->stale() && page->outputs().front()->result.k == k1 + 30,
+                                 30000);
+    }
+
     // Bug: a 30-token input after a photo merged at 20 % set the budget to 100 % (K clamped to
     // 30, the budget recomputed from K) and saved it. The budget carries over; K follows it.
     void budgetCarriesOverToASmallInput() {

@@ -1,4 +1,5 @@
 // The CPU stages: each step computed when the engine calls it, accumulating in double (ops.h).
+#include "parallel.h"
 #include "qmpp/ops.h"
 #include "qmpp/stages.h"
 
@@ -25,6 +26,9 @@ class CpuStages final : public Stages {
         m_t = &t;
         m_p = &p;
         m_k = k;
+        // the Gram product dominates: N^2 D multiply-adds per layer
+        const double layers = t.attention.empty() && t.hidden.empty() ? p.layers : 1;
+        par::useThreadsFor(double(t.n) * double(t.n) * double(t.d) * layers);
         r.n = t.n;
         r.d = t.d;
         r.k = k;

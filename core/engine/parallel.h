@@ -25,4 +25,11 @@ inline int threadId() {
 #endif
 }
 
+// Sets this thread's team size for the parallel regions that follow, for `work` multiply-adds:
+// one thread when the work is small (forking and joining cost more than they save), else the
+// cores that other processes left idle over the last tenth of a second or more (from
+// /proc/stat, less this process's own use), at least one. A desktop is rarely idle: threads
+// that wait for a core another program holds only add barriers' waiting. Returns the count.
+int useThreadsFor(double work);
+
 } // namespace qmpp::par

@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <sstream>
 
 #ifdef QMPP_HAVE_CUDA
 #include "qmpp/cuda_backend.h"
 #include "qmpp/kernels/common.h"
+#include "qmpp/kernels/device.h"
 #endif
 
 namespace qmpp {
@@ -236,13 +238,31 @@ void setDeviceProvider(std::shared_ptr<const DeviceProvider> p) {
     g_provider = std::move(p);
 }
 
+std::string noGpuReason(int cudaError, bool driverInstalled, const std::string& cudaText) {
+    // cudaErrorInsufficientDriver (35) is also what the runtime says with no driver at all
+    if (!driverInstalled && (cudaError == 35 || cudaError == 100))
+        return "no GPU found (no NVIDIA driver is installed)";
+    if (cudaError == 100 || cudaError == 0) return "no GPU found (the NVIDIA driver sees none)";
+    if (cudaError == 35)
+        return "the NVIDIA driver is older than this build's CUDA runtime; update the driver (" +
+               cudaText + ")";
+    return "no usable GPU: " + cudaText;
+}
+
+bool nvidiaDriverInstalled() {
+    std::error_code ec;
+    return std::filesystem::exists("/proc/driver/nvidia/version", ec) ||
+           std::filesystem::exists("/dev/nvidiactl", ec);
+}
+
 bool gpuAvailable(std::string* why) {
     if (provider()) return true;
 #ifdef QMPP_HAVE_CUDA
     std::string reason;
-    const int count = kernels::deviceCount(&reason);
+    int code = 0;
+    const int count = kernels::deviceCount(&reason, &code);
     if (count > 0) return true;
-    if (why) *why = "no CUDA device: " + reason;
+    if (why) *why = noGpuReason(code, nvidiaDriverInstalled(), reason);
     return false;
 #else
     if (why) *why = "this build has no CUDA support (built without nvcc)";

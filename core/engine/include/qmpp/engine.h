@@ -52,6 +52,11 @@ i64 resolveK(i64 n, const MergeParams& p);
 // parameters, InputError for bad data).
 void validate(const TokenSet& t, const MergeParams& p);
 
+// Why no GPU can be used, in a user's words, from cudaGetDeviceCount's error code and text and
+// whether an NVIDIA driver is installed ("no GPU found" when there is no driver at all, not the
+// runtime's "CUDA driver version is insufficient").
+std::string noGpuReason(int cudaError, bool driverInstalled, const std::string& cudaText);
+
 // validate + makeBackend + run.
 MergeResult runMerge(const TokenSet& t, const MergeParams& p);
 

@@ -14,7 +14,7 @@ struct CudaError : std::runtime_error {
 
 // Number of usable CUDA devices; 0 with the reason in *why (no driver, no device...).
 // Any runtime error counts as "no GPU": without a driver cudaGetDeviceCount fails (35).
-int deviceCount(std::string* why = nullptr);
+int deviceCount(std::string* why = nullptr, int* code = nullptr); // code: the cudaError_t
 
 struct DeviceInfo {
     std::string name;
