@@ -589,7 +589,7 @@ class TestCli : public QObject {
             const Result r =
                 qmppRun({"run", m_tokens, "--out", path("gpu"), "--backend", "cuda-basic"});
             QCOMPARE(r.code, 4);
-            QVERIFY2(r.err.contains("no CUDA device") || r.err.contains("no CUDA support"),
+            QVERIFY2(r.err.contains("no GPU found") || r.err.contains("no CUDA support"),
                      qPrintable(r.err));
             QVERIFY(!QFile::exists(path("gpu")));
             const Result a = qmppRun({"run", m_tokens, "--out", path("auto")});

@@ -14,6 +14,22 @@
 using namespace qmpp;
 using namespace qmpp::test;
 
+#ifdef QMPP_TEST_CURAND
+namespace {
+// cuRAND's own host Philox4_32_10 generator: out.size() uniforms of `seed` from `offset`.
+bool curandHostUniforms(std::uint64_t seed, std::uint64_t offset, std::vector<float>& out) {
+    curandGenerator_t gen = nullptr;
+    if (curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
+        return false;
+    const bool ok = curandSetPseudoRandomGeneratorSeed(gen, seed) == CURAND_STATUS_SUCCESS &&
+                    curandSetGeneratorOffset(gen, offset) == CURAND_STATUS_SUCCESS &&
+                    curandGenerateUniform(gen, out.data(), out.size()) == CURAND_STATUS_SUCCESS;
+    curandDestroyGenerator(gen);
+    return ok;
+}
+} // namespace
+#endif
+
 class TestSteps : public QObject {
     Q_OBJECT
   private slots:
@@ -122,14 +138,8 @@ class TestSteps : public QObject {
             QVERIFY(v >= 1e-7f && v <= 1.0f - 1e-7f);
 #ifdef QMPP_TEST_CURAND
         // bit for bit against cuRAND's own host generator
-        curandGenerator_t gen = nullptr;
-        QCOMPARE(int(curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10)),
-                 int(CURAND_STATUS_SUCCESS));
         std::vector<float> theirs(static_cast<std::size_t>(n));
-        QCOMPARE(int(curandSetPseudoRandomGeneratorSeed(gen, seed)), int(CURAND_STATUS_SUCCESS));
-        QCOMPARE(int(curandGenerateUniform(gen, theirs.data(), theirs.size())),
-                 int(CURAND_STATUS_SUCCESS));
-        curandDestroyGenerator(gen);
+        QVERIFY(curandHostUniforms(seed, 0, theirs));
         for (std::size_t i = 0; i < theirs.size(); ++i)
             if (std::memcmp(&theirs[i], &ours[i], sizeof(float)) != 0)
                 QFAIL(qPrintable(QString("index %1: cuRAND %2, ours %3")
@@ -161,15 +171,8 @@ class TestSteps : public QObject {
         philoxGenerate(seed, part.data(), n, offset);
         QVERIFY(std::memcmp(part.data(), whole.data() + offset, part.size() * 4) == 0);
 #ifdef QMPP_TEST_CURAND
-        curandGenerator_t gen = nullptr;
-        QCOMPARE(int(curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10)),
-                 int(CURAND_STATUS_SUCCESS));
         std::vector<float> theirs(static_cast<std::size_t>(n));
-        QCOMPARE(int(curandSetPseudoRandomGeneratorSeed(gen, seed)), int(CURAND_STATUS_SUCCESS));
-        QCOMPARE(int(curandSetGeneratorOffset(gen, offset)), int(CURAND_STATUS_SUCCESS));
-        QCOMPARE(int(curandGenerateUniform(gen, theirs.data(), theirs.size())),
-                 int(CURAND_STATUS_SUCCESS));
-        curandDestroyGenerator(gen);
+        QVERIFY(curandHostUniforms(seed, offset, theirs));
         QVERIFY(std::memcmp(part.data(), theirs.data(), part.size() * 4) == 0);
 #endif
     }

@@ -155,30 +155,28 @@ quint64 ComparePage::compare(const qmpp::MergeParams& base, QString* error) {
         return 0;
     }
     const StudioInput in = m_in;
-    const quint64 id =
-        m_jobs->start(QStringLiteral("compare"), tr("Comparing %1 methods").arg(ms.size()),
-                      [this, in, base, ms](JobContext& c) -> JobOwner::Then {
-                          std::vector<std::shared_ptr<const RunOutput>> outs;
-                          qmpp::MergeSession session;
-                          for (std::size_t i = 0; i < ms.size(); ++i) {
-                              auto out = std::make_shared<RunOutput>();
-                              out->params = base;
-                              out->params.method = ms[i];
-                              qmpp::MergeParams p = out->params;
-                              p.progress = [&c](qmpp::i64, qmpp::i64) { return !c.stopped(); };
-                              const auto t0 = std::chrono::steady_clock::now();
-                              out->result = session.run(in.tokens(), p);
-                              out->wallMs = std::chrono::duration<double, std::milli>(
-                                                std::chrono::steady_clock::now() - t0)
-                                                .count();
-                              makeDisplayImages(in, *out);
-                              outs.push_back(out);
-                              c.progress(qint64(i + 1), qint64(ms.size()));
-                              c.check();
-                          }
-                          return [this, outs, base] { showOutputs(outs, base); };
-                      });
-    m_compareJob = id;
+    const quint64 id = m_jobs->start(
+        QStringLiteral("compare"), tr("Comparing %1 methods").arg(ms.size()),
+        [this, in, base, ms](JobContext& c) -> JobOwner::Then {
+            std::vector<std::shared_ptr<const RunOutput>> outs;
+            qmpp::MergeSession session;
+            for (std::size_t i = 0; i < ms.size(); ++i) {
+                auto out = std::make_shared<RunOutput>();
+                out->params = base;
+                out->params.method = ms[i];
+                const auto t0 = std::chrono::steady_clock::now();
+                out->result = session.run(
+                    in.tokens(), out->params); // the job\'s StopScope stops it when superseded
+                out->wallMs =
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count();
+                makeDisplayImages(in, *out);
+                outs.push_back(out);
+                c.progress(qint64(i + 1), qint64(ms.size()));
+                c.check();
+            }
+            return [this, outs, base] { showOutputs(outs, base); };
+        });
     return id;
 }
 

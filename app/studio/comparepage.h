@@ -71,7 +71,6 @@ class ComparePage : public QWidget {
     JobOwner* m_jobs;
     StudioInput m_in;
     qmpp::MergeParams m_compared; // what the outputs show
-    quint64 m_compareJob = 0;
     QLabel* m_stale;
     QComboBox* m_method[kSlots];
     ImageCanvas* m_canvas[kSlots];

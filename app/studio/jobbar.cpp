@@ -35,7 +35,7 @@ JobBar::JobBar(JobOwner* jobs, QWidget* parent) : QWidget(parent), m_jobs(jobs) 
                 if (lane == QLatin1String("merge")) { // quiet unless it takes a while
                     m_pending = id;
                     m_pendingLabel = label;
-                    if (!m_id || m_jobs->label(m_id).isEmpty()) m_delay->start();
+                    if (!m_id) m_delay->start(); // a job on display stays
                     return;
                 }
                 show(id, label);

@@ -34,15 +34,6 @@ bool tokenShape(const qmpp::TensorInfo& t, qmpp::i64& n, qmpp::i64& d) {
     return true;
 }
 
-bool hiddenFits(const qmpp::TensorInfo& h, qmpp::i64 n, qmpp::i64 d) {
-    return h.shape.size() == 3 && h.shape[1] == n && h.shape[2] == d;
-}
-
-bool attentionFits(const qmpp::TensorInfo& a, qmpp::i64 n) {
-    return (a.shape.size() == 3 || a.shape.size() == 4) && a.shape[a.shape.size() - 1] == n &&
-           a.shape[a.shape.size() - 2] == n;
-}
-
 } // namespace
 
 TensorKeys defaultTensorKeys(const std::vector<qmpp::TensorInfo>& tensors, bool& ambiguous) {
@@ -69,12 +60,12 @@ bool tensorKeysFit(const std::vector<qmpp::TensorInfo>& tensors, const TensorKey
             QObject::tr("hidden states and attention maps belong to one token set, not a batch"));
     if (!keys.hidden.isEmpty()) {
         const auto* h = findKey(tensors, keys.hidden);
-        if (!h || !hiddenFits(*h, n, d))
+        if (!h || !qmpp::hiddenFits(*h, n, d))
             return no(QObject::tr("hidden states must be [L, %1, %2]").arg(n).arg(d));
     }
     if (!keys.attention.isEmpty()) {
         const auto* a = findKey(tensors, keys.attention);
-        if (!a || !attentionFits(*a, n))
+        if (!a || !qmpp::attentionFits(*a, n))
             return no(QObject::tr("attention maps must be [L, %1, %1] or [L, H, %1, %1]").arg(n));
     }
     return true;

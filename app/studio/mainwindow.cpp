@@ -148,9 +148,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs)
         StudioInput in = m_runner.input();
         in.views = m_pages->currentWidget() == m_tokens;
         m_runner.setInput(in);
-        if (in.views && m_last && !m_last->similarity &&
-            m_last->result.n == in.tokens().n) // the result shown is this input's
-            rerun(true);
+        if (in.views && m_last && !m_last->similarity) rerun(true); // m_last: this input's
         if (m_pages->currentWidget() == m_compare) m_compare->paramsChanged(m_params->params());
     });
     connect(m_tokens, &TokensPage::batchItemChanged, this, [this](int i) { selectBatchItem(i); });

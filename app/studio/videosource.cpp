@@ -59,11 +59,10 @@ void VideoSource::schedule() {
         const auto reader = m_reader;
         const qmpp::VideoOptions o = m_options;
         const qint64 end = std::min<qint64>(b + w, m_info.frames);
-        const qint64 frames = m_info.frames;
         const QString path = QString::fromStdString(m_info.path);
         m_pending[b] = m_jobs->start(
             kLane, tr("Decoding frames %1 to %2").arg(b).arg(end - 1),
-            [this, reader, o, b, end, path, frames](JobContext& c) -> JobOwner::Then {
+            [this, reader, o, b, end, path](JobContext& c) -> JobOwner::Then {
                 c.check();
                 auto unit = std::make_shared<DecodedUnit>();
                 QString error;
@@ -87,7 +86,6 @@ void VideoSource::schedule() {
                 }
                 if (error.isEmpty() && unit->frames == 0)
                     error = tr("%1: frame %2 does not decode").arg(path).arg(b);
-                Q_UNUSED(frames);
                 return [this, unit, b, error] {
                     m_pending.erase(b);
                     if (!error.isEmpty()) {

@@ -23,6 +23,10 @@ class CpuBatchStages final : public BatchStages {
         m_out = out;
         m_kMax = p.kMax();
         m_items.assign(static_cast<std::size_t>(in.b), Item{});
+        for (i64 b = 0; b < in.b; ++b) {
+            m_items[std::size_t(b)].n = in.itemTokens(b);
+            m_items[std::size_t(b)].groups = p.k[std::size_t(b)] - in.keepFirst;
+        }
         std::fill_n(out.labels, in.b * in.n, std::int32_t(-1));
         std::fill_n(static_cast<float*>(out.merged), in.b * m_kMax * in.d, 0.0f);
         std::fill_n(out.counts, in.b * m_kMax, 0.0f);
@@ -99,8 +103,8 @@ class CpuBatchStages final : public BatchStages {
                     counts(static_cast<std::size_t>(it.n - r));
                 std::vector<std::int32_t> slot(static_cast<std::size_t>(it.n));
                 const float* c = m_in->counts ? m_in->counts + b * m_in->n : nullptr;
-                tomeRound(metricOf(b) - p * metricDim(), metricDim(), tokensOf(b), d, c, it.n, r,
-                          p > 0, merged.data(), counts.data(), slot.data());
+                tomeRound(itemMetric(b), metricDim(), tokensOf(b), d, c, it.n, r, p > 0,
+                          merged.data(), counts.data(), slot.data());
                 std::int32_t* labels = m_out.labels + b * m_in->n;
                 std::copy(slot.begin(), slot.end(), labels);
                 copyRows(b, merged, counts);
@@ -139,12 +143,7 @@ class CpuBatchStages final : public BatchStages {
 
     template <class F> void forItems(F&& f) {
         for (i64 b = 0; b < m_in->b; ++b) {
-            Item& it = m_items[std::size_t(b)];
-            if (it.n == 0) {
-                it.n = m_in->itemTokens(b);
-                it.groups = m_k(b) - m_in->keepFirst;
-            }
-            f(b, it);
+            f(b, m_items[std::size_t(b)]);
         }
     }
     i64 m_k(i64 b) const { return m_p->k[std::size_t(b)]; }
@@ -157,12 +156,12 @@ class CpuBatchStages final : public BatchStages {
     const float* tokensOf(i64 b) const {
         return static_cast<const float*>(m_in->x) + b * m_in->n * m_in->d;
     }
-    // the mergeable tokens' metric rows and counts (past the kept-first ones)
-    const float* metricOf(i64 b) const {
-        const float* base = m_in->metric ? static_cast<const float*>(m_in->metric) : tokensOf(b);
-        const i64 dm = metricDim();
-        return (m_in->metric ? base + b * m_in->n * dm : base) + m_in->keepFirst * dm;
+    // item b's metric rows, all of them; metricOf: the mergeable ones (past the kept-first)
+    const float* itemMetric(i64 b) const {
+        return m_in->metric ? static_cast<const float*>(m_in->metric) + b * m_in->n * metricDim()
+                            : tokensOf(b);
     }
+    const float* metricOf(i64 b) const { return itemMetric(b) + m_in->keepFirst * metricDim(); }
     const float* countsOf(i64 b) const {
         return m_in->counts ? m_in->counts + b * m_in->n + m_in->keepFirst : nullptr;
     }

@@ -213,6 +213,15 @@ const TensorInfo* findTensor(const std::vector<TensorInfo>& ts, const std::strin
 
 } // namespace
 
+bool hiddenFits(const TensorInfo& h, i64 n, i64 d) {
+    return h.shape.size() == 3 && h.shape[1] == n && h.shape[2] == d;
+}
+
+bool attentionFits(const TensorInfo& a, i64 n) {
+    return (a.shape.size() == 3 || a.shape.size() == 4) && a.shape.back() == n &&
+           a.shape[a.shape.size() - 2] == n;
+}
+
 TensorChoice defaultTensors(const std::vector<TensorInfo>& tensors) {
     TensorChoice c;
     if (tensors.size() == 1)
@@ -224,12 +233,9 @@ TensorChoice defaultTensors(const std::vector<TensorInfo>& tensors) {
     const TensorInfo* t = findTensor(tensors, c.tokens);
     if (!t || t->shape.size() != 2) return c; // extras belong to one token set
     const i64 n = t->shape[0], d = t->shape[1];
-    if (const auto* h = findTensor(tensors, "hidden_states");
-        h && h->shape.size() == 3 && h->shape[1] == n && h->shape[2] == d)
+    if (const auto* h = findTensor(tensors, "hidden_states"); h && hiddenFits(*h, n, d))
         c.hidden = "hidden_states";
-    if (const auto* a = findTensor(tensors, "attentions");
-        a && (a->shape.size() == 3 || a->shape.size() == 4) && a->shape.back() == n &&
-        a->shape[a->shape.size() - 2] == n)
+    if (const auto* a = findTensor(tensors, "attentions"); a && attentionFits(*a, n))
         c.attention = "attentions";
     return c;
 }

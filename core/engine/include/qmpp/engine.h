@@ -25,7 +25,7 @@ std::unique_ptr<Backend> makeCpuBackend();
 // reason appended to `notes`. An explicit GPU kind without a device is a RuntimeFailure.
 std::unique_ptr<Backend> makeBackend(BackendKind kind, Precision precision,
                                      std::vector<std::string>& notes);
-// Whether a CUDA device can be used, and if not why ("no CUDA device: ...").
+// Whether a CUDA device can be used, and if not why ("no GPU found (...)", see noGpuReason).
 bool gpuAvailable(std::string* why = nullptr);
 
 // Stands in for the CUDA device: tests (and demonstrations on machines without a GPU) drive the

@@ -88,6 +88,9 @@ std::vector<TensorInfo> listTensors(const std::string& path);
 // the only tensor, or "tokens", holds the tokens; "hidden_states" [L, N, D] and "attentions"
 // [L, (H,) N, N] come with an [N, D] token tensor when their shapes fit. `ambiguous`: several
 // tensors and none named "tokens" (the studio asks; the CLI needs --key).
+// Whether hidden states [L, N, D] or attention maps [L, (H,) N, N] fit tokens [N, D].
+bool hiddenFits(const TensorInfo& h, i64 n, i64 d);
+bool attentionFits(const TensorInfo& a, i64 n);
 struct TensorChoice {
     std::string tokens, hidden, attention;
     bool ambiguous = false;
