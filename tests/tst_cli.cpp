@@ -3,6 +3,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "qmpp/plotting.h"
 #include "testutil.h"
 
 #include <QDir>
@@ -15,6 +16,7 @@
 #include <QProcess>
 #include <cmath>
 #include <map>
+#include <set>
 
 using namespace qmpp;
 using namespace qmpp::test;
@@ -110,6 +112,10 @@ class TestCli : public QObject {
         QCOMPARE(qmppRun({"tokenize", sample(), "--out", tok}).code, 0);
         const auto x = readNpy(tok.toStdString()).toFloat();
         QCOMPARE(i64(x.size()), n * d);
+        // the folder holds the tokens it merged: the same as `qmpp tokenize` gives
+        const NdArray inTokens = readNpy((out + "/tokens.npy").toStdString());
+        QCOMPARE(inTokens.shape, (std::vector<i64>{n, d}));
+        QVERIFY(inTokens.toFloat() == x);
         const auto lab = labels.toDouble();
         const auto m = mass.toFloat();
         const auto mg = merged.toFloat();
@@ -133,7 +139,20 @@ class TestCli : public QObject {
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QJsonObject rep = QJsonDocument::fromJson(f.readAll()).object();
         QCOMPARE(rep["parameters"].toObject()["k"].toInt(), int(k));
+        QCOMPARE(rep["parameters"].toObject()["budget"].toDouble(), 0.1);
+        QCOMPARE(rep["parameters"].toObject()["k_from"].toString(), QString("budget"));
         QCOMPARE(rep["parameters"].toObject()["seed"].toInt(), 3);
+        { // K asked for: the budget recorded is the share K keeps
+            const QString byK = path("photo-k");
+            QCOMPARE(qmppRun({"run", sample(), "--out", byK, "--tokens", "133", "--quiet"}).code,
+                     0);
+            QFile fk(byK + "/report.json");
+            QVERIFY(fk.open(QIODevice::ReadOnly));
+            const QJsonObject pk =
+                QJsonDocument::fromJson(fk.readAll()).object()["parameters"].toObject();
+            QCOMPARE(pk["k_from"].toString(), QString("tokens"));
+            QCOMPARE(pk["budget"].toDouble(), 133.0 / double(n));
+        }
         for (const char* key : {"ar", "fidelity", "total"})
             QVERIFY(rep["losses"].toObject().contains(key));
         for (const char* key :
@@ -526,16 +545,19 @@ class TestCli : public QObject {
         if (haveImageSupport()) {
             const QImage plot(out + "/sweep.png");
             QVERIFY(!plot.isNull() && plot.width() > 600);
-            // every method drew a curve: its colour appears
-            int blue = 0, orange = 0, green = 0;
-            for (int y = 0; y < plot.height(); ++y)
-                for (int x = 0; x < plot.width(); ++x) {
-                    const QRgb c = plot.pixel(x, y);
-                    blue += qRed(c) == 31 && qGreen(c) == 119 && qBlue(c) == 180;
-                    orange += qRed(c) == 255 && qGreen(c) == 127 && qBlue(c) == 14;
-                    green += qRed(c) == 44 && qGreen(c) == 160 && qBlue(c) == 44;
-                }
-            QVERIFY(blue > 50 && orange > 50 && green > 50);
+            // every method drew a curve in its own colour (the project's palette)
+            std::set<QString> methods;
+            for (const auto& row : rows)
+                methods.insert(row.toObject()["method"].toString());
+            QVERIFY(methods.size() >= 3);
+            for (const QString& m : methods) {
+                const QRgb want = qmpp::methodRgb(m.toStdString()) | 0xff000000u;
+                int count = 0;
+                for (int y = 0; y < plot.height(); ++y)
+                    for (int x = 0; x < plot.width(); ++x)
+                        count += plot.pixel(x, y) == want;
+                QVERIFY2(count > 50, qPrintable(m));
+            }
         }
         const Result again = qmppRun({"sweep", m_tokens, "--out", out});
         QCOMPARE(again.code, 3); // holds results

@@ -5,6 +5,7 @@
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
 #include "qmpp/overlay.h"
+#include "qmpp/plotting.h"
 #include "qmpp/videoexport.h"
 #include "qmpp/views.h"
 #include "testutil.h"
@@ -23,6 +24,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 using namespace qmpp;
 
@@ -79,6 +81,51 @@ class TstReport : public QObject {
                  QMPP_SAMPLES "/psalm23.safetensors", "--labels", QMPP_SAMPLES "/psalm23.txt",
                  "--budget", "0.1", "--out", m_text, "--quiet"});
         QCOMPARE(r.code, 0);
+    }
+
+    // Bug 12d: sweep.png had ticks at 1.04, 0.76, -0.06. Over a class of ranges (tiny, huge,
+    // negative, one value, crossing zero, reversed), the ticks are round: multiples of a step
+    // of 1, 2 or 5 times a power of ten, covering the data, 3 to 8 of them, with labels that
+    // are short, distinct and never "-0".
+    void ticksAreRound() {
+        const std::vector<std::pair<double, double>> ranges = {
+            {0, 1},     {-0.06, 1.04}, {0.76, 0.78},  {1e-6, 3e-6},   {0, 1234567},
+            {-5, -2},   {-0.3, 0.7},   {42, 42},      {0, 0},         {1.04, -0.06},
+            {0.1, 0.3}, {99.5, 100.5}, {-1e-9, 1e-9}, {3.3e4, 9.1e4}, {0.93, 0.9801}};
+        for (const auto& [lo, hi] : ranges) {
+            const qmpp::Ticks t = qmpp::niceTicks(lo, hi, 5);
+            const QString what = QStringLiteral("[%1, %2]").arg(lo).arg(hi);
+            QVERIFY2(t.lo <= std::min(lo, hi) && t.hi >= std::max(lo, hi), qPrintable(what));
+            QVERIFY2(t.at.size() >= 3 && t.at.size() <= 8, qPrintable(what));
+            const double e = std::floor(std::log10(t.step)), m = t.step / std::pow(10.0, e);
+            QVERIFY2(std::abs(m - 1) < 1e-9 || std::abs(m - 2) < 1e-9 || std::abs(m - 5) < 1e-9,
+                     qPrintable(what));
+            std::set<std::string> labels;
+            auto negativeZero = [](const std::string& l) {
+                return l[0] == '-' && l.find_first_not_of("-0.") == std::string::npos;
+            };
+            for (double v : t.at) {
+                QVERIFY2(std::abs(v / t.step - std::round(v / t.step)) < 1e-6, qPrintable(what));
+                const std::string l = qmpp::tickLabel(v, t.step);
+                QVERIFY2(l.size() <= 9 && !negativeZero(l) &&
+                             l.find("0000001") == std::string::npos &&
+                             l.find("9999") == std::string::npos,
+                         qPrintable(what + " " + QString::fromStdString(l)));
+                labels.insert(l);
+            }
+            QVERIFY2(labels.size() == t.at.size(), qPrintable(what));
+        }
+        QCOMPARE(qmpp::tickLabel(0.30000000000000004, 0.1), std::string("0.3"));
+        QCOMPARE(qmpp::tickLabel(-1e-17, 0.2), std::string("0.0"));
+        QCOMPARE(qmpp::tickLabel(-0.0, 1), std::string("0"));
+        // the palette: eight distinct colours, methods fixed
+        std::set<std::uint32_t> colours;
+        for (std::size_t i = 0; i < 8; ++i)
+            colours.insert(qmpp::seriesRgb(i));
+        QCOMPARE(colours.size(), std::size_t(8));
+        QCOMPARE(qmpp::methodRgb("quickmerge"), qmpp::seriesRgb(0));
+        QCOMPARE(qmpp::methodRgb("tome"), qmpp::seriesRgb(1));
+        QCOMPARE(qmpp::methodRgb("someone-else"), qmpp::methodRgb("someone-else"));
     }
 
     void imageReportMatchesItsRun() {

@@ -28,8 +28,6 @@ namespace {
 const qmpp::Method kMethods[] = {qmpp::Method::QuickMerge, qmpp::Method::ToMe, qmpp::Method::TopK,
                                  qmpp::Method::Random};
 const char* kMethodNames[] = {"QuickMerge++", "ToMe", "Top-K pruning", "Random pruning"};
-const QColor kCurve[] = {QColor(59, 81, 139), QColor(33, 144, 141), QColor(220, 90, 50),
-                         QColor(140, 100, 200)};
 
 int methodIndex(qmpp::Method m) {
     for (int i = 0; i < 4; ++i)
@@ -324,13 +322,13 @@ void ComparePage::plotSweep() {
             if (r.method == order[m]) x << 100 * r.budget, y << column.second(r);
         g->setData(x, y);
         g->setName(QString::fromStdString(order[m]));
-        const QColor c = kCurve[m % 4];
+        const QColor c = methodColour(QString::fromStdString(order[m]));
         g->setPen(QPen(c, 2));
         g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, c, c, 6));
     }
     m_plot->xAxis->setLabel(tr("budget (% of tokens kept)"));
     m_plot->yAxis->setLabel(QString::fromStdString(column.first));
-    m_plot->legend->setVisible(true);
+    legendBelow(m_plot);
     m_plot->rescaleAxes();
     m_plot->xAxis->setRange(0, 102);
     m_plot->yAxis->scaleRange(1.1);

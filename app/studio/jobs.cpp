@@ -33,8 +33,18 @@ JobOwner::~JobOwner() {
     for (auto& [id, job] : m_jobs)
         job.stop->store(1);
     for (auto& [name, thread] : m_lanes) {
-        thread->quit();
-        thread->wait(); // each running job stops at its next check
+        // quit after the jobs already queued: each sees its stop flag and returns at once, so
+        // none is left behind (with the input it holds) when the thread ends
+        auto* last = new QObject;
+        last->moveToThread(thread);
+        QMetaObject::invokeMethod(
+            last,
+            [last, thread] {
+                last->deleteLater(); // deferred deletes run as the thread finishes
+                thread->quit();
+            },
+            Qt::QueuedConnection);
+        thread->wait(); // a running job stops at its next check
         delete thread;
     }
 }

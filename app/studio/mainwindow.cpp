@@ -1,133 +1,117 @@
 #include "mainwindow.h"
 
-#include "qmpp/bench.h"
-#include "qmpp/check.h"
-#include "qmpp/error.h"
-#include "qmpp/export.h"
-#include "qmpp/htmlreport.h"
-#include "qmpp/io.h"
-#include "qmpp/report.h"
-#include "qmpp/videoexport.h"
-#include "reportpdf.h"
+#include "exports.h"
 #include "textformat.h"
 
-#include <QAction>
-#include <QApplication>
+#include "qmpp/bench.h"
+#include "qmpp/benchfile.h"
+#include "qmpp/io.h"
+
 #include <QCloseEvent>
-#include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
-#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QInputDialog>
 #include <QLabel>
-#include <QMenuBar>
+#include <QMenu>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QProgressDialog>
-#include <QPushButton>
 #include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QThread>
-#include <QTimer>
-#include <QToolBar>
+
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cmath>
-#include <map>
-#include <set>
-#include <sstream>
-#include <thread>
 
 namespace studio {
 
-namespace {
-
-constexpr int kMaxRecent = 8;
-
-QString describeInput(const StudioInput& in, qmpp::i64 batchItem) {
-    const auto& t = in.tokens();
-    QString s = QStringLiteral("<b>%1</b><br>").arg(QFileInfo(in.path).fileName().toHtmlEscaped());
-    if (in.isImage()) {
-        const auto& im = *in.loaded->image;
-        s += QObject::tr("image %1×%2 (resized from %3×%4)<br>%5×%6 patches of %7 px<br>")
-                 .arg(im.width)
-                 .arg(im.height)
-                 .arg(im.originalWidth)
-                 .arg(im.originalHeight)
-                 .arg(t.gridCols)
-                 .arg(t.gridRows)
-                 .arg(im.patch);
-    }
-    s += QObject::tr("N = %1 tokens, D = %2").arg(t.n).arg(t.d);
-    if (in.loaded->batched)
-        s += QObject::tr("<br>batch of %1: showing item 0").arg(in.loaded->items.size());
-    else if (in.loaded->kind == qmpp::InputKind::Embeddings && in.loaded->sourceShape.size() == 3)
-        s += QObject::tr("<br>item %1 of a batch of %2")
-                 .arg(batchItem)
-                 .arg(in.loaded->sourceShape[0]);
-    if (!t.labels.empty()) s += QObject::tr("<br>token strings: %1").arg(t.labels.size());
-    if (t.hiddenLayers) s += QObject::tr("<br>hidden states: L = %1").arg(t.hiddenLayers);
-    if (t.attnLayers)
-        s += QObject::tr("<br>attention maps: L = %1, H = %2").arg(t.attnLayers).arg(t.attnHeads);
-    return s;
-}
-
-void writeParams(QSettings& s, const qmpp::MergeParams& p) {
-    s.beginGroup("params");
-    s.setValue("budget", p.budget);
-    s.setValue("temperature", p.temperature);
-    s.setValue("epsilon", p.epsilon);
-    s.setValue("gamma", p.gamma);
-    s.setValue("alpha", p.alpha);
-    s.setValue("layers", p.layers);
-    s.setValue("refine", p.refine);
-    s.setValue("seed", qulonglong(p.seed));
-    s.setValue("method", int(p.method));
-    s.setValue("cluster", int(p.cluster));
-    s.setValue("backend", int(p.backend));
-    s.setValue("precision", int(p.precision));
-    s.endGroup();
-}
-
-qmpp::MergeParams readParams(QSettings& s) {
-    qmpp::MergeParams p;
-    s.beginGroup("params");
-    p.budget = s.value("budget", p.budget).toDouble();
-    p.temperature = s.value("temperature", p.temperature).toDouble();
-    p.epsilon = s.value("epsilon", p.epsilon).toDouble();
-    p.gamma = s.value("gamma", p.gamma).toDouble();
-    p.alpha = s.value("alpha", p.alpha).toDouble();
-    p.layers = s.value("layers", p.layers).toInt();
-    p.refine = s.value("refine", p.refine).toInt();
-    p.seed = s.value("seed", qulonglong(p.seed)).toULongLong();
-    p.method = qmpp::Method(std::clamp(s.value("method", 0).toInt(), 0, 3));
-    p.cluster = qmpp::ClusterMethod(s.value("cluster", int(p.cluster)).toInt());
-    p.backend = qmpp::BackendKind(s.value("backend", int(qmpp::BackendKind::Cpu)).toInt());
-    p.precision = qmpp::Precision(s.value("precision", int(p.precision)).toInt());
-    s.endGroup();
-    return p;
-}
-
-} // namespace
-
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs) {
+MainWindow::MainWindow(QWidget* parent)
+    : QMainWindow(parent), m_runner(&m_jobs), m_inputs(new InputController(this)) {
     setWindowTitle(tr("QuickMerge++ Studio"));
     setAcceptDrops(true);
+    buildPages();
+    buildDocks();
+    m_video = new VideoController(
+        {this, &m_jobs, &m_runner, m_canvas, m_params, m_overlays, m_timeline, m_timelineDock});
+
+    m_status = new QLabel(this);
+    m_hover = new QLabel(this);
+    m_error = new QLabel(this);
+    m_error->setStyleSheet("color: #d04030");
+    m_jobBar = new JobBar(&m_jobs, this);
+    statusBar()->addWidget(m_status);
+    statusBar()->addWidget(m_error, 1);
+    statusBar()->addPermanentWidget(m_hover);
+    statusBar()->addPermanentWidget(m_jobBar);
+
+    std::string why;
+    m_gpu = qmpp::gpuAvailable(&why);
+    const QString noGpu = tr("No usable GPU: %1").arg(QString::fromStdString(why));
+    buildMenus();
+    if (!m_gpu)
+        m_profile->setToolTip(
+            tr("No GPU (%1): profiles the CPU backend per stage").arg(QString::fromStdString(why)));
+
+    QSettings settings;
+    m_params->setParams(ParamsPanel::readSettings(settings));
+    m_params->setGpu(m_gpu, noGpu);
+    m_params->setPatch(settings.value("patch", 16).toInt());
+    restoreGeometry(settings.value("geometry").toByteArray());
+    restoreState(settings.value("windowState").toByteArray());
+    if (!settings.contains("geometry")) { // first launch: 1400 x 900, or what the screen has
+        const QSize avail = screen() ? screen()->availableGeometry().size() : QSize(1400, 900);
+        resize(std::min(1400, avail.width()), std::min(900, avail.height()));
+    }
+    connectParts();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildPages() {
     m_pages = new QTabWidget(this);
     m_pages->setDocumentMode(true);
     m_canvas = new ImageCanvas(this);
     m_tokens = new TokensPage(this);
+    m_compare = new ComparePage(&m_jobs, this);
+    m_profiler = new ProfilerPage(this);
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
-    m_compare = new ComparePage(&m_jobs, this);
     m_pages->addTab(m_compare, tr("Compare"));
+    m_pages->addTab(m_profiler, tr("Profiler"));
+    setCentralWidget(m_pages);
+}
+
+void MainWindow::buildDocks() {
+    auto dock = [this](const QString& title, const char* name, QWidget* w, Qt::DockWidgetArea a) {
+        auto* d = new QDockWidget(title, this);
+        d->setObjectName(QLatin1String(name));
+        d->setWidget(w);
+        addDockWidget(a, d);
+        return d;
+    };
+    m_overlays = new OverlayPanel(m_canvas, this);
+    dock(tr("Input and overlays"), "inputDock", m_overlays, Qt::LeftDockWidgetArea);
+    m_params = new ParamsPanel(this);
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidget(m_params);
+    scroll->setWidgetResizable(true);
+    // wide enough for every control: the dock scrolls down, never sideways
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    scroll->setMinimumWidth(m_params->minimumSizeHint().width() +
+                            scroll->verticalScrollBar()->sizeHint().width() +
+                            2 * scroll->frameWidth());
+    dock(tr("Parameters"), "paramsDock", scroll, Qt::RightDockWidgetArea);
+    m_plots = new PlotsPanel(this);
+    dock(tr("Plots"), "plotsDock", m_plots, Qt::BottomDockWidgetArea);
+    m_timeline = new TimelinePanel(this);
+    m_timelineDock =
+        dock(tr("Video timeline"), "timelineDock", m_timeline, Qt::BottomDockWidgetArea);
+    m_timelineDock->hide();
+}
+
+void MainWindow::connectParts() {
     connect(m_compare, &ComparePage::compareRequested, this, [this] {
         QString error;
         if (!m_compare->compare(m_params->params(), &error))
@@ -138,10 +122,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs)
         if (!m_compare->sweep(m_params->params(), {}, &error))
             showError(tr("Sweep: %1").arg(error));
     });
-    m_profiler = new ProfilerPage(this);
-    m_pages->addTab(m_profiler, tr("Profiler"));
     connect(m_profiler, &ProfilerPage::measureRequested, this, [this] { profile(); });
-    setCentralWidget(m_pages);
     connect(m_pages, &QTabWidget::currentChanged, this, [this] {
         // the token views are computed only while their page is shown, for the input shown
         if (!m_runner.input().loaded || m_runner.input().isVideo()) return;
@@ -154,100 +135,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs)
     connect(m_tokens, &TokensPage::batchItemChanged, this, [this](int i) { selectBatchItem(i); });
     connect(m_tokens, &TokensPage::tokenHovered, this,
             [this](const QString& t) { m_hover->setText(t); });
-    m_largeChooser = [this](const QString& path, qint64 n, int patch, int suggested,
-                            qint64 suggestedN) {
-        QMessageBox box(QMessageBox::Question, tr("A large input"),
-                        tr("%1 makes %2 tokens at %3-pixel patches. Merging that many takes a "
-                           "while on every change.")
-                            .arg(QFileInfo(path).fileName())
-                            .arg(n)
-                            .arg(patch),
-                        QMessageBox::Cancel, this);
-        QPushButton* smaller =
-            box.addButton(tr("Use %1-pixel patches (%2 tokens)").arg(suggested).arg(suggestedN),
-                          QMessageBox::AcceptRole);
-        QPushButton* full = box.addButton(tr("Run all %1").arg(n), QMessageBox::DestructiveRole);
-        box.setDefaultButton(smaller);
-        box.exec();
-        return box.clickedButton() == smaller ? suggested : box.clickedButton() == full ? patch : 0;
-    };
-    m_keyChooser = [this](const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
-                          TensorKeys& keys, bool& remember) {
-        TensorKeysDialog d(path, tensors, keys, this);
-        if (d.exec() != QDialog::Accepted) return false;
-        keys = d.keys();
-        remember = d.remember();
-        return true;
-    };
-
-    m_overlays = new OverlayPanel(m_canvas, this);
-    auto* inputDock = new QDockWidget(tr("Input and overlays"), this);
-    inputDock->setObjectName("inputDock");
-    inputDock->setWidget(m_overlays);
-    addDockWidget(Qt::LeftDockWidgetArea, inputDock);
-
-    m_params = new ParamsPanel(this);
-    auto* scroll = new QScrollArea(this);
-    scroll->setWidget(m_params);
-    scroll->setWidgetResizable(true);
-    // wide enough for every control: the dock scrolls down, never sideways
-    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-    scroll->setMinimumWidth(m_params->minimumSizeHint().width() +
-                            scroll->verticalScrollBar()->sizeHint().width() +
-                            2 * scroll->frameWidth());
-    auto* paramsDock = new QDockWidget(tr("Parameters"), this);
-    paramsDock->setObjectName("paramsDock");
-    paramsDock->setWidget(scroll);
-    addDockWidget(Qt::RightDockWidgetArea, paramsDock);
-
-    m_plots = new PlotsPanel(this);
-    auto* plotsDock = new QDockWidget(tr("Plots"), this);
-    plotsDock->setObjectName("plotsDock");
-    plotsDock->setWidget(m_plots);
-    addDockWidget(Qt::BottomDockWidgetArea, plotsDock);
-
-    m_timeline = new TimelinePanel(this);
-    m_timelineDock = new QDockWidget(tr("Video timeline"), this);
-    m_timelineDock->setObjectName("timelineDock");
-    m_timelineDock->setWidget(m_timeline);
-    addDockWidget(Qt::BottomDockWidgetArea, m_timelineDock);
-    m_timelineDock->hide();
-    connect(m_timeline, &TimelinePanel::frameRequested, this, &MainWindow::showFrame);
-    connect(m_timeline, &TimelinePanel::playToggled, this, &MainWindow::setPlaying);
-    connect(m_timeline, &TimelinePanel::tubeletChanged, this, [this](int t) {
-        if (m_video) openVideo(m_videoPath, false, t, m_timeline->frame());
+    connect(m_canvas, &ImageCanvas::tokenHovered, this, [this](long long, const QString& text) {
+        m_hover->setText(QString(text).replace('\n', "  |  "));
     });
-
-    m_status = new QLabel(this);
-    m_hover = new QLabel(this);
-    m_error = new QLabel(this);
-    m_error->setStyleSheet("color: #d04030");
-    m_jobBar = new JobBar(&m_jobs, this);
-    statusBar()->addWidget(m_status);
-    statusBar()->addWidget(m_error, 1);
-    statusBar()->addPermanentWidget(m_hover);
-    statusBar()->addPermanentWidget(m_jobBar);
-    connect(&m_jobs, &JobOwner::finished, this, &MainWindow::onJobFinished);
-
-    std::string why;
-    m_gpu = qmpp::gpuAvailable(&why);
-    m_params->setGpu(m_gpu, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
-    buildMenus();
-    if (!m_gpu)
-        m_profile->setToolTip(
-            tr("No GPU (%1): profiles the CPU backend per stage").arg(QString::fromStdString(why)));
-
-    QSettings settings;
-    m_params->setParams(readParams(settings));
-    if (!m_gpu) m_params->setGpu(false, tr("No usable GPU: %1").arg(QString::fromStdString(why)));
-    m_params->setPatch(settings.value("patch", 16).toInt());
-    restoreGeometry(settings.value("geometry").toByteArray());
-    restoreState(settings.value("windowState").toByteArray());
-    if (!settings.contains("geometry")) { // first launch: 1400 x 900, or what the screen has
-        const QSize avail = screen() ? screen()->availableGeometry().size() : QSize(1400, 900);
-        resize(std::min(1400, avail.width()), std::min(900, avail.height()));
-    }
-
     connect(m_params, &ParamsPanel::paramsChanged, this, [this] {
         rerun();
         m_compare->paramsChanged(m_params->params());
@@ -261,83 +151,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(&m_jobs)
         const QString base = m_status->text().section(" · running", 0, 0);
         m_status->setText(busy ? base + tr(" · running…") : base); // cleared on failure too
     });
-    connect(m_canvas, &ImageCanvas::tokenHovered, this, [this](long long, const QString& text) {
-        m_hover->setText(QString(text).replace('\n', "  |  "));
+    connect(&m_jobs, &JobOwner::finished, this, &MainWindow::onJobFinished);
+    connect(m_inputs, &InputController::failed, this, &MainWindow::fail);
+    connect(m_inputs, &InputController::openRequested, this,
+            [this](const QString& f) { openFile(f); });
+    connect(m_video, &VideoController::failed, this, &MainWindow::fail);
+    connect(m_video, &VideoController::message, this,
+            [this](const QString& m) { statusBar()->showMessage(m, 5000); });
+    connect(m_video, &VideoController::opened, this, [this](const QString& path) {
+        m_hover->clear();
+        m_attach->setEnabled(false);
+        m_inputs->setCurrentFile(path);
+        m_pages->setCurrentWidget(m_canvas); // the token views are for still inputs
+        m_exportFrames->setEnabled(true);
+        becameCurrent(path);
     });
-    refreshRecent();
-}
-
-MainWindow::~MainWindow() = default;
-
-void MainWindow::buildMenus() {
-    QToolBar* tools = addToolBar(tr("Main"));
-    tools->setObjectName("mainToolBar");
-    QMenu* file = menuBar()->addMenu(tr("&File"));
-    QAction* open =
-        file->addAction(tr("&Open…"), QKeySequence::Open, this, &MainWindow::openDialog);
-    tools->addAction(open);
-    m_recent = file->addMenu(tr("Open &recent"));
-    file->addAction(tr("Open &sample photo"), this, [this] { openSample(); });
-    file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this,
-                    [this] { openTextSample(); });
-    file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
-    QMenu* extras = m_attach = file->addMenu(tr("&Attach to embeddings"));
-    extras->setEnabled(false); // until token embeddings are open
-    extras->setToolTipsVisible(true);
-    auto attachDialog = [this](Extra what, const QString& title, const QString& filter) {
-        const QString f =
-            QFileDialog::getOpenFileName(this, title, QFileInfo(m_currentFile).path(), filter);
-        if (!f.isEmpty() && !attach(what, f)) QMessageBox::warning(this, title, m_lastError);
-    };
-    extras->addAction(tr("&Hidden states [L, N, D]…"), this, [=] {
-        attachDialog(Extra::Hidden, tr("Attach hidden states"), tr("Arrays (*.npy *.safetensors)"));
-    });
-    extras->addAction(tr("&Attention maps [L, (H,) N, N]…"), this, [=] {
-        attachDialog(Extra::Attention, tr("Attach attention maps"),
-                     tr("Arrays (*.npy *.safetensors)"));
-    });
-    extras->addAction(tr("Token &labels (one per line)…"), this, [=] {
-        attachDialog(Extra::Labels, tr("Attach token labels"), tr("Text (*.txt);;All files (*)"));
-    });
-    extras->addSeparator();
-    extras->addAction(tr("&Choose tensors of this .safetensors…"), this,
-                      [this] { chooseTensors(); });
-    extras->addAction(tr("&Detach all"), this, [this] {
-        m_inputOptions.hidden.clear();
-        m_inputOptions.attention.clear();
-        m_inputOptions.labels.clear();
-        if (!m_currentFile.isEmpty()) loadFile(m_currentFile, false);
-    });
-    file->addSeparator();
-    tools->addAction(file->addAction(tr("&Export results…"), QKeySequence(tr("Ctrl+E")), this,
-                                     &MainWindow::exportDialog));
-    file->addAction(tr("Export &report (HTML and PDF)…"), this, [this] {
-        QString dir;
-        bool force = false;
-        if (!chooseExportFolder(tr("Export results and report into"), dir, force)) return;
-        if (!exportReport(dir, force)) QMessageBox::warning(this, tr("Report failed"), m_lastError);
-    });
-    m_exportFrames =
-        file->addAction(tr("Export video &frames…"), this, &MainWindow::exportFramesDialog);
-    m_exportFrames->setEnabled(false);
-    file->addAction(tr("Save canvas as &PNG…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Save canvas"), "canvas.png",
-                                                       tr("PNG images (*.png)"));
-        if (!f.isEmpty() && !m_canvas->render().save(f)) showError(tr("Cannot write %1").arg(f));
-    });
-    file->addSeparator();
-    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
-    QMenu* run = menuBar()->addMenu(tr("&Run"));
-    tools->addAction(
-        run->addAction(tr("&Rerun now"), QKeySequence(tr("F5")), this, [this] { rerun(true); }));
-    m_profile = run->addAction(tr("&Profile (GPU variants, or the CPU per stage)"), this,
-                               &MainWindow::profile);
-    tools->addAction(m_profile);
-    QMenu* view = menuBar()->addMenu(tr("&View"));
-    for (QDockWidget* d : findChildren<QDockWidget*>())
-        view->addAction(d->toggleViewAction());
-    tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas,
-                                     &ImageCanvas::fitToWindow));
 }
 
 bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
@@ -348,68 +176,24 @@ bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
 }
 
 bool MainWindow::openFile(const QString& path, bool quiet) {
-    m_inputOptions.patch = m_params->patch();
     if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video)
-        return openVideo(path, quiet, 1, 0);
-    const QString abs = QFileInfo(path).absoluteFilePath();
-    if (abs != m_currentFile) { // a new file: nothing attached, all of a batch
-        const int patch = m_inputOptions.patch;
-        m_inputOptions = qmpp::InputOptions();
-        m_inputOptions.patch = patch;
-    }
-    if (qmpp::fileExtension(path.toStdString()) == ".safetensors" &&
-        !resolveTensorKeys(path, false, quiet))
-        return false;
-    return loadFile(path, quiet);
+        return m_video->open(path, quiet, 1, 0);
+    return m_inputs->prepare(path, m_params->patch(), quiet) && loadFile(path, quiet);
 }
 
 bool MainWindow::loadFile(const QString& path, bool quiet) {
     StudioInput in;
     in.path = path;
-    try {
-        in.loaded = std::make_shared<const qmpp::LoadedInput>(
-            qmpp::loadInput(path.toStdString(), m_inputOptions));
-        // past kLargeInput tokens, an image may be tokenized at a larger patch instead
-        if (in.isImage() && in.tokens().n > kLargeInput && m_largeChooser) {
-            const int patch = m_inputOptions.patch;
-            const double f = std::sqrt(double(in.tokens().n) / double(kLargeInput));
-            const int suggested = patch * int(std::ceil(f));
-            const auto& im = *in.loaded->image;
-            const qint64 suggestedN = qint64(std::max(1, im.originalWidth / suggested)) *
-                                      std::max(1, im.originalHeight / suggested);
-            const int chosen = m_largeChooser(path, in.tokens().n, patch, suggested, suggestedN);
-            if (chosen == 0)
-                return fail(tr("Open cancelled"),
-                            tr("%1: not opened (%2 tokens)")
-                                .arg(QFileInfo(path).fileName())
-                                .arg(in.tokens().n),
-                            true);
-            if (chosen != patch) {
-                m_inputOptions.patch = chosen;
-                m_params->setPatch(chosen);
-                in.loaded = std::make_shared<const qmpp::LoadedInput>(
-                    qmpp::loadInput(path.toStdString(), m_inputOptions));
-            }
-        }
-        // the data checks of a run (finite values in range, shapes), as the CLI makes them when
-        // it loads the file: a file that cannot run never becomes the open input
-        qmpp::MergeParams any;
-        any.k = 1;
-        for (const auto& item : in.loaded->items)
-            qmpp::validate(item, any);
-    } catch (const std::exception& e) {
-        return fail(
-            tr("Open failed"),
-            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
-            quiet);
-    }
-    setPlaying(false);
-    m_video.reset();
-    m_timelineDock->hide();
+    in.loaded = m_inputs->load(path, quiet);
+    if (!in.loaded) return false;
+    if (m_inputs->options().patch != m_params->patch())
+        m_params->setPatch(m_inputs->options().patch); // a large image at a larger patch
+    m_video->close();
     m_exportFrames->setEnabled(false);
-    const bool sameFile = QFileInfo(path).absoluteFilePath() == m_currentFile &&
-                          m_runner.input().loaded && !m_runner.input().isVideo();
-    m_currentFile = QFileInfo(path).absoluteFilePath();
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    const bool sameFile =
+        abs == m_inputs->currentFile() && m_runner.input().loaded && !m_runner.input().isVideo();
+    m_inputs->setCurrentFile(abs);
     QWidget* page = sameFile       ? m_pages->currentWidget()
                     : in.isImage() ? static_cast<QWidget*>(m_canvas)
                                    : m_tokens;
@@ -421,11 +205,15 @@ bool MainWindow::loadFile(const QString& path, bool quiet) {
         const QSignalBlocker quiet(m_pages);
         m_pages->setCurrentWidget(page);
     }
-    setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
-    if (!path.startsWith(m_sampleDir.path())) addRecent(path);
-    m_error->clear();
+    becameCurrent(path);
     rerun(true);
     return true;
+}
+
+void MainWindow::becameCurrent(const QString& path) {
+    setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
+    m_inputs->addRecent(path);
+    m_error->clear();
 }
 
 void MainWindow::setInputEverywhere(StudioInput in) {
@@ -437,117 +225,51 @@ void MainWindow::setInputEverywhere(StudioInput in) {
                                          "embeddings (.npy or .safetensors), not with images"));
     m_runner.setInput(in);
     m_canvas->setInput(in);
-    m_tokens->setInput(in, m_inputOptions.batch);
+    m_tokens->setInput(in, m_inputs->options().batch);
     m_compare->setInput(in);
     m_params->setTokenCount(in.tokens().n);
-    m_overlays->setInputDescription(describeInput(in, m_inputOptions.batch));
-}
-
-bool MainWindow::resolveTensorKeys(const QString& path, bool ask, bool quiet) {
-    std::vector<qmpp::TensorInfo> tensors;
-    try {
-        tensors = qmpp::listTensors(path.toStdString());
-    } catch (const std::exception& e) {
-        return fail(
-            tr("Open failed"),
-            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
-            quiet);
-    }
-    bool ambiguous = false;
-    TensorKeys keys = defaultTensorKeys(tensors, ambiguous);
-    QSettings settings;
-    const QString id = QStringLiteral("tensorKeys/") +
-                       QString::fromLatin1(QFileInfo(path).absoluteFilePath().toUtf8().toBase64(
-                           QByteArray::Base64UrlEncoding));
-    const QStringList saved = settings.value(id).toStringList();
-    if (saved.size() == 3) {
-        const TensorKeys remembered{saved[0], saved[1], saved[2]};
-        if (tensorKeysFit(tensors, remembered)) keys = remembered, ambiguous = false;
-    }
-    if (ambiguous || ask) {
-        bool remember = true;
-        if (!m_keyChooser || !m_keyChooser(path, tensors, keys, remember))
-            return fail(tr("Open cancelled"),
-                        tr("%1: no tensors chosen").arg(QFileInfo(path).fileName()), true);
-        QString why;
-        if (!tensorKeysFit(tensors, keys, &why))
-            return fail(tr("Open failed"), tr("%1: %2").arg(QFileInfo(path).fileName(), why),
-                        quiet);
-        if (remember) settings.setValue(id, QStringList{keys.tokens, keys.hidden, keys.attention});
-    }
-    const std::string file = path.toStdString();
-    m_inputOptions.key = keys.tokens.toStdString();
-    // tensors of this file; files attached separately stay attached
-    if (!keys.hidden.isEmpty())
-        m_inputOptions.hidden = file, m_inputOptions.hiddenKey = keys.hidden.toStdString();
-    else if (m_inputOptions.hidden == file)
-        m_inputOptions.hidden.clear(), m_inputOptions.hiddenKey.clear();
-    if (!keys.attention.isEmpty())
-        m_inputOptions.attention = file, m_inputOptions.attentionKey = keys.attention.toStdString();
-    else if (m_inputOptions.attention == file)
-        m_inputOptions.attention.clear(), m_inputOptions.attentionKey.clear();
-    return true;
+    m_overlays->setInputDescription(InputController::describe(in, m_inputs->options().batch));
 }
 
 bool MainWindow::chooseTensors() {
-    if (qmpp::fileExtension(m_currentFile.toStdString()) != ".safetensors") {
+    const QString file = m_inputs->currentFile();
+    if (qmpp::fileExtension(file.toStdString()) != ".safetensors") {
         showError(tr("Choose tensors: open a .safetensors file first"));
         return false;
     }
-    const qmpp::InputOptions before = m_inputOptions;
-    if (!resolveTensorKeys(m_currentFile, true, false) || !loadFile(m_currentFile, false)) {
-        m_inputOptions = before;
-        return false;
-    }
-    return true;
+    return m_inputs->withOptions([](qmpp::InputOptions&) {},
+                                 [this, file] {
+                                     return m_inputs->resolveTensorKeys(file, true, false) &&
+                                            loadFile(file, false);
+                                 });
 }
 
 bool MainWindow::attach(Extra what, const QString& path) {
-    if (m_currentFile.isEmpty() || !m_runner.input().loaded || m_runner.input().isImage() ||
-        m_runner.input().isVideo()) {
-        m_lastError = tr("Hidden states, attention maps and labels go with token embeddings (.npy "
-                         "or .safetensors)");
-        showError(m_lastError);
-        return false;
-    }
-    const qmpp::InputOptions before = m_inputOptions;
+    if (m_inputs->currentFile().isEmpty() || !m_runner.input().loaded ||
+        m_runner.input().isImage() || m_runner.input().isVideo())
+        return fail({},
+                    tr("Hidden states, attention maps and labels go with token embeddings (.npy "
+                       "or .safetensors)"),
+                    true);
     const std::string p = path.toStdString();
-    switch (what) {
-    case Extra::Hidden:
-        m_inputOptions.hidden = p, m_inputOptions.hiddenKey.clear();
-        break;
-    case Extra::Attention:
-        m_inputOptions.attention = p, m_inputOptions.attentionKey.clear();
-        break;
-    case Extra::Labels:
-        m_inputOptions.labels = p;
-        break;
-    }
-    if (!loadFile(m_currentFile, true)) {
-        m_inputOptions = before;
-        return false;
-    }
-    return true;
+    return m_inputs->withOptions(
+        [what, &p](qmpp::InputOptions& o) {
+            if (what == Extra::Hidden) o.hidden = p, o.hiddenKey.clear();
+            if (what == Extra::Attention) o.attention = p, o.attentionKey.clear();
+            if (what == Extra::Labels) o.labels = p;
+        },
+        [this] { return loadFile(m_inputs->currentFile(), true); });
 }
 
 bool MainWindow::selectBatchItem(int item) {
-    if (m_currentFile.isEmpty()) return false;
-    const qmpp::InputOptions before = m_inputOptions;
-    m_inputOptions.batch = item;
-    if (!loadFile(m_currentFile, false)) {
-        m_inputOptions = before;
-        return false;
-    }
-    return true;
+    if (m_inputs->currentFile().isEmpty()) return false;
+    return m_inputs->withOptions([item](qmpp::InputOptions& o) { o.batch = item; },
+                                 [this] { return loadFile(m_inputs->currentFile(), false); });
 }
 
 bool MainWindow::openBundled(const QString& name) {
-    const QString target = m_sampleDir.filePath(name);
-    if (!QFile::exists(target) && !QFile::copy(":/samples/" + name, target)) {
-        showError(tr("Cannot unpack the bundled sample %1").arg(name));
-        return false;
-    }
-    return openFile(target);
+    const QString target = m_inputs->unpackSample(name);
+    return !target.isEmpty() && openFile(target);
 }
 
 bool MainWindow::openSample() {
@@ -567,6 +289,17 @@ void MainWindow::rerun(bool now) {
         m_runner.request(p);
 }
 
+QString MainWindow::cliCommand(const QString& out) const {
+    if (!m_runner.input().loaded) return {};
+    if (m_runner.input().isVideo()) // a still frame's merge: the video's own options
+        return studio::cliCommand(m_runner.input().path, qmpp::InputOptions(), m_params->params(),
+                                  out) +
+               QStringLiteral(" --frames %1:%2")
+                   .arg(m_runner.input().unitBegin)
+                   .arg(m_runner.input().unitBegin + m_runner.input().unitFrames);
+    return studio::cliCommand(m_runner.input().path, m_inputs->options(), m_params->params(), out);
+}
+
 void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
     m_last = out;
     m_lastError.clear();
@@ -583,11 +316,11 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
                           .arg(r.k)
                           .arg(formatDuration(out->wallMs)));
     if (!r.notes.empty()) m_status->setToolTip(QString::fromStdString(r.notes.front()));
-    if (m_video && m_runner.input().isVideo()) onVideoResult(m_runner.input(), r);
+    if (m_runner.input().isVideo()) m_video->onResult(m_runner.input(), r);
 }
 
 void MainWindow::onFailed(const QString& message) {
-    setPlaying(false);
+    m_video->setPlaying(false);
     m_lastError = message;
     showError(tr("Run failed: %1").arg(message));
 }
@@ -604,27 +337,6 @@ void MainWindow::showError(const QString& text) {
     m_error->setToolTip(text);
 }
 
-void MainWindow::addRecent(const QString& path) {
-    QSettings s;
-    QStringList files = s.value("recentFiles").toStringList();
-    const QString abs = QFileInfo(path).absoluteFilePath();
-    files.removeAll(abs);
-    files.prepend(abs);
-    while (files.size() > kMaxRecent)
-        files.removeLast();
-    s.setValue("recentFiles", files);
-    refreshRecent();
-}
-
-void MainWindow::refreshRecent() {
-    m_recent->clear();
-    const QStringList files = QSettings().value("recentFiles").toStringList();
-    for (const QString& f : files)
-        m_recent->addAction(QFileInfo(f).fileName(), this, [this, f] { openFile(f); })
-            ->setToolTip(f);
-    m_recent->setEnabled(!files.isEmpty());
-}
-
 void MainWindow::openDialog() {
     const QString f =
         QFileDialog::getOpenFileName(this, tr("Open"), QString(),
@@ -635,71 +347,22 @@ void MainWindow::openDialog() {
 }
 
 bool MainWindow::exportResults(const QString& dir, bool force) {
-    if (!m_last || !m_runner.input().loaded) {
-        showError(tr("Nothing to export yet"));
-        return false;
-    }
-    qmpp::RunRecord run;
-    run.inputPath = m_runner.input().path.toStdString();
-    run.inputOptions = m_inputOptions;
-    if (run.inputOptions.batch < 0)
-        run.inputOptions.batch = m_runner.input().loaded->batched ? 0 : -1;
-    qmpp::LoadedInput one = *m_runner.input().loaded; // the studio shows (and exports) item 0
-    one.items.resize(1);
-    one.batched = false;
-    run.input = &one;
-    run.params = m_last->params;
-    run.results = {m_last->result};
-    try {
-        qmpp::exportRun(dir.toStdString(), force, run);
-    } catch (const std::exception& e) {
-        m_lastError = QString::fromUtf8(e.what());
-        showError(tr("Export failed: %1").arg(m_lastError));
-        return false;
-    }
+    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
+    QString error;
+    if (!studio::exportResults(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
+        return fail({}, tr("Export failed: %1").arg(error), true);
     statusBar()->showMessage(tr("Exported to %1").arg(dir), 5000);
     return true;
 }
 
 bool MainWindow::exportReport(const QString& dir, bool force) {
-    if (!exportResults(dir, force)) return false;
-    try {
-        const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
-        qmpp::writeHtmlReport(doc);
-        QString error;
-        if (!writeReportPdf(doc, QDir(dir).filePath("report.pdf"), &error))
-            throw std::runtime_error(error.toStdString());
-    } catch (const std::exception& e) {
-        m_lastError = QString::fromUtf8(e.what());
-        showError(tr("Report failed: %1").arg(m_lastError));
-        return false;
-    }
+    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
+    QString error;
+    if (!studio::exportReport(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
+        return fail({}, tr("Report failed: %1").arg(error), true);
     statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir),
                              5000);
     return true;
-}
-
-bool MainWindow::chooseExportFolder(const QString& title, QString& dir, bool& force) {
-    dir = QFileDialog::getExistingDirectory(this, title);
-    if (dir.isEmpty()) return false;
-    force = false;
-    try {
-        qmpp::OutputDir::checkTarget(dir.toStdString(), false);
-    } catch (const qmpp::InputError&) {
-        if (QMessageBox::question(this, tr("Replace results?"),
-                                  tr("%1 already holds results. Replace them?").arg(dir)) !=
-            QMessageBox::Yes)
-            return false;
-        force = true;
-    }
-    return true;
-}
-
-void MainWindow::exportDialog() {
-    QString dir;
-    bool force = false;
-    if (!chooseExportFolder(tr("Export results into"), dir, force)) return;
-    if (!exportResults(dir, force)) QMessageBox::warning(this, tr("Export failed"), m_lastError);
 }
 
 void MainWindow::openTimingsDialog() {
@@ -744,10 +407,8 @@ quint64 MainWindow::profile() {
         });
 }
 
-void MainWindow::onJobFinished(quint64 id, const QString& lane, JobEnd end,
-                               const QString& message) {
+void MainWindow::onJobFinished(quint64, const QString& lane, JobEnd end, const QString& message) {
     if (lane == QLatin1String("merge")) return; // the runner reports its own
-    Q_UNUSED(id);
     switch (end) {
     case JobEnd::Done:
     case JobEnd::Superseded:
@@ -767,179 +428,6 @@ void MainWindow::onJobFinished(quint64 id, const QString& lane, JobEnd end,
     }
 }
 
-bool MainWindow::openVideo(const QString& path, bool quiet, int tubelet, qint64 frame) {
-    setPlaying(false);
-    qmpp::VideoOptions o;
-    o.patch = m_params->patch();
-    o.tubelet = tubelet;
-    auto source = std::make_unique<VideoSource>(&m_jobs);
-    try {
-        source->open(path, o);
-    } catch (const std::exception& e) {
-        return fail(
-            tr("Open failed"),
-            tr("Cannot open %1:\n%2").arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())),
-            quiet);
-    }
-    connect(source.get(), &VideoSource::unitReady, this, [this](qint64 begin) {
-        if (m_video && m_wantFrame >= 0 && m_video->unitBegin(m_wantFrame) == begin)
-            showFrame(m_wantFrame);
-    });
-    connect(source.get(), &VideoSource::failed, this, [this](const QString& msg) {
-        setPlaying(false);
-        fail(tr("Video"), msg, true);
-    });
-    m_video = std::move(source);
-    m_videoPath = path;
-    m_hover->clear();
-    m_attach->setEnabled(false);
-    m_currentFile = QFileInfo(path).absoluteFilePath();
-    m_pages->setCurrentWidget(m_canvas); // the token views are for still inputs
-    m_prevUnit = -1;
-    m_prevLabels.clear();
-    const qmpp::VideoInfo& info = m_video->info();
-    m_timeline->setVideo(info.frames, info.fps, tubelet);
-    m_timelineDock->show();
-    m_exportFrames->setEnabled(true);
-    setWindowTitle(tr("%1 — QuickMerge++ Studio").arg(QFileInfo(path).fileName()));
-    addRecent(path);
-    m_error->clear();
-    m_wantFrame = -1;
-    showFrame(std::min<qint64>(frame, info.frames - 1));
-    return true;
-}
-
-void MainWindow::showFrame(qint64 frame) {
-    if (!m_video) return;
-    frame = std::clamp<qint64>(frame, 0, m_video->info().frames - 1);
-    m_wantFrame = frame;
-    m_timeline->setFrame(frame);
-    const auto unit = m_video->unitFor(frame);
-    if (!unit) return; // decoding; unitReady brings us back
-    const auto& loaded = unit->inputs[std::size_t(frame - unit->begin)];
-    const qmpp::TokenSet& tokens = unit->tokens();
-    StudioInput in;
-    in.path = m_videoPath;
-    in.loaded = loaded;
-    in.frame = frame;
-    in.unitBegin = unit->begin;
-    in.unitFrames = unit->frames;
-    in.tubelet = m_video->options().tubelet;
-    in.tau = int((frame - unit->begin) % in.tubelet);
-    const bool sameShape = m_runner.input().isVideo() && m_runner.input().tokens().n == tokens.n;
-    m_runner.setInput(in);
-    if (sameShape) {
-        m_canvas->setFrame(in);
-    } else {
-        m_canvas->setInput(in);
-        m_params->setTokenCount(tokens.n);
-    }
-    const qmpp::VideoInfo& info = m_video->info();
-    const auto& im = *loaded->image;
-    m_overlays->setInputDescription(
-        tr("<b>%1</b><br>video %2×%3, %4 frames at %5 fps (%6)<br>frame %7 tokenized at "
-           "%8×%9<br>%10×%11 %12 of %13 px, "
-           "N = %14, D = %15")
-            .arg(QFileInfo(m_videoPath).fileName().toHtmlEscaped())
-            .arg(info.width)
-            .arg(info.height)
-            .arg(info.frames)
-            .arg(info.fps, 0, 'f', 2)
-            .arg(QString::fromStdString(info.decoder))
-            .arg(frame)
-            .arg(im.width)
-            .arg(im.height)
-            .arg(tokens.gridCols)
-            .arg(tokens.gridRows)
-            .arg(in.tubelet > 1 ? tr("tubelets of %1 frames").arg(in.tubelet) : tr("patches"))
-            .arg(im.patch)
-            .arg(tokens.n)
-            .arg(tokens.d));
-    m_frameClock.restart();
-    rerun(true);
-}
-
-void MainWindow::setPlaying(bool playing) {
-    m_timeline->setPlaying(playing && m_video);
-    if (playing && m_video && m_last && !m_runner.busy() && !m_nextScheduled) {
-        if (m_timeline->frame() + 1 >= m_video->info().frames)
-            showFrame(0); // play again from the start
-        else
-            showFrame(m_timeline->frame() + 1);
-    }
-}
-
-void MainWindow::onVideoResult(const StudioInput& in, const qmpp::MergeResult& r) {
-    m_timeline->addTiming(in.frame,
-                          r.timings.back().ms / double(std::max<qint64>(1, in.unitFrames)));
-    const qint64 w = qmpp::windowOf(m_video->options());
-    if (in.unitBegin != m_prevUnit) {
-        if (m_prevUnit >= 0 && m_prevUnit == in.unitBegin - w &&
-            m_prevLabels.size() == r.labels.size())
-            m_timeline->addFlicker(in.unitBegin, qmpp::groupFlicker(m_prevLabels, r.labels));
-        m_prevUnit = in.unitBegin;
-        m_prevLabels = r.labels;
-    }
-    if (!m_timeline->playing() || m_nextScheduled) return;
-    const qint64 next = in.frame + 1;
-    if (next >= m_video->info().frames) {
-        setPlaying(false);
-        return;
-    }
-    // at the video's frame rate when the merge keeps up, as fast as it goes otherwise
-    const double fps = m_video->info().fps > 0 ? m_video->info().fps : 25.0;
-    const int wait = std::max(0, int(1000.0 / fps - double(m_frameClock.elapsed())));
-    m_nextScheduled = true;
-    QTimer::singleShot(wait, this, [this, next] {
-        m_nextScheduled = false;
-        if (m_video && m_timeline->playing()) showFrame(next);
-    });
-}
-
-quint64 MainWindow::exportFrames(const QString& dir, const QString& rangeText, bool force) {
-    if (!m_video) {
-        showError(tr("Export frames: open a video first"));
-        return 0;
-    }
-    qmpp::FrameRange range;
-    try {
-        range = qmpp::resolveRange(m_video->info(), qmpp::parseFrameRange(rangeText.toStdString()));
-    } catch (const std::exception& e) {
-        m_lastError = QString::fromUtf8(e.what());
-        showError(tr("Export failed: %1").arg(m_lastError));
-        return 0;
-    }
-    setPlaying(false);
-    const std::string path = m_videoPath.toStdString(), out = dir.toStdString();
-    const qmpp::VideoOptions o = m_video->options();
-    qmpp::MergeParams p = m_params->params();
-    p.progress = nullptr;
-    return m_jobs.start(
-        QStringLiteral("export"),
-        tr("Exporting frames %1 of %2").arg(rangeText, QFileInfo(m_videoPath).fileName()),
-        [this, path, o, range, p, out, force, dir, rangeText](JobContext& c) -> JobOwner::Then {
-            qmpp::exportVideo(path, o, range, p, out, force, c.reporter());
-            return [this, dir, rangeText] {
-                statusBar()->showMessage(tr("Exported frames %1 to %2").arg(rangeText, dir), 5000);
-            };
-        },
-        JobOwner::Mode::Queue);
-}
-
-void MainWindow::exportFramesDialog() {
-    if (!m_video) return;
-    bool ok = false;
-    const QString range = QInputDialog::getText(
-        this, tr("Export video frames"), tr("Frames A:B (half-open: A … B−1):"), QLineEdit::Normal,
-        QStringLiteral("0:%1").arg(m_video->info().frames), &ok);
-    if (!ok || range.isEmpty()) return;
-    QString dir;
-    bool force = false;
-    if (!chooseExportFolder(tr("Export frames into"), dir, force)) return;
-    if (!exportFrames(dir, range, force))
-        QMessageBox::warning(this, tr("Export failed"), m_lastError);
-}
-
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
     if (e->mimeData()->hasUrls()) e->acceptProposedAction();
 }
@@ -954,7 +442,7 @@ void MainWindow::saveSettings() const {
     s.setValue("geometry", saveGeometry());
     s.setValue("windowState", saveState());
     s.setValue("patch", m_params->patch());
-    writeParams(s, m_params->params());
+    ParamsPanel::writeSettings(s, m_params->params());
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {

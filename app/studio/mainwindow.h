@@ -3,6 +3,7 @@
 
 #include "comparepage.h"
 #include "imagecanvas.h"
+#include "inputcontroller.h"
 #include "jobbar.h"
 #include "jobs.h"
 #include "keydialog.h"
@@ -13,11 +14,9 @@
 #include "runner.h"
 #include "timelinepanel.h"
 #include "tokenspage.h"
-#include "videosource.h"
+#include "videocontroller.h"
 
-#include <QElapsedTimer>
 #include <QMainWindow>
-#include <QTemporaryDir>
 
 #include <functional>
 
@@ -48,19 +47,13 @@ class MainWindow : public QMainWindow {
     bool selectBatchItem(int item);
     // Asks again which tensors of the open .safetensors file to use.
     bool chooseTensors();
-    // How the tensors of an ambiguous .safetensors file are chosen: a dialog unless replaced
-    // (tests). Returns false when cancelled.
-    using KeyChooser =
-        std::function<bool(const QString& path, const std::vector<qmpp::TensorInfo>& tensors,
-                           TensorKeys& keys, bool& remember)>;
-    void setKeyChooser(KeyChooser c) { m_keyChooser = std::move(c); }
-    // An image past kLargeInput tokens: the patch size to tokenize it with (a larger one is
-    // offered), its own to run at full size, 0 to cancel. A dialog unless replaced (tests).
-    static constexpr qint64 kLargeInput = 20000;
-    using LargeInputChooser = std::function<int(const QString& path, qint64 n, int patch,
-                                                int suggested, qint64 suggestedN)>;
-    void setLargeInputChooser(LargeInputChooser c) { m_largeChooser = std::move(c); }
-    const qmpp::InputOptions& inputOptions() const { return m_inputOptions; }
+    // How ambiguous .safetensors files and large images are asked about (InputController).
+    using KeyChooser = InputController::KeyChooser;
+    using LargeInputChooser = InputController::LargeInputChooser;
+    static constexpr qint64 kLargeInput = InputController::kLargeInput;
+    void setKeyChooser(KeyChooser c) { m_inputs->setKeyChooser(std::move(c)); }
+    void setLargeInputChooser(LargeInputChooser c) { m_inputs->setLargeInputChooser(std::move(c)); }
+    const qmpp::InputOptions& inputOptions() const { return m_inputs->options(); }
     // Writes the outputs of the last run into `dir` (the CLI's files); false with a message.
     bool exportResults(const QString& dir, bool force);
     // The results as above plus report.html (the CLI's `qmpp report`) and report.pdf (the same
@@ -71,10 +64,12 @@ class MainWindow : public QMainWindow {
     // and the export of a frame range "A:B" as a job on the "export" lane (progress and Cancel
     // in the status bar; cancel leaves `dir` as it was). Returns the job's id, or 0 with a
     // message when the range or the video is wrong.
-    bool isVideo() const { return m_video != nullptr; }
-    void showFrame(qint64 frame);
-    void setPlaying(bool playing);
-    quint64 exportFrames(const QString& dir, const QString& range, bool force);
+    bool isVideo() const { return m_video->isOpen(); }
+    void showFrame(qint64 frame) { m_video->showFrame(frame); }
+    void setPlaying(bool playing) { m_video->setPlaying(playing); }
+    quint64 exportFrames(const QString& dir, const QString& range, bool force) {
+        return m_video->exportFrames(dir, range, force);
+    }
     // The profile of the current input on the "profile" lane (its id; 0 without an input).
     quint64 profile();
     JobOwner* jobs() { return &m_jobs; }
@@ -82,7 +77,7 @@ class MainWindow : public QMainWindow {
     void rerun(bool now = false);
     JobBar* jobBar() const { return m_jobBar; }
     TimelinePanel* timeline() const { return m_timeline; }
-    VideoSource* videoSource() const { return m_video.get(); }
+    VideoSource* videoSource() const { return m_video->source(); }
 
     MergeRunner* runner() { return &m_runner; }
     ImageCanvas* canvas() const { return m_canvas; }
@@ -97,6 +92,8 @@ class MainWindow : public QMainWindow {
     PlotsPanel* plots() const { return m_plots; }
     std::shared_ptr<const RunOutput> lastOutput() const { return m_last; }
     QString lastError() const { return m_lastError; }
+    // The `qmpp run` command that reproduces the view (Edit > Copy as CLI command).
+    QString cliCommand(const QString& out = QStringLiteral("out")) const;
 
   protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
@@ -104,26 +101,20 @@ class MainWindow : public QMainWindow {
     void closeEvent(QCloseEvent* e) override;
 
   private:
+    void buildPages();
+    void buildDocks();
     void buildMenus();
-    // Unpacks a bundled sample (a Qt resource) into a temporary folder and opens it.
+    void connectParts();
     bool openBundled(const QString& name);
-    // Loads `path` with the current input options (keys, extras, batch item).
+    // Loads `path` with the current input options and shows it everywhere.
     bool loadFile(const QString& path, bool quiet);
-    // Sets the .safetensors keys: remembered, obvious, or chosen (always when `ask`).
-    bool resolveTensorKeys(const QString& path, bool ask, bool quiet);
     void setInputEverywhere(StudioInput in);
-    bool openVideo(const QString& path, bool quiet, int tubelet, qint64 frame);
-    void onVideoResult(const StudioInput& in, const qmpp::MergeResult& r);
-    void exportFramesDialog();
-    // Asks for an export folder, and whether to replace results already there; false: cancelled.
-    bool chooseExportFolder(const QString& title, QString& dir, bool& force);
+    // The window for a newly opened input: title, recent files, error line.
+    void becameCurrent(const QString& path);
     bool fail(const QString& title, const QString& msg, bool quiet);
     void onResult(std::shared_ptr<const RunOutput> out);
     void onFailed(const QString& message);
-    void addRecent(const QString& path);
-    void refreshRecent();
     void openDialog();
-    void exportDialog();
     void openTimingsDialog();
     void onJobFinished(quint64 id, const QString& lane, JobEnd end, const QString& message);
     void saveSettings() const;
@@ -131,38 +122,26 @@ class MainWindow : public QMainWindow {
 
     JobOwner m_jobs; // every long job of the studio (declared first: the others use it)
     MergeRunner m_runner;
-    JobBar* m_jobBar;
-    QTabWidget* m_pages;
-    ImageCanvas* m_canvas;
-    TokensPage* m_tokens;
-    ProfilerPage* m_profiler;
-    ComparePage* m_compare;
-    QString m_currentFile;
-    KeyChooser m_keyChooser;
-    LargeInputChooser m_largeChooser;
-    ParamsPanel* m_params;
-    OverlayPanel* m_overlays;
-    PlotsPanel* m_plots;
-    QMenu* m_recent = nullptr;
+    InputController* m_inputs;
+    VideoController* m_video = nullptr;
+    JobBar* m_jobBar = nullptr;
+    QTabWidget* m_pages = nullptr;
+    ImageCanvas* m_canvas = nullptr;
+    TokensPage* m_tokens = nullptr;
+    ProfilerPage* m_profiler = nullptr;
+    ComparePage* m_compare = nullptr;
+    ParamsPanel* m_params = nullptr;
+    OverlayPanel* m_overlays = nullptr;
+    PlotsPanel* m_plots = nullptr;
+    TimelinePanel* m_timeline = nullptr;
+    QDockWidget* m_timelineDock = nullptr;
     QMenu* m_attach = nullptr; // enabled for token embeddings only
     QAction* m_profile = nullptr;
-    QLabel *m_status, *m_hover, *m_error;
+    QAction* m_exportFrames = nullptr;
+    QLabel *m_status = nullptr, *m_hover = nullptr, *m_error = nullptr;
     std::shared_ptr<const RunOutput> m_last;
     QString m_lastError;
-    qmpp::InputOptions m_inputOptions;
-    QTemporaryDir m_sampleDir;
     bool m_gpu = false;
-
-    TimelinePanel* m_timeline;
-    QDockWidget* m_timelineDock;
-    QAction* m_exportFrames = nullptr;
-    std::unique_ptr<VideoSource> m_video;
-    QString m_videoPath;
-    qint64 m_wantFrame = -1;
-    qint64 m_prevUnit = -1;
-    std::vector<qmpp::i64> m_prevLabels;
-    bool m_nextScheduled = false;
-    QElapsedTimer m_frameClock;
 };
 
 } // namespace studio

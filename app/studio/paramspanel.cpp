@@ -1,5 +1,7 @@
 #include "paramspanel.h"
 
+#include <QSettings>
+
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -266,6 +268,42 @@ void ParamsPanel::setGpu(bool available, const QString& why) {
         m_precision->setCurrentIndex(0);
         m_quiet = false;
     }
+}
+
+void ParamsPanel::writeSettings(QSettings& s, const qmpp::MergeParams& p) {
+    s.beginGroup("params");
+    s.setValue("budget", p.budget);
+    s.setValue("temperature", p.temperature);
+    s.setValue("epsilon", p.epsilon);
+    s.setValue("gamma", p.gamma);
+    s.setValue("alpha", p.alpha);
+    s.setValue("layers", p.layers);
+    s.setValue("refine", p.refine);
+    s.setValue("seed", qulonglong(p.seed));
+    s.setValue("method", int(p.method));
+    s.setValue("cluster", int(p.cluster));
+    s.setValue("backend", int(p.backend));
+    s.setValue("precision", int(p.precision));
+    s.endGroup();
+}
+
+qmpp::MergeParams ParamsPanel::readSettings(QSettings& s) {
+    qmpp::MergeParams p;
+    s.beginGroup("params");
+    p.budget = s.value("budget", p.budget).toDouble();
+    p.temperature = s.value("temperature", p.temperature).toDouble();
+    p.epsilon = s.value("epsilon", p.epsilon).toDouble();
+    p.gamma = s.value("gamma", p.gamma).toDouble();
+    p.alpha = s.value("alpha", p.alpha).toDouble();
+    p.layers = s.value("layers", p.layers).toInt();
+    p.refine = s.value("refine", p.refine).toInt();
+    p.seed = s.value("seed", qulonglong(p.seed)).toULongLong();
+    p.method = qmpp::Method(std::clamp(s.value("method", 0).toInt(), 0, 3));
+    p.cluster = qmpp::ClusterMethod(s.value("cluster", int(p.cluster)).toInt());
+    p.backend = qmpp::BackendKind(s.value("backend", int(qmpp::BackendKind::Cpu)).toInt());
+    p.precision = qmpp::Precision(s.value("precision", int(p.precision)).toInt());
+    s.endGroup();
+    return p;
 }
 
 } // namespace studio

@@ -12,6 +12,8 @@ class QLabel;
 class QSlider;
 class QSpinBox;
 
+class QSettings;
+
 namespace studio {
 
 // A slider and a spin box showing one value; the slider may be non-linear (log scale).
@@ -43,6 +45,9 @@ class ParamsPanel : public QWidget {
 
     qmpp::MergeParams params() const;
     void setParams(const qmpp::MergeParams& p); // without emitting paramsChanged
+    // The parameters as the settings keep them between sessions (group "params").
+    static void writeSettings(QSettings& s, const qmpp::MergeParams& p);
+    static qmpp::MergeParams readSettings(QSettings& s);
     void setTokenCount(long long n);
     long long tokenCount() const { return m_n; }
     int patch() const;

@@ -1,7 +1,16 @@
 #include "plotstyle.h"
 
+#include "qmpp/plotting.h"
 #include "qmpp/types.h"
 
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QMessageBox>
+#include <QPageSize>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QSvgGenerator>
 #include <qcustomplot.h>
 
 namespace studio {
@@ -22,7 +31,148 @@ QCustomPlot* makePlot(QWidget* parent) {
     auto* p = new QCustomPlot(parent);
     p->setMinimumHeight(160);
     p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    p->setContextMenuPolicy(Qt::CustomContextMenu);
+    QObject::connect(p, &QWidget::customContextMenuRequested, p, [p](const QPoint& at) {
+        QMenu menu(p);
+        menu.addAction(QObject::tr("Save plot as (SVG, PDF or PNG)…"), p, [p] {
+            saveFigureDialog(
+                p, p->yAxis->label().isEmpty() ? QStringLiteral("plot") : p->yAxis->label(), p,
+                nullptr);
+        });
+        menu.addAction(QObject::tr("Reset zoom"), p, [p] {
+            p->rescaleAxes();
+            p->replot();
+        });
+        menu.exec(p->mapToGlobal(at));
+    });
     return p;
+}
+
+QColor seriesColour(int i) {
+    return QColor(QRgb(qmpp::seriesRgb(std::size_t(std::max(0, i)))));
+}
+
+QColor methodColour(const QString& method) {
+    return QColor(QRgb(qmpp::methodRgb(method.toStdString())));
+}
+
+void legendBelow(QCustomPlot* plot, int columns) {
+    QCPLegend* legend = plot->legend;
+    if (legend->layout() == plot->axisRect()->insetLayout()) {
+        plot->axisRect()->insetLayout()->take(legend);
+        plot->axisRect()->insetLayout()->simplify();
+        auto* row = new QCPLayoutGrid;
+        plot->plotLayout()->addElement(plot->plotLayout()->rowCount(), 0, row);
+        row->setMargins(QMargins(6, 0, 6, 4));
+        row->addElement(0, 0, legend);
+        plot->plotLayout()->setRowStretchFactor(plot->plotLayout()->rowCount() - 1, 0.001);
+    }
+    legend->setVisible(true);
+    legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    legend->setWrap(columns);
+    legend->setBorderPen(Qt::NoPen);
+    legend->setBrush(Qt::NoBrush);
+    legend->setFont(QFont(plot->font().family(), 8));
+    legend->setTextColor(plot->xAxis->labelColor());
+}
+
+namespace {
+
+QString suffixOf(const QString& path) {
+    return QFileInfo(path).suffix().toLower();
+}
+
+} // namespace
+
+bool saveFigure(QCustomPlot* plot, const QString& path, int dpi, QString* error) {
+    const int w = std::max(plot->width(), 320), h = std::max(plot->height(), 200);
+    const QString ext = suffixOf(path);
+    bool ok = false;
+    if (ext == QLatin1String("pdf")) {
+        ok = plot->savePdf(path, w, h);
+    } else if (ext == QLatin1String("svg")) {
+        QSvgGenerator svg;
+        svg.setFileName(path);
+        svg.setSize(QSize(w, h));
+        svg.setViewBox(QRect(0, 0, w, h));
+        svg.setResolution(96);
+        svg.setTitle(plot->yAxis->label());
+        QCPPainter painter;
+        ok = painter.begin(&svg);
+        if (ok) {
+            plot->toPainter(&painter, w, h);
+            ok = painter.end();
+        }
+        ok = ok && QFileInfo(path).size() > 0;
+    } else if (ext == QLatin1String("png")) {
+        ok = plot->savePng(path, w, h, double(dpi) / 96.0, -1, dpi, QCP::ruDotsPerInch);
+    } else {
+        if (error) *error = QObject::tr("%1: save as .svg, .pdf or .png").arg(path);
+        return false;
+    }
+    if (!ok && error) *error = QObject::tr("%1: cannot write the figure").arg(path);
+    return ok;
+}
+
+bool saveFigure(const QImage& image, const QString& path, int dpi, QString* error) {
+    const QString ext = suffixOf(path);
+    bool ok = false;
+    if (ext == QLatin1String("png")) {
+        QImage im = image;
+        im.setDotsPerMeterX(int(std::lround(dpi / 0.0254)));
+        im.setDotsPerMeterY(int(std::lround(dpi / 0.0254)));
+        ok = im.save(path, "PNG");
+    } else if (ext == QLatin1String("pdf")) {
+        QPdfWriter pdf(path);
+        pdf.setResolution(dpi);
+        pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+        pdf.setPageSize(QPageSize(QSizeF(image.width() * 72.0 / dpi, image.height() * 72.0 / dpi),
+                                  QPageSize::Point));
+        QPainter painter;
+        ok = painter.begin(&pdf);
+        if (ok) {
+            painter.drawImage(QRect(0, 0, image.width(), image.height()), image);
+            ok = painter.end();
+        }
+    } else if (ext == QLatin1String("svg")) {
+        QSvgGenerator svg;
+        svg.setFileName(path);
+        svg.setSize(image.size());
+        svg.setViewBox(QRect(QPoint(0, 0), image.size()));
+        svg.setResolution(dpi);
+        QPainter painter;
+        ok = painter.begin(&svg);
+        if (ok) {
+            painter.drawImage(0, 0, image);
+            ok = painter.end();
+        }
+    } else {
+        if (error) *error = QObject::tr("%1: save as .svg, .pdf or .png").arg(path);
+        return false;
+    }
+    ok = ok && QFileInfo(path).size() > 0;
+    if (!ok && error) *error = QObject::tr("%1: cannot write the figure").arg(path);
+    return ok;
+}
+
+void saveFigureDialog(QWidget* w, const QString& name, QCustomPlot* plot, const QImage* image) {
+    QString filter;
+    QString stem = name;
+    stem.replace(QRegularExpression(QStringLiteral("[^A-Za-z0-9_-]+")), QStringLiteral("-"));
+    const QString path = QFileDialog::getSaveFileName(
+        w, QObject::tr("Save figure"), stem + QStringLiteral(".svg"),
+        QObject::tr("SVG, vector (*.svg);;PDF, vector (*.pdf);;PNG (*.png)"), &filter);
+    if (path.isEmpty()) return;
+    int dpi = 300;
+    if (suffixOf(path) == QLatin1String("png") || image) {
+        bool ok = false;
+        dpi = QInputDialog::getInt(w, QObject::tr("Resolution"), QObject::tr("Dots per inch:"), 300,
+                                   72, 1200, 1, &ok);
+        if (!ok) return;
+    }
+    QString error;
+    if (!(plot ? saveFigure(plot, path, dpi, &error) : saveFigure(*image, path, dpi, &error)))
+        QMessageBox::warning(w, QObject::tr("Save figure"), error);
 }
 
 void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selected) {
@@ -48,6 +198,7 @@ void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selecte
     if (top) top->setLayer("overlay"); // the selected layer over the others
     plot->xAxis->setLabel(QObject::tr("token"));
     plot->yAxis->setLabel(QObject::tr("attention entropy H (nats)"));
+    legendBelow(plot, 6);
     plot->legend->setVisible(r.layers > 1 && r.layers <= 12);
     plot->rescaleAxes();
     plot->replot();
@@ -60,15 +211,12 @@ void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels,
     plot->clearPlottables();
     plot->clearItems();
     auto* group = new QCPBarsGroup(plot);
-    const QColor colours[] = {QColor(59, 81, 139),  QColor(33, 144, 141), QColor(92, 200, 99),
-                              QColor(253, 180, 37), QColor(180, 60, 120), QColor(120, 120, 120),
-                              QColor(220, 90, 50),  QColor(140, 100, 200)};
     double lo = 1e300, hi = 0;
     for (int v = 0; v < variants.size(); ++v) {
         auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
         bars->setName(variants[v]);
-        bars->setBrush(colours[v % 8]);
-        bars->setPen(colours[v % 8].darker(130));
+        bars->setBrush(seriesColour(v));
+        bars->setPen(seriesColour(v).darker(130));
         bars->setWidth(0.8 / double(std::max<qsizetype>(1, variants.size())));
         bars->setBarsGroup(group);
         auto* whiskers = new QCPErrorBars(plot->xAxis, plot->yAxis);
@@ -103,12 +251,7 @@ void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels,
         plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     plot->yAxis->setLabel(yLabel);
     if (hi > 0) plot->yAxis->setRange(logScale ? lo / 3 : 0, logScale ? hi * 3 : hi * 1.15);
-    plot->legend->setVisible(true);
-    plot->legend->setFont(QFont(plot->font().family(), 7));
-    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    plot->legend->setWrap(4);
-    plot->legend->setBrush(QColor(255, 255, 255, 200));
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    legendBelow(plot, 4);
     plot->replot();
 }
 

@@ -15,10 +15,30 @@ namespace qmpp {
 struct MergeResult;
 }
 
+class QImage;
+class QColor;
+
 namespace studio {
 void stylePlot(QCustomPlot* plot, const QPalette& pal);
-// A plot with drag and wheel zoom, as every plot page uses.
+// A plot with drag and wheel zoom and a context menu to save it as a figure, as every plot
+// page uses.
 QCustomPlot* makePlot(QWidget* parent);
+
+// The project's palette (qmpp/plotting.h): series in Okabe-Ito order, a fixed colour per method.
+QColor seriesColour(int i);
+QColor methodColour(const QString& method);
+// Puts the legend in a row under the axis rect (it never covers data), `columns` entries wide,
+// and shows it. Calling it again keeps it there.
+void legendBelow(QCustomPlot* plot, int columns = 4);
+
+// Figures: .svg and .pdf as vectors, .png at `dpi` (the plot's on-screen size in inches at
+// 96 dpi, so 300 dpi is 3.125 times the pixels). False with a message naming the file.
+bool saveFigure(QCustomPlot* plot, const QString& path, int dpi, QString* error);
+// The same for a picture (the canvas): .png at `dpi`, .pdf and .svg with the picture inside
+// at its size in inches at `dpi`.
+bool saveFigure(const QImage& image, const QString& path, int dpi, QString* error);
+// Asks for a file (SVG, PDF or PNG) and a resolution, then saves; the dialog's parent is `w`.
+void saveFigureDialog(QWidget* w, const QString& name, QCustomPlot* plot, const QImage* image);
 // Each layer's entropy over the tokens, one curve per layer; `selected` >= 0 draws that layer
 // bold over the others in grey.
 void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selected = -1);

@@ -19,6 +19,10 @@ class QTableView;
 
 namespace studio {
 
+// A bench row's variant ("optimized fp16") and kernel ("entropy L12") as the page labels them.
+QString variantOf(const qmpp::TimingStats& t);
+QString kernelLabel(const qmpp::TimingStats& t);
+
 class ProfilerPage : public QWidget {
     Q_OBJECT
   public:

@@ -90,7 +90,7 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
     }
     if (!run.inputOptions.hidden.empty()) jin["hidden_states"] = run.inputOptions.hidden;
     if (!run.inputOptions.attention.empty()) jin["attention"] = run.inputOptions.attention;
-    rep["parameters"] = paramsJson(run.params, r0.k);
+    rep["parameters"] = paramsJson(run.params, r0.k, r0.n);
     if (!run.uniformsPath.empty()) rep["parameters"]["uniforms"] = run.uniformsPath;
     if (batched) {
         rep["losses"] = meanOf(run.results, true);
@@ -122,6 +122,16 @@ std::vector<std::string> exportRun(const std::string& dir, bool force, const Run
     OutputDir out(dir, force);
     std::vector<std::string> files =
         writeResultArrays(out.tempDir(), run.results, run.input->batched);
+    // the input tokens the run merged ([N, D], or [B, N, D] for a batch): the folder alone
+    // reproduces the run
+    std::vector<float> x;
+    const TokenSet& t0 = run.input->items.front();
+    for (std::size_t i = 0; i < run.results.size(); ++i)
+        x.insert(x.end(), run.input->items[i].x.begin(), run.input->items[i].x.end());
+    std::vector<i64> shape = {t0.n, t0.d};
+    if (run.input->batched) shape.insert(shape.begin(), i64(run.results.size()));
+    writeNpy(out.path("tokens.npy"), NdArray::fromFloat(std::move(x), shape));
+    files.push_back("tokens.npy");
     if (run.input->image) {
         const auto pngs = writeImageOverlays(*run.input->image, run.input->items[0],
                                              run.results.front(), out.tempDir());

@@ -1,5 +1,6 @@
 // The sweep plot as a PNG (OpenCV drawing): one panel per metric, one curve per method.
 #include "qmpp/error.h"
+#include "qmpp/plotting.h"
 #include "qmpp/sweep.h"
 
 #include <opencv2/imgcodecs.hpp>
@@ -14,15 +15,10 @@ namespace qmpp {
 namespace {
 
 const cv::Scalar kInk(40, 40, 40), kGrid(225, 225, 225);
-// Method colours (BGR), matching across panels: blue, orange, green, red, then greys.
-const cv::Scalar kColours[] = {
-    {180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {140, 140, 140}};
-
-std::string fmt(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf,
-                  std::abs(v) >= 100 || (v != 0 && std::abs(v) < 0.01) ? "%.2g" : "%.2f", v);
-    return buf;
+// A method's colour (the project's palette, methodRgb) as OpenCV's BGR.
+cv::Scalar methodColour(const std::string& method) {
+    const std::uint32_t rgb = methodRgb(method);
+    return cv::Scalar(rgb & 0xff, (rgb >> 8) & 0xff, (rgb >> 16) & 0xff);
 }
 
 void text(cv::Mat& img, const std::string& s, cv::Point at, double scale = 0.42,
@@ -44,7 +40,7 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
     // legend
     int lx = 16;
     for (std::size_t m = 0; m < methods.size(); ++m) {
-        const cv::Scalar c = kColours[std::min<std::size_t>(m, 4)];
+        const cv::Scalar c = methodColour(methods[m]);
         cv::line(img, {lx, 22}, {lx + 26, 22}, c, 2, cv::LINE_AA);
         cv::circle(img, {lx + 13, 22}, 3, c, cv::FILLED, cv::LINE_AA);
         text(img, methods[m], {lx + 32, 27}, 0.5);
@@ -62,19 +58,19 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
             if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
         }
         if (lo > hi) lo = 0, hi = 1;
-        if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
-        const double pad = 0.06 * (hi - lo);
-        lo -= pad, hi += pad;
+        const Ticks yt = niceTicks(lo, hi, 4), xt = niceTicks(0, 1, 5);
+        lo = yt.lo, hi = yt.hi; // the axis ends on round ticks
         auto X = [&](double b) { return plot.x + int(std::lround(b * plot.width)); };
         auto Y = [&](double v) {
             return plot.y + plot.height - int(std::lround((v - lo) / (hi - lo) * plot.height));
         };
-        for (int i = 0; i <= 4; ++i) { // grid and tick labels
-            const double b = i / 4.0, v = lo + (hi - lo) * i / 4.0;
+        for (double b : xt.at) { // grid and tick labels at round numbers
             cv::line(img, {X(b), plot.y}, {X(b), plot.y + plot.height}, kGrid, 1);
+            text(img, tickLabel(b, xt.step), {X(b) - 8, plot.y + plot.height + 18}, 0.38);
+        }
+        for (double v : yt.at) {
             cv::line(img, {plot.x, Y(v)}, {plot.x + plot.width, Y(v)}, kGrid, 1);
-            text(img, fmt(b), {X(b) - 12, plot.y + plot.height + 18}, 0.38);
-            text(img, fmt(v), {ox + 6, Y(v) + 4}, 0.38);
+            text(img, tickLabel(v, yt.step), {ox + 6, Y(v) + 4}, 0.38);
         }
         cv::rectangle(img, plot, kInk, 1);
         text(img, cols[ci].first, {plot.x, oy + 18}, 0.5);
@@ -84,7 +80,7 @@ void writeSweepPlot(const std::vector<SweepRow>& rows, const std::string& path) 
                 if (r.method == methods[m] && std::isfinite(cols[ci].second(r)))
                     pts.emplace_back(r.budget, cols[ci].second(r));
             std::sort(pts.begin(), pts.end());
-            const cv::Scalar c = kColours[std::min<std::size_t>(m, 4)];
+            const cv::Scalar c = methodColour(methods[m]);
             for (std::size_t i = 0; i < pts.size(); ++i) {
                 const cv::Point p(X(pts[i].first), Y(pts[i].second));
                 if (i)

@@ -7,10 +7,12 @@ namespace qmpp {
 
 using json = nlohmann::ordered_json;
 
-json paramsJson(const MergeParams& p, i64 k) {
+json paramsJson(const MergeParams& p, i64 k, i64 n) {
     json j;
     j["k"] = k;
-    j["budget"] = p.k != 0 ? json(nullptr) : json(p.budget);
+    // the budget asked for, or with K asked for, the share of tokens K keeps
+    j["budget"] = p.k == 0 ? json(p.budget) : n > 0 ? json(double(k) / double(n)) : json(nullptr);
+    j["k_from"] = p.k == 0 ? "budget" : "tokens";
     j["temperature"] = p.temperature;
     j["epsilon"] = p.epsilon;
     j["gamma"] = p.gamma;
@@ -79,10 +81,10 @@ json resultJson(const MergeResult& r) {
 
 const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
-        "merged.npy",   "labels.npy",         "saliency.npy", "mask.npy",
-        "mass.npy",     "result.safetensors", "report.json",  "saliency.png",
-        "clusters.png", "merged.png",         "overlay.avi",  "sweep.csv",
-        "sweep.json",   "sweep.png",          "report.html",  "report.pdf"};
+        "merged.npy",         "labels.npy",  "saliency.npy", "mask.npy",     "mass.npy",
+        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png",
+        "overlay.avi",        "sweep.csv",   "sweep.json",   "sweep.png",    "report.html",
+        "report.pdf",         "tokens.npy"};
     return names;
 }
 

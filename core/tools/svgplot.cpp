@@ -1,6 +1,8 @@
 // Small SVG plots for the HTML report: see svgplot.h.
 #include "svgplot.h"
+
 #include "qmpp/htmlreport.h"
+#include "qmpp/plotting.h"
 
 #include <algorithm>
 #include <cmath>
@@ -68,20 +70,17 @@ std::string svgFrame(const std::string& title, const Axis& x, const Axis& y, con
       << "\"/></g>";
     auto ticks = [&](const Axis& a, bool isX) {
         std::vector<double> v;
+        Ticks lin;
         if (a.log) {
             for (double t = a.lo; t <= a.hi * 1.0001; t *= 10)
                 v.push_back(t);
-        } else { // steps of 1, 2 or 5 times a power of ten, about five of them
-            const double raw = (a.hi - a.lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-            const double step = raw / mag < 1.5   ? mag
-                                : raw / mag < 3.5 ? 2 * mag
-                                : raw / mag < 7.5 ? 5 * mag
-                                                  : 10 * mag;
-            for (double t = std::ceil(a.lo / step) * step; t <= a.hi + 1e-9 * step; t += step)
-                v.push_back(std::abs(t) < 1e-9 * step ? 0.0 : t);
+        } else { // round ticks inside the axis
+            lin = niceTicks(a.lo, a.hi, 5);
+            for (double t : lin.at)
+                if (t >= a.lo - 1e-9 * lin.step && t <= a.hi + 1e-9 * lin.step) v.push_back(t);
         }
         for (double t : v) {
-            const std::string label = num(t, 6);
+            const std::string label = a.log ? num(t, 6) : tickLabel(t, lin.step);
             if (isX) {
                 const double px = a.map(t, x0, x1);
                 s << "<text x=\"" << px << "\" y=\"" << y0 + 15 << "\" text-anchor=\"middle\">"

@@ -81,7 +81,7 @@ nlohmann::ordered_json videoReport(const VideoRun& run) {
     jin["resize_width"] = run.options.width;
     jin["n"] = r0.n;
     jin["d"] = r0.d;
-    rep["parameters"] = paramsJson(run.params, r0.k);
+    rep["parameters"] = paramsJson(run.params, r0.k, r0.n);
     const json first = resultJson(r0);
     for (const char* key :
          {"method", "backend", "device", "precision", "saliency_source", "ar_heads"})

@@ -11,7 +11,8 @@
 
 namespace qmpp {
 
-nlohmann::ordered_json paramsJson(const MergeParams& p, i64 k);
+// `budget` is the one asked for, or (K given) K / n; `k_from` says which decided K.
+nlohmann::ordered_json paramsJson(const MergeParams& p, i64 k, i64 n = 0);
 nlohmann::ordered_json lossesJson(const Losses& l);
 nlohmann::ordered_json metricsJson(const Metrics& m);
 nlohmann::ordered_json timingsJson(const std::vector<StageTiming>& t);
