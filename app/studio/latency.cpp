@@ -59,7 +59,7 @@ void startLatencyBench(MainWindow* w, int changes, const QString& jsonPath) {
                                {"p90", pct(b->latency, 0.9)},
                                {"max", pct(b->latency, 1.0)},
                                {"min", pct(b->latency, 0.0)}};
-            j["debounce_ms"] = 40;
+            j["debounce_ms"] = b->w->runner()->debounceMs();
             j["longest_ui_stall_ms"] = b->worstStall;
             j["how"] =
                 "budget slider moved programmatically; change -> result shown and canvas repainted";

@@ -61,7 +61,7 @@ void barChart(QCustomPlot* plot, const QVector<QString>& names, const QVector<do
         label->setFont(QFont(plot->font().family(), 8));
         label->setColor(plot->palette().color(QPalette::WindowText));
     }
-    plot->replot();
+    replotWhenShown(plot);
 }
 
 void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<double>& counts,
@@ -76,7 +76,7 @@ void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<
     plot->yAxis->setLabel(QObject::tr("count"));
     plot->rescaleAxes();
     plot->yAxis->setRangeLower(0);
-    plot->replot();
+    replotWhenShown(plot);
 }
 
 } // namespace
@@ -154,7 +154,7 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     whole->setTickStep(1.0);
     whole->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
     m_sizes->xAxis->setTicker(whole);
-    m_sizes->replot();
+    replotWhenShown(m_sizes);
     // entropy per layer
     plotLayerEntropy(m_entropy, r);
 }

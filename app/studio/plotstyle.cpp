@@ -3,6 +3,7 @@
 #include "qmpp/plotting.h"
 #include "qmpp/types.h"
 
+#include <QEvent>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QInputDialog>
@@ -25,6 +26,35 @@ void stylePlot(QCustomPlot* p, const QPalette& pal) {
         a->setLabelColor(pal.color(QPalette::WindowText));
     }
     p->replot();
+}
+
+namespace {
+
+// Replots a plot marked stale when it is shown.
+class ReplotOnShow : public QObject {
+  public:
+    using QObject::QObject;
+    bool eventFilter(QObject* o, QEvent* e) override {
+        if (e->type() == QEvent::Show && o->property(kStale).toBool()) {
+            o->setProperty(kStale, false);
+            static_cast<QCustomPlot*>(o)->replot();
+        }
+        return false;
+    }
+    static constexpr const char* kStale = "qmppReplotStale";
+};
+
+} // namespace
+
+void replotWhenShown(QCustomPlot* p) {
+    if (p->isVisible()) {
+        p->setProperty(ReplotOnShow::kStale, false);
+        p->replot(QCustomPlot::rpQueuedReplot); // after the canvas; bursts replot once
+        return;
+    }
+    p->setProperty(ReplotOnShow::kStale, true);
+    if (!p->findChild<ReplotOnShow*>(QString(), Qt::FindDirectChildrenOnly))
+        p->installEventFilter(new ReplotOnShow(p));
 }
 
 QCustomPlot* makePlot(QWidget* parent) {
@@ -201,7 +231,7 @@ void plotLayerEntropy(QCustomPlot* plot, const qmpp::MergeResult& r, int selecte
     legendBelow(plot, 6);
     plot->legend->setVisible(r.layers > 1 && r.layers <= 12);
     plot->rescaleAxes();
-    plot->replot();
+    replotWhenShown(plot);
 }
 
 void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels,
@@ -252,7 +282,7 @@ void groupedBars(QCustomPlot* plot, const QVector<QString>& kernels,
     plot->yAxis->setLabel(yLabel);
     if (hi > 0) plot->yAxis->setRange(logScale ? lo / 3 : 0, logScale ? hi * 3 : hi * 1.15);
     legendBelow(plot, 4);
-    plot->replot();
+    replotWhenShown(plot);
 }
 
 } // namespace studio

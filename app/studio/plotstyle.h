@@ -20,6 +20,10 @@ class QColor;
 
 namespace studio {
 void stylePlot(QCustomPlot* plot, const QPalette& pal);
+// Replots in the next event-loop pass if the plot is on screen (so the canvas paints first, and
+// a burst of changes replots once); otherwise when it is next shown (a hidden tab's plot costs
+// nothing while results stream in).
+void replotWhenShown(QCustomPlot* plot);
 // A plot with drag and wheel zoom and a context menu to save it as a figure, as every plot
 // page uses.
 QCustomPlot* makePlot(QWidget* parent);

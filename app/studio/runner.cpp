@@ -67,7 +67,7 @@ MergeRunner::MergeRunner(JobOwner* jobs, QObject* parent)
       m_state(std::make_shared<LaneState>()) {
     qRegisterMetaType<std::shared_ptr<const studio::RunOutput>>();
     m_debounce.setSingleShot(true);
-    m_debounce.setInterval(40);
+    m_debounce.setInterval(0);
     connect(&m_debounce, &QTimer::timeout, this, &MergeRunner::dispatch);
     connect(m_jobs, &JobOwner::finished, this,
             [this](quint64 id, const QString& lane, JobEnd end, const QString& message) {
@@ -94,7 +94,10 @@ void MergeRunner::request(const qmpp::MergeParams& p) {
     m_pending = p;
     ++m_latest; // what is queued or running is stale from now on: it stops at its next stage
     m_jobs->supersede(kLane);
-    m_debounce.start();
+    if (m_debounce.interval() > 0)
+        m_debounce.start();
+    else
+        dispatch(); // the superseded run stops at its next stage; this one queues behind it
 }
 
 void MergeRunner::requestNow(const qmpp::MergeParams& p) {

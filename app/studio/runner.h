@@ -58,11 +58,13 @@ class MergeRunner : public QObject {
 
     void setInput(const StudioInput& input);
     const StudioInput& input() const { return m_input; }
-    // Debounced: bursts of changes (a dragged slider) run once, with the last parameters.
+    // Supersedes what runs (it stops at its next stage) and runs `p`, after `debounceMs` of
+    // quiet when that is set (default 0: at once, since superseding is cheap).
     void request(const qmpp::MergeParams& p);
     // Immediately (still on the merge lane).
     void requestNow(const qmpp::MergeParams& p);
     void setDebounceMs(int ms) { m_debounce.setInterval(ms); }
+    int debounceMs() const { return m_debounce.interval(); }
     quint64 latestGeneration() const { return m_latest; }
     bool busy() const;
     JobOwner* jobs() const { return m_jobs; }

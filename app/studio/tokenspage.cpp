@@ -78,7 +78,7 @@ TokensPage::TokensPage(QWidget* parent) : QWidget(parent) {
         if (m_out) {
             plotLayerEntropy(m_layerPlot, m_out->result, selectedLayer());
             m_layerPlot->legend->setVisible(false);
-            m_layerPlot->replot();
+            replotWhenShown(m_layerPlot);
         }
     });
     connect(m_batch, &QSpinBox::valueChanged, this, [this](int i) {
@@ -187,7 +187,7 @@ void TokensPage::refreshPlots() {
     } else {
         m_simMap->setVisible(false);
     }
-    m_simPlot->replot();
+    replotWhenShown(m_simPlot);
 
     // PCA: tokens as dots in their group's colour, merged tokens as rings
     m_pcaPlot->clearGraphs();
@@ -233,10 +233,10 @@ void TokensPage::refreshPlots() {
         m_pcaPlot->xAxis->scaleRange(1.08);
         m_pcaPlot->yAxis->scaleRange(1.08);
     }
-    m_pcaPlot->replot();
+    replotWhenShown(m_pcaPlot);
     plotLayerEntropy(m_layerPlot, r, selectedLayer());
     m_layerPlot->legend->setVisible(false); // the selector names the highlighted layer
-    m_layerPlot->replot();
+    replotWhenShown(m_layerPlot);
 }
 
 } // namespace studio

@@ -161,18 +161,21 @@ double fidelityLossFromRows(const double* rowErr, i64 n, i64 d, double fro2, dou
 
 double fidelityLoss(const float* x, i64 n, i64 d, const std::vector<float>& merged, i64 k,
                     double gammaActual) {
-    double fro2 = 0;
-    for (i64 i = 0; i < n * d; ++i)
-        fro2 += double(x[i]) * x[i];
-    std::vector<double> rows(static_cast<std::size_t>(n));
+    std::vector<double> rows(static_cast<std::size_t>(n)), sq(rows.size());
+#pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        double r = 0; // merged padded with zero rows to N rows
+        double r = 0, s = 0; // merged padded with zero rows to N rows
         for (i64 j = 0; j < d; ++j) {
             const double diff = double(x[i * d + j]) - (i < k ? merged[i * d + j] : 0.0f);
             r += diff * diff;
+            s += double(x[i * d + j]) * x[i * d + j];
         }
         rows[i] = r;
+        sq[i] = s;
     }
+    double fro2 = 0; // row sums added in row order: independent of the thread count
+    for (double s : sq)
+        fro2 += s;
     return fidelityLossFromRows(rows.data(), n, d, fro2, gammaActual);
 }
 

@@ -21,18 +21,28 @@ void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r) {
     const float* x = t.x.data();
     MetricSums sums;
     sums.norms.resize(static_cast<std::size_t>(n));
+    // each row's sums in parallel (each one sequential over d), then added in row order: the
+    // result does not depend on the thread count
+    std::vector<double> err2(static_cast<std::size_t>(n)), x2(err2.size()), cos(err2.size());
+#pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         const i64 g = r.labels[i];
         const float* xi = x + i * d;
-        double nx = 0;
+        double nx = 0, e = 0;
         for (i64 j = 0; j < d; ++j) {
             const double u = g >= 0 ? r.merged[g * d + j] : 0.0;
-            sums.err2 += (xi[j] - u) * (xi[j] - u);
+            e += (xi[j] - u) * (xi[j] - u);
             nx += double(xi[j]) * xi[j];
         }
-        sums.x2 += nx;
+        err2[i] = e;
+        x2[i] = nx;
         sums.norms[i] = std::sqrt(nx);
-        if (g >= 0) sums.cosSum += cosine(xi, &r.merged[g * d], d);
+        cos[i] = g >= 0 ? cosine(xi, &r.merged[g * d], d) : 0.0;
+    }
+    for (i64 i = 0; i < n; ++i) {
+        sums.err2 += err2[i];
+        sums.x2 += x2[i];
+        sums.cosSum += cos[i];
     }
     sums.mergedNorms.resize(static_cast<std::size_t>(k));
     for (i64 g = 0; g < k; ++g) {

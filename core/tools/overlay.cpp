@@ -11,9 +11,15 @@ namespace qmpp {
 
 namespace {
 
-std::uint8_t byte(double v) { // [0, 1] -> 0..255, rounded
-    return static_cast<std::uint8_t>(
-        std::lround(255.0 * std::clamp(std::isfinite(v) ? v : 0.0, 0.0, 1.0)));
+std::uint8_t byte(double v) { // [0, 1] -> 0..255, rounded half up (NaN: 0)
+    const double c = v > 0.0 ? (v < 1.0 ? v : 1.0) : 0.0; // NaN fails v > 0
+    return static_cast<std::uint8_t>(255.0 * c + 0.5);
+}
+
+void put(std::uint8_t* p, std::uint32_t c) {
+    p[0] = std::uint8_t(c >> 16);
+    p[1] = std::uint8_t(c >> 8);
+    p[2] = std::uint8_t(c);
 }
 
 constexpr std::uint32_t kDark = 0x141414; // dropped tokens and cells past the last token
@@ -23,16 +29,13 @@ constexpr std::uint32_t kBorder = 0x282828;
 
 RgbImage::RgbImage(int w, int h, std::uint32_t fill)
     : width(w), height(h), rgb(std::size_t(w) * std::size_t(h) * 3) {
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            set(x, y, fill);
+    if (fill == 0) return;
+    for (std::size_t i = 0; i < rgb.size(); i += 3)
+        put(rgb.data() + i, fill);
 }
 
 void RgbImage::set(int x, int y, std::uint32_t c) {
-    std::uint8_t* p = at(x, y);
-    p[0] = std::uint8_t(c >> 16);
-    p[1] = std::uint8_t(c >> 8);
-    p[2] = std::uint8_t(c);
+    put(at(x, y), c);
 }
 
 TokenGrid tokenGrid(const TokenSet& t, int patch) {
@@ -116,63 +119,74 @@ GroupPictures renderGroups(const RgbImage& base, const TokenGrid& g, const Merge
     const i64 n = i64(r.labels.size());
     // -2: outside the tokens; -1: dropped; else the group
     std::vector<i64> label(std::size_t(w) * std::size_t(h));
-    for (int y = 0; y < h; ++y)
+    std::vector<int> cellCol(static_cast<std::size_t>(w));
+    for (int x = 0; x < w; ++x)
+        cellCol[x] = x / g.cell;
+    for (int y = 0; y < h; ++y) {
+        const i64 first = g.tokenAt(0, y);
+        i64* row = label.data() + std::size_t(y) * w;
         for (int x = 0; x < w; ++x) {
-            const i64 i = g.tokenAt(x, y);
-            label[std::size_t(y) * w + x] = i < n ? r.labels[std::size_t(i)] : -2;
+            const i64 i = first + cellCol[x];
+            row[x] = i < n ? r.labels[std::size_t(i)] : -2;
         }
-    auto at = [&](int x, int y) { return label[std::size_t(y) * w + x]; };
+    }
 
     std::vector<double> sum(std::size_t(std::max<i64>(r.k, 0)) * 3, 0.0), cnt(sum.size() / 3);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
-            const i64 l = at(x, y);
+            const i64 l = label[std::size_t(y) * w + x];
             if (l < 0 || l >= r.k) continue;
             const std::uint8_t* p = base.at(x, y);
             for (int ch = 0; ch < 3; ++ch)
                 sum[3 * l + ch] += p[ch];
             cnt[l] += 1;
         }
-    auto meanOf = [&](i64 l) {
+    // per group: its mean colour and its palette colour, once
+    std::vector<std::uint32_t> mean(cnt.size()), colour(cnt.size());
+    for (std::size_t l = 0; l < cnt.size(); ++l) {
         const double c = std::max(1.0, cnt[l]);
         std::uint32_t rgb = 0;
         for (int ch = 0; ch < 3; ++ch)
             rgb = (rgb << 8) | std::uint32_t(std::lround(sum[3 * l + ch] / c));
-        return rgb;
-    };
+        mean[l] = rgb;
+        colour[l] = groupRgb(i64(l));
+    }
 
     GroupPictures out{RgbImage(w, h), RgbImage(w, h), RgbImage(w, h)};
     const int P = px.patch, T = std::max(1, px.tubelet);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const i64 l = at(x, y);
+    const float* merged = r.merged.data();
+    for (int y = 0; y < h; ++y) {
+        const i64* row = label.data() + std::size_t(y) * w;
+        const i64* up = y > 0 ? row - w : nullptr;
+        const i64* down = y + 1 < h ? row + w : nullptr;
+        std::uint8_t* cl = out.clusters.at(0, y);
+        std::uint8_t* gr = out.groups.at(0, y);
+        std::uint8_t* me = out.merged.at(0, y);
+        const int py = y % P;
+        for (int x = 0; x < w; ++x, cl += 3, gr += 3, me += 3) {
+            const i64 l = row[x];
             if (l < 0 || l >= r.k) {
-                out.clusters.set(x, y, kDark);
-                out.groups.set(x, y, kDark);
-                out.merged.set(x, y, kDark);
+                put(cl, kDark);
+                put(gr, kDark);
+                put(me, kDark);
                 continue;
             }
             // a pixel is on its group's edge when a 4-neighbour belongs to another group
-            const bool edge = (x > 0 && at(x - 1, y) != l) || (y > 0 && at(x, y - 1) != l) ||
-                              (x + 1 < w && at(x + 1, y) != l) || (y + 1 < h && at(x, y + 1) != l);
-            const std::uint32_t colour = groupRgb(l), mean = meanOf(l);
-            out.clusters.set(x, y, edge ? colour : mean);
-            out.groups.set(x, y, colour);
+            const bool before = (x > 0 && row[x - 1] != l) || (up && up[x] != l);
+            const bool edge = before || (x + 1 < w && row[x + 1] != l) || (down && down[x] != l);
+            put(cl, edge ? colour[l] : mean[l]);
+            put(gr, colour[l]);
             if (!px.raw) { // the group's mean colour, with its outline
-                const bool outline = (x > 0 && at(x - 1, y) != l) || (y > 0 && at(x, y - 1) != l);
-                out.merged.set(x, y, outline ? kBorder : mean);
+                put(me, before ? kBorder : mean[l]);
                 continue;
             }
-            const int py = y % P, pxl = x % P;
-            std::uint8_t* o = out.merged.at(x, y);
-            for (int ch = 0; ch < 3; ++ch) {
-                const float v =
-                    r.merged[std::size_t(l * r.d + ((ch * T + px.tau) * P + py) * P + pxl)] *
-                        kImageNetStd[ch] +
-                    kImageNetMean[ch];
-                o[ch] = byte(v);
-            }
+            const float* tok = merged + std::size_t(l * r.d);
+            const int pxl = x % P;
+            for (int ch = 0; ch < 3; ++ch)
+                me[ch] = byte(tok[((ch * T + px.tau) * P + py) * P + pxl] * kImageNetStd[ch] +
+                              kImageNetMean[ch]);
         }
+    }
     return out;
 }
 
