@@ -1,6 +1,8 @@
 // Reports: `qmpp report DIR` HTML for image, text, video and sweep folders, checked against the
 // folder it came from (tables, embedded PNGs, figures, checks), a tampered folder reported as
 // not verified, bad folders and unwritable outputs; the studio's PDF of the same document.
+#include "qmpp/diagnostics.h"
+#include "qmpp/engine.h"
 #include "qmpp/htmlreport.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
@@ -87,6 +89,71 @@ class TstReport : public QObject {
     // negative, one value, crossing zero, reversed), the ticks are round: multiples of a step
     // of 1, 2 or 5 times a power of ten, covering the data, 3 to 8 of them, with labels that
     // are short, distinct and never "-0".
+    // Method diagnostics: Spearman's rho on series with known answers (ties, reversal,
+    // constant), the noise-decided share and the degenerate mask on hand-made results, and on
+    // the pipeline: a cold mask is degenerate and a warm one is not, constant uniforms leave
+    // nothing to the noise, and a saliency made to follow position is reported.
+    void diagnosticsFindWhatTheyClaim() {
+        using V = std::vector<double>;
+        QCOMPARE(qmpp::spearman({1, 2, 3, 4, 5}, {2, 4, 6, 8, 10}), 1.0);
+        QCOMPARE(qmpp::spearman({1, 2, 3, 4, 5}, {9, 7, 5, 3, 1}), -1.0);
+        QVERIFY(std::isnan(qmpp::spearman({1, 1, 1, 1}, {1, 2, 3, 4})));
+        QVERIFY(std::isnan(qmpp::spearman({1, 2}, {1, 2})));
+        // ties share their mean rank: ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4)
+        QVERIFY(std::abs(qmpp::spearman(V{1, 2, 2, 3}, V{1, 2, 3, 4}) -
+                         4.5 / std::sqrt(4.5 * 5.0)) < 1e-12);
+
+        qmpp::MergeResult r;
+        r.saliency = {0.9f, 0.8f, 0.1f, 0.2f};
+        r.pi = {0.97f, 0.01f, 0.01f, 0.01f};
+        r.foreground = {0, 2}; // F0 = {0, 1}: token 2 is the noise's choice
+        r.k = 2;
+        qmpp::MethodDiagnostics d = qmpp::diagnose(r, 0.01);
+        QVERIFY(d.hasMask && d.piDegenerate);
+        QVERIFY(std::abs(d.piMax - 0.97) < 1e-6);
+        QVERIFY(std::abs(d.piEffective - 1.0 / (0.97 * 0.97 + 3 * 1e-4)) < 1e-3);
+        QCOMPARE(d.noiseDecided, 0.5);
+        QCOMPARE(d.massAtEpsilon, 0.0); // m_i = 0.01 s_i + 0.99 eps: 1-9 % above eps
+        QCOMPARE(qmpp::diagnosticWarnings(d, 0.1).size(), std::size_t(3)); // and rho = -0.8
+        r.pi = {0.25f, 0.25f, 0.25f, 0.25f};
+        r.foreground = {0, 1};
+        d = qmpp::diagnose(r, 0.01);
+        QVERIFY(!d.piDegenerate);
+        QCOMPARE(d.noiseDecided, 0.0);
+        QCOMPARE(d.piEffective, 4.0);
+        r.pi.clear(); // a baseline: no mask, only the position correlation
+        d = qmpp::diagnose(r, 0.01);
+        QVERIFY(!d.hasMask);
+        QCOMPARE(d.positionRankCorrelation, -0.8);
+
+        const qmpp::i64 n = 300, dim = 48;
+        const qmpp::TokenSet t = qmpp::test::tokenSet(qmpp::test::randomTokens(n, dim, 5), n, dim);
+        qmpp::MergeParams p;
+        p.backend = qmpp::BackendKind::Cpu;
+        p.temperature = 0.01;
+        d = qmpp::diagnose(qmpp::MergeSession().run(t, p), p.epsilon);
+        QVERIFY2(d.piDegenerate && d.massAtEpsilon > 0.9, qPrintable(QString::number(d.piMax)));
+        p.temperature = 5;
+        d = qmpp::diagnose(qmpp::MergeSession().run(t, p), p.epsilon);
+        QVERIFY2(!d.piDegenerate && d.piEffective > 100, qPrintable(QString::number(d.piMax)));
+        QVERIFY(d.noiseDecided > 0.2); // the seed's noise is large next to s in [0, 1]
+        p.uniforms.assign(std::size_t(n), 0.5f);
+        d = qmpp::diagnose(qmpp::MergeSession().run(t, p), p.epsilon);
+        QCOMPARE(d.noiseDecided, 0.0);
+        QVERIFY(std::abs(d.positionRankCorrelation) < 0.3); // random tokens: no order
+
+        // the bundled language model's attention: saliency falls along the sequence
+        p.uniforms.clear();
+        qmpp::InputOptions withMaps;
+        withMaps.attention = QMPP_SAMPLES "/psalm23.safetensors";
+        const qmpp::LoadedInput psalm =
+            qmpp::loadInput(QMPP_SAMPLES "/psalm23.safetensors", withMaps);
+        d = qmpp::diagnose(qmpp::MergeSession().run(psalm.items.front(), p), p.epsilon);
+        QVERIFY2(d.positionRankCorrelation < -0.5,
+                 qPrintable(QString::number(d.positionRankCorrelation)));
+        QVERIFY(!qmpp::diagnosticWarnings(d, p.temperature).empty());
+    }
+
     void ticksAreRound() {
         const std::vector<std::pair<double, double>> ranges = {
             {0, 1},     {-0.06, 1.04}, {0.76, 0.78},  {1e-6, 3e-6},   {0, 1234567},

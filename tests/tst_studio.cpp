@@ -1192,6 +1192,41 @@ class TestStudio : public QObject {
         QSettings().clear();
     }
 
+    // Diagnostics of the method, where the user looks: the Parameters dock warns that the
+    // mask is degenerate at the default tau on the sample photo and stops once tau is raised;
+    // the Metrics table carries the same figures; the psalm's saliency follows position.
+    void methodDiagnosticsAreShown() {
+        QSettings().clear();
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        auto warned = [&](const QString& what) {
+            for (const auto& line : w.paramsPanel()->diagnosticWarnings())
+                if (line.contains(what)) return true;
+            return false;
+        };
+        QVERIFY2(warned("degenerate"), qPrintable(w.paramsPanel()->diagnosticsText()));
+        QVERIFY(w.paramsPanel()->diagnosticsText().contains("noise chose"));
+        QVERIFY(w.paramsPanel()->diagnosticsText().contains("π is degenerate: raise τ"));
+        const MetricsModel* m = w.plots()->metricsModel();
+        QStringList rows;
+        for (int i = 0; i < m->rowCount({}); ++i)
+            rows << m->data(m->index(i, 0), Qt::DisplayRole).toString();
+        for (const char* name : {"pi max", "pi effective tokens", "noise-decided share of F",
+                                 "saliency vs position (Spearman)"})
+            QVERIFY2(rows.contains(name), name);
+        ready.clear();
+        w.paramsPanel()->temperature()->setValue(3.0);
+        QVERIFY(ready.wait(20000));
+        QVERIFY2(!warned("degenerate"), qPrintable(w.paramsPanel()->diagnosticsText()));
+        ready.clear();
+        QVERIFY(w.openFile(QMPP_SAMPLES "/psalm23.safetensors", true));
+        QVERIFY(ready.wait(20000));
+        QVERIFY2(warned("position"), qPrintable(w.paramsPanel()->diagnosticsText()));
+        QSettings().clear();
+    }
+
     // Bug: "running…" stayed in the status bar after a failed run.
     void runningClearsAfterAFailure() {
         MainWindow w;

@@ -1,5 +1,7 @@
 #include "metricsmodel.h"
 
+#include "qmpp/diagnostics.h"
+
 namespace studio {
 
 void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
@@ -28,6 +30,18 @@ void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
         add("loss ar (forward + backward)", r.losses.ar, tr("bidirectional AR-alignment loss"));
         add("loss fidelity", r.losses.fidelity, tr("the seed's fidelity loss (almost always 0)"));
         add("loss total", r.losses.total, tr("α·L_AR + L_fid"));
+        const qmpp::MethodDiagnostics d = qmpp::diagnose(r, out->params.epsilon);
+        if (d.hasMask) {
+            add("pi max", d.piMax, tr("the largest Gumbel-softmax mask value"));
+            add("pi effective tokens", d.piEffective,
+                tr("1 / Σπ²: how many tokens share the mask"));
+            add("mass at epsilon", d.massAtEpsilon,
+                tr("share of tokens whose mass is within 1 % of ε"));
+            add("noise-decided share of F", d.noiseDecided,
+                tr("share of the hard foreground that changes with the Gumbel noise off"));
+        }
+        add("saliency vs position (Spearman)", d.positionRankCorrelation,
+            tr("rank correlation of saliency with the token index"));
         add("refine rounds", r.refineRounds, {});
         add("backend", QString::fromStdString(r.backend + " · " + r.precision),
             QString::fromStdString(r.device));

@@ -143,6 +143,13 @@ ParamsPanel::ParamsPanel(QWidget* parent) : QWidget(parent) {
     m_precision->addItem(tr("FP16"), int(qmpp::Precision::FP16));
     form->addRow(tr("Precision"), m_precision);
 
+    // what the method did with this input, from the last result (qmpp/diagnostics.h)
+    m_diagnostics = new QLabel(this);
+    m_diagnostics->setWordWrap(true);
+    m_diagnostics->setTextFormat(Qt::RichText);
+    m_diagnostics->setObjectName(QStringLiteral("diagnostics"));
+    form->addRow(m_diagnostics);
+
     setParams(qmpp::MergeParams{});
     connect(m_budget, &SliderSpin::valueChanged, this, [this] {
         budgetToK();
@@ -251,6 +258,39 @@ void ParamsPanel::setFidelity(bool ok, double retention) {
                            : tr("✘ %1").arg(retention, 0, 'f', 3));
     m_fidelity->setStyleSheet(ok ? "color: #2e9d46; font-weight: bold"
                                  : "color: #d04030; font-weight: bold");
+}
+
+void ParamsPanel::setDiagnostics(const qmpp::MethodDiagnostics& d, double tau) {
+    // short lines here; the report's full sentences in the tooltip
+    QStringList facts, notes;
+    if (d.hasMask) {
+        facts << tr("π max %1 over %2 tokens").arg(d.piMax, 0, 'f', 2).arg(d.piEffective, 0, 'f', 1)
+              << tr("noise chose %1 % of F").arg(100.0 * d.noiseDecided, 0, 'f', 0);
+        if (d.piDegenerate) notes << tr("π is degenerate: raise τ");
+        if (d.noiseDecided >= 0.25) notes << tr("F is mostly noise");
+    }
+    if (std::isfinite(d.positionRankCorrelation)) {
+        facts << tr("ρ(s, position) %1").arg(d.positionRankCorrelation, 0, 'f', 2);
+        if (std::abs(d.positionRankCorrelation) >= 0.5) notes << tr("saliency follows position");
+    }
+    QString html = QStringLiteral("<span style='color:palette(mid)'>%1</span>")
+                       .arg(facts.join(QStringLiteral(" · ")).toHtmlEscaped());
+    if (!notes.isEmpty())
+        html += QStringLiteral("<br><span style='color:#b06000'>⚠ %1</span>")
+                    .arg(notes.join(QStringLiteral(" · ")).toHtmlEscaped());
+    m_diagnostics->setText(html);
+    m_warnings.clear();
+    for (const auto& w : qmpp::diagnosticWarnings(d, tau))
+        m_warnings << QString::fromStdString(w);
+    m_diagnostics->setToolTip(
+        (m_warnings.isEmpty() ? QString() : m_warnings.join(QStringLiteral("\n")) + "\n\n") +
+        tr("π max and the tokens it spreads over (1/Σπ²): how concentrated the mask is.\n"
+           "Noise chose: the share of the hard foreground F that changes with the noise off.\n"
+           "ρ: Spearman correlation of saliency with the token index."));
+}
+
+QString ParamsPanel::diagnosticsText() const {
+    return m_diagnostics->text();
 }
 
 void ParamsPanel::setGpu(bool available, const QString& why) {

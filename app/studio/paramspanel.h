@@ -1,8 +1,10 @@
 // The parameters dock: sliders and spin boxes kept in sync, emitting paramsChanged().
 #pragma once
 
+#include "qmpp/diagnostics.h"
 #include "qmpp/types.h"
 
+#include <QStringList>
 #include <QWidget>
 #include <functional>
 
@@ -53,6 +55,10 @@ class ParamsPanel : public QWidget {
     int patch() const;
     void setPatch(int p);
     void setFidelity(bool ok, double retention);
+    // The last result's method diagnostics, with a warning line for each finding.
+    void setDiagnostics(const qmpp::MethodDiagnostics& d, double tau);
+    QStringList diagnosticWarnings() const { return m_warnings; }
+    QString diagnosticsText() const;
     // GPU entries enabled only with a usable device; `why` becomes their tooltip otherwise.
     void setGpu(bool available, const QString& why);
 
@@ -84,6 +90,8 @@ class ParamsPanel : public QWidget {
     QDoubleSpinBox *m_eps, *m_alpha;
     QComboBox *m_method, *m_cluster, *m_backend, *m_precision;
     QLabel* m_fidelity;
+    QLabel* m_diagnostics;
+    QStringList m_warnings;
 };
 
 } // namespace studio
