@@ -7,6 +7,7 @@
 #include "metricsmodel.h"
 #include "plotstyle.h"
 #include "qmpp/overlay.h"
+#include "qmpp/views.h"
 #include "runner.h"
 #include "textformat.h"
 
@@ -1224,6 +1225,67 @@ class TestStudio : public QObject {
         QVERIFY(w.openFile(QMPP_SAMPLES "/psalm23.safetensors", true));
         QVERIFY(ready.wait(20000));
         QVERIFY2(warned("position"), qPrintable(w.paramsPanel()->diagnosticsText()));
+        QSettings().clear();
+    }
+
+    // A/B snapshots: pin a result, change a setting, and see which tokens changed group (the
+    // canvas overlay) and the metric deltas; back at the pinned setting nothing changed; a new
+    // input clears the pin. groupChange itself on hand-made labellings.
+    void pinComparesLaterResults() {
+        QCOMPARE(qmpp::groupChange({0, 0, 1, 1}, {5, 5, 7, 7}), (std::vector<float>{0, 0, 0, 0}));
+        const std::vector<float> c = qmpp::groupChange({0, 0, 0, 1}, {0, 0, 1, 1});
+        QCOMPARE(c[0], 1.0f - 2.0f / 3.0f); // {0,1,2} vs {0,1}
+        QCOMPARE(c[2], 1.0f - 1.0f / 4.0f); // {0,1,2} vs {2,3}: only itself
+        QCOMPARE(c[3], 1.0f - 1.0f / 2.0f); // {3} vs {2,3}
+        QCOMPARE(qmpp::groupChange({-1, 0}, {-1, -1}), (std::vector<float>{0, 1}));
+        QVERIFY_THROWS_EXCEPTION(qmpp::UsageError, qmpp::groupChange({0}, {0, 1}));
+
+        QSettings().clear();
+        MainWindow w;
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        QVERIFY(!w.pins()->pinned());
+        w.pinLastResult();
+        QVERIFY(w.pins()->pinned());
+        QCOMPARE(w.pins()->changedShare(), 0.0); // the pin against itself
+        const long long k0 = w.lastOutput()->result.k;
+        ready.clear();
+        w.paramsPanel()->budget()->setValue(30);
+        QVERIFY(ready.wait(20000));
+        const long long k1 = w.lastOutput()->result.k;
+        QVERIFY(k1 != k0);
+        QVERIFY(w.pins()->changedShare() > 0.1);
+        QVERIFY2(w.pins()->text().contains(QStringLiteral("K %1 → %2").arg(k0).arg(k1)),
+                 qPrintable(w.pins()->text()));
+        QVERIFY(w.pins()->text().contains("recon. error"));
+        const auto& change = w.pins()->change();
+        QCOMPARE(qsizetype(change.size()), qsizetype(w.lastOutput()->result.n));
+        // the overlay is on the canvas: the picture gains red where tokens changed group
+        const QImage without = w.canvas()->render();
+        w.canvas()->setOverlay(Overlay::Changed, true);
+        const QImage with = w.canvas()->render();
+        QCOMPARE(with.size(), without.size());
+        qint64 redder = 0;
+        for (int y = 0; y < with.height(); y += 4)
+            for (int x = 0; x < with.width(); x += 4)
+                redder += qRed(with.pixel(x, y)) > qRed(without.pixel(x, y)) + 20;
+        QVERIFY2(redder > 50, qPrintable(QString::number(redder)));
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            w.resize(1280, 800);
+            w.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&w));
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/pinned.png");
+        }
+        ready.clear();
+        w.paramsPanel()->budget()->setValue(20);
+        QVERIFY(ready.wait(20000));
+        QCOMPARE(w.lastOutput()->result.k, k0);
+        QCOMPARE(w.pins()->changedShare(), 0.0); // the same setting: the same groups
+        ready.clear();
+        QVERIFY(w.openFile(QMPP_SAMPLES "/psalm23.safetensors", true));
+        QVERIFY(ready.wait(20000));
+        QVERIFY(!w.pins()->pinned());
         QSettings().clear();
     }
 

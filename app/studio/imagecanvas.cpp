@@ -122,6 +122,11 @@ QString ImageCanvas::describe(long long i) const {
     return s;
 }
 
+void ImageCanvas::setChanged(const QImage& perToken) {
+    m_changed = perToken;
+    update();
+}
+
 void ImageCanvas::paintScene(QPainter& p) const {
     if (m_base.isNull()) return;
     const QRectF img(0, 0, m_base.width(), m_base.height());
@@ -140,6 +145,7 @@ void ImageCanvas::paintScene(QPainter& p) const {
     layer(Overlay::Groups, m_out->groups);
     layer(Overlay::Saliency, m_out->saliency);
     layer(Overlay::Mask, m_out->mask);
+    layer(Overlay::Changed, m_changed);
     const auto& r = m_out->result;
     const double cell = m_grid.cell;
     if (m_on[int(Overlay::Grid)]) {

@@ -9,7 +9,7 @@
 
 namespace studio {
 
-enum class Overlay { Saliency, Mask, Foreground, Clusters, Merged, Groups, Grid };
+enum class Overlay { Saliency, Mask, Foreground, Clusters, Merged, Groups, Grid, Changed };
 
 class ImageCanvas : public QWidget {
     Q_OBJECT
@@ -20,6 +20,8 @@ class ImageCanvas : public QWidget {
     // The next frame of the same video: zoom, pan and the last overlays stay until its result.
     void setFrame(const StudioInput& input);
     void setOutput(std::shared_ptr<const RunOutput> out);
+    // The "changed since the pin" map (one pixel per token; null: none).
+    void setChanged(const QImage& perToken);
     void setOverlay(Overlay o, bool on);
     bool overlay(Overlay o) const;
     void setOpacity(Overlay o, double opacity);
@@ -60,8 +62,9 @@ class ImageCanvas : public QWidget {
     Grid m_grid;
     QImage m_base;
     std::shared_ptr<const RunOutput> m_out;
-    bool m_on[7] = {true, false, true, false, false, false, false};
-    double m_opacity[7] = {0.6, 0.6, 1.0, 1.0, 1.0, 0.5, 0.4};
+    QImage m_changed;
+    bool m_on[8] = {true, false, true, false, false, false, false, false};
+    double m_opacity[8] = {0.6, 0.6, 1.0, 1.0, 1.0, 0.5, 0.4, 0.7};
     double m_zoom = 1.0;
     QPointF m_offset;
     bool m_fit = true;

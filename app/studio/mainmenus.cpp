@@ -85,11 +85,24 @@ void MainWindow::buildMenus() {
     m_profile = run->addAction(tr("&Profile (GPU variants, or the CPU per stage)"), this,
                                &MainWindow::profile);
     tools->addAction(m_profile);
+    run->addSeparator();
+    run->addAction(tr("&Pin this result as A (compare later runs with it)"),
+                   QKeySequence(tr("Ctrl+P")), this, [this] {
+                       pinLastResult();
+                       if (m_pins->pinned()) m_canvas->setOverlay(Overlay::Changed, true);
+                   });
+    auto* unpin = run->addAction(tr("&Clear the pin"), this, [this] { m_pins->clear(); });
+    unpin->setEnabled(false);
+    connect(m_pins, &PinController::pinChanged, unpin, &QAction::setEnabled);
     QMenu* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : findChildren<QDockWidget*>())
         view->addAction(d->toggleViewAction());
     tools->addAction(view->addAction(tr("&Fit to window"), QKeySequence(tr("Ctrl+0")), m_canvas,
                                      &ImageCanvas::fitToWindow));
+}
+
+void MainWindow::pinLastResult() {
+    m_pins->pin(m_runner.input(), m_last);
 }
 
 } // namespace studio

@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "exports.h"
+#include "pincontroller.h"
 #include "textformat.h"
 
 #include "qmpp/bench.h"
@@ -42,6 +43,10 @@ MainWindow::MainWindow(QWidget* parent)
     m_error->setStyleSheet("color: #d04030");
     m_jobBar = new JobBar(&m_jobs, this);
     statusBar()->addWidget(m_status);
+    auto* pinStatus = new QLabel(this);
+    pinStatus->setStyleSheet("color: #1060a0");
+    m_pins = new PinController(m_canvas, pinStatus, this);
+    statusBar()->addWidget(pinStatus);
     statusBar()->addWidget(m_error, 1);
     statusBar()->addPermanentWidget(m_hover);
     statusBar()->addPermanentWidget(m_jobBar);
@@ -217,7 +222,8 @@ void MainWindow::becameCurrent(const QString& path) {
 }
 
 void MainWindow::setInputEverywhere(StudioInput in) {
-    m_hover->clear(); // nothing of the last input's hover or selection carries over
+    m_hover->clear(); // nothing of the last input's hover, selection or pin carries over
+    m_pins->clear();
     const bool embeddings = !in.isImage() && !in.isVideo();
     m_attach->setEnabled(embeddings);
     m_attach->setToolTip(embeddings ? QString()
@@ -318,6 +324,7 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
                           .arg(formatDuration(out->wallMs)));
     if (!r.notes.empty()) m_status->setToolTip(QString::fromStdString(r.notes.front()));
     if (m_runner.input().isVideo()) m_video->onResult(m_runner.input(), r);
+    m_pins->onResult(m_runner.input(), out);
 }
 
 void MainWindow::onFailed(const QString& message) {

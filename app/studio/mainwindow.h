@@ -9,6 +9,7 @@
 #include "keydialog.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
+#include "pincontroller.h"
 #include "plotspanel.h"
 #include "profilerpage.h"
 #include "runner.h"
@@ -76,6 +77,9 @@ class MainWindow : public QMainWindow {
     // Merges the open input again with the current parameters (debounced unless `now`).
     void rerun(bool now = false);
     JobBar* jobBar() const { return m_jobBar; }
+    // A/B: pin the last result; later results of the same input are compared with it.
+    PinController* pins() const { return m_pins; }
+    void pinLastResult();
     TimelinePanel* timeline() const { return m_timeline; }
     VideoSource* videoSource() const { return m_video->source(); }
 
@@ -124,6 +128,7 @@ class MainWindow : public QMainWindow {
     MergeRunner m_runner;
     InputController* m_inputs;
     VideoController* m_video = nullptr;
+    PinController* m_pins = nullptr;
     JobBar* m_jobBar = nullptr;
     QTabWidget* m_pages = nullptr;
     ImageCanvas* m_canvas = nullptr;

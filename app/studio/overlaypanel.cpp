@@ -25,7 +25,8 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
         {Overlay::Clusters, tr("Clusters (mean colour + edges)")},
         {Overlay::Groups, tr("Cluster assignment colours")},
         {Overlay::Merged, tr("Merged-token map")},
-        {Overlay::Grid, tr("Patch grid")}};
+        {Overlay::Grid, tr("Patch grid")},
+        {Overlay::Changed, tr("Changed group since the pin")}};
     int row = 0;
     for (const auto& [o, name] : items) {
         auto* cb = new QCheckBox(name, box);
@@ -36,6 +37,7 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
         op->setValue(o == Overlay::Saliency || o == Overlay::Mask ? 60
                      : o == Overlay::Groups                       ? 50
                      : o == Overlay::Grid                         ? 40
+                     : o == Overlay::Changed                      ? 70
                                                                   : 100);
         op->setToolTip(tr("Opacity"));
         op->setMinimumWidth(80);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 namespace qmpp {
@@ -203,6 +204,39 @@ std::uint32_t groupRgb(i64 group) {
     const double rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
     auto byte = [](double c) { return std::uint32_t(std::lround(std::clamp(c, 0.0, 1.0) * 255)); };
     return byte(rgb[i][0]) << 16 | byte(rgb[i][1]) << 8 | byte(rgb[i][2]);
+}
+
+std::vector<float> groupChange(const std::vector<i64>& a, const std::vector<i64>& b) {
+    if (a.size() != b.size()) throw UsageError("groupChange: labellings of different lengths");
+    const std::size_t n = a.size();
+    // members of each group, in token order
+    auto members = [n](const std::vector<i64>& l) {
+        std::map<i64, std::vector<i64>> g;
+        for (std::size_t i = 0; i < n; ++i)
+            if (l[i] >= 0) g[l[i]].push_back(i64(i));
+        return g;
+    };
+    const auto ga = members(a), gb = members(b);
+    std::map<std::pair<i64, i64>, float> done; // (group in a, group in b) -> change
+    std::vector<float> out(n, 0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (a[i] < 0 || b[i] < 0) {
+            out[i] = (a[i] < 0) == (b[i] < 0) ? 0.0f : 1.0f;
+            continue;
+        }
+        const auto key = std::make_pair(a[i], b[i]);
+        if (auto it = done.find(key); it != done.end()) {
+            out[i] = it->second;
+            continue;
+        }
+        const auto& x = ga.at(a[i]);
+        const auto& y = gb.at(b[i]);
+        std::vector<i64> both;
+        std::set_intersection(x.begin(), x.end(), y.begin(), y.end(), std::back_inserter(both));
+        const double jaccard = double(both.size()) / double(x.size() + y.size() - both.size());
+        out[i] = done[key] = float(1.0 - jaccard);
+    }
+    return out;
 }
 
 std::string spanText(const std::vector<std::string>& tokens, const TextSpan& s) {

@@ -64,6 +64,11 @@ struct TextGroup {
 };
 std::vector<TextGroup> textGroups(const std::vector<std::string>& tokens,
                                   const std::vector<i64>& labels, i64 k);
+// How much each token's group changed between two labellings of the same tokens: 1 − the
+// Jaccard index of its group in `a` and in `b` (0: the same members, 1: none shared). A token
+// dropped (-1) in both is unchanged; dropped in one only, changed.
+std::vector<float> groupChange(const std::vector<i64>& a, const std::vector<i64>& b);
+
 std::string spanText(const std::vector<std::string>& tokens, const TextSpan& s);
 
 } // namespace qmpp
