@@ -43,6 +43,7 @@
 #include <cmath>
 #include <qcustomplot.h>
 #include <set>
+#include <sys/stat.h>
 
 using namespace studio;
 
@@ -1286,6 +1287,83 @@ class TestStudio : public QObject {
         QVERIFY(w.openFile(QMPP_SAMPLES "/psalm23.safetensors", true));
         QVERIFY(ready.wait(20000));
         QVERIFY(!w.pins()->pinned());
+        QSettings().clear();
+    }
+
+    // Project files: the whole view (input options, parameters, overlays, page, pin) saved
+    // and reopened in a fresh window gives the same merge, bit for bit, and the same pin; a
+    // class of bad project files is refused with a message naming the file, without a hang.
+    void projectSavesAndReopensTheWholeView() {
+        QSettings().clear();
+        MainWindow a;
+        QSignalSpy readyA(a.runner(), &MergeRunner::resultReady);
+        QVERIFY(a.openSample());
+        QVERIFY(readyA.wait(20000));
+        a.paramsPanel()->temperature()->setValue(0.5);
+        QVERIFY(readyA.wait(20000));
+        a.pinLastResult();
+        readyA.clear();
+        a.paramsPanel()->budget()->setValue(30);
+        QVERIFY(readyA.wait(20000));
+        a.canvas()->setOverlay(Overlay::Clusters, true);
+        a.canvas()->setOverlay(Overlay::Saliency, false);
+        a.canvas()->setOpacity(Overlay::Clusters, 0.35);
+        const QString file = m_dir.filePath("view.qmpp");
+        QString error;
+        QVERIFY2(a.saveProject(file, &error), qPrintable(error));
+
+        QSettings().clear();
+        MainWindow b;
+        QSignalSpy readyB(b.runner(), &MergeRunner::resultReady);
+        QVERIFY(b.openFile(file, true)); // a .qmpp opens as a project
+        while (readyB.size() < 2)        // the pinned setting, then the project's own
+            QVERIFY(readyB.wait(20000));
+        QCOMPARE(b.paramsPanel()->params().budget, 0.3);
+        QCOMPARE(b.paramsPanel()->params().temperature, 0.5);
+        QCOMPARE(b.lastOutput()->result.k, a.lastOutput()->result.k);
+        QCOMPARE(b.lastOutput()->result.labels, a.lastOutput()->result.labels);
+        QCOMPARE(b.lastOutput()->result.merged, a.lastOutput()->result.merged);
+        QVERIFY(b.canvas()->overlay(Overlay::Clusters) && !b.canvas()->overlay(Overlay::Saliency));
+        QCOMPARE(b.canvas()->opacity(Overlay::Clusters), 0.35);
+        QVERIFY(b.pins()->pinned());
+        QCOMPARE(b.pins()->pinnedOutput()->params.budget, 0.2);
+        QCOMPARE(b.pins()->changedShare(), a.pins()->changedShare());
+        QCOMPARE(b.pins()->text(), a.pins()->text());
+
+        // bad project files: each refused, naming the file
+        QFile good(file);
+        QVERIFY(good.open(QIODevice::ReadOnly));
+        const QByteArray text = good.readAll();
+        const QByteArray sample = QFileInfo(a.runner()->input().path).absoluteFilePath().toUtf8();
+        const std::vector<std::pair<QByteArray, QString>> bad = {
+            {"{\"format\": ", "not JSON"},
+            {"[1, 2]", "not a QuickMerge++ Studio project"},
+            {QByteArray(text).replace("\"version\": 1", "\"version\": 2"), "version 2"},
+            {QByteArray(text).replace("\"temperature\"", "\"temp\""),
+             "no \"temperature\" in params"},
+            {QByteArray(text).replace("\"quickmerge\"", "\"magic\""), "unknown \"magic\""},
+            {QByteArray(text).replace("\"seed\": 0", "\"seed\": -3"), "seed is negative"},
+            {QByteArray(text).replace("\"seed\": 0", "\"seed\": \"0\""), "not a whole number"},
+            {QByteArray(text).replace(sample, "/nonexistent/cat.png"), "is not there"},
+        };
+        int i = 0;
+        for (const auto& [content, expected] : bad) {
+            const QString path = m_dir.filePath(QStringLiteral("bad%1.qmpp").arg(i++));
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(content);
+            f.close();
+            QVERIFY2(!b.openProject(path, true), qPrintable(path));
+            QVERIFY2(b.lastError().contains(path) && b.lastError().contains(expected),
+                     qPrintable(b.lastError()));
+        }
+        const QString fifo = m_dir.filePath("fifo.qmpp");
+        QCOMPARE(::mkfifo(fifo.toLocal8Bit().constData(), 0600), 0);
+        QVERIFY(!b.openProject(fifo, true));
+        QVERIFY(b.lastError().contains("not a regular file"));
+        QVERIFY(!b.openProject(m_dir.path(), true)); // a folder
+        QVERIFY(!a.saveProject("/proc/self/x.qmpp", &error));
+        QVERIFY(error.contains("/proc/self/x.qmpp"));
         QSettings().clear();
     }
 

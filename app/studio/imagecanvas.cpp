@@ -61,8 +61,10 @@ bool ImageCanvas::overlay(Overlay o) const {
     return m_on[int(o)];
 }
 void ImageCanvas::setOpacity(Overlay o, double opacity) {
+    if (m_opacity[int(o)] == opacity) return;
     m_opacity[int(o)] = opacity;
     update();
+    emit opacityChanged(o, opacity);
 }
 
 void ImageCanvas::fitToWindow() {

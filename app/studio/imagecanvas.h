@@ -24,7 +24,9 @@ class ImageCanvas : public QWidget {
     void setChanged(const QImage& perToken);
     void setOverlay(Overlay o, bool on);
     bool overlay(Overlay o) const;
-    void setOpacity(Overlay o, double opacity);
+    void setOpacity(Overlay o, double opacity); // emits opacityChanged when it changes
+    double opacity(Overlay o) const { return m_opacity[int(o)]; }
+    static constexpr int kOverlays = 8;
     double zoom() const { return m_zoom; }
     QPointF offset() const { return m_offset; }
     // Zoom and pan set from outside (synchronized canvases); emits nothing.
@@ -43,6 +45,7 @@ class ImageCanvas : public QWidget {
     void tokenHovered(long long token, const QString& text);
     void groupSelected(long long group);
     void overlayToggled(studio::Overlay o, bool on);
+    void opacityChanged(studio::Overlay o, double opacity);
     // The user zoomed (wheel) or panned (drag).
     void viewChanged(double zoom, QPointF offset);
 
@@ -63,8 +66,8 @@ class ImageCanvas : public QWidget {
     QImage m_base;
     std::shared_ptr<const RunOutput> m_out;
     QImage m_changed;
-    bool m_on[8] = {true, false, true, false, false, false, false, false};
-    double m_opacity[8] = {0.6, 0.6, 1.0, 1.0, 1.0, 0.5, 0.4, 0.7};
+    bool m_on[kOverlays] = {true, false, true, false, false, false, false, false};
+    double m_opacity[kOverlays] = {0.6, 0.6, 1.0, 1.0, 1.0, 0.5, 0.4, 0.7};
     double m_zoom = 1.0;
     QPointF m_offset;
     bool m_fit = true;

@@ -71,6 +71,7 @@ void MainWindow::buildMenus() {
         saveFigureDialog(this, tr("canvas"), nullptr, &shown);
     });
     file->addSeparator();
+    file->addAction(tr("Save &project…"), QKeySequence::Save, this, &MainWindow::saveProjectDialog);
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* edit = menuBar()->addMenu(tr("&Edit"));
     edit->addAction(tr("Copy as &CLI command"), QKeySequence(tr("Ctrl+Shift+C")), this, [this] {

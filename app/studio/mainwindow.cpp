@@ -181,6 +181,7 @@ bool MainWindow::fail(const QString& title, const QString& msg, bool quiet) {
 }
 
 bool MainWindow::openFile(const QString& path, bool quiet) {
+    if (path.endsWith(QLatin1String(".qmpp"), Qt::CaseInsensitive)) return openProject(path, quiet);
     if (qmpp::inputKind(path.toStdString()) == qmpp::InputKind::Video)
         return m_video->open(path, quiet, 1, 0);
     return m_inputs->prepare(path, m_params->patch(), quiet) && loadFile(path, quiet);
@@ -346,11 +347,11 @@ void MainWindow::showError(const QString& text) {
 }
 
 void MainWindow::openDialog() {
-    const QString f =
-        QFileDialog::getOpenFileName(this, tr("Open"), QString(),
-                                     tr("Images, videos and embeddings (*.png *.jpg *.jpeg *.bmp "
-                                        "*.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
-                                        "*.webm *.npy *.safetensors);;All files (*)"));
+    const QString f = QFileDialog::getOpenFileName(
+        this, tr("Open"), QString(),
+        tr("Images, videos, embeddings and projects (*.png *.jpg *.jpeg *.bmp "
+           "*.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
+           "*.webm *.npy *.safetensors *.qmpp);;All files (*)"));
     if (!f.isEmpty()) openFile(f);
 }
 

@@ -77,6 +77,12 @@ class MainWindow : public QMainWindow {
     // Merges the open input again with the current parameters (debounced unless `now`).
     void rerun(bool now = false);
     JobBar* jobBar() const { return m_jobBar; }
+    // Project files (.qmpp, JSON; project.h): the input and its options, the parameters, the
+    // overlays, the page and the pin. Opening one reruns the pinned setting first, then the
+    // project's own. False with a message naming the file on failure.
+    bool saveProject(const QString& path, QString* error);
+    bool openProject(const QString& path, bool quiet = false);
+    void saveProjectDialog();
     // A/B: pin the last result; later results of the same input are compared with it.
     PinController* pins() const { return m_pins; }
     void pinLastResult();

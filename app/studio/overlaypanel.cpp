@@ -8,6 +8,8 @@
 #include <QSlider>
 #include <QVBoxLayout>
 
+#include <cmath>
+
 namespace studio {
 
 OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(parent) {
@@ -52,6 +54,11 @@ OverlayPanel::OverlayPanel(ImageCanvas* canvas, QWidget* parent) : QWidget(paren
         });
         connect(op, &QSlider::valueChanged, canvas,
                 [canvas, o = o](int val) { canvas->setOpacity(o, val / 100.0); });
+        connect(canvas, &ImageCanvas::opacityChanged, op, [op, o = o](Overlay which, double v) {
+            if (which != o) return; // set elsewhere (a project file)
+            const QSignalBlocker quiet(op);
+            op->setValue(int(std::lround(v * 100)));
+        });
     }
     v->addWidget(box);
     auto* fit = new QPushButton(tr("Fit to window"), this);

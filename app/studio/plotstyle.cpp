@@ -53,8 +53,10 @@ void replotWhenShown(QCustomPlot* p) {
         return;
     }
     p->setProperty(ReplotOnShow::kStale, true);
-    if (!p->findChild<ReplotOnShow*>(QString(), Qt::FindDirectChildrenOnly))
+    if (!p->property("qmppReplotFilter").toBool()) { // once per plot
+        p->setProperty("qmppReplotFilter", true);
         p->installEventFilter(new ReplotOnShow(p));
+    }
 }
 
 QCustomPlot* makePlot(QWidget* parent) {
