@@ -6,8 +6,7 @@
 #include <QFileInfo>
 #include <QSaveFile>
 
-#include <algorithm>
-#include <cmath>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
@@ -15,6 +14,7 @@ namespace studio {
 
 namespace {
 
+// the page tabs, in order
 const char* const kPageNames[] = {"canvas", "tokens", "compare", "profiler"};
 
 } // namespace
@@ -34,15 +34,11 @@ bool MainWindow::saveProject(const QString& path, QString* error) {
     s.options.patch = m_params->patch();
     s.params = m_params->params();
     // K as the budget gives it: the project keeps the budget (it then fits another N)
-    const long long n = m_params->tokenCount();
-    if (s.params.k ==
-        std::max<long long>(1, (long long)std::floor(s.params.budget * double(n) + 1e-9)))
-        s.params.k = 0;
+    if (m_params->kFollowsBudget()) s.params.k = 0;
     for (int i = 0; i < ImageCanvas::kOverlays; ++i)
         s.overlays.emplace_back(m_canvas->overlay(Overlay(i)), m_canvas->opacity(Overlay(i)));
-    const QWidget* pages[] = {m_canvas, m_tokens, m_compare, m_profiler};
-    for (int i = 0; i < 4; ++i)
-        if (m_pages->currentWidget() == pages[i]) s.page = kPageNames[i];
+    const int page = m_pages->currentIndex(); // the tabs in kPageNames's order
+    if (page >= 0 && page < int(std::size(kPageNames))) s.page = kPageNames[page];
     if (m_pins->pinned()) s.pin = m_pins->pinnedOutput()->params;
     QSaveFile f(path); // whole or not at all
     if (!f.open(QIODevice::WriteOnly))
@@ -77,10 +73,8 @@ bool MainWindow::openProject(const QString& path, bool quiet) {
         m_inputs->options() = before;
         return false;
     }
-    const QWidget* pages[] = {m_canvas, m_tokens, m_compare, m_profiler};
-    for (int i = 0; i < 4; ++i)
-        if (s.page == QLatin1String(kPageNames[i]))
-            m_pages->setCurrentWidget(const_cast<QWidget*>(pages[i]));
+    for (int i = 0; i < int(std::size(kPageNames)); ++i)
+        if (s.page == QLatin1String(kPageNames[i])) m_pages->setCurrentIndex(i);
     if (s.pin) {
         auto once = std::make_shared<QMetaObject::Connection>();
         *once = connect(&m_runner, &MergeRunner::resultReady, this,

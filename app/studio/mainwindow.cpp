@@ -316,7 +316,7 @@ void MainWindow::onResult(std::shared_ptr<const RunOutput> out) {
     if (!m_runner.input().isVideo()) m_tokens->setOutput(out);
     const auto& r = out->result;
     m_params->setFidelity(r.metrics.fidelityOk, r.metrics.normMassRetention);
-    m_params->setDiagnostics(qmpp::diagnose(r, out->params.epsilon), out->params.temperature);
+    m_params->setDiagnostics(out->diagnostics, out->params.temperature);
     m_status->setText(tr("%1 · %2 · %3 · %4 · K = %5 · last run %6")
                           .arg(QString::fromStdString(r.method), QString::fromStdString(r.backend),
                                QString::fromStdString(r.precision),

@@ -1,7 +1,5 @@
 #include "metricsmodel.h"
 
-#include "qmpp/diagnostics.h"
-
 namespace studio {
 
 void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
@@ -30,7 +28,7 @@ void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
         add("loss ar (forward + backward)", r.losses.ar, tr("bidirectional AR-alignment loss"));
         add("loss fidelity", r.losses.fidelity, tr("the seed's fidelity loss (almost always 0)"));
         add("loss total", r.losses.total, tr("α·L_AR + L_fid"));
-        const qmpp::MethodDiagnostics d = qmpp::diagnose(r, out->params.epsilon);
+        const qmpp::MethodDiagnostics& d = out->diagnostics;
         if (d.hasMask) {
             add("pi max", d.piMax, tr("the largest Gumbel-softmax mask value"));
             add("pi effective tokens", d.piEffective,

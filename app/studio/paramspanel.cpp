@@ -176,10 +176,18 @@ void ParamsPanel::changed() {
     if (!m_quiet) emit paramsChanged();
 }
 
+long long ParamsPanel::budgetK() const {
+    return std::max<long long>(
+        1, (long long)std::floor(m_budget->value() / 100.0 * double(m_n) + 1e-9));
+}
+
+bool ParamsPanel::kFollowsBudget() const {
+    return m_k->value() == budgetK();
+}
+
 void ParamsPanel::budgetToK() {
     const QSignalBlocker b(m_k);
-    m_k->setValue(int(std::max<long long>(
-        1, (long long)std::floor(m_budget->value() / 100.0 * double(m_n) + 1e-9))));
+    m_k->setValue(int(budgetK()));
 }
 
 void ParamsPanel::kToBudget() {
@@ -267,11 +275,11 @@ void ParamsPanel::setDiagnostics(const qmpp::MethodDiagnostics& d, double tau) {
         facts << tr("π max %1 over %2 tokens").arg(d.piMax, 0, 'f', 2).arg(d.piEffective, 0, 'f', 1)
               << tr("noise chose %1 % of F").arg(100.0 * d.noiseDecided, 0, 'f', 0);
         if (d.piDegenerate) notes << tr("π is degenerate: raise τ");
-        if (d.noiseDecided >= 0.25) notes << tr("F is mostly noise");
+        if (d.noiseDominates) notes << tr("F is mostly noise");
     }
     if (std::isfinite(d.positionRankCorrelation)) {
         facts << tr("ρ(s, position) %1").arg(d.positionRankCorrelation, 0, 'f', 2);
-        if (std::abs(d.positionRankCorrelation) >= 0.5) notes << tr("saliency follows position");
+        if (d.followsPosition) notes << tr("saliency follows position");
     }
     QString html = QStringLiteral("<span style='color:palette(mid)'>%1</span>")
                        .arg(facts.join(QStringLiteral(" · ")).toHtmlEscaped());

@@ -52,6 +52,8 @@ class ParamsPanel : public QWidget {
     static qmpp::MergeParams readSettings(QSettings& s);
     void setTokenCount(long long n);
     long long tokenCount() const { return m_n; }
+    // K is the one the budget gives (not set by hand).
+    bool kFollowsBudget() const;
     int patch() const;
     void setPatch(int p);
     void setFidelity(bool ok, double retention);
@@ -80,6 +82,7 @@ class ParamsPanel : public QWidget {
 
   private:
     void changed();
+    long long budgetK() const; // max(1, floor(budget x N))
     void budgetToK();
     void kToBudget();
 

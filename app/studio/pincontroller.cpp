@@ -85,8 +85,7 @@ void PinController::onResult(const StudioInput& input,
     m_status->setToolTip(
         tr("Pinned (A): %1, τ = %2, seed %3. Metrics: reconstruction_error, mean_cosine, "
            "norm_mass_retention, pinned → now. Red tokens on the canvas (overlay \"Changed group "
-           "since "
-           "the pin\") belong to a group whose members changed; the stronger, the fewer they "
+           "since the pin\") belong to a group whose members changed; the stronger, the fewer they "
            "share (1 − Jaccard).")
             .arg(QString::fromStdString(a.method))
             .arg(m_pin->params.temperature)

@@ -43,6 +43,7 @@ struct MergeRunner::LaneState {
         }
         c.check();
         makeDisplayImages(input, *out);
+        out->diagnostics = qmpp::diagnose(out->result, p.epsilon);
         if (input.views) {
             c.check();
             const auto& r = out->result;

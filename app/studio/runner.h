@@ -2,6 +2,7 @@
 #pragma once
 
 #include "jobs.h"
+#include "qmpp/diagnostics.h"
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/views.h"
@@ -27,6 +28,7 @@ struct RunOutput {
     QImage clusters; // image resolution: group mean colour with coloured group edges
     QImage merged;   // image resolution: each token replaced by its merged token
     QImage groups;   // image resolution: a distinct colour per group
+    qmpp::MethodDiagnostics diagnostics; // of this result (qmpp/diagnostics.h)
     // token views (not for video frames): group-ordered similarity and the 2-D PCA
     std::shared_ptr<const qmpp::SimilarityView> similarity;
     std::shared_ptr<const qmpp::PcaView> pca;

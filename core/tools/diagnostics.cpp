@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <numeric>
 
 namespace qmpp {
@@ -55,6 +54,7 @@ MethodDiagnostics diagnose(const MergeResult& r, double epsilon) {
     std::vector<double> s(r.saliency.begin(), r.saliency.end()), pos(n);
     std::iota(pos.begin(), pos.end(), 0.0);
     d.positionRankCorrelation = spearman(s, pos);
+    d.followsPosition = std::abs(d.positionRankCorrelation) >= 0.5; // false for NaN
     if (r.pi.size() != n || n == 0 || r.foreground.empty()) return d;
     d.hasMask = true;
     double sq = 0;
@@ -75,13 +75,14 @@ MethodDiagnostics diagnose(const MergeResult& r, double epsilon) {
     std::set_difference(r.foreground.begin(), r.foreground.end(), f0.begin(), f0.end(),
                         std::back_inserter(changed));
     d.noiseDecided = double(changed.size()) / double(k);
+    d.noiseDominates = d.noiseDecided >= 0.25;
     return d;
 }
 
 std::vector<std::string> diagnosticWarnings(const MethodDiagnostics& d, double tau) {
     std::vector<std::string> out;
     char buf[320];
-    if (d.hasMask && d.piDegenerate) {
+    if (d.piDegenerate) {
         std::snprintf(buf, sizeof buf,
                       "pi is degenerate at tau = %g: one token holds %.2f of the mask (%.1f "
                       "tokens share it), so %.0f %% of the tokens keep a mass of about epsilon; "
@@ -89,35 +90,20 @@ std::vector<std::string> diagnosticWarnings(const MethodDiagnostics& d, double t
                       tau, d.piMax, d.piEffective, 100.0 * d.massAtEpsilon);
         out.emplace_back(buf);
     }
-    if (d.hasMask && d.noiseDecided >= 0.25) {
+    if (d.noiseDominates) {
         std::snprintf(buf, sizeof buf,
                       "the Gumbel noise chose %.0f %% of the hard foreground: with the noise off "
                       "those tokens would not be in it",
                       100.0 * d.noiseDecided);
         out.emplace_back(buf);
     }
-    if (std::abs(d.positionRankCorrelation) >= 0.5) {
+    if (d.followsPosition) {
         std::snprintf(buf, sizeof buf,
                       "saliency follows token position (Spearman rho = %.2f with the index)",
                       d.positionRankCorrelation);
         out.emplace_back(buf);
     }
     return out;
-}
-
-std::string diagnosticsJsonText(const MethodDiagnostics& d, double tau) {
-    nlohmann::ordered_json j;
-    auto num = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr; };
-    if (d.hasMask) {
-        j["pi_max"] = d.piMax;
-        j["pi_effective_tokens"] = d.piEffective;
-        j["mass_at_epsilon"] = d.massAtEpsilon;
-        j["pi_degenerate"] = d.piDegenerate;
-        j["noise_decided_share"] = d.noiseDecided;
-    }
-    j["position_rank_correlation"] = num(d.positionRankCorrelation);
-    j["warnings"] = diagnosticWarnings(d, tau);
-    return j.dump();
 }
 
 } // namespace qmpp

@@ -101,8 +101,8 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
     } else {
         rep["losses"] = lossesJson(r0.losses);
         rep["metrics"] = metricsJson(r0.metrics);
-        rep["diagnostics"] = json::parse(
-            diagnosticsJsonText(diagnose(r0, run.params.epsilon), run.params.temperature));
+        rep["diagnostics"] =
+            diagnosticsJson(diagnose(r0, run.params.epsilon), run.params.temperature);
     }
     const json first = resultJson(r0);
     for (const char* key : {"method", "refine_rounds", "timings_ms", "backend", "device",

@@ -1,7 +1,10 @@
 // JSON views of the engine's structs and the arrays a run writes.
 #include "qmpp/report.h"
+#include "qmpp/diagnostics.h"
 #include "qmpp/engine.h"
 #include "qmpp/io.h"
+
+#include <cmath>
 
 namespace qmpp {
 
@@ -50,6 +53,21 @@ json metricsJson(const Metrics& m) {
     j["group_size_histogram"] = {{"bins", "[2^b, 2^(b+1))"}, {"counts", m.groupSizeHistogram}};
     j["ar_error_forward"] = m.arErrorForward;
     j["ar_error_backward"] = m.arErrorBackward;
+    return j;
+}
+
+json diagnosticsJson(const MethodDiagnostics& d, double tau) {
+    json j;
+    if (d.hasMask) {
+        j["pi_max"] = d.piMax;
+        j["pi_effective_tokens"] = d.piEffective;
+        j["mass_at_epsilon"] = d.massAtEpsilon;
+        j["pi_degenerate"] = d.piDegenerate;
+        j["noise_decided_share"] = d.noiseDecided;
+    }
+    j["position_rank_correlation"] =
+        std::isfinite(d.positionRankCorrelation) ? json(d.positionRankCorrelation) : json(nullptr);
+    j["warnings"] = diagnosticWarnings(d, tau);
     return j;
 }
 

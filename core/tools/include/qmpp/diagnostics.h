@@ -20,18 +20,17 @@ struct MethodDiagnostics {
     // |F \ F0| / K, F0 = the K largest s (the same tie rule): the share of the hard foreground
     // that changes when the noise is off
     double noiseDecided = 0;
+    bool noiseDominates = false; // noiseDecided >= 0.25
     // Spearman's rank correlation of s with the token index (ties share their mean rank); NaN
     // when s is constant or N < 3
     double positionRankCorrelation = 0;
+    bool followsPosition = false; // |rho| >= 0.5
 };
 
 MethodDiagnostics diagnose(const MergeResult& r, double epsilon);
 
 // Spearman's rho of two equally long series (ties: mean ranks); NaN if either is constant.
 double spearman(const std::vector<double>& a, const std::vector<double>& b);
-
-// The report's "diagnostics" object: the fields above (NaN as null) and the warnings.
-std::string diagnosticsJsonText(const MethodDiagnostics& d, double tau);
 
 // One line per finding a user should act on (empty when none), for the studio and reports.
 std::vector<std::string> diagnosticWarnings(const MethodDiagnostics& d, double tau);

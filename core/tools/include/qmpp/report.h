@@ -15,6 +15,10 @@ namespace qmpp {
 nlohmann::ordered_json paramsJson(const MergeParams& p, i64 k, i64 n = 0);
 nlohmann::ordered_json lossesJson(const Losses& l);
 nlohmann::ordered_json metricsJson(const Metrics& m);
+struct MethodDiagnostics;
+// The report's "diagnostics" object (qmpp/diagnostics.h): its fields (NaN as null) and the
+// warnings at temperature `tau`.
+nlohmann::ordered_json diagnosticsJson(const MethodDiagnostics& d, double tau);
 nlohmann::ordered_json timingsJson(const std::vector<StageTiming>& t);
 // One result: k, losses, metrics, timings_ms, backend, device, sources, notes.
 nlohmann::ordered_json resultJson(const MergeResult& r);
