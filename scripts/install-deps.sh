@@ -10,7 +10,7 @@ $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake ninja-build ccache \
   qt6-base-dev qt6-svg-dev libqcustomplot-dev \
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev \
-  nlohmann-json3-dev libcli11-dev \
+  nlohmann-json3-dev libcli11-dev zlib1g-dev dataset-fashion-mnist \
   xvfb xauth
 if [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "note: no CUDA toolkit at /usr/local/cuda: the build is CPU only (the studio, the CLI and" \

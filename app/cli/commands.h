@@ -15,6 +15,7 @@ Runner addBench(CLI::App& app);
 Runner addCheck(CLI::App& app);
 Runner addSweep(CLI::App& app);
 Runner addReport(CLI::App& app);
+Runner addEval(CLI::App& app);
 
 // Strict validators (CLI11 would wrap "-1" to 2^64 - 1 in an unsigned option and take 0 as a
 // value where it means "not given"): each returns CLI11's usage error, exit 2.

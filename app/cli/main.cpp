@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     const Runner check = addCheck(app);
     const Runner sweep = addSweep(app);
     const Runner report = addReport(app);
+    const Runner eval = addEval(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("check")) return check();
         if (app.got_subcommand("sweep")) return sweep();
         if (app.got_subcommand("report")) return report();
+        if (app.got_subcommand("eval")) return eval();
     } catch (const qmpp::UsageError& e) {
         std::cerr << "qmpp: usage error: " << e.what() << "\n";
         return kUsage;

@@ -80,9 +80,9 @@ bool haveImageSupport() {
     return true;
 }
 
-TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
-                       ImageInput* image) {
-    if (patch < 1 || patch > 256) throw UsageError("patch size must lie in 1..256");
+namespace {
+
+cv::Mat decodeBgr(const std::string& path) {
     requireFile(path);
     requireImageSize(path, kMaxImagePixels);
     cv::Mat bgr;
@@ -101,11 +101,29 @@ TokenSet tokenizeImage(const std::string& path, int patch, const Projection* pro
                          std::to_string(bgr.rows) +
                          " pixels; at most 100 megapixels are tokenized "
                          "(resize it first)");
+    return bgr;
+}
+
+} // namespace
+
+TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,
+                       ImageInput* image) {
+    if (patch < 1 || patch > 256) throw UsageError("patch size must lie in 1..256");
+    const cv::Mat bgr = decodeBgr(path);
     ImageInput img = cvio::fromBgr(bgr, patch, 0, path);
     img.projected = proj != nullptr;
     TokenSet t = tokenizeFrames({&img}, 1, proj);
     if (image) *image = std::move(img);
     return t;
+}
+
+std::vector<std::uint8_t> decodeImageRgb(const std::string& path, int& width, int& height) {
+    const cv::Mat bgr = decodeBgr(path);
+    cv::Mat rgb;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    width = rgb.cols;
+    height = rgb.rows;
+    return std::vector<std::uint8_t>(rgb.data, rgb.data + std::size_t(width) * height * 3);
 }
 
 } // namespace qmpp

@@ -16,4 +16,8 @@ TokenSet tokenizeImage(const std::string& path, int, const Projection*, ImageInp
     throw InputError(path + kNoOpenCV);
 }
 
+std::vector<std::uint8_t> decodeImageRgb(const std::string& path, int&, int&) {
+    throw InputError(path + kNoOpenCV);
+}
+
 } // namespace qmpp

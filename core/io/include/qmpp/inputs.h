@@ -42,6 +42,9 @@ inline constexpr float kImageNetStd[3] = {0.229f, 0.224f, 0.225f};
 // at most `maxPixels`: checked before any decoder allocates the pixels.
 void requireImageSize(const std::string& path, double maxPixels);
 
+// The decoded image as RGB bytes [H, W, 3], checked as tokenizeImage checks it.
+std::vector<std::uint8_t> decodeImageRgb(const std::string& path, int& width, int& height);
+
 // Image tokens: patches of P x P, channel-major (3, P, P), ImageNet-normalized, optionally
 // projected; grid rows x cols, row-major token order.
 TokenSet tokenizeImage(const std::string& path, int patch, const Projection* proj,

@@ -18,6 +18,10 @@ NdArray parseNpy(const std::uint8_t* data, std::size_t size, const std::string& 
 void writeNpy(const std::string& path, const NdArray& a);
 std::vector<std::uint8_t> encodeNpy(const NdArray& a);
 
+// An IDX file of unsigned bytes (MNIST's images [N, H, W] and labels [N]), gzipped or not, as
+// I32. maxItems > 0 reads only the first items. Sizes are checked against the data that arrives.
+NdArray readIdx(const std::string& path, std::int64_t maxItems = 0);
+
 // .safetensors: tensors in the file's order; F16, BF16, F32, F64, I32, I64.
 struct TensorFile {
     std::vector<std::pair<std::string, NdArray>> tensors; // file order

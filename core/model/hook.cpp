@@ -1,0 +1,251 @@
+// The merge hook and the schedules (hook.h, vit.h).
+#include "hook.h"
+
+#include "qmpp/error.h"
+#include "qmpp/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace qmpp {
+
+const char* toString(ModelMethod m) {
+    switch (m) {
+    case ModelMethod::None:
+        return "none";
+    case ModelMethod::QuickMerge:
+        return "quickmerge";
+    case ModelMethod::ToMe:
+        return "tome";
+    case ModelMethod::TopK:
+        return "topk";
+    case ModelMethod::Random:
+        return "random";
+    }
+    return "?";
+}
+
+bool parse(const std::string& s, ModelMethod& out) {
+    for (ModelMethod m : {ModelMethod::None, ModelMethod::QuickMerge, ModelMethod::ToMe,
+                          ModelMethod::TopK, ModelMethod::Random})
+        if (s == toString(m)) {
+            out = m;
+            return true;
+        }
+    return false;
+}
+
+bool isRandom(ModelMethod m) {
+    return m == ModelMethod::QuickMerge || m == ModelMethod::Random;
+}
+
+std::vector<i64> Schedule::perBlock(i64 depth) const {
+    std::vector<i64> out(static_cast<std::size_t>(depth), 0);
+    switch (kind) {
+    case Kind::None:
+    case Kind::Budget:
+        break;
+    case Kind::Constant:
+    case Kind::Inflect: {
+        // tome/utils.py parse_r
+        const double inflect = kind == Kind::Inflect ? inflection : 0.0;
+        const i64 minVal = static_cast<i64>(double(r) * (1.0 - inflect));
+        const i64 maxVal = 2 * r - minVal;
+        const double step = depth > 1 ? double(maxVal - minVal) / double(depth - 1) : 0.0;
+        for (i64 i = 0; i < depth; ++i)
+            out[i] = static_cast<i64>(double(minVal) + step * double(i)); // int() truncates
+        break;
+    }
+    case Kind::List:
+        for (std::size_t i = 0; i < list.size() && i < out.size(); ++i)
+            out[i] = list[i];
+        break;
+    }
+    for (i64& v : out)
+        v = std::max<i64>(v, 0);
+    return out;
+}
+
+std::string Schedule::describe() const {
+    std::ostringstream s;
+    switch (kind) {
+    case Kind::None:
+        return "none";
+    case Kind::Constant:
+        s << "r=" << r;
+        break;
+    case Kind::Inflect:
+        s << "r=" << r << ",inflect=" << inflection;
+        break;
+    case Kind::List:
+        s << "list ";
+        for (std::size_t i = 0; i < list.size(); ++i)
+            s << (i ? "," : "") << list[i];
+        break;
+    case Kind::Budget:
+        s << "budget " << budget << " at block " << atBlock;
+        break;
+    }
+    return s.str();
+}
+
+Schedule constantSchedule(i64 r) {
+    Schedule s;
+    s.kind = Schedule::Kind::Constant;
+    s.r = r;
+    return s;
+}
+Schedule inflectSchedule(i64 r, double inflection) {
+    Schedule s;
+    s.kind = Schedule::Kind::Inflect;
+    s.r = r;
+    s.inflection = inflection;
+    return s;
+}
+Schedule listSchedule(std::vector<i64> r) {
+    Schedule s;
+    s.kind = Schedule::Kind::List;
+    s.list = std::move(r);
+    return s;
+}
+Schedule budgetSchedule(double budget, i64 atBlock) {
+    Schedule s;
+    s.kind = Schedule::Kind::Budget;
+    s.budget = budget;
+    s.atBlock = atBlock;
+    return s;
+}
+
+HookNeeds hookNeeds(ModelMethod m, i64 r) {
+    HookNeeds n;
+    n.entropy = r > 0 && m == ModelMethod::QuickMerge;
+    n.clsAttn = r > 0 && m == ModelMethod::TopK;
+    return n;
+}
+
+HookState::HookState(const VitConfig& c, const HookParams& hp, i64 item, bool sources)
+    : m_cfg(c), m_hp(hp), m_item(item), m_plan(hp.schedule.perBlock(c.depth)),
+      m_tokens(c.patches + 1), m_sources(sources) {
+    m_counts.assign(static_cast<std::size_t>(m_tokens), 1.0f);
+    if (sources) {
+        m_owner.resize(static_cast<std::size_t>(c.patches));
+        for (i64 p = 0; p < c.patches; ++p)
+            m_owner[p] = static_cast<std::int32_t>(p + 1);
+    }
+}
+
+i64 HookState::mergeCount(i64 block) const {
+    if (m_hp.method == ModelMethod::None) return 0;
+    const i64 nl = m_tokens - 1; // non-class tokens
+    i64 r = m_plan[static_cast<std::size_t>(block)];
+    if (m_hp.schedule.kind == Schedule::Kind::Budget && block == m_hp.schedule.atBlock) {
+        const i64 k = std::max<i64>(1, static_cast<i64>(std::floor(m_hp.schedule.budget * nl)));
+        r = nl - std::min(k, nl);
+    }
+    if (m_hp.method == ModelMethod::ToMe) return std::max<i64>(0, std::min(r, (m_tokens - 1) / 2));
+    return std::max<i64>(0, std::min(r, nl - 1));
+}
+
+void HookState::remap(const std::vector<std::int32_t>& newRow) {
+    if (!m_sources) return;
+    for (std::int32_t& o : m_owner)
+        if (o >= 0) o = newRow[static_cast<std::size_t>(o)];
+}
+
+void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
+                      const std::vector<double>& entropy, const std::vector<double>& clsAttn) {
+    const i64 t = m_tokens, d = m_cfg.dim, nh = m_cfg.heads, dh = d / nh, nl = t - 1;
+    const i64 k = nl - r; // non-class tokens after the merge
+    // ToMe's metric: the keys averaged over heads [T, dh]
+    auto keysMean = [&] {
+        std::vector<float> km(static_cast<std::size_t>(t * dh), 0.0f);
+        for (i64 i = 0; i < t; ++i)
+            for (i64 hd = 0; hd < nh; ++hd)
+                for (i64 f = 0; f < dh; ++f)
+                    km[i * dh + f] += qkv[i * 3 * d + d + hd * dh + f];
+        for (float& v : km)
+            v /= float(nh);
+        return km;
+    };
+    std::vector<std::int32_t> newRow(static_cast<std::size_t>(t), -1);
+    std::vector<float> nx, nc;
+    switch (m_hp.method) {
+    case ModelMethod::None:
+        return;
+    case ModelMethod::ToMe: {
+        const std::vector<float> km = keysMean();
+        nx.resize(static_cast<std::size_t>((t - r) * d));
+        nc.resize(static_cast<std::size_t>(t - r));
+        tomeRound(km.data(), dh, x.data(), d, m_merged ? m_counts.data() : nullptr, t, r, true,
+                  nx.data(), nc.data(), newRow.data());
+        break;
+    }
+    case ModelMethod::QuickMerge: {
+        // saliency: 1 - minmax of the non-class queries' entropies (a constant row gives 0)
+        std::vector<float> s(static_cast<std::size_t>(nl), 0.0f);
+        const double lo = *std::min_element(entropy.begin() + 1, entropy.end());
+        const double hi = *std::max_element(entropy.begin() + 1, entropy.end());
+        if (hi > lo)
+            for (i64 i = 0; i < nl; ++i)
+                s[i] = static_cast<float>(1.0 - (entropy[i + 1] - lo) / (hi - lo));
+        const std::uint64_t offset =
+            static_cast<std::uint64_t>((m_item * m_cfg.depth + block) * m_cfg.patches);
+        const std::vector<float> u = philoxUniforms(nl, m_hp.seed, offset);
+        std::vector<float> pi;
+        std::vector<double> keys;
+        gumbelSoftmax(s, u, m_hp.temperature, pi, keys, m_hp.gumbelScale);
+        const std::vector<i64> fg = topK(keys, k);
+        std::vector<float> w = saliencyMass(pi, s, m_hp.epsilon);
+        for (i64 i = 0; i < nl; ++i)
+            w[i] *= m_counts[i + 1];
+        const std::vector<float> km = keysMean();
+        std::vector<i64> labels = clusterSeeded(km.data() + dh, nl, dh, w, fg, m_hp.refine);
+        std::vector<float> merged;
+        std::vector<i64> sizes;
+        mergeWeighted(x.data() + d, nl, d, w, labels, k, merged, sizes);
+        nx.assign(x.begin(), x.begin() + d); // the class token stays first
+        nx.insert(nx.end(), merged.begin(), merged.end());
+        nc.assign(static_cast<std::size_t>(k + 1), 0.0f);
+        nc[0] = m_counts[0];
+        newRow[0] = 0;
+        for (i64 i = 0; i < nl; ++i) {
+            newRow[i + 1] = static_cast<std::int32_t>(labels[i] + 1);
+            nc[labels[i] + 1] += m_counts[i + 1];
+        }
+        break;
+    }
+    case ModelMethod::TopK:
+    case ModelMethod::Random: {
+        std::vector<double> score(static_cast<std::size_t>(nl));
+        if (m_hp.method == ModelMethod::TopK) {
+            for (i64 i = 0; i < nl; ++i)
+                score[i] = clsAttn[i + 1];
+        } else {
+            const std::uint64_t offset =
+                static_cast<std::uint64_t>((m_item * m_cfg.depth + block) * m_cfg.patches);
+            const std::vector<float> u = philoxUniforms(nl, m_hp.seed, offset);
+            for (i64 i = 0; i < nl; ++i)
+                score[i] = u[i];
+        }
+        const std::vector<i64> keep = topK(score, k); // ascending: original order kept
+        nx.assign(x.begin(), x.begin() + d);
+        nc.assign(1, m_counts[0]);
+        newRow[0] = 0;
+        for (std::size_t j = 0; j < keep.size(); ++j) {
+            const i64 i = keep[j] + 1;
+            nx.insert(nx.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
+            nc.push_back(m_counts[i]);
+            newRow[i] = static_cast<std::int32_t>(j + 1);
+        }
+        break;
+    }
+    }
+    x.swap(nx);
+    m_counts.swap(nc);
+    m_tokens = static_cast<i64>(m_counts.size());
+    m_merged = true;
+    remap(newRow);
+}
+
+} // namespace qmpp

@@ -1,0 +1,46 @@
+// The merge hook between attention and MLP (SPEC "Model in the loop"), internal to core/model:
+// which block merges how many tokens, and each method's merge of the residual stream, with the
+// tokens' counts and the source map.
+#pragma once
+
+#include "qmpp/vit.h"
+
+namespace qmpp {
+
+struct HookNeeds {
+    bool entropy = false; // QuickMerge++: per-query attention entropy
+    bool clsAttn = false; // top-K: the class token's attention
+};
+HookNeeds hookNeeds(ModelMethod m, i64 r);
+
+class HookState {
+  public:
+    HookState(const VitConfig& c, const HookParams& hp, i64 item, bool sources);
+    i64 tokens() const { return m_tokens; } // class token included
+    // Tokens block `block` merges away, after the method's limit: ToMe merges at most half of
+    // the non-class tokens per block (its bipartite split), the others keep at least one.
+    i64 mergeCount(i64 block) const;
+    // ln(count) biases the attention logits once a merge made counts differ from 1.
+    const float* countsOrNull() const { return m_merged ? m_counts.data() : nullptr; }
+    // x [T, D] becomes [T - r, D]; qkv [T, 3D] gives the keys; entropy [T] or clsAttn [T]
+    // as hookNeeds asked.
+    void apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
+               const std::vector<double>& entropy, const std::vector<double>& clsAttn);
+    const std::vector<std::int32_t>& owner() const { return m_owner; }
+    const std::vector<float>& counts() const { return m_counts; }
+
+  private:
+    const VitConfig& m_cfg;
+    const HookParams& m_hp;
+    i64 m_item;
+    std::vector<i64> m_plan; // r per block from the schedule (budget: resolved when reached)
+    i64 m_tokens;
+    bool m_merged = false;
+    bool m_sources;
+    std::vector<float> m_counts;       // [T]
+    std::vector<std::int32_t> m_owner; // [N] patch -> row, -1 dropped
+
+    void remap(const std::vector<std::int32_t>& newRow); // old row -> new row (-1 dropped)
+};
+
+} // namespace qmpp
