@@ -1,4 +1,5 @@
 // qmpp bench --backend cpu: per-stage and whole-pipeline timing statistics.
+#include "benchmodel.h"
 #include "commands.h"
 
 #include "qmpp/bench.h"
@@ -20,6 +21,7 @@ Runner addBench(CLI::App& app) {
                     trace, csv;
         i64 play = 300;
         VideoOptions vo;
+        BenchModelArgs model;
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand("bench", "Time every stage and the whole pipeline");
@@ -53,7 +55,22 @@ Runner addBench(CLI::App& app) {
     c->add_option("--tubelet", a->vo.tubelet, "--video: tubelets of T frames (default 1)");
     c->add_option("--precision", a->precision, "--frames/--video: fp32 | fp16 (default fp32)")
         ->check(CLI::IsMember({"fp32", "fp16"}));
+    c->add_option("--model", a->model.model,
+                  "time this ViT's forward, plain and with each method merging inside it");
+    c->add_option("--batch", a->model.batch, "--model: images per batch (default 64)");
+    c->add_option("--methods", a->model.methods,
+                  "--model: none,quickmerge,tome,topk,random (default all)")
+        ->delimiter(',');
+    c->add_option("--r", a->model.r, "--model: tokens merged per block (default 8)");
+    c->add_option("--heads", a->model.heads, "--model: heads, when the metadata lacks them");
     return [a] {
+        if (!a->model.model.empty()) {
+            BenchModelArgs m = a->model;
+            m.json = a->json;
+            m.backend = a->backend;
+            if (a->o.repeats != BenchOptions{}.repeats) m.repeats = a->o.repeats;
+            return static_cast<Exit>(benchModel(m));
+        }
         if (a->o.repeats < 1) throw UsageError("--repeats must be at least 1");
         if (a->o.dim < 1) throw UsageError("--dim must be at least 1");
         for (i64 n : a->o.tokens)

@@ -160,14 +160,17 @@ Runner addEval(CLI::App& app) {
         auto last = std::chrono::steady_clock::now();
         const EvalRun run = evaluate(*model, items, hp, seeds, [&](i64 done, i64 total) {
             const auto now = std::chrono::steady_clock::now();
-            if (items.count > 1 && (done == total || now - last > std::chrono::milliseconds(500))) {
+            if (items.count > 1 && now - last > std::chrono::milliseconds(tty ? 500 : 5000)) {
                 last = now;
                 std::cerr << (tty ? "\r" : "") << "  forward passes " << done << " / " << total
                           << (tty ? "" : "\n") << std::flush;
             }
             return true;
         });
-        if (tty && items.count > 1) std::cerr << "\n";
+        if (items.count > 1)
+            std::cerr << (tty ? "\r" : "") << "  forward passes "
+                      << items.count * (1 + run.seeds.size()) << " / "
+                      << items.count * (1 + run.seeds.size()) << "\n";
 
         OutputDir out(a->out, a->force);
         auto write = [&](const std::string& name, const std::string& text) {

@@ -17,6 +17,13 @@ inline int maxThreads() {
     return 1;
 #endif
 }
+inline int threadCount() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
 inline int threadId() {
 #ifdef _OPENMP
     return omp_get_thread_num();

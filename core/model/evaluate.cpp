@@ -115,6 +115,14 @@ double runAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
 
 } // namespace
 
+double forwardAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
+                  std::vector<float>& logits) {
+    std::vector<BlockStat> blocks;
+    double flops = 0;
+    std::atomic<i64> done{0};
+    return runAll(m, items, hp, logits, blocks, flops, done, items.count, {});
+}
+
 EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp,
                  std::vector<std::uint64_t> seeds, const Progress& progress) {
     const VitConfig& c = config(m);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
@@ -22,124 +23,178 @@ namespace qmpp {
 
 namespace {
 
-// y [m, out] = x [m, in] W^T + b
-void linear(const Linear& l, const float* x, i64 m, float* y) {
-    const i64 blocks = (m + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for schedule(static)
-    for (i64 b = 0; b < blocks; ++b) {
-        const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, m - i0);
-        gemmPacked(x + i0 * l.in, rows, l.w, y + i0 * l.out);
-        for (i64 r = 0; r < rows; ++r) {
-            float* row = y + (i0 + r) * l.out;
-            for (i64 j = 0; j < l.out; ++j)
-                row[j] += l.b[j];
+QMPP_CLONES void geluInPlace(float* x, i64 n) {
+    i64 i = 0;
+    for (; i + 8 <= n; i += 8)
+        fast::store8(x + i, fast::gelu(fast::load8(x + i)));
+    for (; i < n; ++i)
+        x[i] = fast::gelu(x[i]);
+}
+
+// rows of `cols` values each: v += b per row; with `to`, to += v + b instead.
+QMPP_CLONES void addBias(float* v, i64 n, i64 cols, const float* b, float* to) {
+    for (i64 i0 = 0; i0 < n; i0 += cols) {
+        float* row = v + i0;
+        if (to) {
+            float* t = to + i0;
+            for (i64 j = 0; j < cols; ++j)
+                t[j] += row[j] + b[j];
+        } else {
+            for (i64 j = 0; j < cols; ++j)
+                row[j] += b[j];
         }
     }
 }
 
-// LayerNorm, eps 1e-6, statistics in double
-void layerNorm(const Norm& n, const float* x, i64 m, i64 d, float* y) {
-    for (i64 i = 0; i < m; ++i) {
-        const float* xi = x + i * d;
-        double s = 0, s2 = 0;
-        for (i64 j = 0; j < d; ++j)
-            s += xi[j];
-        const double mean = s / d;
-        for (i64 j = 0; j < d; ++j)
-            s2 += (xi[j] - mean) * (xi[j] - mean);
-        const float inv = static_cast<float>(1.0 / std::sqrt(s2 / d + 1e-6));
-        const float mu = static_cast<float>(mean);
-        float* yi = y + i * d;
-        for (i64 j = 0; j < d; ++j)
-            yi[j] = (xi[j] - mu) * inv * n.w[j] + n.b[j];
+// This thread's share of m rows: contiguous, in multiples of the GEMM's 6-row tile, so two
+// threads split 197 rows 102 / 95 (blocks of 48 rows would split them 144 / 53).
+void myRows(i64 m, i64& r0, i64& r1) {
+    const i64 nt = par::threadCount(), tid = par::threadId();
+    const i64 per = ((m + nt - 1) / nt + 5) / 6 * 6;
+    r0 = std::min(m, tid * per);
+    r1 = std::min(m, r0 + per);
+}
+
+enum class Epilogue { Bias, BiasGelu, BiasAddTo };
+
+// LayerNorm of one row, eps 1e-6, statistics in double
+void layerNormRow(const Norm& n, const float* xi, i64 d, float* yi) {
+    double s = 0, s2 = 0;
+    for (i64 j = 0; j < d; ++j)
+        s += xi[j];
+    const double mean = s / d;
+    for (i64 j = 0; j < d; ++j)
+        s2 += (xi[j] - mean) * (xi[j] - mean);
+    const float inv = static_cast<float>(1.0 / std::sqrt(s2 / d + 1e-6));
+    const float mu = static_cast<float>(mean);
+    for (i64 j = 0; j < d; ++j)
+        yi[j] = (xi[j] - mu) * inv * n.w[j] + n.b[j];
+}
+
+// y [m, out] = norm(x) [m, in] W^T + b, with `norm` LayerNorm first when given (each thread
+// normalizes its own rows). BiasGelu: then GELU; BiasAddTo: y += that instead (the residual
+// add). Rows split across the team.
+void linear(const Linear& l, const float* x, i64 m, float* y, Epilogue ep = Epilogue::Bias,
+            const Norm* norm = nullptr) {
+    const bool add = ep == Epilogue::BiasAddTo;
+    // scratch, uninitialized, allocated before the region (see parallel.h)
+    std::unique_ptr<float[]> out(add ? new float[static_cast<std::size_t>(m * l.out)] : nullptr);
+    std::unique_ptr<float[]> normed(norm ? new float[static_cast<std::size_t>(m * l.in)] : nullptr);
+#pragma omp parallel
+    {
+        i64 r0 = 0, r1 = 0;
+        myRows(m, r0, r1);
+        if (r1 > r0) {
+            const float* a = x + r0 * l.in;
+            if (norm) {
+                for (i64 i = r0; i < r1; ++i)
+                    layerNormRow(*norm, x + i * l.in, l.in, normed.get() + i * l.in);
+                a = normed.get() + r0 * l.in;
+            }
+            float* dst = (add ? out.get() : y) + r0 * l.out;
+            gemmPacked(a, r1 - r0, l.w, dst);
+            const i64 n = (r1 - r0) * l.out;
+            addBias(dst, n, l.out, l.b.data(), add ? y + r0 * l.out : nullptr);
+            if (ep == Epilogue::BiasGelu) geluInPlace(dst, n);
+        }
     }
 }
 
-QMPP_CLONES void geluInPlace(float* x, i64 n) {
-    for (i64 i = 0; i < n; ++i)
-        x[i] = fast::gelu(x[i]);
-}
-
-// One row of softmax in place; returns the row's entropy when asked (-sum p ln p).
+// One row of softmax in place; returns the row's entropy when asked: with e_j = exp(z_j - max)
+// and S their sum, H = -sum p ln p = ln S - (sum e_j (z_j - max)) / S, no logarithm per element.
 QMPP_CLONES double softmaxRow(float* z, i64 n, bool entropy) {
     float mx = z[0];
     for (i64 j = 1; j < n; ++j)
         mx = std::max(mx, z[j]);
-    float sum = 0;
-    for (i64 j = 0; j < n; ++j) {
-        z[j] = fast::expNonPositive(z[j] - mx);
+    // eight partial sums, then the tail: a fixed order whatever the vector width
+    fast::v8f acc = {}, accEz = {};
+    i64 j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const fast::v8f zj = fast::load8(z + j) - mx;
+        const fast::v8f e = fast::expNonPositive(zj);
+        fast::store8(z + j, e);
+        acc += e;
+        accEz += e * zj;
+    }
+    double sum = 0, ez = 0;
+    for (int l = 0; l < 8; ++l) {
+        sum += acc[l];
+        ez += accEz[l];
+    }
+    for (; j < n; ++j) {
+        const float zj = z[j] - mx;
+        z[j] = fast::expNonPositive(zj);
         sum += z[j];
+        ez += double(z[j]) * zj;
     }
-    const float inv = 1.0f / sum;
-    double h = 0;
-    if (entropy) {
-        // H = ln(sum) - sum_j p_j (z_j - max); p ln p with p = e_j / sum
-        const double lnSum = std::log(double(sum));
-        for (i64 j = 0; j < n; ++j) {
-            const double p = double(z[j]) * inv;
-            if (p > 0) h -= p * (std::log(double(z[j])) - lnSum);
-        }
-    }
-    for (i64 j = 0; j < n; ++j)
+    const float inv = static_cast<float>(1.0 / sum);
+    for (j = 0; j < n; ++j)
         z[j] *= inv;
-    return h;
+    return entropy ? std::max(0.0, std::log(sum) - ez / sum) : 0.0;
 }
 
-// Multi-head attention of h [T, D] (already normalized) -> out [T, D], before the projection.
+// Multi-head attention of norm1(x) [T, D] -> out [T, D], before the projection.
 // qkv [T, 3D] is kept: the hook reads the keys. Logit bias ln c_j for each key (counts null:
-// none). Fills, when asked, each non-class query's entropy averaged over heads (entropy [T])
-// and the class token's attention over the keys averaged over heads (clsAttn [T]).
-void attention(const VitBlock& blk, const VitConfig& c, const float* h, i64 t, const float* counts,
+// none). Fills, when asked, each query's entropy averaged over heads (entropy [T]) and the
+// class token's attention over the keys averaged over heads (clsAttn [T]).
+void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, const float* counts,
                std::vector<float>& qkv, std::vector<float>& out, double* entropy, double* clsAttn) {
     const i64 d = c.dim, nh = c.heads, dh = d / nh;
     qkv.resize(static_cast<std::size_t>(t * 3 * d));
-    linear(blk.qkv, h, t, qkv.data());
-    out.assign(static_cast<std::size_t>(t * d), 0.0f);
+    linear(blk.qkv, x, t, qkv.data(), Epilogue::Bias, &blk.norm1);
+    out.resize(static_cast<std::size_t>(t * d));
     const float scale = 1.0f / std::sqrt(float(dh));
     std::vector<float> bias(static_cast<std::size_t>(t), 0.0f);
     if (counts)
         for (i64 j = 0; j < t; ++j)
             bias[j] = std::log(counts[j]);
-    const i64 rowBlocks = (t + kRowBlock - 1) / kRowBlock;
-    std::vector<double> ent(static_cast<std::size_t>(nh * t), 0.0),
-        cls(static_cast<std::size_t>(nh * t), 0.0);
-    for (i64 hd = 0; hd < nh; ++hd) {
-        // q, k, v of this head as contiguous [T, dh]; v transposed for A.V = A (v^T)^T
-        std::vector<float> q(static_cast<std::size_t>(t * dh)), k(q.size()), vt(q.size());
-        for (i64 i = 0; i < t; ++i)
-            for (i64 f = 0; f < dh; ++f) {
-                q[i * dh + f] = qkv[i * 3 * d + hd * dh + f] * scale;
-                k[i * dh + f] = qkv[i * 3 * d + d + hd * dh + f];
-                vt[f * t + i] = qkv[i * 3 * d + 2 * d + hd * dh + f];
-            }
-        const PackedRows kp = packRows(k.data(), t, dh);
-        const PackedRows vp = packRows(vt.data(), dh, t);
-        std::vector<float> scoresAll(static_cast<std::size_t>(par::maxThreads() * kRowBlock * t));
-        std::vector<float> oAll(static_cast<std::size_t>(par::maxThreads() * kRowBlock * dh));
+    std::vector<double> ent(static_cast<std::size_t>(nh * t), 0.0);
+    std::vector<double> cls(static_cast<std::size_t>(nh * t), 0.0);
+    // keys as rows and values transposed (A.V = A (v^T)^T), packed once per head
+    std::vector<PackedRows> kp(static_cast<std::size_t>(nh)), vp(kp.size());
+    {
+        std::vector<float> k(static_cast<std::size_t>(t * dh)), vt(k.size());
+        for (i64 hd = 0; hd < nh; ++hd) {
+            for (i64 i = 0; i < t; ++i)
+                for (i64 f = 0; f < dh; ++f) {
+                    k[i * dh + f] = qkv[i * 3 * d + d + hd * dh + f];
+                    vt[f * t + i] = qkv[i * 3 * d + 2 * d + hd * dh + f];
+                }
+            kp[hd] = packRows(k.data(), t, dh);
+            vp[hd] = packRows(vt.data(), dh, t);
+        }
+    }
+    // every thread's scratch, allocated here (see parallel.h): scores, queries, outputs
+    const std::size_t each = static_cast<std::size_t>(kRowBlock * (t + 2 * dh));
+    std::vector<float> scratchAll(each * static_cast<std::size_t>(par::maxThreads()));
 #pragma omp parallel
-        {
-            float* const s = scoresAll.data() + std::size_t(par::threadId()) * kRowBlock * t;
-            float* const o = oAll.data() + std::size_t(par::threadId()) * kRowBlock * dh;
-#pragma omp for schedule(static)
-            for (i64 b = 0; b < rowBlocks; ++b) {
-                const i64 i0 = b * kRowBlock, rows = std::min(kRowBlock, t - i0);
-                gemmPacked(q.data() + i0 * dh, rows, kp, s);
+    {
+        float* const s = scratchAll.data() + each * std::size_t(par::threadId());
+        float* const q = s + kRowBlock * t;
+        float* const o = q + kRowBlock * dh;
+        i64 r0 = 0, r1 = 0;
+        myRows(t, r0, r1);
+        for (i64 hd = 0; hd < nh; ++hd)
+            for (i64 i0 = r0; i0 < r1; i0 += kRowBlock) {
+                const i64 rows = std::min(kRowBlock, r1 - i0);
+                for (i64 r = 0; r < rows; ++r)
+                    for (i64 f = 0; f < dh; ++f)
+                        q[r * dh + f] = qkv[(i0 + r) * 3 * d + hd * dh + f] * scale;
+                gemmPacked(q, rows, kp[hd], s);
                 for (i64 r = 0; r < rows; ++r) {
                     float* row = s + r * t;
-                    for (i64 j = 0; j < t; ++j)
-                        row[j] += bias[j];
-                    const double hrow = softmaxRow(row, t, entropy != nullptr);
-                    ent[hd * t + i0 + r] = hrow;
+                    if (counts)
+                        for (i64 j = 0; j < t; ++j)
+                            row[j] += bias[j];
+                    ent[hd * t + i0 + r] = softmaxRow(row, t, entropy != nullptr);
                     if (i0 + r == 0 && clsAttn)
                         for (i64 j = 0; j < t; ++j)
                             cls[hd * t + j] = row[j];
                 }
-                gemmPacked(s, rows, vp, o);
+                gemmPacked(s, rows, vp[hd], o);
                 for (i64 r = 0; r < rows; ++r)
-                    for (i64 f = 0; f < dh; ++f)
-                        out[(i0 + r) * d + hd * dh + f] = o[r * dh + f];
+                    std::copy(o + r * dh, o + (r + 1) * dh, out.data() + (i0 + r) * d + hd * dh);
             }
-        }
     }
     if (entropy)
         for (i64 i = 0; i < t; ++i) {
@@ -195,7 +250,7 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
         x[i] += m.pos[i];
 
     HookState st(c, hp, item, opt.keepSources);
-    std::vector<float> h, qkv, att, proj, mlp;
+    std::vector<float> qkv, att, mlp;
     std::vector<double> entropy, clsAttn;
     for (i64 l = 0; l < c.depth; ++l) {
         const VitBlock& blk = m.blocks[static_cast<std::size_t>(l)];
@@ -206,36 +261,23 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
         const HookNeeds needs = hookNeeds(hp.method, r);
         entropy.assign(needs.entropy ? static_cast<std::size_t>(t) : 0, 0.0);
         clsAttn.assign(needs.clsAttn ? static_cast<std::size_t>(t) : 0, 0.0);
-        h.resize(static_cast<std::size_t>(t * d));
-        layerNorm(blk.norm1, x.data(), t, d, h.data());
-        attention(blk, c, h.data(), t, st.countsOrNull(), qkv, att,
+        attention(blk, c, x.data(), t, st.countsOrNull(), qkv, att,
                   needs.entropy ? entropy.data() : nullptr,
                   needs.clsAttn ? clsAttn.data() : nullptr);
-        proj.resize(static_cast<std::size_t>(t * d));
-        linear(blk.proj, att.data(), t, proj.data());
-        for (std::size_t i = 0; i < proj.size(); ++i)
-            x[i] += proj[i];
+        linear(blk.proj, att.data(), t, x.data(), Epilogue::BiasAddTo);
         if (r > 0) st.apply(l, r, x, qkv, entropy, clsAttn);
         const i64 t2 = st.tokens();
         bs.tokensOut = t2;
-        h.resize(static_cast<std::size_t>(t2 * d));
-        layerNorm(blk.norm2, x.data(), t2, d, h.data());
         mlp.resize(static_cast<std::size_t>(t2 * c.hidden));
-        linear(blk.fc1, h.data(), t2, mlp.data());
-        geluInPlace(mlp.data(), t2 * c.hidden);
-        proj.resize(static_cast<std::size_t>(t2 * d));
-        linear(blk.fc2, mlp.data(), t2, proj.data());
-        for (std::size_t i = 0; i < proj.size(); ++i)
-            x[i] += proj[i];
+        linear(blk.fc1, x.data(), t2, mlp.data(), Epilogue::BiasGelu, &blk.norm2);
+        linear(blk.fc2, mlp.data(), t2, x.data(), Epilogue::BiasAddTo);
         const double td = double(t), dd = double(d);
         bs.flops = 2.0 * td * dd * 3 * dd + 4.0 * td * td * dd + 2.0 * td * dd * dd +
                    4.0 * double(t2) * dd * double(c.hidden);
         res.blocks.push_back(bs);
     }
-    h.resize(static_cast<std::size_t>(d));
-    layerNorm(m.norm, x.data(), 1, d, h.data());
     res.logits.resize(static_cast<std::size_t>(c.classes));
-    linear(m.head, h.data(), 1, res.logits.data());
+    linear(m.head, x.data(), 1, res.logits.data(), Epilogue::Bias, &m.norm); // the class token
     res.flops = vitFlops(c, res.blocks);
     if (opt.keepSources) {
         res.owner = st.owner();

@@ -47,6 +47,11 @@ EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp
 
 namespace qmpp {
 
+// Every item through the model with `hp` (items in parallel, one thread each); returns the
+// wall-clock milliseconds. logits [count, classes].
+double forwardAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
+                  std::vector<float>& logits);
+
 // The files `qmpp eval` writes: eval.json (everything), measures.csv (a row per seed),
 // predictions.csv (a row per item: label, plain and merged classes and probabilities, KL).
 std::string evalJson(const EvalRun& run, const VitConfig& c, const EvalItems& items,

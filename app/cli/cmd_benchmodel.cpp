@@ -1,0 +1,116 @@
+// qmpp bench --model M: the ViT's forward timed plain and with each method merging inside it:
+// one image (what the studio reruns on a slider change) and images/s at batch B.
+#include "benchmodel.h"
+
+#include "qmpp/engine.h"
+#include "qmpp/error.h"
+#include "qmpp/evaluate.h"
+#include "qmpp/io.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <random>
+
+namespace qmpp::cli {
+
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+} // namespace
+
+int benchModel(const BenchModelArgs& a) {
+    if (a.batch < 1) throw UsageError("--batch must be at least 1");
+    if (a.repeats < 1) throw UsageError("--repeats must be at least 1");
+    if (a.r < 0) throw UsageError("--r must be at least 0");
+    if (a.backend != "cpu")
+        throw UsageError(
+            "--model: the model's GPU forward is not in this version; use --backend cpu");
+    std::vector<ModelMethod> methods;
+    for (const std::string& s : a.methods) {
+        ModelMethod m;
+        if (!parse(s, m)) throw UsageError("--methods: unknown method '" + s + "'");
+        methods.push_back(m);
+    }
+    const auto model = loadVit(a.model, a.heads);
+    const VitConfig& c = config(*model);
+    // normalized noise images: timing does not depend on the pixels' content
+    EvalItems items;
+    items.count = a.batch;
+    items.labels.assign(static_cast<std::size_t>(a.batch), -1);
+    items.names.assign(static_cast<std::size_t>(a.batch), "noise");
+    items.pixels.resize(static_cast<std::size_t>(a.batch * c.channels * c.imageSize * c.imageSize));
+    std::mt19937 gen(0);
+    std::normal_distribution<float> nd;
+    for (float& v : items.pixels)
+        v = nd(gen);
+
+    nlohmann::ordered_json j;
+    j["tool"] = "qmpp bench --model";
+    j["version"] = kVersion;
+    j["model"] = {{"path", a.model}, {"name", c.name},   {"depth", c.depth},
+                  {"dim", c.dim},    {"heads", c.heads}, {"patches", c.patches}};
+    j["backend"] = "cpu";
+    j["precision"] = "fp32";
+    j["batch"] = a.batch;
+    j["repeats"] = a.repeats;
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    std::cout << std::fixed << std::setprecision(2);
+    std::cout << "  " << c.name << ", CPU FP32, r = " << a.r << " per block\n";
+    for (ModelMethod m : methods) {
+        HookParams hp;
+        hp.method = m;
+        if (m != ModelMethod::None) hp.schedule = constantSchedule(a.r);
+        // one image, the studio's case: every core on the one forward
+        std::vector<double> one;
+        ForwardResult last;
+        for (i64 i = 0; i < a.repeats + 2; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            last = vitForward(*model, items.pixels.data(), hp);
+            if (i >= 2) one.push_back(msSince(t0));
+        }
+        // a batch: items in parallel, one thread each
+        std::vector<double> batch;
+        std::vector<float> logits;
+        for (int rep = 0; rep < 3; ++rep)
+            batch.push_back(forwardAll(*model, items, hp, logits));
+        const double ms1 = median(one);
+        const double msB = median(batch);
+        const double ips = double(a.batch) / (msB / 1e3);
+        std::cout << "  " << std::left << std::setw(11) << toString(m) << std::right
+                  << " one image " << std::setw(7) << ms1 << " ms (min "
+                  << *std::min_element(one.begin(), one.end()) << ")   batch " << a.batch << ": "
+                  << std::setw(8) << ips << " images/s   GFLOPs " << std::setprecision(3)
+                  << last.flops / 1e9 << std::setprecision(2) << "  tokens left "
+                  << last.blocks.back().tokensOut << "\n";
+        rows.push_back({{"method", toString(m)},
+                        {"schedule", hp.schedule.describe()},
+                        {"one_image_ms_median", ms1},
+                        {"one_image_ms_min", *std::min_element(one.begin(), one.end())},
+                        {"one_image_ms", one},
+                        {"batch_images_per_s", ips},
+                        {"gflops", last.flops / 1e9},
+                        {"tokens_left", last.blocks.back().tokensOut}});
+    }
+    j["rows"] = rows;
+    if (!a.json.empty()) {
+        const std::string text = j.dump(2) + "\n";
+        writeFileAtomic(a.json, std::vector<std::uint8_t>(text.begin(), text.end()));
+        std::cout << "  wrote " << a.json << "\n";
+    }
+    return kOk;
+}
+
+} // namespace qmpp::cli
