@@ -9,6 +9,7 @@
 #include "qmpp/overlay.h"
 #include "qmpp/views.h"
 #include "runner.h"
+#include "selection.h"
 #include "textformat.h"
 
 #include "qmpp/benchfile.h"
@@ -1439,6 +1440,117 @@ class TestStudio : public QObject {
 
     // Bug: attaching hidden states to an image let the user pick a file and then refused it.
     // The menu is greyed out (with its reason) unless token embeddings are open.
+    // One selection, set from any view, shown by every view (text sample: strip, heatmap, PCA,
+    // histograms; the photo: the canvas and the histograms).
+    void linkedSelectionReachesEveryView() {
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openTextSample());
+        QVERIFY(ready.wait(30000));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.runner()->busy(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastOutput() && w.lastOutput()->pca, 20000);
+        const auto out = w.lastOutput();
+        const auto& r = out->result;
+        TokensPage* page = w.tokensPage();
+        TokenSelection* sel = w.canvas()->selection();
+        QVERIFY(sel);
+        auto shown = [&](const std::vector<qmpp::i64>& want) {
+            QCOMPARE(sel->tokens(), want);
+            QCOMPARE(page->pcaSelectionGraph()->dataCount(), int(want.size()));
+            QCOMPARE(page->heatmapSelectionGraph()->dataCount(), int(want.size()));
+            double sal = 0;
+            for (double c : w.plots()->selectedSaliencyCounts())
+                sal += c;
+            QCOMPARE(sal, double(want.size()));
+            std::set<qmpp::i64> groups;
+            for (qmpp::i64 t : want)
+                if (r.labels[t] >= 0) groups.insert(r.labels[t]);
+            double sizes = 0;
+            for (double c : w.plots()->selectedSizeCounts())
+                sizes += c;
+            QCOMPARE(sizes, double(groups.size()));
+        };
+        // the strip: a click selects the token's group
+        const qmpp::i64 t = 5;
+        QTest::mouseClick(page->strip(), Qt::LeftButton, {}, page->strip()->tokenRect(t).center());
+        shown(TokenSelection::groupOf(r, t));
+        QVERIFY(sel->summary().contains(QString("group %1").arg(r.labels[t])));
+        QVERIFY(!page->strip()->grab().isNull());
+        // the heatmap: a click on a row selects that token's group
+        QCustomPlot* sim = page->similarityPlot();
+        const int row = int(r.n / 2);
+        const QPoint cell(int(sim->xAxis->coordToPixel(row)), int(sim->yAxis->coordToPixel(row)));
+        QCOMPARE(page->heatmapTokenAt(cell), out->similarity->order[row]);
+        QTest::mouseClick(sim, Qt::LeftButton, {}, cell);
+        shown(TokenSelection::groupOf(r, out->similarity->order[row]));
+        // the PCA scatter: hover names the token's word; a click selects its group; a
+        // Shift-drag rectangle over the whole plot selects every token
+        QCustomPlot* pca = page->pcaPlot();
+        const qmpp::i64 u = 1;
+        const QPointF at(pca->xAxis->coordToPixel(out->pca->tokens[2 * u]),
+                         pca->yAxis->coordToPixel(out->pca->tokens[2 * u + 1]));
+        const qmpp::i64 hit = page->pcaTokenAt(at);
+        QVERIFY(hit >= 0);
+        QCOMPARE(out->pca->tokens[2 * hit], out->pca->tokens[2 * u]);
+        QVERIFY(page->describeToken(hit).contains(
+            QString::fromStdString(w.runner()->input().tokens().labels[hit])));
+        QTest::mouseClick(pca, Qt::LeftButton, {}, at.toPoint());
+        shown(TokenSelection::groupOf(r, hit));
+        const QRect all = pca->axisRect()->rect();
+        QTest::mousePress(pca, Qt::LeftButton, Qt::ShiftModifier, all.topLeft());
+        QTest::mouseMove(pca, all.center());
+        QTest::mouseRelease(pca, Qt::LeftButton, Qt::ShiftModifier, all.bottomRight());
+        QCOMPARE(qmpp::i64(sel->tokens().size()), r.n);
+        QVERIFY(pca->interactions().testFlag(QCP::iRangeDrag)); // panning is back
+        // the saliency histogram: a click on a bar selects the tokens in its bin
+        const qmpp::i64 top =
+            std::max_element(r.saliency.begin(), r.saliency.end()) - r.saliency.begin();
+        const int bin = std::min(19, int(r.saliency[top] * 20));
+        QCustomPlot* hist = w.plots()->saliencyPlot();
+        w.plots()->tabs()->setCurrentWidget(hist);
+        QTest::mouseClick(hist, Qt::LeftButton, {},
+                          QPoint(int(hist->xAxis->coordToPixel((bin + 0.5) / 20)),
+                                 int(hist->yAxis->coordToPixel(0.5))));
+        shown(TokenSelection::saliencyBin(r, bin, 20));
+        QVERIFY(sel->contains(top));
+        // the group-size histogram: every group of the largest size
+        const qmpp::i64 big = *std::max_element(r.groupSizes.begin(), r.groupSizes.end());
+        w.plots()->selectGroupSize(big);
+        shown(TokenSelection::groupsOfSize(r, big));
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            w.plots()->tabs()->setCurrentWidget(w.plots()->sizesPlot());
+            page->selectGroupOf(t);
+            QTest::qWait(300); // queued replots and the status bar's layout
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/selection-text.png");
+        }
+
+        // the photo: the canvas selects, the histograms show it; a new input clears it
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(20000));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.runner()->busy(), 20000);
+        QVERIFY(sel->isEmpty());
+        ImageCanvas* c = w.canvas();
+        const qmpp::i64 p = c->tokenAt(QPointF(c->width() / 2.0, c->height() / 2.0));
+        QTest::mouseClick(c, Qt::LeftButton, {}, QPoint(c->width() / 2, c->height() / 2));
+        const auto photo = w.lastOutput();
+        QCOMPARE(sel->tokens(), TokenSelection::groupOf(photo->result, p));
+        QCOMPARE(c->selectedGroup(), photo->result.labels[p]);
+        double sal = 0;
+        for (double v : w.plots()->selectedSaliencyCounts())
+            sal += v;
+        QCOMPARE(sal, double(sel->tokens().size()));
+        w.plots()->selectSaliencyBin(0);
+        QCOMPARE(c->selectedGroup(), -1); // not one group any more
+        if (qEnvironmentVariableIsSet("QMPP_STUDIO_SHOTS")) {
+            c->selectGroupOf(p);
+            w.plots()->tabs()->setCurrentWidget(w.plots()->saliencyPlot());
+            QTest::qWait(300);
+            w.grab().save(qEnvironmentVariable("QMPP_STUDIO_SHOTS") + "/selection-photo.png");
+        }
+    }
+
     void attachIsForEmbeddingsOnly() {
         MainWindow w;
         QSignalSpy ready(w.runner(), &MergeRunner::resultReady);

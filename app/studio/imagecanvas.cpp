@@ -2,6 +2,7 @@
 
 #include "colormap.h"
 #include "qmpp/ops.h"
+#include "selection.h"
 
 #include <QMouseEvent>
 #include <QPainter>
@@ -12,7 +13,8 @@
 
 namespace studio {
 
-ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent) {
+ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent), m_selection(nullptr) {
+    setSelection(new TokenSelection(this));
     setMouseTracking(true);
     setMinimumSize(320, 240);
     setAutoFillBackground(true);
@@ -26,7 +28,7 @@ void ImageCanvas::setInput(const StudioInput& input) {
     m_grid = gridOf(input);
     m_base = baseImage(input);
     m_out.reset();
-    m_selectedGroup = -1;
+    m_selection->clear();
     if (m_hover >= 0) emit tokenHovered(-1, QString());
     m_hover = -1;
     m_fit = true;
@@ -47,7 +49,8 @@ void ImageCanvas::setFrame(const StudioInput& input) {
 
 void ImageCanvas::setOutput(std::shared_ptr<const RunOutput> out) {
     m_out = std::move(out);
-    if (m_out && m_selectedGroup >= m_out->result.k) m_selectedGroup = -1;
+    if (m_out && !m_selection->isEmpty() && m_selection->tokens().back() >= m_out->result.n)
+        m_selection->clear();
     update();
 }
 
@@ -93,10 +96,32 @@ long long ImageCanvas::tokenAt(const QPointF& pos) const {
     return i < m_input.tokens().n ? i : -1;
 }
 
-void ImageCanvas::selectGroupOf(long long token) {
-    m_selectedGroup = (m_out && token >= 0) ? m_out->result.labels[token] : -1;
-    emit groupSelected(m_selectedGroup);
+void ImageCanvas::setSelection(TokenSelection* selection) {
+    if (m_selection && m_selection->parent() == this) delete m_selection;
+    m_selection = selection;
+    connect(m_selection, &TokenSelection::changed, this, [this] { update(); });
     update();
+}
+
+long long ImageCanvas::selectedGroup() const {
+    if (!m_out || m_selection->isEmpty()) return -1;
+    const auto& r = m_out->result;
+    const long long g = r.labels[std::size_t(m_selection->tokens().front())];
+    if (g < 0 || qmpp::i64(m_selection->tokens().size()) != r.groupSizes[std::size_t(g)]) return -1;
+    for (qmpp::i64 t : m_selection->tokens())
+        if (r.labels[std::size_t(t)] != g) return -1;
+    return g;
+}
+
+void ImageCanvas::selectGroupOf(long long token) {
+    if (!m_out || token < 0) {
+        m_selection->clear();
+    } else {
+        const long long g = m_out->result.labels[std::size_t(token)];
+        m_selection->setTokens(TokenSelection::groupOf(m_out->result, token),
+                               g < 0 ? tr("token %1 (dropped)").arg(token) : tr("group %1").arg(g));
+    }
+    emit groupSelected(selectedGroup());
 }
 
 QString ImageCanvas::describe(long long i) const {
@@ -168,11 +193,11 @@ void ImageCanvas::paintScene(QPainter& p) const {
                               cell - 2));
         p.setOpacity(1.0);
     }
-    if (m_selectedGroup >= 0) {
+    if (!m_selection->isEmpty()) {
         p.setPen(QPen(Qt::white, 2.5 / m_zoom));
         p.setBrush(QColor(255, 255, 255, 60));
-        for (long long i = 0; i < r.n; ++i)
-            if (r.labels[i] == m_selectedGroup)
+        for (long long i : m_selection->tokens())
+            if (i < r.n)
                 p.drawRect(QRectF((i % m_grid.cols) * cell, (i / m_grid.cols) * cell, cell, cell));
     }
     if (m_hover >= 0) {

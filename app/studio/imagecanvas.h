@@ -9,6 +9,8 @@
 
 namespace studio {
 
+class TokenSelection;
+
 enum class Overlay { Saliency, Mask, Foreground, Clusters, Merged, Groups, Grid, Changed };
 
 class ImageCanvas : public QWidget {
@@ -34,7 +36,12 @@ class ImageCanvas : public QWidget {
     void fitToWindow();
     // Token under a widget position, or -1.
     long long tokenAt(const QPointF& pos) const;
-    long long selectedGroup() const { return m_selectedGroup; }
+    // The linked selection the canvas shows and sets (a click selects a token's group); the
+    // canvas owns one of its own until given the window's.
+    void setSelection(TokenSelection* selection);
+    TokenSelection* selection() const { return m_selection; }
+    // The group the selection is, or -1 (nothing, or not exactly one group).
+    long long selectedGroup() const;
     void selectGroupOf(long long token);
     // A text describing a token (index, row/col, saliency, pi, mass, group, size, cosine).
     QString describe(long long token) const;
@@ -73,7 +80,8 @@ class ImageCanvas : public QWidget {
     bool m_fit = true;
     QPoint m_pressPos, m_lastPos;
     bool m_dragging = false;
-    long long m_selectedGroup = -1, m_hover = -1;
+    long long m_hover = -1;
+    TokenSelection* m_selection; // never null
 };
 
 } // namespace studio

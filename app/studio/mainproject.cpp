@@ -1,10 +1,17 @@
-// MainWindow's project files (project.h): save the whole view, and reopen it.
+// MainWindow's file actions: project files (project.h), which save the whole view and reopen
+// it; the Open and Open timings dialogs; exports of results and reports.
+#include "exports.h"
+#include "inputcontroller.h"
 #include "mainwindow.h"
+#include "plotspanel.h"
+#include "profilerpage.h"
 #include "project.h"
 
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QMessageBox>
 #include <QSaveFile>
+#include <QStatusBar>
 
 #include <iterator>
 #include <memory>
@@ -95,6 +102,47 @@ void MainWindow::saveProjectDialog() {
     if (path.isEmpty()) return;
     QString why;
     if (!saveProject(path, &why)) fail(tr("Save project"), why, false);
+}
+
+void MainWindow::openDialog() {
+    const QString f = QFileDialog::getOpenFileName(
+        this, tr("Open"), QString(),
+        tr("Images, videos, embeddings and projects (*.png *.jpg *.jpeg *.bmp "
+           "*.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
+           "*.webm *.npy *.safetensors *.qmpp);;All files (*)"));
+    if (!f.isEmpty()) openFile(f);
+}
+
+bool MainWindow::exportResults(const QString& dir, bool force) {
+    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
+    QString error;
+    if (!studio::exportResults(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
+        return fail({}, tr("Export failed: %1").arg(error), true);
+    statusBar()->showMessage(tr("Exported to %1").arg(dir), 5000);
+    return true;
+}
+
+bool MainWindow::exportReport(const QString& dir, bool force) {
+    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
+    QString error;
+    if (!studio::exportReport(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
+        return fail({}, tr("Report failed: %1").arg(error), true);
+    statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir),
+                             5000);
+    return true;
+}
+
+void MainWindow::openTimingsDialog() {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open timings"), QString(),
+                                                   tr("qmpp bench JSON (*.json)"));
+    if (f.isEmpty()) return;
+    try {
+        m_plots->loadBench(f);
+        m_profiler->addFile(f);
+        m_pages->setCurrentWidget(m_profiler);
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Cannot open timings"), QString::fromUtf8(e.what()));
+    }
 }
 
 } // namespace studio

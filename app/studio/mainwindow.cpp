@@ -1,5 +1,7 @@
 #include "mainwindow.h"
 
+#include "selection.h"
+
 #include "exports.h"
 #include "pincontroller.h"
 #include "textformat.h"
@@ -46,6 +48,7 @@ MainWindow::MainWindow(QWidget* parent)
     auto* pinStatus = new QLabel(this);
     pinStatus->setStyleSheet("color: #1060a0");
     m_pins = new PinController(m_canvas, pinStatus, this);
+    linkSelection(new TokenSelection(this), m_canvas, m_tokens, m_plots, m_hover);
     statusBar()->addWidget(pinStatus);
     statusBar()->addWidget(m_error, 1);
     statusBar()->addPermanentWidget(m_hover);
@@ -344,47 +347,6 @@ QString MainWindow::hoverText() const {
 void MainWindow::showError(const QString& text) {
     m_error->setText(QString(text).replace('\n', ' '));
     m_error->setToolTip(text);
-}
-
-void MainWindow::openDialog() {
-    const QString f = QFileDialog::getOpenFileName(
-        this, tr("Open"), QString(),
-        tr("Images, videos, embeddings and projects (*.png *.jpg *.jpeg *.bmp "
-           "*.tif *.tiff *.webp *.mp4 *.avi *.mkv *.mov "
-           "*.webm *.npy *.safetensors *.qmpp);;All files (*)"));
-    if (!f.isEmpty()) openFile(f);
-}
-
-bool MainWindow::exportResults(const QString& dir, bool force) {
-    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
-    QString error;
-    if (!studio::exportResults(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
-        return fail({}, tr("Export failed: %1").arg(error), true);
-    statusBar()->showMessage(tr("Exported to %1").arg(dir), 5000);
-    return true;
-}
-
-bool MainWindow::exportReport(const QString& dir, bool force) {
-    if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
-    QString error;
-    if (!studio::exportReport(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
-        return fail({}, tr("Report failed: %1").arg(error), true);
-    statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir),
-                             5000);
-    return true;
-}
-
-void MainWindow::openTimingsDialog() {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Open timings"), QString(),
-                                                   tr("qmpp bench JSON (*.json)"));
-    if (f.isEmpty()) return;
-    try {
-        m_plots->loadBench(f);
-        m_profiler->addFile(f);
-        m_pages->setCurrentWidget(m_profiler);
-    } catch (const std::exception& e) {
-        QMessageBox::warning(this, tr("Cannot open timings"), QString::fromUtf8(e.what()));
-    }
 }
 
 quint64 MainWindow::profile() {

@@ -1,5 +1,7 @@
 #include "plotspanel.h"
 
+#include "selection.h"
+
 #include "plotstyle.h"
 
 #include "qmpp/benchfile.h"
@@ -79,7 +81,81 @@ void histogram(QCustomPlot* plot, const QVector<double>& centres, const QVector<
     replotWhenShown(plot);
 }
 
+// The linked selection's share of each bar, drawn narrower over it (Okabe–Ito orange).
+QCPBars* selectionBars(QCustomPlot* plot, double width) {
+    auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+    bars->setWidth(width);
+    bars->setBrush(QColor(230, 159, 0));
+    bars->setPen(QColor(230, 159, 0).darker(140));
+    bars->setName(QObject::tr("selected"));
+    return bars;
+}
+
 } // namespace
+
+void PlotsPanel::setSelection(TokenSelection* selection) {
+    m_selection = selection;
+    connect(selection, &TokenSelection::changed, this, &PlotsPanel::refreshSelection);
+}
+
+void PlotsPanel::selectSaliencyBin(int bin) {
+    if (!m_selection || !m_out || bin < 0 || bin >= 20) return;
+    m_selection->setTokens(
+        TokenSelection::saliencyBin(m_out->result, bin, 20),
+        tr("saliency %1–%2").arg(bin / 20.0, 0, 'f', 2).arg((bin + 1) / 20.0, 0, 'f', 2));
+}
+
+void PlotsPanel::selectGroupSize(long long size) {
+    if (!m_selection || !m_out) return;
+    m_selection->setTokens(TokenSelection::groupsOfSize(m_out->result, size),
+                           tr("the groups of %1 token(s)").arg(size));
+}
+
+QVector<double> PlotsPanel::selectedSaliencyCounts() const {
+    QVector<double> c(20, 0.0);
+    if (m_selection && m_out)
+        for (qmpp::i64 t : m_selection->tokens())
+            if (t < qmpp::i64(m_out->result.saliency.size()))
+                c[std::min(19, int(m_out->result.saliency[std::size_t(t)] * 20))] += 1;
+    return c;
+}
+
+QVector<double> PlotsPanel::selectedSizeCounts() const {
+    // groups with a selected token, by size, in the order of the size bars
+    std::map<long long, double> bySize;
+    if (m_out)
+        for (long long s : m_out->result.groupSizes)
+            bySize[s] += 0;
+    if (m_selection && m_out) {
+        std::set<qmpp::i64> groups;
+        for (qmpp::i64 t : m_selection->tokens())
+            if (t < m_out->result.n && m_out->result.labels[std::size_t(t)] >= 0)
+                groups.insert(m_out->result.labels[std::size_t(t)]);
+        for (qmpp::i64 g : groups)
+            bySize[m_out->result.groupSizes[std::size_t(g)]] += 1;
+    }
+    QVector<double> c;
+    for (const auto& [size, n] : bySize)
+        c << n;
+    return c;
+}
+
+void PlotsPanel::refreshSelection() {
+    if (!m_out || !m_salSel || !m_sizeSel) return;
+    QVector<double> centres(20);
+    for (int b = 0; b < 20; ++b)
+        centres[b] = (b + 0.5) / 20;
+    m_salSel->setData(centres, selectedSaliencyCounts());
+    std::map<long long, double> bySize;
+    for (long long s : m_out->result.groupSizes)
+        bySize[s] += 0;
+    QVector<double> sx;
+    for (const auto& [size, n] : bySize)
+        sx << double(size);
+    m_sizeSel->setData(sx, selectedSizeCounts());
+    replotWhenShown(m_saliency);
+    replotWhenShown(m_sizes);
+}
 
 PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
     auto* v = new QVBoxLayout(this);
@@ -126,6 +202,18 @@ PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
             showBenchTimings();
     });
     connect(m_benchN, &QComboBox::currentIndexChanged, this, &PlotsPanel::showBenchTimings);
+    connect(m_saliency, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        const double x = m_saliency->xAxis->pixelToCoord(e->position().x());
+        if (e->button() == Qt::LeftButton && x >= 0 && x < 1) selectSaliencyBin(int(x * 20));
+    });
+    connect(m_sizes, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        const long long s = std::llround(m_sizes->xAxis->pixelToCoord(e->position().x()));
+        if (e->button() == Qt::LeftButton && m_out &&
+            std::count(m_out->result.groupSizes.begin(), m_out->result.groupSizes.end(), s) > 0)
+            selectGroupSize(s);
+    });
+    m_saliency->setToolTip(tr("Click a bar: select its tokens everywhere"));
+    m_sizes->setToolTip(tr("Click a bar: select the groups of that size everywhere"));
     restyle();
 }
 
@@ -142,6 +230,7 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     for (float s : r.saliency)
         counts[std::min(19, int(s * 20))] += 1;
     histogram(m_saliency, centres, counts, 0.045, QColor(33, 144, 141), tr("saliency s"));
+    m_salSel = selectionBars(m_saliency, 0.03);
     // group sizes: one bar per size
     std::map<long long, double> bySize;
     for (long long s : r.groupSizes)
@@ -150,6 +239,8 @@ void PlotsPanel::setOutput(std::shared_ptr<const RunOutput> out) {
     for (const auto& [s, c] : bySize)
         sx << double(s), sy << c;
     histogram(m_sizes, sx, sy, 0.8, QColor(92, 200, 99), tr("group size (tokens)"));
+    m_sizeSel = selectionBars(m_sizes, 0.5);
+    refreshSelection();
     QSharedPointer<QCPAxisTickerFixed> whole(new QCPAxisTickerFixed);
     whole->setTickStep(1.0);
     whole->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);

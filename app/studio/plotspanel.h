@@ -13,8 +13,11 @@ class QComboBox;
 class QLabel;
 class QTabWidget;
 class QTableView;
+class QCPBars;
 
 namespace studio {
+
+class TokenSelection;
 
 class PlotsPanel : public QWidget {
     Q_OBJECT
@@ -30,6 +33,16 @@ class PlotsPanel : public QWidget {
     QCustomPlot* timingsPlot() const { return m_timings; }
     int timingBars() const { return m_barCount; }
     int benchVariants() const { return m_variantCount; }
+    QCustomPlot* saliencyPlot() const { return m_saliency; }
+    QCustomPlot* sizesPlot() const { return m_sizes; }
+    // The linked selection: a click on a histogram's bar selects its tokens; the histograms
+    // draw the selected tokens' share of each bar over it.
+    void setSelection(TokenSelection* selection);
+    void selectSaliencyBin(int bin);      // 20 bins over [0, 1]
+    void selectGroupSize(long long size); // every group of this many tokens
+    // The overlays' heights per bar (selected tokens per saliency bin; selected groups per size).
+    QVector<double> selectedSaliencyCounts() const;
+    QVector<double> selectedSizeCounts() const;
 
   protected:
     void changeEvent(QEvent* e) override;
@@ -38,6 +51,7 @@ class PlotsPanel : public QWidget {
     void showRunTimings();
     void showBenchTimings();
     void restyle();
+    void refreshSelection();
 
     QTabWidget* m_tabs;
     QCustomPlot *m_timings, *m_saliency, *m_sizes, *m_entropy;
@@ -46,6 +60,8 @@ class PlotsPanel : public QWidget {
     QTableView* m_table;
     MetricsModel* m_model;
     std::shared_ptr<const RunOutput> m_out;
+    TokenSelection* m_selection = nullptr;
+    QCPBars *m_salSel = nullptr, *m_sizeSel = nullptr;
     nlohmann::json m_bench;
     int m_barCount = 0, m_variantCount = 0;
 };

@@ -61,7 +61,9 @@ void replotWhenShown(QCustomPlot* p) {
 
 QCustomPlot* makePlot(QWidget* parent) {
     auto* p = new QCustomPlot(parent);
-    p->setMinimumHeight(160);
+    // an explicit minimum: a layout would otherwise keep a plot as wide as its axes, labels and
+    // (even hidden) legend ask, and squeeze its neighbours instead
+    p->setMinimumSize(140, 160);
     p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     p->setContextMenuPolicy(Qt::CustomContextMenu);
     QObject::connect(p, &QWidget::customContextMenuRequested, p, [p](const QPoint& at) {

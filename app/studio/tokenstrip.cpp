@@ -1,6 +1,7 @@
 #include "tokenstrip.h"
 
 #include "colormap.h"
+#include "selection.h"
 
 #include <QMouseEvent>
 #include <QPainter>
@@ -155,6 +156,34 @@ void TokenStrip::paintEvent(QPaintEvent*) {
         p.setPen(bg.lightnessF() > 0.55 ? Qt::black : Qt::white);
         p.drawText(r, Qt::AlignCenter, m_text.at(i));
     }
+    // the linked selection: a double frame (dark outside, light inside) reads on any background
+    if (m_selection)
+        for (qmpp::i64 i : m_selection->tokens()) {
+            if (i >= qmpp::i64(m_rects.size())) break;
+            const QRect r = m_rects[std::size_t(i)];
+            p.setBrush(Qt::NoBrush);
+            p.setPen(QPen(Qt::black, 3));
+            p.drawRoundedRect(r.adjusted(-2, -2, 2, 2), 4, 4);
+            p.setPen(QPen(Qt::white, 1.5));
+            p.drawRoundedRect(r.adjusted(-1, -1, 1, 1), 3, 3);
+        }
+}
+
+void TokenStrip::setSelection(const TokenSelection* selection) {
+    m_selection = selection;
+    connect(selection, &TokenSelection::changed, this, [this] { update(); });
+    update();
+}
+
+qmpp::i64 TokenStrip::tokenAt(const QPoint& pos) const {
+    for (std::size_t i = 0; i < m_rects.size(); ++i)
+        if (m_rects[i].contains(pos)) return qmpp::i64(i);
+    return -1;
+}
+
+void TokenStrip::mousePressEvent(QMouseEvent* e) {
+    if (e->button() == Qt::LeftButton && !m_text.isEmpty())
+        emit tokenClicked(tokenAt(e->position().toPoint()));
 }
 
 bool TokenStrip::inSpan(qmpp::i64 i) const {
@@ -162,9 +191,7 @@ bool TokenStrip::inSpan(qmpp::i64 i) const {
 }
 
 void TokenStrip::mouseMoveEvent(QMouseEvent* e) {
-    qmpp::i64 hit = -1;
-    for (std::size_t i = 0; i < m_rects.size(); ++i)
-        if (m_rects[i].contains(e->position().toPoint())) hit = qmpp::i64(i);
+    const qmpp::i64 hit = tokenAt(e->position().toPoint());
     if (hit != m_hover) {
         m_hover = hit;
         update();

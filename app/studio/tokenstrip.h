@@ -14,6 +14,8 @@
 
 namespace studio {
 
+class TokenSelection;
+
 class TokenStrip : public QWidget {
     Q_OBJECT
   public:
@@ -33,17 +35,22 @@ class TokenStrip : public QWidget {
     // What hovering token i shows.
     QString describe(qmpp::i64 i) const;
 
+    // The linked selection, drawn as a frame around each selected token.
+    void setSelection(const TokenSelection* selection);
+    qmpp::i64 tokenAt(const QPoint& pos) const; // -1: none
     bool hasHeightForWidth() const override { return true; }
     int heightForWidth(int w) const override;
     QSize sizeHint() const override;
 
   signals:
     void tokenHovered(qmpp::i64 index, const QString& text);
+    void tokenClicked(qmpp::i64 index); // -1: a click beside every token
 
   protected:
     void paintEvent(QPaintEvent*) override;
     void resizeEvent(QResizeEvent*) override;
     void mouseMoveEvent(QMouseEvent* e) override;
+    void mousePressEvent(QMouseEvent* e) override;
 
   private:
     // Lays the tokens out for width w; returns the height used (rects stored when `store`).
@@ -58,6 +65,7 @@ class TokenStrip : public QWidget {
     bool inSpan(qmpp::i64 i) const;
     mutable std::vector<QRect> m_rects;
     qmpp::i64 m_hover = -1;
+    const TokenSelection* m_selection = nullptr;
 };
 
 } // namespace studio
