@@ -6,6 +6,7 @@
 #include "../core/model/fastmath.h"
 #include "qmpp/error.h"
 #include "qmpp/evaluate.h"
+#include "qmpp/inputs.h"
 #include "qmpp/io.h"
 #include "qmpp/modelinput.h"
 #include "qmpp/vit.h"
@@ -410,6 +411,23 @@ class TestModel : public QObject {
             QVERIFY2(b.code == 2, qPrintable(bad.join(' ') + ": " + b.err));
             QVERIFY(!QDir(dir.path() + "/bad").exists());
         }
+        // --sweep: every method at every r, the plain forward once
+        const auto sw =
+            test::runQmpp({"eval", "--model", QString::fromStdString(kModel),
+                           QString::fromStdString(kFix + "fmnist16_pixels.npy"), "--limit", "6",
+                           "--sweep", "--methods", "tome,topk,random", "--r-list", "0,8,16",
+                           "--seeds", "0,1", "--out", dir.path() + "/sw"});
+        QVERIFY2(sw.code == 0, qPrintable(sw.err));
+        QFile csv(dir.path() + "/sw/sweep.csv");
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csv.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 1 + 3 + 3 + 3 * 2); // header; tome, topk once; random per seed
+        const QStringList head = lines[0].split(',');
+        const int ratio = int(head.indexOf("flops_ratio")), agree = int(head.indexOf("agreement"));
+        QCOMPARE(lines[1].split(',')[ratio].toDouble(), 1.0); // r = 0 merges nothing
+        QCOMPARE(lines[1].split(',')[agree].toDouble(), 1.0);
+        QVERIFY(lines[3].split(',')[ratio].toDouble() < lines[2].split(',')[ratio].toDouble());
+        QCOMPARE(QFile::exists(dir.path() + "/sw/sweep.png"), qmpp::haveImageSupport());
         // a model of the wrong input size for the pixels is bad input naming the file
         const auto w =
             test::runQmpp({"eval", "--model", QString::fromStdString(kFix + "vitb1.safetensors"),

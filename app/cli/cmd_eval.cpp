@@ -3,8 +3,12 @@
 
 #include "qmpp/error.h"
 #include "qmpp/evaluate.h"
+#include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "qmpp/plotting.h"
 #include "qmpp/report.h"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -78,6 +82,114 @@ Schedule scheduleFrom(const std::string& r, const std::string& sched, const std:
     return Schedule{};
 }
 
+// One (method, setting) of a sweep, over its seeds.
+struct SweepPoint {
+    std::string method;
+    double setting = 0; // r per block, or the budget
+    EvalRun run;
+};
+
+CurvePoint pointOf(const SweepPoint& p, double x, double (*value)(const EvalMeasures&),
+                   double (*lo)(const EvalMeasures&), double (*hi)(const EvalMeasures&)) {
+    // the mean over seeds; the interval spans every seed's interval
+    CurvePoint c;
+    c.x = x;
+    c.interval = true;
+    c.lo = 1e300;
+    c.hi = -1e300;
+    for (const EvalMeasures& m : p.run.measures) {
+        c.y += value(m) / double(p.run.measures.size());
+        c.lo = std::min(c.lo, lo(m));
+        c.hi = std::max(c.hi, hi(m));
+    }
+    return c;
+}
+
+// --sweep: every method at every setting; sweep.csv, sweep.json, sweep.png.
+void writeSweep(const std::vector<SweepPoint>& pts, bool budget, bool labelled, OutputDir& out) {
+    std::ostringstream csv;
+    csv << std::setprecision(9);
+    csv << "method," << (budget ? "budget" : "r") << ",seed,agreement,agreement_lo,agreement_hi,"
+        << "kl_mean,kl_lo,kl_hi,max_logit_change,accuracy_plain,accuracy_merged,flops_ratio,"
+           "ms_per_image\n";
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const SweepPoint& p : pts)
+        for (std::size_t s = 0; s < p.run.measures.size(); ++s) {
+            const EvalMeasures& m = p.run.measures[s];
+            const double ratio = p.run.flopsMerged / p.run.flopsPlain;
+            csv << p.method << "," << p.setting << "," << p.run.seeds[s] << "," << m.agreement.value
+                << "," << m.agreement.lo << "," << m.agreement.hi << "," << m.klMean << ","
+                << m.klLo << "," << m.klHi << "," << m.maxLogitChange << ",";
+            if (labelled)
+                csv << m.accuracyPlain.value << "," << m.accuracyMerged.value;
+            else
+                csv << ",";
+            csv << "," << ratio << "," << p.run.msMerged << "\n";
+            rows.push_back(
+                {{"method", p.method},
+                 {budget ? "budget" : "r", p.setting},
+                 {"seed", p.run.seeds[s]},
+                 {"agreement", m.agreement.value},
+                 {"agreement_ci95", {m.agreement.lo, m.agreement.hi}},
+                 {"kl", m.klMean},
+                 {"kl_ci95", {m.klLo, m.klHi}},
+                 {"max_logit_change", m.maxLogitChange},
+                 {"accuracy_merged", labelled ? nlohmann::ordered_json(m.accuracyMerged.value)
+                                              : nlohmann::ordered_json()},
+                 {"flops_ratio", ratio},
+                 {"ms_per_image", p.run.msMerged},
+                 {"tokens_left", p.run.blocks.back().tokensOut}});
+        }
+    const std::string c = csv.str();
+    writeFileBytes(out.path("sweep.csv"), std::vector<std::uint8_t>(c.begin(), c.end()));
+    nlohmann::ordered_json j;
+    j["tool"] = "qmpp eval --sweep";
+    j["x"] = budget ? "budget" : "r";
+    j["accuracy_plain"] = labelled && !pts.empty()
+                              ? nlohmann::ordered_json(pts[0].run.measures[0].accuracyPlain.value)
+                              : nlohmann::ordered_json();
+    j["rows"] = rows;
+    const std::string t = j.dump(2) + "\n";
+    writeFileBytes(out.path("sweep.json"), std::vector<std::uint8_t>(t.begin(), t.end()));
+    if (!haveImageSupport()) return;
+    std::vector<CurvePanel> panels(labelled ? 4 : 3);
+    panels[0].title = "top-1 agreement";
+    panels[1].title = "KL(plain || merged)";
+    panels[2].title = "top-1 agreement";
+    panels[0].xLabel = panels[1].xLabel = "FLOPs / plain FLOPs";
+    panels[2].xLabel = "ms per image (CPU)";
+    if (labelled) panels[3].title = "accuracy", panels[3].xLabel = "FLOPs / plain FLOPs";
+    for (const SweepPoint& p : pts) {
+        const double ratio = p.run.flopsMerged / p.run.flopsPlain;
+        auto add = [&](CurvePanel& pan, const CurvePoint& cp) {
+            auto it = std::find_if(pan.series.begin(), pan.series.end(),
+                                   [&](const CurveSeries& s) { return s.method == p.method; });
+            if (it == pan.series.end()) {
+                pan.series.push_back({p.method, {}});
+                it = pan.series.end() - 1;
+            }
+            it->points.push_back(cp);
+        };
+        auto agree = [](const EvalMeasures& m) { return m.agreement.value; };
+        auto agreeLo = [](const EvalMeasures& m) { return m.agreement.lo; };
+        auto agreeHi = [](const EvalMeasures& m) { return m.agreement.hi; };
+        add(panels[0], pointOf(p, ratio, agree, agreeLo, agreeHi));
+        add(panels[1], pointOf(
+                           p, ratio, [](const EvalMeasures& m) { return m.klMean; },
+                           [](const EvalMeasures& m) { return m.klLo; },
+                           [](const EvalMeasures& m) { return m.klHi; }));
+        add(panels[2], pointOf(p, p.run.msMerged, agree, agreeLo, agreeHi));
+        if (labelled)
+            add(panels[3],
+                pointOf(
+                    p, ratio, [](const EvalMeasures& m) { return m.accuracyMerged.value; },
+                    [](const EvalMeasures& m) { return m.accuracyMerged.lo; },
+                    [](const EvalMeasures& m) { return m.accuracyMerged.hi; }));
+    }
+    writeCurvePanels(panels, "model sweep: mean over seeds, bars = 95 % intervals",
+                     out.path("sweep.png"));
+}
+
 } // namespace
 
 Runner addEval(CLI::App& app) {
@@ -87,7 +199,10 @@ Runner addEval(CLI::App& app) {
         double budget = 0;
         i64 atBlock = 0, heads = 0, limit = 0;
         HookParams hp;
-        bool force = false;
+        bool force = false, sweep = false;
+        std::vector<std::string> methods = {"quickmerge", "tome", "topk", "random"};
+        std::vector<i64> rList = {2, 4, 8, 12, 16, 20};
+        std::vector<double> budgets;
     };
     auto a = std::make_shared<Args>();
     CLI::App* c = app.add_subcommand(
@@ -125,6 +240,16 @@ Runner addEval(CLI::App& app) {
     c->add_option("--precision", a->precision, "fp32 (default)")
         ->check(CLI::IsMember({"fp32", "fp16"}));
     c->add_flag("--force", a->force, "replace results already in DIR");
+    c->add_flag("--sweep", a->sweep,
+                "every --methods at every --r-list value (or --budgets at --at-block): sweep.csv, "
+                "sweep.json, sweep.png");
+    c->add_option("--methods", a->methods, "--sweep: methods (default quickmerge,tome,topk,random)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"quickmerge", "tome", "topk", "random"}));
+    c->add_option("--r-list", a->rList, "--sweep: r per block values (default 2,4,8,12,16,20)")
+        ->delimiter(',');
+    c->add_option("--budgets", a->budgets, "--sweep: one-shot budgets at --at-block instead of r")
+        ->delimiter(',');
     return [a] {
         if (a->input.empty() == a->dataset.empty())
             throw UsageError("give INPUT (an image, a folder or pixels .npy) or --dataset DIR, "
@@ -146,13 +271,56 @@ Runner addEval(CLI::App& app) {
         OutputDir::checkTarget(a->out, a->force);
         const auto model = loadVit(a->model, a->heads);
         const VitConfig& cfg = config(*model);
-        hp.schedule = scheduleFrom(a->r, a->schedule, a->list, a->budget, a->atBlock, cfg.depth);
-        if (hp.method != ModelMethod::None && hp.schedule.kind == Schedule::Kind::None)
+        if (a->sweep) {
+            if (!a->r.empty() || !a->schedule.empty() || !a->list.empty() || a->budget > 0)
+                throw UsageError("--sweep takes --r-list or --budgets, not --r, --schedule, "
+                                 "--list or --budget");
+            for (double b : a->budgets)
+                if (!(b > 0 && b <= 1)) throw UsageError("--budgets: each lies in (0, 1]");
+            for (i64 r : a->rList)
+                if (r < 0) throw UsageError("--r-list: each r is at least 0");
+            if (a->atBlock < 0 || a->atBlock >= cfg.depth)
+                throw UsageError("--at-block lies in 0.." + std::to_string(cfg.depth - 1));
+        } else {
+            hp.schedule =
+                scheduleFrom(a->r, a->schedule, a->list, a->budget, a->atBlock, cfg.depth);
+        }
+        if (!a->sweep && hp.method != ModelMethod::None && hp.schedule.kind == Schedule::Kind::None)
             throw UsageError("--method " + a->method +
                              " needs how much to merge: --r, --schedule, --list or --budget");
         const bool dataset = !a->dataset.empty();
         const EvalItems items =
             loadEvalItems(dataset ? a->dataset : a->input, cfg, dataset, a->limit);
+        if (a->sweep) {
+            const bool byBudget = !a->budgets.empty();
+            const std::size_t settings = byBudget ? a->budgets.size() : a->rList.size();
+            std::vector<SweepPoint> pts;
+            std::cerr << "qmpp eval --sweep: " << a->methods.size() << " method(s) x " << settings
+                      << " setting(s) on " << items.count << " item(s)\n";
+            for (const std::string& name : a->methods)
+                for (std::size_t k = 0; k < settings; ++k) {
+                    HookParams h = hp;
+                    parse(name, h.method);
+                    h.schedule = byBudget ? budgetSchedule(a->budgets[k], a->atBlock)
+                                          : constantSchedule(a->rList[k]);
+                    SweepPoint p;
+                    p.method = name;
+                    p.setting = byBudget ? a->budgets[k] : double(a->rList[k]);
+                    p.run =
+                        evaluate(*model, items, h, seeds, {}, pts.empty() ? nullptr : &pts[0].run);
+                    std::cerr << "  " << name << " " << h.schedule.describe() << ": agreement "
+                              << p.run.measures[0].agreement.value << ", FLOPs "
+                              << std::setprecision(3) << p.run.flopsMerged / p.run.flopsPlain
+                              << std::setprecision(6) << "\n";
+                    pts.push_back(std::move(p));
+                }
+            OutputDir out(a->out, a->force);
+            writeSweep(pts, byBudget, items.hasLabels(), out);
+            out.commit();
+            std::cout << "  outputs in " << a->out << ": sweep.csv sweep.json"
+                      << (haveImageSupport() ? " sweep.png" : "") << "\n";
+            return kOk;
+        }
         std::cerr << "qmpp eval: " << cfg.name << " (" << cfg.depth << " blocks, D " << cfg.dim
                   << ", " << cfg.patches << " patches) on " << items.count << " item(s), method "
                   << toString(hp.method) << " " << hp.schedule.describe() << "\n";

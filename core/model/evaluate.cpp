@@ -124,17 +124,23 @@ double forwardAll(const VitModel& m, const EvalItems& items, const HookParams& h
 }
 
 EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp,
-                 std::vector<std::uint64_t> seeds, const Progress& progress) {
+                 std::vector<std::uint64_t> seeds, const Progress& progress, const EvalRun* plain) {
     const VitConfig& c = config(m);
     EvalRun run;
     if (!isRandom(hp.method) || seeds.empty()) seeds.assign(1, hp.seed);
     run.seeds = seeds;
-    const i64 total = items.count * i64(1 + seeds.size());
+    const i64 total = items.count * i64((plain ? 0 : 1) + seeds.size());
     std::atomic<i64> done{0};
-    HookParams plain;
-    const double msPlain = runAll(m, items, plain, run.plainLogits, run.plainBlocks, run.flopsPlain,
-                                  done, total, progress);
-    run.msPlain = msPlain / std::max<i64>(1, items.count);
+    if (plain) {
+        run.plainLogits = plain->plainLogits;
+        run.plainBlocks = plain->plainBlocks;
+        run.flopsPlain = plain->flopsPlain;
+        run.msPlain = plain->msPlain;
+    } else {
+        const double ms = runAll(m, items, HookParams{}, run.plainLogits, run.plainBlocks,
+                                 run.flopsPlain, done, total, progress);
+        run.msPlain = ms / std::max<i64>(1, items.count);
+    }
     double msMerged = 0;
     for (std::uint64_t seed : seeds) {
         HookParams h = hp;

@@ -1,6 +1,7 @@
 // Built without OpenCV (e.g. a GPU server): overlay images, the sweep plot and the overlay video
 // are refused with a way forward; the arrays and reports are written as always.
 #include "qmpp/error.h"
+#include "qmpp/plotting.h"
 #include "qmpp/render.h"
 #include "qmpp/sweep.h"
 #include "qmpp/videoexport.h"
@@ -12,10 +13,14 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
     throw InputError(img.path + ": overlay images need OpenCV, which this build lacks");
 }
 
-void writeSweepPlot(const std::vector<SweepRow>&, const std::string& path) {
+void writeCurvePanels(const std::vector<CurvePanel>&, const std::string&, const std::string& path) {
     throw InputError(
         path +
         ": plots are drawn with OpenCV, which this build lacks (the CSV and JSON hold the data)");
+}
+
+void writeSweepPlot(const std::vector<SweepRow>&, const std::string& path) {
+    writeCurvePanels({}, {}, path);
 }
 
 VideoRun exportVideo(const std::string& path, const VideoOptions&, FrameRange, const MergeParams&,

@@ -40,8 +40,10 @@ struct EvalRun {
 // Runs every item through the plain model and the merged one (once per seed for methods that
 // depend on it; item i uses Gumbel offsets of item i). Items run in parallel, one thread each.
 // progress(done, total) counts forwards; returning false stops with Cancelled.
+// `plain`: an earlier run on the same items whose plain forward is reused (a sweep runs it once).
 EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp,
-                 std::vector<std::uint64_t> seeds, const Progress& progress = {});
+                 std::vector<std::uint64_t> seeds, const Progress& progress = {},
+                 const EvalRun* plain = nullptr);
 
 } // namespace qmpp
 

@@ -27,4 +27,22 @@ std::uint32_t seriesRgb(std::size_t i);
 // random vermillion, others the rest of the palette by a hash of the name.
 std::uint32_t methodRgb(const std::string& method);
 
+// Panels of curves, one curve per method in its colour, drawn as a PNG (OpenCV; InputError in a
+// build without it). A point may carry an interval (lo <= y <= hi), drawn as an error bar.
+struct CurvePoint {
+    double x = 0, y = 0, lo = 0, hi = 0;
+    bool interval = false;
+};
+struct CurveSeries {
+    std::string method;
+    std::vector<CurvePoint> points; // drawn in order of x
+};
+struct CurvePanel {
+    std::string title, xLabel;
+    std::vector<CurveSeries> series;
+    bool xFromZero = false; // the x axis starts at 0 (else at the data's low)
+};
+void writeCurvePanels(const std::vector<CurvePanel>& panels, const std::string& note,
+                      const std::string& path);
+
 } // namespace qmpp
