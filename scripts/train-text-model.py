@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -92,21 +91,11 @@ class LM(nn.Module):
 
 
 def write_safetensors(path, tensors, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, (dtype, t) in tensors.items():
-        arr = t.contiguous().to(torch.float16 if dtype == "F16" else torch.float32).numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(arr)]}
-        blobs.append(arr)
-        offset += len(arr)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    """tensors: {name: (dtype "F16" or "F32", tensor)}; vitlib's writer does the rest."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import vitlib
+    vitlib.write_safetensors(path, {n: t.to(torch.float16 if d == "F16" else torch.float32)
+                                    for n, (d, t) in tensors.items()}, metadata)
 
 
 def main():

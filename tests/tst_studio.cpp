@@ -1438,8 +1438,6 @@ class TestStudio : public QObject {
         QCOMPARE(c->selectedGroup(), -1);
     }
 
-    // Bug: attaching hidden states to an image let the user pick a file and then refused it.
-    // The menu is greyed out (with its reason) unless token embeddings are open.
     // One selection, set from any view, shown by every view (text sample: strip, heatmap, PCA,
     // histograms; the photo: the canvas and the histograms).
     void linkedSelectionReachesEveryView() {
@@ -1551,6 +1549,8 @@ class TestStudio : public QObject {
         }
     }
 
+    // Bug: attaching hidden states to an image let the user pick a file and then refused it.
+    // The menu is greyed out (with its reason) unless token embeddings are open.
     void attachIsForEmbeddingsOnly() {
         MainWindow w;
         QSignalSpy ready(w.runner(), &MergeRunner::resultReady);

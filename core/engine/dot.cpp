@@ -4,17 +4,12 @@
 //
 // Every output element is one sequential sum over k, whatever the tile or thread it falls in,
 // so results never depend on the thread count.
+#include "clones.h"
 #include "qmpp/ops.h"
 
 #include <algorithm>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-#define QMPP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define QMPP_CLONES
-#endif
 #define QMPP_INLINE inline __attribute__((always_inline))
 
 namespace qmpp {

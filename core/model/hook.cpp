@@ -147,6 +147,12 @@ i64 HookState::mergeCount(i64 block) const {
     return std::max<i64>(0, std::min(r, nl - 1));
 }
 
+std::vector<float> HookState::blockUniforms(i64 block, i64 n) const {
+    // SPEC: seed S at offset ((item * depth) + block) * N, so items and blocks never share noise
+    const auto offset = static_cast<std::uint64_t>((m_item * m_cfg.depth + block) * m_cfg.patches);
+    return philoxUniforms(n, m_hp.seed, offset);
+}
+
 void HookState::remap(const std::vector<std::int32_t>& newRow) {
     if (!m_sources) return;
     for (std::int32_t& o : m_owner)
@@ -189,9 +195,7 @@ void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector
         if (hi > lo)
             for (i64 i = 0; i < nl; ++i)
                 s[i] = static_cast<float>(1.0 - (entropy[i + 1] - lo) / (hi - lo));
-        const std::uint64_t offset =
-            static_cast<std::uint64_t>((m_item * m_cfg.depth + block) * m_cfg.patches);
-        const std::vector<float> u = philoxUniforms(nl, m_hp.seed, offset);
+        const std::vector<float> u = blockUniforms(block, nl);
         std::vector<float> pi;
         std::vector<double> keys;
         gumbelSoftmax(s, u, m_hp.temperature, pi, keys, m_hp.gumbelScale);
@@ -222,9 +226,7 @@ void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector
             for (i64 i = 0; i < nl; ++i)
                 score[i] = clsAttn[i + 1];
         } else {
-            const std::uint64_t offset =
-                static_cast<std::uint64_t>((m_item * m_cfg.depth + block) * m_cfg.patches);
-            const std::vector<float> u = philoxUniforms(nl, m_hp.seed, offset);
+            const std::vector<float> u = blockUniforms(block, nl);
             for (i64 i = 0; i < nl; ++i)
                 score[i] = u[i];
         }

@@ -40,7 +40,8 @@ class HookState {
     std::vector<float> m_counts;       // [T]
     std::vector<std::int32_t> m_owner; // [N] patch -> row, -1 dropped
 
-    void remap(const std::vector<std::int32_t>& newRow); // old row -> new row (-1 dropped)
+    void remap(const std::vector<std::int32_t>& newRow);      // old row -> new row (-1 dropped)
+    std::vector<float> blockUniforms(i64 block, i64 n) const; // the Gumbel uniforms of a block
 };
 
 } // namespace qmpp

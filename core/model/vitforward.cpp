@@ -1,6 +1,7 @@
 // vitForward (vit.h): timm's VisionTransformer forward on the CPU, with the merge hook of
 // hook.cpp between attention and MLP. Products go through the engine's packed GEMM; every
 // output element is one sequential sum, so logits do not depend on the thread count.
+#include "clones.h"
 #include "hook.h"
 #include "parallel.h"
 #include "vitmodel.h"
@@ -11,13 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-#define QMPP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define QMPP_CLONES
-#endif
 
 namespace qmpp {
 
@@ -133,6 +127,16 @@ QMPP_CLONES double softmaxRow(float* z, i64 n, bool entropy) {
     return entropy ? std::max(0.0, std::log(sum) - ez / sum) : 0.0;
 }
 
+// out [T] = the mean over heads of perHead [H, T]
+void meanOverHeads(const std::vector<double>& perHead, i64 nh, i64 t, double* out) {
+    for (i64 i = 0; i < t; ++i) {
+        double sum = 0;
+        for (i64 hd = 0; hd < nh; ++hd)
+            sum += perHead[std::size_t(hd * t + i)];
+        out[i] = sum / double(nh);
+    }
+}
+
 // Multi-head attention of norm1(x) [T, D] -> out [T, D], before the projection.
 // qkv [T, 3D] is kept: the hook reads the keys. Logit bias ln c_j for each key (counts null:
 // none). Fills, when asked, each query's entropy averaged over heads (entropy [T]) and the
@@ -196,20 +200,8 @@ void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, c
                     std::copy(o + r * dh, o + (r + 1) * dh, out.data() + (i0 + r) * d + hd * dh);
             }
     }
-    if (entropy)
-        for (i64 i = 0; i < t; ++i) {
-            double sum = 0;
-            for (i64 hd = 0; hd < nh; ++hd)
-                sum += ent[hd * t + i];
-            entropy[i] = sum / nh;
-        }
-    if (clsAttn)
-        for (i64 j = 0; j < t; ++j) {
-            double sum = 0;
-            for (i64 hd = 0; hd < nh; ++hd)
-                sum += cls[hd * t + j];
-            clsAttn[j] = sum / nh;
-        }
+    if (entropy) meanOverHeads(ent, nh, t, entropy);
+    if (clsAttn) meanOverHeads(cls, nh, t, clsAttn);
 }
 
 } // namespace
