@@ -13,6 +13,8 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -354,6 +356,60 @@ class TestModel : public QObject {
         const std::vector<double> labels = doubles(kFix + "fmnist16_labels.npy");
         for (i64 i = 0; i < 16; ++i)
             QCOMPARE(it.labels[i], i64(labels[i]));
+    }
+
+    // A folder: images directly in it have no label; a subfolder named after a class (any case,
+    // '/' written '_') or its index labels its images; any other subfolder is refused.
+    void imageFoldersAreLabelledBySubfolder() {
+        const auto m = loadVit(kModel);
+        const VitConfig& c = config(*m);
+        const std::vector<float> pix = readNpy(kFix + "fmnist16_pixels.npy").toFloat();
+        const std::vector<double> labels = doubles(kFix + "fmnist16_labels.npy");
+        QTemporaryDir dir;
+        auto save = [&](int item, const QString& sub, const QString& name) {
+            QImage img(56, 56, QImage::Format_Grayscale8);
+            for (int y = 0; y < 56; ++y)
+                for (int x = 0; x < 56; ++x) {
+                    const float v =
+                        pix[std::size_t(item * 56 * 56 + y * 56 + x)] * c.std[0] + c.mean[0];
+                    img.scanLine(y)[x] = uchar(std::clamp(std::lround(v * 255.0f), 0L, 255L));
+                }
+            QDir(dir.path()).mkpath(sub);
+            QVERIFY(img.save(dir.path() + "/" + sub + "/" + name));
+        };
+        const QString names[10] = {"t-shirt_top", "TROUSER", "Pullover", "3",   "coat",
+                                   "Sandal",      "shirt",   "sneaker",  "bag", "9"};
+        for (int i = 0; i < 8; ++i)
+            save(i, names[int(labels[i])], QString("img%1.png").arg(i));
+        save(8, ".", "loose.png");
+        const EvalItems it = loadEvalItems(dir.path().toStdString(), c, false);
+        QCOMPARE(it.count, i64(9));
+        QCOMPARE(it.labels[0], i64(-1)); // the loose image first, unlabelled
+        int agree = 0;
+        for (i64 k = 1; k < 9; ++k) {
+            const int item =
+                QFileInfo(QString::fromStdString(it.names[k])).baseName().mid(3).toInt();
+            QCOMPARE(it.labels[k], i64(labels[item]));
+            // 8-bit pixels: the same image within a quantization step
+            double worst = 0;
+            for (int j = 0; j < 56 * 56; ++j)
+                worst = std::max(worst, double(std::fabs(it.pixels[std::size_t(k * 56 * 56 + j)] -
+                                                         pix[std::size_t(item * 56 * 56 + j)])));
+            QVERIFY(worst <= 0.5 / 255 / c.std[0] + 1e-5);
+            const auto a = vitForward(*m, it.pixels.data() + k * 56 * 56, HookParams{}).logits;
+            const auto b = vitForward(*m, pix.data() + item * 56 * 56, HookParams{}).logits;
+            agree += std::max_element(a.begin(), a.end()) - a.begin() ==
+                     std::max_element(b.begin(), b.end()) - b.begin();
+        }
+        QCOMPARE(agree, 8);
+        QDir(dir.path()).mkpath("shoes");
+        save(9, "shoes", "x.png");
+        try {
+            loadEvalItems(dir.path().toStdString(), c, false);
+            QFAIL("a subfolder that names no class was accepted");
+        } catch (const InputError& e) {
+            QVERIFY2(std::string(e.what()).find("shoes") != std::string::npos, e.what());
+        }
     }
 
     void measuresAreRight() {
