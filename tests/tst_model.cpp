@@ -335,6 +335,16 @@ class TestModel : public QObject {
         QVERIFY_THROWS_EXCEPTION(InputError, readIdx(p));
         writeIdx(p, {1, 2, 8, 1}, {});
         QVERIFY_THROWS_EXCEPTION(InputError, readIdx(p));
+        // 2^30 items of 28 x 28 bytes: refused before reading, unless only a few are asked for
+        writeIdx(p, {0, 0, 8, 3, 0x40, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28},
+                 std::vector<std::uint8_t>(2 * 784, 1));
+        try {
+            readIdx(p);
+            QFAIL("a header promising 800 GB was read");
+        } catch (const InputError& e) {
+            QVERIFY2(std::string(e.what()).find("--limit") != std::string::npos, e.what());
+        }
+        QCOMPARE(readIdx(p, 2).shape, (std::vector<std::int64_t>{2, 28, 28}));
         // a header whose items would be huge is refused before any allocation
         writeIdx(p, {0, 0, 8, 3, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff}, {});
         QVERIFY_THROWS_EXCEPTION(InputError, readIdx(p));

@@ -100,6 +100,13 @@ NdArray readIdx(const std::string& path, std::int64_t maxItems) {
         }
     }
     const std::int64_t items = maxItems > 0 ? std::min(dims[0], maxItems) : dims[0];
+    // a bound on what is decompressed (a small .gz can hold gigabytes); the IDX sets in use are
+    // tens of MB, and --limit reads the first items of a larger one
+    constexpr std::int64_t kMaxBytes = std::int64_t(256) << 20;
+    if (items * per > kMaxBytes)
+        throw InputError(path + ": " + std::to_string(items) + " items of " + std::to_string(per) +
+                         " bytes are over the 256 MiB an IDX file may hold here; read fewer "
+                         "(qmpp eval --limit N)");
     std::vector<std::uint8_t> data;
     std::vector<std::uint8_t> chunk(
         static_cast<std::size_t>(std::min<std::int64_t>(per * 4096, 1 << 24)));
