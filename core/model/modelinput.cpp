@@ -110,9 +110,7 @@ std::vector<float> preprocess(const std::uint8_t* px, i64 h, i64 w, i64 channels
 namespace {
 
 bool isImageFile(const fs::path& p) {
-    std::string e = p.extension().string();
-    std::transform(e.begin(), e.end(), e.begin(),
-                   [](unsigned char ch) { return std::tolower(ch); });
+    const std::string e = fileExtension(p.string()); // lower-cased, with its dot
     return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tif" ||
            e == ".tiff" || e == ".webp";
 }

@@ -152,8 +152,10 @@ void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, c
     if (counts)
         for (i64 j = 0; j < t; ++j)
             bias[j] = std::log(counts[j]);
-    std::vector<double> ent(static_cast<std::size_t>(nh * t), 0.0);
-    std::vector<double> cls(static_cast<std::size_t>(nh * t), 0.0);
+    // per-head entropies and class attention only when the hook asked (the plain forward and
+    // the slider path of other methods skip them)
+    std::vector<double> ent(entropy ? static_cast<std::size_t>(nh * t) : 0, 0.0);
+    std::vector<double> cls(clsAttn ? static_cast<std::size_t>(nh * t) : 0, 0.0);
     // keys as rows and values transposed (A.V = A (v^T)^T), packed once per head
     std::vector<PackedRows> kp(static_cast<std::size_t>(nh)), vp(kp.size());
     {
@@ -190,7 +192,8 @@ void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, c
                     if (counts)
                         for (i64 j = 0; j < t; ++j)
                             row[j] += bias[j];
-                    ent[hd * t + i0 + r] = softmaxRow(row, t, entropy != nullptr);
+                    const double h = softmaxRow(row, t, entropy != nullptr);
+                    if (entropy) ent[std::size_t(hd * t + i0 + r)] = h;
                     if (i0 + r == 0 && clsAttn)
                         for (i64 j = 0; j < t; ++j)
                             cls[hd * t + j] = row[j];
