@@ -98,6 +98,19 @@ def write_safetensors(path, tensors, metadata):
                                     for n, (d, t) in tensors.items()}, metadata)
 
 
+def export_weights(path, model, itos, record, heads):
+    """The state_dict in its own names (tok, pos, blocks.i.{ln1, attn.in_proj_*, attn.out_proj,
+    ln2, ff.0, ff.2}, ln), FP32, with what the weights do not say in the metadata."""
+    meta = {"kind": "causal-lm", "name": "kjv-lm", "num_heads": str(heads),
+            "layer_norm_eps": "1e-05", "vocabulary": json.dumps(itos),
+            "tokenizer": WORD.pattern, "lowercase": "true",
+            "unknown": itos[0], "source": record["text"],
+            "heldout_nats_per_word": f"{record['heldout']['model_nats_per_word']:.4f}"}
+    tensors = {n: t.detach().float() for n, t in model.state_dict().items()}
+    write_safetensors(path, {n: ("F32", t) for n, t in tensors.items()}, meta)
+    print(f"wrote {path} ({sum(t.numel() for t in tensors.values())} parameters)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="resources/samples")
@@ -107,6 +120,10 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--model", help="save the trained weights here; when the file exists, load them "
                                     "instead of training (re-exports in seconds)")
+    ap.add_argument("--weights-out", help="also write the weights for `qmpp eval` (.safetensors, "
+                                          "vocabulary and settings in the metadata)")
+    ap.add_argument("--fixtures", help="also write the forward's reference outputs on Psalm 23 "
+                                       "for the tests (kjv_psalm23_*.npy in this folder)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -233,6 +250,17 @@ def main():
         f.write("\n")
     print(f"wrote {base}.safetensors ({len(pw)} tokens), {base}.txt, {base}-model.json; "
           f"Psalm 23 (held out): {p_loss:.3f} nats/word")
+    if args.weights_out:
+        export_weights(args.weights_out, model, itos, record, heads)
+    if args.fixtures:
+        import numpy as np
+        os.makedirs(args.fixtures, exist_ok=True)
+        ce = F.cross_entropy(logits[0, :-1].double(), ids[0, 1:], reduction="none")
+        fx = os.path.join(args.fixtures, "kjv_psalm23_")
+        np.save(fx + "ids.npy", ids[0].numpy().astype(np.int64))
+        np.save(fx + "logits_tail.npy", logits[0, -16:].numpy().astype(np.float32))
+        np.save(fx + "ce.npy", ce.numpy())
+        print(f"wrote {fx}ids.npy, {fx}logits_tail.npy (the last 16 positions), {fx}ce.npy")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
+#include "qmpp/vitgpu.h"
 #include "testutil.h"
 
 #include <sstream>
@@ -55,6 +56,19 @@ class TestGpu : public QObject {
         QCOMPARE(half.precision, std::string("fp16"));
         QVERIFY(std::abs(cpu.metrics.reconstructionError - half.metrics.reconstructionError) <
                 1e-2);
+    }
+
+    // The ViT's GPU forward: its kernels against float64, then GPU against CPU for every
+    // method in FP32 (1e-4) and FP16, on the bundled model and the fixtures' images.
+    void vitForwardMatchesCpu() {
+        const auto model =
+            loadVit(std::string(QMPP_SOURCE_DIR) + "/resources/models/vit-fmnist.safetensors");
+        const NdArray px = readNpy(std::string(QMPP_FIXTURES) + "/model/fmnist16_pixels.npy");
+        std::ostringstream log;
+        const auto rows = checkVitGpu(model, px.toFloat().data(), px.shape[0], log);
+        QVERIFY(rows.size() >= 30);
+        for (const auto& r : rows)
+            QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.what + ": " + log.str())));
     }
 };
 

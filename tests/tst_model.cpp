@@ -10,6 +10,7 @@
 #include "qmpp/io.h"
 #include "qmpp/modelinput.h"
 #include "qmpp/vit.h"
+#include "qmpp/vitgpu.h"
 
 #include <QDir>
 #include <QFile>
@@ -465,7 +466,8 @@ class TestModel : public QObject {
         for (const QStringList& bad :
              {QStringList{"--r", "8", "--budget", "0.5"}, QStringList{"--budget", "1.5"},
               QStringList{"--list", "1,2,3,4,5,6,7"}, QStringList{"--seeds", "a"},
-              QStringList{"--r", "-3"}, QStringList{}}) {
+              QStringList{"--r", "-3"}, QStringList{},
+              QStringList{"--r", "8", "--precision", "fp16"}}) {
             QStringList args = {"eval",
                                 "--model",
                                 QString::fromStdString(kModel),
@@ -476,6 +478,19 @@ class TestModel : public QObject {
             const auto b = test::runQmpp(args);
             QVERIFY2(b.code == 2, qPrintable(bad.join(' ') + ": " + b.err));
             QVERIFY(!QDir(dir.path() + "/bad").exists());
+        }
+        // the GPU forward without a device: a runtime failure that says why, nothing written
+        if (!gpuForwardAvailable()) {
+            const auto g =
+                test::runQmpp({"eval", "--model", QString::fromStdString(kModel),
+                               QString::fromStdString(kFix + "fmnist16_pixels.npy"), "--r", "8",
+                               "--backend", "cuda", "--out", dir.path() + "/gpu"});
+            QCOMPARE(g.code, 4);
+            QVERIFY2(g.err.contains("eval --backend cuda"), qPrintable(g.err));
+            QVERIFY(!QDir(dir.path() + "/gpu").exists());
+            const auto b = test::runQmpp(
+                {"bench", "--model", QString::fromStdString(kModel), "--backend", "cuda"});
+            QCOMPARE(b.code, 4);
         }
         // --sweep: every method at every r, the plain forward once
         const auto sw =

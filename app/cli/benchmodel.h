@@ -11,7 +11,7 @@
 namespace qmpp::cli {
 
 struct BenchModelArgs {
-    std::string model, json, backend = "cpu";
+    std::string model, json, backend = "cpu", precision = "fp32";
     std::vector<std::string> methods = {"none", "quickmerge", "tome", "topk", "random"};
     i64 batch = 64, heads = 0, r = 8;
     int repeats = 21;

@@ -53,7 +53,8 @@ Runner addBench(CLI::App& app) {
     c->add_option("--width", a->vo.width, "--video: resize frames to this width first");
     c->add_option("--patch", a->vo.patch, "--video: patch size P (default 16)");
     c->add_option("--tubelet", a->vo.tubelet, "--video: tubelets of T frames (default 1)");
-    c->add_option("--precision", a->precision, "--frames/--video: fp32 | fp16 (default fp32)")
+    c->add_option("--precision", a->precision,
+                  "--frames/--video/--model: fp32 | fp16 (default fp32)")
         ->check(CLI::IsMember({"fp32", "fp16"}));
     c->add_option("--model", a->model.model,
                   "time this ViT's forward, plain and with each method merging inside it");
@@ -68,6 +69,7 @@ Runner addBench(CLI::App& app) {
             BenchModelArgs m = a->model;
             m.json = a->json;
             m.backend = a->backend;
+            m.precision = a->precision;
             if (a->o.repeats != BenchOptions{}.repeats) m.repeats = a->o.repeats;
             return static_cast<Exit>(benchModel(m));
         }

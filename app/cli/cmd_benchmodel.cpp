@@ -6,6 +6,7 @@
 #include "qmpp/error.h"
 #include "qmpp/evaluate.h"
 #include "qmpp/io.h"
+#include "qmpp/vitgpu.h"
 
 #include <nlohmann/json.hpp>
 
@@ -35,9 +36,11 @@ int benchModel(const BenchModelArgs& a) {
     if (a.batch < 1) throw UsageError("--batch must be at least 1");
     if (a.repeats < 1) throw UsageError("--repeats must be at least 1");
     if (a.r < 0) throw UsageError("--r must be at least 0");
-    if (a.backend != "cpu")
-        throw UsageError(
-            "--model: the model's GPU forward is not in this version; use --backend cpu");
+    const bool gpu = a.backend != "cpu";
+    if (a.backend == "cuda-basic")
+        throw UsageError("--model runs on --backend cpu or cuda (its kernels have one version)");
+    if (!gpu && a.precision == "fp16")
+        throw UsageError("--precision fp16 needs --backend cuda; the CPU forward runs fp32");
     std::vector<ModelMethod> methods;
     for (const std::string& s : a.methods) {
         ModelMethod m;
@@ -46,6 +49,13 @@ int benchModel(const BenchModelArgs& a) {
     }
     const auto model = loadVit(a.model, a.heads);
     const VitConfig& c = config(*model);
+    std::unique_ptr<VitGpu> dev;
+    if (gpu) {
+        std::string why;
+        if (!gpuForwardAvailable(&why))
+            throw RuntimeFailure("bench --model --backend cuda: " + why);
+        dev = std::make_unique<VitGpu>(model, a.precision == "fp16");
+    }
     // normalized noise images: timing does not depend on the pixels' content
     EvalItems items;
     items.count = a.batch;
@@ -62,13 +72,16 @@ int benchModel(const BenchModelArgs& a) {
     j["version"] = kVersion;
     j["model"] = {{"path", a.model}, {"name", c.name},   {"depth", c.depth},
                   {"dim", c.dim},    {"heads", c.heads}, {"patches", c.patches}};
-    j["backend"] = "cpu";
-    j["precision"] = "fp32";
+    j["backend"] = gpu ? "cuda" : "cpu";
+    j["precision"] = gpu ? dev->precision() : "fp32";
+    j["device"] = gpu ? dev->device() : makeCpuBackend()->device();
     j["batch"] = a.batch;
     j["repeats"] = a.repeats;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     std::cout << std::fixed << std::setprecision(2);
-    std::cout << "  " << c.name << ", CPU FP32, r = " << a.r << " per block\n";
+    std::cout << "  " << c.name << ", "
+              << (gpu ? std::string(dev->device()) + " " + dev->precision() : "CPU fp32")
+              << ", r = " << a.r << " per block\n";
     for (ModelMethod m : methods) {
         HookParams hp;
         hp.method = m;
@@ -78,14 +91,19 @@ int benchModel(const BenchModelArgs& a) {
         ForwardResult last;
         for (i64 i = 0; i < a.repeats + 2; ++i) {
             const auto t0 = std::chrono::steady_clock::now();
-            last = vitForward(*model, items.pixels.data(), hp);
+            last = gpu ? dev->forward(items.pixels.data(), 1, hp)[0]
+                       : vitForward(*model, items.pixels.data(), hp);
             if (i >= 2) one.push_back(msSince(t0));
         }
-        // a batch: items in parallel, one thread each
+        // a batch: on the CPU items in parallel, one thread each; on the GPU one batch
         std::vector<double> batch;
         std::vector<float> logits;
-        for (int rep = 0; rep < 3; ++rep)
-            batch.push_back(forwardAll(*model, items, hp, logits));
+        EvalDevice ed;
+        ed.gpu = dev.get();
+        ed.batch = a.batch;
+        for (int rep = 0; rep < (gpu ? 2 + std::max(3, a.repeats / 2) : 3); ++rep)
+            batch.push_back(forwardAll(*model, items, hp, logits, ed));
+        if (gpu) batch.erase(batch.begin(), batch.begin() + 2); // warm-up
         const double ms1 = median(one);
         const double msB = median(batch);
         const double ips = double(a.batch) / (msB / 1e3);
@@ -100,6 +118,7 @@ int benchModel(const BenchModelArgs& a) {
                         {"one_image_ms_median", ms1},
                         {"one_image_ms_min", *std::min_element(one.begin(), one.end())},
                         {"one_image_ms", one},
+                        {"batch_ms_median", msB},
                         {"batch_images_per_s", ips},
                         {"gflops", last.flops / 1e9},
                         {"tokens_left", last.blocks.back().tokensOut}});

@@ -3,12 +3,54 @@
 
 #include "qmpp/check.h"
 #include "qmpp/error.h"
+#include "qmpp/io.h"
+#include "qmpp/vitgpu.h"
 
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <random>
 
 namespace qmpp::cli {
+
+namespace {
+
+Exit checkModel(const std::string& path, const std::string& pixelsPath) {
+    std::string why;
+    if (!gpuForwardAvailable(&why)) throw RuntimeFailure("check --model: " + why);
+    const auto model = loadVit(path);
+    const VitConfig& c = config(*model);
+    const i64 px = c.channels * c.imageSize * c.imageSize;
+    std::vector<float> pixels;
+    i64 count = 8;
+    if (!pixelsPath.empty()) {
+        const NdArray a = readNpy(pixelsPath);
+        if (a.ndim() != 4 || a.shape[1] != c.channels || a.shape[2] != c.imageSize ||
+            a.shape[3] != c.imageSize)
+            throw InputError(pixelsPath + ": pixels " + a.shapeString() + " do not fit " + path +
+                             " ([B, " + std::to_string(c.channels) + ", " +
+                             std::to_string(c.imageSize) + ", " + std::to_string(c.imageSize) +
+                             "] expected)");
+        pixels = a.toFloat();
+        count = a.shape[0];
+    } else {
+        std::mt19937 gen(0);
+        std::normal_distribution<float> nd;
+        pixels.resize(static_cast<std::size_t>(count * px));
+        for (float& v : pixels)
+            v = nd(gen);
+    }
+    std::cout << "qmpp check --model " << path << " (" << c.depth << " blocks, D " << c.dim << ", "
+              << c.patches << " patches)\n";
+    const auto rows = checkVitGpu(model, pixels.data(), count, std::cout);
+    i64 failed = 0;
+    for (const auto& r : rows)
+        failed += !r.pass;
+    std::cout << "  " << rows.size() - failed << " of " << rows.size() << " checks passed\n";
+    return failed ? kRuntime : kOk;
+}
+
+} // namespace
 
 Runner addCheck(CLI::App& app) {
     auto o = std::make_shared<CheckOptions>();
@@ -22,7 +64,15 @@ Runner addCheck(CLI::App& app) {
                   "a real photo's tokens [N,D] .npy (default: the bundled sample's)");
     c->add_option("--seed", o->seed, "random seed (default: fresh, printed)")
         ->check(seedValidator());
-    return [o] {
+    auto model = std::make_shared<std::string>();
+    auto pixels = std::make_shared<std::string>();
+    c->add_option("--model", *model,
+                  "check the GPU forward of this ViT instead: its kernels against float64, then "
+                  "GPU against CPU for every method, FP32 and FP16");
+    c->add_option("--pixels", *pixels,
+                  "--model: pixels .npy [B,C,H,W], normalized (default: 8 noise images)");
+    return [o, model, pixels] {
+        if (!model->empty()) return checkModel(*model, *pixels);
         if (o->photoTokens.empty()) {
             const std::string bundled =
                 std::string(QMPP_SOURCE_DIR) + "/resources/samples/chelsea_tokens.npy";

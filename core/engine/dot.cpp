@@ -71,6 +71,16 @@ PackedRows packRows(const float* b, i64 n, i64 d) {
     return p;
 }
 
+std::vector<float> unpackRows(const PackedRows& p) {
+    std::vector<float> b(static_cast<std::size_t>(p.n * p.d));
+    for (i64 j = 0; j < p.n; ++j) {
+        const float* src = p.data.data() + (j / kPanel) * p.d * kPanel + j % kPanel;
+        for (i64 k = 0; k < p.d; ++k)
+            b[j * p.d + k] = src[k * kPanel];
+    }
+    return b;
+}
+
 QMPP_CLONES
 void gemmPacked(const float* a, i64 m, const PackedRows& p, float* c) {
     const i64 d = p.d;

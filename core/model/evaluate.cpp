@@ -1,5 +1,6 @@
 // evaluate (evaluate.h): plain against merged, measured.
 #include "qmpp/evaluate.h"
+#include "qmpp/vitgpu.h"
 
 #include "parallel.h"
 
@@ -88,10 +89,30 @@ namespace {
 // Every item through the model with `hp` (its own Gumbel offsets), in parallel, one thread each.
 double runAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
               std::vector<float>& logits, std::vector<BlockStat>& blocks, double& flops,
-              std::atomic<i64>& done, i64 total, const Progress& progress) {
+              std::atomic<i64>& done, i64 total, const Progress& progress, const EvalDevice& dev) {
     const VitConfig& c = config(m);
     const i64 px = c.channels * c.imageSize * c.imageSize;
     logits.assign(static_cast<std::size_t>(items.count * c.classes), 0.0f);
+    if (dev.gpu) { // batches on the device, in item order
+        const auto t0 = std::chrono::steady_clock::now();
+        const i64 step = std::max<i64>(1, dev.batch);
+        for (i64 i0 = 0; i0 < items.count; i0 += step) {
+            const i64 nb = std::min(step, items.count - i0);
+            const std::vector<ForwardResult> rs =
+                dev.gpu->forward(items.pixels.data() + i0 * px, nb, hp, i0);
+            for (i64 b = 0; b < nb; ++b)
+                std::copy(rs[b].logits.begin(), rs[b].logits.end(),
+                          logits.begin() + (i0 + b) * c.classes);
+            if (i0 == 0) {
+                blocks = rs[0].blocks;
+                flops = rs[0].flops;
+            }
+            done += nb;
+            if (progress && !progress(done.load(), total)) throw Cancelled();
+        }
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+            .count();
+    }
     std::atomic<bool> stop{false};
     ForwardOptions one;
     one.threads = 1;
@@ -116,15 +137,16 @@ double runAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
 } // namespace
 
 double forwardAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
-                  std::vector<float>& logits) {
+                  std::vector<float>& logits, const EvalDevice& dev) {
     std::vector<BlockStat> blocks;
     double flops = 0;
     std::atomic<i64> done{0};
-    return runAll(m, items, hp, logits, blocks, flops, done, items.count, {});
+    return runAll(m, items, hp, logits, blocks, flops, done, items.count, {}, dev);
 }
 
 EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp,
-                 std::vector<std::uint64_t> seeds, const Progress& progress, const EvalRun* plain) {
+                 std::vector<std::uint64_t> seeds, const Progress& progress, const EvalRun* plain,
+                 const EvalDevice& dev) {
     const VitConfig& c = config(m);
     EvalRun run;
     if (!isRandom(hp.method) || seeds.empty()) seeds.assign(1, hp.seed);
@@ -138,7 +160,7 @@ EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp
         run.msPlain = plain->msPlain;
     } else {
         const double ms = runAll(m, items, HookParams{}, run.plainLogits, run.plainBlocks,
-                                 run.flopsPlain, done, total, progress);
+                                 run.flopsPlain, done, total, progress, dev);
         run.msPlain = ms / std::max<i64>(1, items.count);
     }
     double msMerged = 0;
@@ -148,7 +170,7 @@ EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp
         std::vector<float> logits;
         std::vector<BlockStat> blocks;
         double flops = 0;
-        msMerged += runAll(m, items, h, logits, blocks, flops, done, total, progress);
+        msMerged += runAll(m, items, h, logits, blocks, flops, done, total, progress, dev);
         if (run.blocks.empty()) {
             run.blocks = blocks;
             run.flopsMerged = flops;
@@ -158,7 +180,12 @@ EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp
         run.mergedLogits.push_back(std::move(logits));
     }
     run.msMerged = msMerged / double(seeds.size()) / std::max<i64>(1, items.count);
-    run.threads = par::maxThreads();
+    run.threads = dev.gpu ? 1 : par::maxThreads();
+    if (dev.gpu) {
+        run.backend = "cuda";
+        run.precision = dev.gpu->precision();
+        run.device = dev.gpu->device();
+    }
     return run;
 }
 
@@ -239,8 +266,9 @@ std::string evalJson(const EvalRun& run, const VitConfig& c, const EvalItems& it
                        {"epsilon", hp.epsilon},
                        {"gumbel_scale", hp.gumbelScale},
                        {"refine", hp.refine}};
-    j["backend"] = "cpu";
-    j["precision"] = "fp32";
+    j["backend"] = run.backend;
+    j["precision"] = run.precision;
+    if (!run.device.empty()) j["device"] = run.device;
     j["seeds"] = run.seeds;
     j["tokens"] = {{"plain", blocksJson(run.plainBlocks)}, {"merged", blocksJson(run.blocks)}};
     j["flops"] = {{"plain", run.flopsPlain},

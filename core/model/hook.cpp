@@ -159,32 +159,84 @@ void HookState::remap(const std::vector<std::int32_t>& newRow) {
         if (o >= 0) o = newRow[static_cast<std::size_t>(o)];
 }
 
+void meanOverHeads(const std::vector<double>& perHead, i64 nh, i64 t, double* out) {
+    for (i64 i = 0; i < t; ++i) {
+        double sum = 0;
+        for (i64 hd = 0; hd < nh; ++hd)
+            sum += perHead[std::size_t(hd * t + i)];
+        out[i] = sum / double(nh);
+    }
+}
+
+double blockFlops(const VitConfig& c, i64 tIn, i64 tOut) {
+    const double td = double(tIn), dd = double(c.dim);
+    return 2.0 * td * dd * 3 * dd + 4.0 * td * td * dd + 2.0 * td * dd * dd +
+           4.0 * double(tOut) * dd * double(c.hidden);
+}
+
+void applyPlan(const MergePlan& plan, const float* x, i64 d, std::vector<float>& out) {
+    std::vector<double> acc(static_cast<std::size_t>(plan.tOut * d), 0.0), plain(acc.size(), 0.0);
+    std::vector<double> wsum(static_cast<std::size_t>(plan.tOut), 0.0);
+    std::vector<i64> members(wsum.size(), 0);
+    for (i64 i = 0; i < plan.tIn; ++i) {
+        const i64 g = plan.newRow[static_cast<std::size_t>(i)];
+        if (g < 0) continue;
+        const double w = plan.weight[static_cast<std::size_t>(i)];
+        wsum[g] += w;
+        ++members[g];
+        for (i64 f = 0; f < d; ++f) {
+            acc[g * d + f] += w * x[i * d + f];
+            plain[g * d + f] += x[i * d + f];
+        }
+    }
+    out.resize(acc.size());
+    for (i64 g = 0; g < plan.tOut; ++g) {
+        const bool weighted = wsum[g] > 0;
+        const double den = weighted ? wsum[g] : double(std::max<i64>(members[g], 1));
+        const double* src = weighted ? &acc[g * d] : &plain[g * d];
+        for (i64 f = 0; f < d; ++f)
+            out[g * d + f] = static_cast<float>(src[f] / den);
+    }
+}
+
 void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
                       const std::vector<double>& entropy, const std::vector<double>& clsAttn) {
-    const i64 t = m_tokens, d = m_cfg.dim, nh = m_cfg.heads, dh = d / nh, nl = t - 1;
-    const i64 k = nl - r; // non-class tokens after the merge
+    const i64 t = m_tokens, d = m_cfg.dim, nh = m_cfg.heads, dh = d / nh;
     // ToMe's metric: the keys averaged over heads [T, dh]
-    auto keysMean = [&] {
-        std::vector<float> km(static_cast<std::size_t>(t * dh), 0.0f);
-        for (i64 i = 0; i < t; ++i)
-            for (i64 hd = 0; hd < nh; ++hd)
-                for (i64 f = 0; f < dh; ++f)
-                    km[i * dh + f] += qkv[i * 3 * d + d + hd * dh + f];
-        for (float& v : km)
-            v /= float(nh);
-        return km;
-    };
-    std::vector<std::int32_t> newRow(static_cast<std::size_t>(t), -1);
-    std::vector<float> nx, nc;
+    std::vector<float> km(static_cast<std::size_t>(t * dh), 0.0f);
+    for (i64 i = 0; i < t; ++i)
+        for (i64 hd = 0; hd < nh; ++hd)
+            for (i64 f = 0; f < dh; ++f)
+                km[i * dh + f] += qkv[i * 3 * d + d + hd * dh + f];
+    for (float& v : km)
+        v /= float(nh);
+    const MergePlan p = plan(block, r, km.data(), entropy, clsAttn);
+    std::vector<float> nx;
+    applyPlan(p, x.data(), d, nx);
+    x.swap(nx);
+    commit(p);
+}
+
+MergePlan HookState::plan(i64 block, i64 r, const float* km, const std::vector<double>& entropy,
+                          const std::vector<double>& clsAttn) const {
+    const i64 t = m_tokens, dh = m_cfg.dim / m_cfg.heads, nl = t - 1;
+    const i64 k = nl - r; // non-class tokens after the merge
+    MergePlan p;
+    p.tIn = t;
+    p.tOut = k + 1;
+    p.newRow.assign(static_cast<std::size_t>(t), -1);
+    p.weight.assign(m_counts.begin(), m_counts.end()); // size-weighted (ToMe, pruning)
+    p.newRow[0] = 0;                                   // the class token stays first
     switch (m_hp.method) {
     case ModelMethod::None:
-        return;
+        for (i64 i = 0; i < t; ++i)
+            p.newRow[i] = static_cast<std::int32_t>(i);
+        p.tOut = t;
+        break;
     case ModelMethod::ToMe: {
-        const std::vector<float> km = keysMean();
-        nx.resize(static_cast<std::size_t>((t - r) * d));
-        nc.resize(static_cast<std::size_t>(t - r));
-        tomeRound(km.data(), dh, x.data(), d, m_merged ? m_counts.data() : nullptr, t, r, true,
-                  nx.data(), nc.data(), newRow.data());
+        std::vector<float> nc(static_cast<std::size_t>(t - r));
+        tomeRound(km, dh, nullptr, 0, m_merged ? m_counts.data() : nullptr, t, r, true, nullptr,
+                  nc.data(), p.newRow.data());
         break;
     }
     case ModelMethod::QuickMerge: {
@@ -203,19 +255,14 @@ void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector
         std::vector<float> w = saliencyMass(pi, s, m_hp.epsilon);
         for (i64 i = 0; i < nl; ++i)
             w[i] *= m_counts[i + 1];
-        const std::vector<float> km = keysMean();
-        std::vector<i64> labels = clusterSeeded(km.data() + dh, nl, dh, w, fg, m_hp.refine);
+        std::vector<i64> labels = clusterSeeded(km + dh, nl, dh, w, fg, m_hp.refine);
+        // mergeWeighted without features: only its order-preserving relabelling
         std::vector<float> merged;
         std::vector<i64> sizes;
-        mergeWeighted(x.data() + d, nl, d, w, labels, k, merged, sizes);
-        nx.assign(x.begin(), x.begin() + d); // the class token stays first
-        nx.insert(nx.end(), merged.begin(), merged.end());
-        nc.assign(static_cast<std::size_t>(k + 1), 0.0f);
-        nc[0] = m_counts[0];
-        newRow[0] = 0;
+        mergeWeighted(nullptr, nl, 0, w, labels, k, merged, sizes);
         for (i64 i = 0; i < nl; ++i) {
-            newRow[i + 1] = static_cast<std::int32_t>(labels[i] + 1);
-            nc[labels[i] + 1] += m_counts[i + 1];
+            p.newRow[i + 1] = static_cast<std::int32_t>(labels[i] + 1);
+            p.weight[i + 1] = w[i];
         }
         break;
     }
@@ -231,23 +278,22 @@ void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector
                 score[i] = u[i];
         }
         const std::vector<i64> keep = topK(score, k); // ascending: original order kept
-        nx.assign(x.begin(), x.begin() + d);
-        nc.assign(1, m_counts[0]);
-        newRow[0] = 0;
-        for (std::size_t j = 0; j < keep.size(); ++j) {
-            const i64 i = keep[j] + 1;
-            nx.insert(nx.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
-            nc.push_back(m_counts[i]);
-            newRow[i] = static_cast<std::int32_t>(j + 1);
-        }
+        for (std::size_t j = 0; j < keep.size(); ++j)
+            p.newRow[keep[j] + 1] = static_cast<std::int32_t>(j + 1);
         break;
     }
     }
-    x.swap(nx);
+    return p;
+}
+
+void HookState::commit(const MergePlan& p) {
+    std::vector<float> nc(static_cast<std::size_t>(p.tOut), 0.0f);
+    for (i64 i = 0; i < p.tIn; ++i)
+        if (p.newRow[i] >= 0) nc[p.newRow[i]] += m_counts[i];
     m_counts.swap(nc);
-    m_tokens = static_cast<i64>(m_counts.size());
+    m_tokens = p.tOut;
     m_merged = true;
-    remap(newRow);
+    remap(p.newRow);
 }
 
 } // namespace qmpp

@@ -49,9 +49,9 @@ void myRows(i64 m, i64& r0, i64& r1) {
     r1 = std::min(m, r0 + per);
 }
 
-enum class Epilogue { Bias, BiasGelu, BiasAddTo };
+} // namespace
 
-// LayerNorm of one row, eps 1e-6, statistics in double
+// LayerNorm of one row (eps from the norm: 1e-6 in timm's ViT), statistics in double
 void layerNormRow(const Norm& n, const float* xi, i64 d, float* yi) {
     double s = 0, s2 = 0;
     for (i64 j = 0; j < d; ++j)
@@ -59,7 +59,7 @@ void layerNormRow(const Norm& n, const float* xi, i64 d, float* yi) {
     const double mean = s / d;
     for (i64 j = 0; j < d; ++j)
         s2 += (xi[j] - mean) * (xi[j] - mean);
-    const float inv = static_cast<float>(1.0 / std::sqrt(s2 / d + 1e-6));
+    const float inv = static_cast<float>(1.0 / std::sqrt(s2 / d + n.eps));
     const float mu = static_cast<float>(mean);
     for (i64 j = 0; j < d; ++j)
         yi[j] = (xi[j] - mu) * inv * n.w[j] + n.b[j];
@@ -68,8 +68,7 @@ void layerNormRow(const Norm& n, const float* xi, i64 d, float* yi) {
 // y [m, out] = norm(x) [m, in] W^T + b, with `norm` LayerNorm first when given (each thread
 // normalizes its own rows). BiasGelu: then GELU; BiasAddTo: y += that instead (the residual
 // add). Rows split across the team.
-void linear(const Linear& l, const float* x, i64 m, float* y, Epilogue ep = Epilogue::Bias,
-            const Norm* norm = nullptr) {
+void linear(const Linear& l, const float* x, i64 m, float* y, Epilogue ep, const Norm* norm) {
     const bool add = ep == Epilogue::BiasAddTo;
     // scratch, uninitialized, allocated before the region (see parallel.h)
     std::unique_ptr<float[]> out(add ? new float[static_cast<std::size_t>(m * l.out)] : nullptr);
@@ -127,15 +126,7 @@ QMPP_CLONES double softmaxRow(float* z, i64 n, bool entropy) {
     return entropy ? std::max(0.0, std::log(sum) - ez / sum) : 0.0;
 }
 
-// out [T] = the mean over heads of perHead [H, T]
-void meanOverHeads(const std::vector<double>& perHead, i64 nh, i64 t, double* out) {
-    for (i64 i = 0; i < t; ++i) {
-        double sum = 0;
-        for (i64 hd = 0; hd < nh; ++hd)
-            sum += perHead[std::size_t(hd * t + i)];
-        out[i] = sum / double(nh);
-    }
-}
+namespace {
 
 // Multi-head attention of norm1(x) [T, D] -> out [T, D], before the projection.
 // qkv [T, 3D] is kept: the hook reads the keys. Logit bias ln c_j for each key (counts null:
@@ -266,9 +257,7 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
         mlp.resize(static_cast<std::size_t>(t2 * c.hidden));
         linear(blk.fc1, x.data(), t2, mlp.data(), Epilogue::BiasGelu, &blk.norm2);
         linear(blk.fc2, mlp.data(), t2, x.data(), Epilogue::BiasAddTo);
-        const double td = double(t), dd = double(d);
-        bs.flops = 2.0 * td * dd * 3 * dd + 4.0 * td * td * dd + 2.0 * td * dd * dd +
-                   4.0 * double(t2) * dd * double(c.hidden);
+        bs.flops = blockFlops(c, t, t2);
         res.blocks.push_back(bs);
     }
     res.logits.resize(static_cast<std::size_t>(c.classes));

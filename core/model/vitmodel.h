@@ -15,6 +15,7 @@ struct Linear {
 
 struct Norm {
     std::vector<float> w, b;
+    double eps = 1e-6; // timm's ViT; the language model's is 1e-5
 };
 
 struct VitBlock {
@@ -30,5 +31,15 @@ struct VitModel {
     Norm norm;
     Linear head;
 };
+
+// The CPU forward's layers (vitforward.cpp), shared with the language model (lm.cpp).
+enum class Epilogue { Bias, BiasGelu, BiasAddTo };
+// y [m, out] = norm(x) [m, in] W^T + b, with `norm` LayerNorm first when given. BiasGelu: then
+// the exact GELU; BiasAddTo: y += that instead (the residual add). Rows split across the team.
+void linear(const Linear& l, const float* x, i64 m, float* y, Epilogue ep = Epilogue::Bias,
+            const Norm* norm = nullptr);
+void layerNormRow(const Norm& n, const float* x, i64 d, float* y);
+// One row of softmax in place; returns its entropy (nats) when asked.
+double softmaxRow(float* z, i64 n, bool entropy);
 
 } // namespace qmpp

@@ -118,6 +118,8 @@ struct PackedRows {
     std::vector<float> data;
 };
 PackedRows packRows(const float* b, i64 n, i64 d);
+// b [n, d] back from its packed form (a GPU uploads the weights the CPU packed).
+std::vector<float> unpackRows(const PackedRows& p);
 // c [M, N] = a [M, D] . b^T in float, register-blocked and vectorized; single-threaded
 // (callers split rows across threads, so results never depend on the thread count).
 void gemmPacked(const float* a, i64 m, const PackedRows& b, float* c);

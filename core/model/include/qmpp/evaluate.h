@@ -36,6 +36,14 @@ struct EvalRun {
     double flopsPlain = 0, flopsMerged = 0;       // per image
     double msPlain = 0, msMerged = 0;             // per image, wall clock over the whole set
     int threads = 1;
+    std::string backend = "cpu", precision = "fp32", device; // where the forwards ran
+};
+
+class VitGpu;
+// Where the forwards run: the CPU (gpu null), or a GPU in batches of `batch` items.
+struct EvalDevice {
+    VitGpu* gpu = nullptr;
+    i64 batch = 64;
 };
 // Runs every item through the plain model and the merged one (once per seed for methods that
 // depend on it; item i uses Gumbel offsets of item i). Items run in parallel, one thread each.
@@ -43,7 +51,7 @@ struct EvalRun {
 // `plain`: an earlier run on the same items whose plain forward is reused (a sweep runs it once).
 EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp,
                  std::vector<std::uint64_t> seeds, const Progress& progress = {},
-                 const EvalRun* plain = nullptr);
+                 const EvalRun* plain = nullptr, const EvalDevice& dev = {});
 
 } // namespace qmpp
 
@@ -52,7 +60,7 @@ namespace qmpp {
 // Every item through the model with `hp` (items in parallel, one thread each); returns the
 // wall-clock milliseconds. logits [count, classes].
 double forwardAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
-                  std::vector<float>& logits);
+                  std::vector<float>& logits, const EvalDevice& dev = {});
 
 // The files `qmpp eval` writes: eval.json (everything), measures.csv (a row per seed),
 // predictions.csv (a row per item: label, plain and merged classes and probabilities, KL).
