@@ -214,6 +214,9 @@ int evalLanguageModel(const LmArgs& a) {
     const std::vector<std::uint8_t> bytes = readFileBytes(a.text);
     const std::string text(bytes.begin(), bytes.end());
     const std::vector<i64> ids = tokenizeLm(*model, text);
+    if (ids.size() < 3)
+        throw InputError(a.text + ": " + std::to_string(ids.size()) +
+                         " words; the language model needs at least 3");
     PrefixMerge pm;
     if (!parse(a.method, pm.method) ||
         (pm.method != ModelMethod::QuickMerge && pm.method != ModelMethod::Random &&
@@ -238,6 +241,11 @@ int evalLanguageModel(const LmArgs& a) {
         throw UsageError("--at-block lies in 0.." + std::to_string(c.depth - 1));
     pm.block = a.atBlock;
     pm.params = a.hp;
+    if (i64(ids.size()) < pm.prefix + 2)
+        throw InputError(a.text + ": " + std::to_string(ids.size()) +
+                         " words; a window needs "
+                         "the prefix (" +
+                         std::to_string(pm.prefix) + ") and 2 more");
     PrefixMerge measured = pm;
     if (pm.method == ModelMethod::None) { // nothing merged: K = T reproduces the plain run
         measured.method = ModelMethod::QuickMerge;
