@@ -122,21 +122,28 @@ __global__ void mergeHeadsKernel(const T* o, int batch, int t, int heads, int dh
 
 // one block per row (b, h, i)
 template <class T>
-__global__ void softmaxKernel(const float* scores, int heads, int t, const float* counts, T* probs,
-                              float* entropy, float* clsRow) {
+__global__ void softmaxKernel(const float* scores, int heads, int t, const float* counts,
+                              const int* positions, T* probs, float* entropy, float* clsRow) {
     const long long row = blockIdx.x;
     const int i = int(row % t);
     const long long b = row / ((long long)t * heads);
     const float* s = scores + row * t;
     const float* c = counts ? counts + b * t : nullptr;
-    const auto logit = [&](int j) { return c ? s[j] + logf(c[j]) : s[j]; };
+    const int* pos = positions ? positions + b * t : nullptr;
+    const int mine = pos ? pos[i] : 0;
+    const auto logit = [&](int j) {
+        if (pos && pos[j] > mine) return -INFINITY; // the future
+        return c ? s[j] + logf(c[j]) : s[j];
+    };
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < t; j += kRowThreads)
         mx = fmaxf(mx, logit(j));
     mx = blockAllReduce<kRowThreads>(mx, [](float a, float q) { return fmaxf(a, q); });
     float z = 0, zs = 0; // sum e^(l - mx), sum e^(l - mx) (l - mx)
     for (int j = threadIdx.x; j < t; j += kRowThreads) {
-        const float u = logit(j) - mx, e = expf(u);
+        const float l = logit(j);
+        if (l == -INFINITY) continue;
+        const float u = l - mx, e = expf(u);
         z += e;
         zs += e * u;
     }
@@ -152,6 +159,16 @@ __global__ void softmaxKernel(const float* scores, int heads, int t, const float
     }
     // H = -sum p ln p = ln Z - sum p (l - mx)
     if (entropy && threadIdx.x == 0) entropy[row] = logf(z) - zs * inv;
+}
+
+template <class T>
+__global__ void embedTokensKernel(const int* ids, int n, const T* table, const float* pos, int d,
+                                  T* x) {
+    QMPP_FOR_EACH(e, (long long)n * d) {
+        const long long i = e / d;
+        const int f = int(e % d);
+        x[e] = fromFloat<T>(ld(table, (long long)ids[i] * d + f) + pos[e]);
+    }
 }
 
 template <class T>
@@ -280,13 +297,23 @@ void mergeHeads(Prec p, const void* o, int batch, int t, int heads, int dh, void
 }
 
 void softmaxRows(Prec p, const float* scores, int batch, int heads, int t, const float* counts,
-                 void* probs, float* entropy, float* clsRow, cudaStream_t s) {
+                 const int* positions, void* probs, float* entropy, float* clsRow, cudaStream_t s) {
     const long long rows = (long long)batch * heads * t;
     if (rows <= 0) return;
     withPrec(p, [&](auto z) {
         using T = decltype(z);
         softmaxKernel<T><<<static_cast<unsigned>(rows), kRowThreads, 0, s>>>(
-            scores, heads, t, counts, static_cast<T*>(probs), entropy, clsRow);
+            scores, heads, t, counts, positions, static_cast<T*>(probs), entropy, clsRow);
+    });
+    QMPP_CUDA_CHECK_LAUNCH();
+}
+
+void embedTokens(Prec p, const int* ids, int n, const void* table, const float* pos, int d, void* x,
+                 cudaStream_t s) {
+    withPrec(p, [&](auto z) {
+        using T = decltype(z);
+        embedTokensKernel<T><<<gridFor((long long)n * d), kThreads, 0, s>>>(
+            ids, n, static_cast<const T*>(table), pos, d, static_cast<T*>(x));
     });
     QMPP_CUDA_CHECK_LAUNCH();
 }

@@ -130,6 +130,8 @@ def main():
                                     "instead of training (re-exports in seconds)")
     ap.add_argument("--weights-out", help="also write the weights for `qmpp eval` (.safetensors, "
                                           "vocabulary and settings in the metadata)")
+    ap.add_argument("--heldout-text", help="write the held-out chapters' text (never trained on) "
+                                           "to this file, for `qmpp eval`, and stop")
     ap.add_argument("--fixtures", help="also write the forward's reference outputs on Psalm 23 "
                                        "for the tests (kjv_psalm23_*.npy in this folder)")
     args = ap.parse_args()
@@ -145,6 +147,13 @@ def main():
             order.append((b, c))
     held = {bc for i, bc in enumerate(order) if i % 20 == 7} | {("Psalms", 23)}
     words = lambda text: WORD.findall(text)
+    if args.heldout_text:
+        with open(args.heldout_text, "w") as f:
+            for b, c, v, text in verses:
+                if (b, c) in held:
+                    f.write(text + "\n")
+        print(f"wrote {args.heldout_text}: {len(held)} held-out chapters")
+        return
     train_w, val_w = [], []
     for b, c, _, text in verses:
         (val_w if (b, c) in held else train_w).extend(words(text))

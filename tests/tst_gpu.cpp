@@ -70,6 +70,21 @@ class TestGpu : public QObject {
         for (const auto& r : rows)
             QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.what + ": " + log.str())));
     }
+
+    // The language model's GPU forward against the CPU's, unmerged and with each prefix method.
+    void languageModelMatchesCpu() {
+        const auto lm =
+            loadLm(std::string(QMPP_SOURCE_DIR) + "/resources/models/kjv-lm.safetensors");
+        std::vector<i64> ids;
+        for (double v :
+             readNpy(std::string(QMPP_FIXTURES) + "/model/kjv_psalm23_ids.npy").toDouble())
+            ids.push_back(static_cast<i64>(v));
+        std::ostringstream log;
+        const auto rows = checkLmGpu(lm, ids, log);
+        QCOMPARE(rows.size(), std::size_t(6));
+        for (const auto& r : rows)
+            QVERIFY2(r.pass, qPrintable(QString::fromStdString(r.what + ": " + log.str())));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestGpu)

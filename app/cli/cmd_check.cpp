@@ -15,9 +15,35 @@ namespace qmpp::cli {
 
 namespace {
 
-Exit checkModel(const std::string& path, const std::string& pixelsPath) {
+Exit report(const std::vector<GpuModelCheck>& rows) {
+    i64 failed = 0;
+    for (const auto& r : rows)
+        failed += !r.pass;
+    std::cout << "  " << rows.size() - failed << " of " << rows.size() << " checks passed\n";
+    return failed ? kRuntime : kOk;
+}
+
+Exit checkLanguageModel(const std::string& path, const std::string& textPath) {
+    const auto model = loadLm(path);
+    const std::string text = textPath.empty()
+                                 ? std::string(QMPP_SOURCE_DIR) + "/resources/samples/psalm23.txt"
+                                 : textPath;
+    const std::vector<std::uint8_t> bytes = readFileBytes(text);
+    std::vector<i64> ids = tokenizeLm(*model, std::string(bytes.begin(), bytes.end()));
+    if (i64(ids.size()) > config(*model).context) ids.resize(config(*model).context);
+    if (ids.size() < 8)
+        throw InputError(text + ": " + std::to_string(ids.size()) +
+                         " words; the check needs at least 8");
+    std::cout << "qmpp check --model " << path << " on " << ids.size() << " words of " << text
+              << "\n";
+    return report(checkLmGpu(model, ids, std::cout));
+}
+
+Exit checkModel(const std::string& path, const std::string& pixelsPath,
+                const std::string& textPath) {
     std::string why;
     if (!gpuForwardAvailable(&why)) throw RuntimeFailure("check --model: " + why);
+    if (isLanguageModel(path)) return checkLanguageModel(path, textPath);
     const auto model = loadVit(path);
     const VitConfig& c = config(*model);
     const i64 px = c.channels * c.imageSize * c.imageSize;
@@ -42,12 +68,7 @@ Exit checkModel(const std::string& path, const std::string& pixelsPath) {
     }
     std::cout << "qmpp check --model " << path << " (" << c.depth << " blocks, D " << c.dim << ", "
               << c.patches << " patches)\n";
-    const auto rows = checkVitGpu(model, pixels.data(), count, std::cout);
-    i64 failed = 0;
-    for (const auto& r : rows)
-        failed += !r.pass;
-    std::cout << "  " << rows.size() - failed << " of " << rows.size() << " checks passed\n";
-    return failed ? kRuntime : kOk;
+    return report(checkVitGpu(model, pixels.data(), count, std::cout));
 }
 
 } // namespace
@@ -71,8 +92,11 @@ Runner addCheck(CLI::App& app) {
                   "GPU against CPU for every method, FP32 and FP16");
     c->add_option("--pixels", *pixels,
                   "--model: pixels .npy [B,C,H,W], normalized (default: 8 noise images)");
-    return [o, model, pixels] {
-        if (!model->empty()) return checkModel(*model, *pixels);
+    auto text = std::make_shared<std::string>();
+    c->add_option("--text", *text,
+                  "--model (a language model): a text (default: the bundled Psalm 23)");
+    return [o, model, pixels, text] {
+        if (!model->empty()) return checkModel(*model, *pixels, *text);
         if (o->photoTokens.empty()) {
             const std::string bundled =
                 std::string(QMPP_SOURCE_DIR) + "/resources/samples/chelsea_tokens.npy";

@@ -199,7 +199,7 @@ struct LmArgs {
     double budget = 0;
     HookParams hp;
     std::vector<std::uint64_t> seeds;
-    bool force = false;
+    bool force = false, gpu = false, fp16 = false;
 };
 
 // The language model on a text file: prefix compression, measured on the following tokens.
@@ -255,7 +255,9 @@ int evalLanguageModel(const LmArgs& a) {
               << c.vocab << " words) on " << a.text << ": " << ids.size() << " words in windows of "
               << window << "; prefix " << pm.prefix << " -> " << pm.groups << " at block "
               << pm.block << ", method " << a.method << "\n";
-    const LmEvalRun run = evaluateLm(*model, ids, window, measured, a.seeds);
+    std::unique_ptr<LmGpu> gpu;
+    if (a.gpu) gpu = std::make_unique<LmGpu>(model, a.fp16);
+    const LmEvalRun run = evaluateLm(*model, ids, window, measured, a.seeds, gpu.get());
     OutputDir out(a.out, a.force);
     auto write = [&](const std::string& name, const std::string& body) {
         writeFileBytes(out.path(name), std::vector<std::uint8_t>(body.begin(), body.end()));
@@ -280,7 +282,9 @@ int evalLanguageModel(const LmArgs& a) {
                   << e.agreement << ", KL " << e.klMean << "\n";
     std::cout << std::setprecision(2) << "  GFLOPs per window: plain " << run.flopsPlain / 1e9
               << ", merged " << run.flopsMerged / 1e9 << "; ms per window: plain " << run.msPlain
-              << ", merged " << run.msMerged << "\n";
+              << ", merged " << run.msMerged << " ("
+              << (run.device.empty() ? std::string("CPU") : run.device) << ", " << run.precision
+              << ")\n";
     std::cout << "  outputs in " << a.out
               << ": eval.json measures.csv nll_plain.npy "
                  "nll_merged.npy\n";
@@ -363,8 +367,14 @@ Runner addEval(CLI::App& app) {
             if (a->sweep || !a->r.empty() || !a->schedule.empty() || !a->list.empty())
                 throw UsageError("the language model takes --prefix, --groups or --budget and "
                                  "--at-block (not --r, --schedule, --list or --sweep)");
-            if (a->backend == "cuda" || a->precision == "fp16")
-                throw UsageError("the language model runs on the CPU in fp32");
+            std::string why;
+            const bool haveGpu = gpuForwardAvailable(&why);
+            if (a->backend == "cuda" && !haveGpu)
+                throw RuntimeFailure("eval --backend cuda: " + why);
+            const bool gpu = a->backend == "cuda" || (a->backend == "auto" && haveGpu);
+            if (a->precision == "fp16" && !gpu)
+                throw UsageError("--precision fp16 needs --backend cuda; the CPU forward runs "
+                                 "fp32");
             OutputDir::checkTarget(a->out, a->force);
             LmArgs l;
             l.model = a->model;
@@ -379,6 +389,8 @@ Runner addEval(CLI::App& app) {
             l.hp = a->hp;
             l.seeds = parseSeeds(a->seeds);
             l.force = a->force;
+            l.gpu = gpu;
+            l.fp16 = a->precision == "fp16";
             return static_cast<Exit>(evalLanguageModel(l));
         }
         if (a->input.empty() == a->dataset.empty())

@@ -1,8 +1,7 @@
 // The causal language model (lm.h): loading, words, and the forward with prefix compression.
 #include "qmpp/lm.h"
 
-#include "hook.h"
-#include "vitmodel.h"
+#include "lmmodel.h"
 
 #include "qmpp/error.h"
 #include "qmpp/io.h"
@@ -18,20 +17,6 @@
 #include <set>
 
 namespace qmpp {
-
-struct LmBlock {
-    Norm ln1, ln2;
-    Linear qkv, proj, fc1, fc2;
-};
-
-struct LmModel {
-    LmConfig cfg;
-    std::vector<float> tok, pos; // [V, D], [context, D]
-    Linear out;                  // the tied output embedding: tok as [V, D], no bias
-    std::vector<LmBlock> blocks;
-    Norm ln;
-    std::regex words;
-};
 
 namespace {
 
@@ -278,14 +263,13 @@ void causalAttention(const LmBlock& blk, const LmConfig& c, const std::vector<fl
 
 } // namespace
 
-LmResult lmForward(const LmModel& m, const std::vector<i64>& ids, const PrefixMerge& pm, i64 item) {
+void checkLmInput(const LmModel& m, const std::vector<i64>& ids, const PrefixMerge& pm) {
     const LmConfig& c = m.cfg;
-    const i64 n = i64(ids.size()), d = c.dim;
+    const i64 n = i64(ids.size());
     if (n < 1 || n > c.context)
         throw InputError("language model: " + std::to_string(n) + " tokens; " + c.name +
                          " takes 1.." + std::to_string(c.context));
-    const bool merging = pm.method != ModelMethod::None;
-    if (merging) {
+    if (pm.method != ModelMethod::None) {
         if (pm.prefix < 1 || pm.prefix >= n)
             throw InputError("prefix compression: the prefix T = " + std::to_string(pm.prefix) +
                              " must leave following tokens (1 <= T < " + std::to_string(n) + ")");
@@ -303,6 +287,83 @@ LmResult lmForward(const LmModel& m, const std::vector<i64>& ids, const PrefixMe
         if (id < 0 || id >= c.vocab)
             throw InputError("language model: token id " + std::to_string(id) + " outside 0.." +
                              std::to_string(c.vocab - 1));
+}
+
+std::vector<double> nextWordLosses(const float* logits, const std::vector<i64>& positions,
+                                   const std::vector<i64>& ids, i64 vocab) {
+    std::vector<double> nll;
+    for (std::size_t r = 0; r < positions.size(); ++r) {
+        const i64 p = positions[r];
+        if (p + 1 >= i64(ids.size())) break;
+        const float* z = logits + r * vocab;
+        const float mx = *std::max_element(z, z + vocab);
+        double s = 0;
+        for (i64 v = 0; v < vocab; ++v)
+            s += std::exp(double(z[v]) - mx);
+        nll.push_back(std::log(s) + mx - z[ids[p + 1]]);
+    }
+    return nll;
+}
+
+MergePlan prefixPlan(const LmConfig& c, const PrefixMerge& pm, i64 item, i64 t,
+                     const std::vector<double>& ent, const float* km) {
+    const i64 T = pm.prefix, K = pm.groups, dh = c.dim / c.heads;
+    const auto offset = static_cast<std::uint64_t>((item * c.depth + pm.block) * c.context);
+    const std::vector<float> u = philoxUniforms(T, pm.params.seed, offset);
+    MergePlan plan;
+    plan.tIn = t;
+    plan.tOut = K + (t - T);
+    plan.newRow.assign(static_cast<std::size_t>(t), -1);
+    plan.weight.assign(static_cast<std::size_t>(t), 1.0f);
+    if (pm.method == ModelMethod::QuickMerge) {
+        std::vector<float> s(static_cast<std::size_t>(T), 0.0f);
+        const double lo = *std::min_element(ent.begin(), ent.begin() + T);
+        const double hi = *std::max_element(ent.begin(), ent.begin() + T);
+        if (hi > lo)
+            for (i64 i = 0; i < T; ++i)
+                s[i] = static_cast<float>(1.0 - (ent[i] - lo) / (hi - lo));
+        std::vector<float> pi;
+        std::vector<double> keys;
+        gumbelSoftmax(s, u, pm.params.temperature, pi, keys, pm.params.gumbelScale);
+        const std::vector<i64> fg = topK(keys, K);
+        const std::vector<float> w = saliencyMass(pi, s, pm.params.epsilon);
+        std::vector<i64> labels = clusterSeeded(km, T, dh, w, fg, pm.params.refine);
+        // mergeWeighted without features: only its order-preserving relabelling
+        std::vector<float> none;
+        std::vector<i64> sizes;
+        mergeWeighted(nullptr, T, 0, w, labels, K, none, sizes);
+        for (i64 i = 0; i < T; ++i) {
+            plan.newRow[i] = static_cast<std::int32_t>(labels[i]);
+            plan.weight[i] = w[i];
+        }
+    } else { // random pruning: K survivors in order, the rest dropped
+        const std::vector<i64> keep = topK(std::vector<double>(u.begin(), u.end()), K);
+        for (std::size_t j = 0; j < keep.size(); ++j)
+            plan.newRow[keep[j]] = static_cast<std::int32_t>(j);
+    }
+    for (i64 i = T; i < t; ++i)
+        plan.newRow[i] = static_cast<std::int32_t>(K + i - T);
+    return plan;
+}
+
+void movePositions(const MergePlan& plan, std::vector<i64>& pos, std::vector<float>& counts) {
+    std::vector<i64> np(static_cast<std::size_t>(plan.tOut), -1);
+    std::vector<float> nc(static_cast<std::size_t>(plan.tOut), 0.0f);
+    for (i64 i = 0; i < plan.tIn; ++i) {
+        const i64 g = plan.newRow[i];
+        if (g < 0) continue;
+        np[g] = std::max(np[g], pos[i]); // the last member's
+        nc[g] += counts[i];
+    }
+    pos.swap(np);
+    counts.swap(nc);
+}
+
+LmResult lmForward(const LmModel& m, const std::vector<i64>& ids, const PrefixMerge& pm, i64 item) {
+    const LmConfig& c = m.cfg;
+    const i64 n = i64(ids.size()), d = c.dim;
+    const bool merging = pm.method != ModelMethod::None;
+    checkLmInput(m, ids, pm);
     LmResult res;
     std::vector<float> x(static_cast<std::size_t>(n * d));
     for (i64 i = 0; i < n; ++i)
@@ -326,61 +387,15 @@ LmResult lmForward(const LmModel& m, const std::vector<i64>& ids, const PrefixMe
                         here ? &km : nullptr);
         linear(blk.proj, att.data(), t, x.data(), Epilogue::BiasAddTo);
         if (here) {
-            const i64 T = pm.prefix, K = pm.groups, dh = d / c.heads;
-            const auto offset = static_cast<std::uint64_t>((item * c.depth + l) * c.context);
-            const std::vector<float> u = philoxUniforms(T, pm.params.seed, offset);
-            std::vector<i64> labels;
-            std::vector<float> w(static_cast<std::size_t>(T), 1.0f);
-            if (pm.method == ModelMethod::QuickMerge) {
-                std::vector<float> s(static_cast<std::size_t>(T), 0.0f);
-                const double lo = *std::min_element(ent.begin(), ent.begin() + T);
-                const double hi = *std::max_element(ent.begin(), ent.begin() + T);
-                if (hi > lo)
-                    for (i64 i = 0; i < T; ++i)
-                        s[i] = static_cast<float>(1.0 - (ent[i] - lo) / (hi - lo));
-                std::vector<float> pi;
-                std::vector<double> keys;
-                gumbelSoftmax(s, u, pm.params.temperature, pi, keys, pm.params.gumbelScale);
-                const std::vector<i64> fg = topK(keys, K);
-                w = saliencyMass(pi, s, pm.params.epsilon);
-                labels = clusterSeeded(km.data(), T, dh, w, fg, pm.params.refine);
-            } else { // random pruning: K survivors, the rest dropped
-                std::vector<double> score(u.begin(), u.end());
-                const std::vector<i64> keep = topK(score, K);
-                labels.assign(static_cast<std::size_t>(T), -1);
-                for (std::size_t j = 0; j < keep.size(); ++j)
-                    labels[keep[j]] = i64(j);
-            }
-            // order-preserving groups (by first member), weighted means
-            std::vector<float> mergedRows;
-            std::vector<i64> sizes;
-            if (pm.method == ModelMethod::QuickMerge) {
-                mergeWeighted(x.data(), T, d, w, labels, K, mergedRows, sizes);
-            } else {
-                std::vector<i64> keep;
-                for (i64 i = 0; i < T; ++i)
-                    if (labels[i] >= 0) keep.push_back(i);
-                pruneKeep(x.data(), T, d, keep, mergedRows, sizes);
-            }
-            res.groupOf = labels;
-            std::vector<float> nx = mergedRows;
-            nx.insert(nx.end(), x.begin() + T * d, x.end());
-            std::vector<i64> npos(static_cast<std::size_t>(K), -1);
-            std::vector<float> ncount(static_cast<std::size_t>(K), 0.0f);
-            for (i64 i = 0; i < T; ++i)
-                if (labels[i] >= 0) {
-                    npos[labels[i]] = std::max(npos[labels[i]], i); // its last member
-                    ncount[labels[i]] += 1.0f;
-                }
-            for (i64 i = T; i < t; ++i) {
-                npos.push_back(pos[i]);
-                ncount.push_back(1.0f);
-            }
+            if (counts.empty()) counts.assign(static_cast<std::size_t>(t), 1.0f);
+            const MergePlan plan = prefixPlan(c, pm, item, t, ent, km.data());
+            std::vector<float> nx;
+            applyPlan(plan, x.data(), d, nx);
             x.swap(nx);
-            pos.swap(npos);
-            counts.swap(ncount);
-            t = K + (t - T);
-            merged = pm.method == ModelMethod::QuickMerge; // pruned tokens keep count 1
+            movePositions(plan, pos, counts);
+            res.groupOf.assign(plan.newRow.begin(), plan.newRow.begin() + pm.prefix);
+            t = plan.tOut;
+            merged = true;
         }
         mlp.resize(static_cast<std::size_t>(t * c.hidden));
         res.flops += 4.0 * double(t) * d * double(c.hidden);
@@ -394,16 +409,7 @@ LmResult lmForward(const LmModel& m, const std::vector<i64>& ids, const PrefixMe
     linear(m.out, x.data() + first * d, rows, res.logits.data(), Epilogue::Bias, &m.ln);
     res.flops += 2.0 * double(rows) * d * double(c.vocab);
     res.positions.assign(pos.begin() + first, pos.end());
-    for (i64 r = 0; r < rows; ++r) {
-        const i64 p = res.positions[r];
-        if (p + 1 >= n) break;
-        const float* z = &res.logits[r * c.vocab];
-        const float mx = *std::max_element(z, z + c.vocab);
-        double s = 0;
-        for (i64 v = 0; v < c.vocab; ++v)
-            s += std::exp(double(z[v]) - mx);
-        res.nll.push_back(std::log(s) + mx - z[ids[p + 1]]);
-    }
+    res.nll = nextWordLosses(res.logits.data(), res.positions, ids, c.vocab);
     return res;
 }
 

@@ -2,6 +2,7 @@
 #include "qmpp/lm.h"
 
 #include "qmpp/error.h"
+#include "qmpp/vitgpu.h"
 
 #include <nlohmann/json.hpp>
 
@@ -46,8 +47,12 @@ double rowKl(const float* a, const float* b, i64 n, bool& same) {
 } // namespace
 
 LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
-                     const PrefixMerge& merge, const std::vector<std::uint64_t>& seeds) {
+                     const PrefixMerge& merge, const std::vector<std::uint64_t>& seeds,
+                     LmGpu* gpu) {
     const LmConfig& c = config(m);
+    const auto forward = [&](const std::vector<i64>& ids, const PrefixMerge& pm, i64 item) {
+        return gpu ? gpu->forward(ids, pm, item) : lmForward(m, ids, pm, item);
+    };
     if (window < 2 || window > c.context)
         throw UsageError("--window lies in 2.." + std::to_string(c.context));
     LmEvalRun run;
@@ -71,7 +76,7 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
     std::vector<std::vector<float>> plainRows(wins.size());
     auto t0 = std::chrono::steady_clock::now();
     for (std::size_t w = 0; w < wins.size(); ++w) {
-        const LmResult r = lmForward(m, wins[w]);
+        const LmResult r = forward(wins[w], PrefixMerge{}, 0);
         if (w == 0) run.flopsPlain = r.flops;
         const i64 n = i64(wins[w].size());
         for (i64 p = merge.prefix; p + 1 < n; ++p) {
@@ -95,7 +100,7 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
         double kl = 0;
         i64 same = 0;
         for (std::size_t w = 0; w < wins.size(); ++w) {
-            const LmResult r = lmForward(m, wins[w], pm, i64(w));
+            const LmResult r = forward(wins[w], pm, i64(w));
             if (w == 0) run.flopsMerged = r.flops;
             for (std::size_t q = 0; q < r.nll.size(); ++q) {
                 es.nll.push_back(r.nll[q]);
@@ -110,6 +115,11 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
         run.seeds.push_back(std::move(es));
     }
     run.msMerged = msSince(t0) / double(wins.size() * use.size());
+    if (gpu) {
+        run.backend = "cuda";
+        run.precision = gpu->precision();
+        run.device = gpu->device();
+    }
     return run;
 }
 
@@ -135,6 +145,9 @@ std::string lmEvalJson(const LmEvalRun& run, const LmConfig& c, const PrefixMerg
                   {"refine", merge.params.refine}};
     j["rule"] = "the first T tokens become K groups at the block, in order; a group takes the "
                 "position of its last member; later tokens attend to it with ln c";
+    j["backend"] = run.backend;
+    j["precision"] = run.precision;
+    if (!run.device.empty()) j["device"] = run.device;
     j["positions"] = run.positions;
     j["ce_plain"] = run.cePlain;
     std::vector<double> ces;

@@ -160,30 +160,38 @@ void checkKernels(Checker& ck, Prec p) {
                 }
         ck.add("keys mean" + tag, relErr(kmd, kmr), 1e-6);
     }
-    { // softmax with ln c, entropy and the class row
+    for (bool causal : {false, true}) { // softmax with ln c (and positions), entropy, class row
         const int b = 2, h = 3, t = 150;
         const std::vector<float> sc = randomVec(g, std::size_t(b) * h * t * t, 2.0f);
         std::vector<float> cnt(std::size_t(b) * t);
         std::uniform_real_distribution<float> ud(1.0f, 5.0f);
         for (float& c : cnt)
             c = std::round(ud(g));
+        std::vector<int> pos(std::size_t(b) * t); // scrambled, with ties: a merged sequence's
+        for (int i = 0; i < b * t; ++i)
+            pos[i] = ((i % t) * 7) % (t / 2);
         DeviceBuffer<float> dsc, dcnt, ent(std::size_t(b) * h * t), cls(std::size_t(b) * h * t);
+        DeviceBuffer<int> dpos;
         dsc.upload(sc.data(), sc.size());
         dcnt.upload(cnt.data(), cnt.size());
+        dpos.upload(pos.data(), pos.size());
         DevArray probs(p, sc.size());
-        kv::softmaxRows(p, dsc.get(), b, h, t, dcnt.get(), probs.get(), ent.get(), cls.get(),
-                        nullptr);
+        kv::softmaxRows(p, dsc.get(), b, h, t, dcnt.get(), causal ? dpos.get() : nullptr,
+                        probs.get(), ent.get(), cls.get(), nullptr);
         std::vector<float> eh(ent.size()), ch(cls.size());
         ent.download(eh.data(), eh.size());
         cls.download(ch.data(), ch.size());
         QMPP_CUDA_CHECK(cudaDeviceSynchronize());
         std::vector<double> pref(sc.size()), eref(eh.size()), cref(ch.size());
         for (int row = 0; row < b * h * t; ++row) {
-            const int bi = row / (h * t);
+            const int bi = row / (h * t), i = row % t;
             double mx = -INFINITY, z = 0;
             std::vector<double> l(static_cast<std::size_t>(t));
             for (int j = 0; j < t; ++j) {
-                l[j] = double(sc[std::size_t(row) * t + j]) + std::log(double(cnt[bi * t + j]));
+                const bool seen = !causal || pos[bi * t + j] <= pos[bi * t + i];
+                l[j] =
+                    seen ? double(sc[std::size_t(row) * t + j]) + std::log(double(cnt[bi * t + j]))
+                         : -INFINITY;
                 mx = std::max(mx, l[j]);
             }
             for (int j = 0; j < t; ++j)
@@ -193,13 +201,16 @@ void checkKernels(Checker& ck, Prec p) {
                 const double pj = std::exp(l[j] - mx) / z;
                 pref[std::size_t(row) * t + j] = pj;
                 e -= pj > 0 ? pj * std::log(pj) : 0.0;
-                if (row % t == 0) cref[std::size_t(row / t) * t + j] = pj;
+                if (i == 0) cref[std::size_t(row / t) * t + j] = pj;
             }
             eref[row] = e;
         }
-        ck.add("softmax + ln c" + tag, relErr(probs.read(), pref), tol * 2);
-        ck.add("row entropy" + tag, relErr(std::vector<double>(eh.begin(), eh.end()), eref), 1e-5);
-        ck.add("class row" + tag, relErr(std::vector<double>(ch.begin(), ch.end()), cref), 1e-5);
+        const std::string kind = causal ? " (positions)" : "";
+        ck.add("softmax + ln c" + kind + tag, relErr(probs.read(), pref), tol * 2);
+        ck.add("row entropy" + kind + tag, relErr(std::vector<double>(eh.begin(), eh.end()), eref),
+               1e-5);
+        ck.add("class row" + kind + tag, relErr(std::vector<double>(ch.begin(), ch.end()), cref),
+               1e-5);
     }
     { // the merge: groups in order, a pruned row, a group whose weights sum to 0
         const int b = 2, tIn = 40, tOut = 15, d = 70;

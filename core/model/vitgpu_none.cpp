@@ -39,3 +39,24 @@ std::vector<GpuModelCheck> checkVitGpu(const std::shared_ptr<const VitModel>&, c
     throw std::runtime_error(std::string("GPU check: ") + kWhy);
 }
 } // namespace qmpp
+
+namespace qmpp {
+struct LmGpu::Impl {};
+LmGpu::LmGpu(std::shared_ptr<const LmModel>, bool) {
+    throw std::runtime_error(std::string("GPU forward: ") + kWhy);
+}
+LmGpu::~LmGpu() = default;
+LmResult LmGpu::forward(const std::vector<i64>&, const PrefixMerge&, i64) {
+    return {};
+}
+const char* LmGpu::precision() const {
+    return "fp32";
+}
+std::string LmGpu::device() const {
+    return {};
+}
+std::vector<GpuModelCheck> checkLmGpu(const std::shared_ptr<const LmModel>&,
+                                      const std::vector<i64>&, std::ostream&) {
+    throw std::runtime_error(std::string("GPU check: ") + kWhy);
+}
+} // namespace qmpp

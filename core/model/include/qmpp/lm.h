@@ -80,9 +80,13 @@ struct LmEvalRun {
     double flopsPlain = 0, flopsMerged = 0; // per window (the first)
     double msPlain = 0, msMerged = 0;       // per window
     i64 unknownWords = 0, words = 0;
+    std::string backend = "cpu", precision = "fp32", device;
 };
+class LmGpu;
+// gpu: run the forwards there instead of on the CPU.
 LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
-                     const PrefixMerge& merge, const std::vector<std::uint64_t>& seeds);
+                     const PrefixMerge& merge, const std::vector<std::uint64_t>& seeds,
+                     LmGpu* gpu = nullptr);
 std::string lmEvalJson(const LmEvalRun& run, const LmConfig& c, const PrefixMerge& merge,
                        const std::string& modelPath, const std::string& textPath);
 std::string lmMeasuresCsv(const LmEvalRun& run);

@@ -5,6 +5,7 @@
 // device computed, so one method means one algorithm on both backends.
 #pragma once
 
+#include "qmpp/lm.h"
 #include "qmpp/vit.h"
 
 #include <memory>
@@ -57,5 +58,31 @@ struct GpuModelCheck {
 // and with top-1 agreement >= 90 % merged. Lines are printed to `log` as they finish.
 std::vector<GpuModelCheck> checkVitGpu(const std::shared_ptr<const VitModel>& model,
                                        const float* pixels, i64 count, std::ostream& log);
+
+} // namespace qmpp
+
+namespace qmpp {
+
+// The language model's forward on a CUDA device, one sequence at a time, with the CPU's prefix
+// decision (lmmodel.h) between its attention and MLP.
+class LmGpu {
+  public:
+    LmGpu(std::shared_ptr<const LmModel> model, bool fp16);
+    ~LmGpu();
+    LmGpu(const LmGpu&) = delete;
+    LmGpu& operator=(const LmGpu&) = delete;
+    LmResult forward(const std::vector<i64>& ids, const PrefixMerge& merge = {}, i64 item = 0);
+    const char* precision() const;
+    std::string device() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+// `qmpp check --model` for a language model: GPU against CPU on these ids, unmerged and with
+// each prefix method, FP32 within 1e-4 relative on the logits, FP16 on the losses within 1e-2.
+std::vector<GpuModelCheck> checkLmGpu(const std::shared_ptr<const LmModel>& model,
+                                      const std::vector<i64>& ids, std::ostream& log);
 
 } // namespace qmpp

@@ -39,11 +39,17 @@ void mergeHeads(Prec p, const void* o, int batch, int t, int heads, int dh, void
                 cudaStream_t s);
 
 // One softmax row per (b, h, i) of the scores [B, H, T, T] (float, scale already applied):
-// adds ln counts[b, j] to key j when counts is given (proportional attention), writes the
-// probabilities to probs [B, H, T, T] in T, the row's entropy (nats) to entropy [B, H, T] when
-// given, and the class token's row (i = 0) to clsRow [B, H, T] when given.
+// adds ln counts[b, j] to key j when counts is given (proportional attention); with positions
+// [B, T], key j takes part only when positions[b, j] <= positions[b, i] (the causal rule of
+// merged sequences; the others get probability 0). Writes the probabilities to probs
+// [B, H, T, T] in T, the row's entropy (nats) to entropy [B, H, T] when given, and the class
+// token's row (i = 0) to clsRow [B, H, T] when given.
 void softmaxRows(Prec p, const float* scores, int batch, int heads, int t, const float* counts,
-                 void* probs, float* entropy, float* clsRow, cudaStream_t s);
+                 const int* positions, void* probs, float* entropy, float* clsRow, cudaStream_t s);
+
+// x [n, D] in T = table[ids[i]] (T) + pos[i] (float): a language model's input.
+void embedTokens(Prec p, const int* ids, int n, const void* table, const float* pos, int d, void* x,
+                 cudaStream_t s);
 
 // ToMe's metric: the keys averaged over heads, k [B, H, T, dh] -> out [B, T, dh] float.
 void keysMean(Prec p, const void* k, int batch, int heads, int t, int dh, float* out,
