@@ -50,6 +50,9 @@ Measured runMeasured(const QStringList& args, long limitMiB = 0) {
         if (limitMiB > 0) {
             const rlimit lim{rlim_t(limitMiB) << 20, rlim_t(limitMiB) << 20};
             setrlimit(RLIMIT_AS, &lim);
+            // OpenCV loads the system's BLAS; OpenBLAS's pthread build starts its thread pool
+            // as it loads and hangs when an address-space cap refuses a thread's stack
+            setenv("OPENBLAS_NUM_THREADS", "1", 1);
         }
         dup2(pipeFd[1], 2);
         const int devnull = open("/dev/null", O_WRONLY);

@@ -243,6 +243,17 @@ class TestLm : public QObject {
             QVERIFY(QFile::exists(out + "/" + file));
         QCOMPARE(readNpy((out + "/nll_merged.npy").toStdString()).shape,
                  (std::vector<std::int64_t>{3, std::int64_t(ce.size() - 50)}));
+        // qmpp report renders it and recomputes the losses; a changed loss file fails
+        const auto rep = test::runQmpp({"report", out});
+        QVERIFY2(rep.code == 0 && rep.out.contains("verified"), qPrintable(rep.out + rep.err));
+        std::vector<double> nll = readNpy((out + "/nll_plain.npy").toStdString()).toDouble();
+        std::vector<float> bent(nll.begin(), nll.end());
+        bent[0] += 50.0f;
+        writeNpy((out + "/nll_plain.npy").toStdString(),
+                 NdArray::fromFloat(bent, {std::int64_t(bent.size())}));
+        const auto bad = test::runQmpp({"report", out, "--out", dir.path() + "/bad.html"});
+        QCOMPARE(bad.code, 4);
+        QVERIFY2(bad.out.contains("FAILED: plain cross-entropy"), qPrintable(bad.out));
         // bad options are usage errors; nothing is written
         for (const QStringList& bad :
              {QStringList{"--prefix", "200"}, QStringList{"--groups", "80", "--prefix", "40"},

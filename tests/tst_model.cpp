@@ -455,6 +455,26 @@ class TestModel : public QObject {
         QCOMPARE(j["seeds"].toArray().size(), 1); // ToMe is deterministic
         QVERIFY(j["flops"].toObject()["ratio"].toDouble() < 0.8);
         QVERIFY(QFile::exists(out + "/predictions.csv"));
+        // qmpp report renders the folder and recomputes its claims from the logits; a changed
+        // logit file makes the report say so
+        const auto rep = test::runQmpp({"report", out});
+        QVERIFY2(rep.code == 0, qPrintable(rep.out + rep.err));
+        QVERIFY2(rep.out.contains("verified: 3 of 3 checks passed"), qPrintable(rep.out));
+        QFile html(out + "/report.html");
+        QVERIFY(html.open(QIODevice::ReadOnly));
+        const QString page = QString::fromUtf8(html.readAll());
+        QVERIFY(page.contains("Tokens per block") && page.contains("top-1 agreement"));
+        std::vector<float> bent = merged.toFloat();
+        bent[3] += 40.0f; // item 0 now votes for class 3
+        writeNpy((out + "/logits_merged.npy").toStdString(), NdArray::fromFloat(bent, {1, 16, 10}));
+        const auto bad = test::runQmpp({"report", out, "--out", dir.path() + "/bad.html"});
+        QCOMPARE(bad.code, 4);
+        QVERIFY2(bad.out.contains("FAILED: seed 0: agreement and KL"), qPrintable(bad.out));
+        // an eval folder holding results is refused without --force
+        const auto again = test::runQmpp({"eval", "--model", QString::fromStdString(kModel),
+                                          QString::fromStdString(kFix + "fmnist16_pixels.npy"),
+                                          "--method", "tome", "--r", "16", "--out", out});
+        QCOMPARE(again.code, 3);
         // random methods run over the seeds, and bad options are usage errors
         const auto q = test::runQmpp({"eval", "--model", QString::fromStdString(kModel),
                                       QString::fromStdString(kFix + "fmnist16_pixels.npy"),
@@ -509,6 +529,8 @@ class TestModel : public QObject {
         QCOMPARE(lines[1].split(',')[agree].toDouble(), 1.0);
         QVERIFY(lines[3].split(',')[ratio].toDouble() < lines[2].split(',')[ratio].toDouble());
         QCOMPARE(QFile::exists(dir.path() + "/sw/sweep.png"), qmpp::haveImageSupport());
+        const auto swr = test::runQmpp({"report", dir.path() + "/sw"});
+        QVERIFY2(swr.code == 0, qPrintable(swr.out + swr.err));
         // a model of the wrong input size for the pixels is bad input naming the file
         const auto w =
             test::runQmpp({"eval", "--model", QString::fromStdString(kFix + "vitb1.safetensors"),

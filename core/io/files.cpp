@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -20,6 +21,15 @@
 namespace fs = std::filesystem;
 
 namespace qmpp {
+
+std::string isoTimeNow() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 
 std::string fileExtension(const std::string& path) {
     std::string e = fs::path(path).extension().string();
@@ -88,25 +98,43 @@ void unregisterTemporary(const std::string& path) {
     g_temporaries.erase(path);
 }
 
+namespace {
+
+int g_signalPipe[2] = {-1, -1};
+
+// Any thread may take the signal (libraries start threads of their own before main: OpenBLAS's
+// pthread build does as OpenCV loads it), so the handler only passes the signal's number to the
+// cleanup thread, through a pipe: write(2) is async-signal-safe.
+extern "C" void onTerminatingSignal(int sig) {
+    const unsigned char c = static_cast<unsigned char>(sig);
+    const ssize_t n = ::write(g_signalPipe[1], &c, 1);
+    (void)n;
+}
+
+} // namespace
+
 void installSignalCleanup() {
-    // Blocked here, before any other thread starts, so every thread inherits the mask and only
-    // the waiting thread below ever receives these signals.
-    static sigset_t set;
-    sigemptyset(&set);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP})
-        sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    if (g_signalPipe[0] >= 0 || ::pipe(g_signalPipe) != 0) return;
     std::thread([] {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) return;
+        unsigned char c = 0;
+        ssize_t n = 0;
+        while ((n = ::read(g_signalPipe[0], &c, 1)) < 0 && errno == EINTR) {
+        }
+        if (n != 1) return;
         {
             std::lock_guard<std::mutex> lock(g_tempMutex);
             std::error_code ec;
             for (const auto& p : g_temporaries)
                 fs::remove_all(p, ec);
         }
-        std::_Exit(128 + sig); // what a shell reports for a process a signal ended
+        std::_Exit(128 + int(c)); // what a shell reports for a process a signal ended
     }).detach();
+    struct sigaction sa {};
+    sa.sa_handler = onTerminatingSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaction(sig, &sa, nullptr);
 }
 
 void writeFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {

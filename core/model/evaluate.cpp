@@ -191,6 +191,7 @@ EvalRun evaluate(const VitModel& m, const EvalItems& items, const HookParams& hp
 
 } // namespace qmpp
 
+#include "qmpp/io.h"
 #include <nlohmann/json.hpp>
 
 #include <iomanip>
@@ -253,6 +254,7 @@ std::string evalJson(const EvalRun& run, const VitConfig& c, const EvalItems& it
     nlohmann::ordered_json j;
     j["tool"] = "qmpp eval";
     j["version"] = QMPP_VERSION;
+    j["created"] = isoTimeNow();
     j["model"] = {{"path", modelPath},         {"name", c.name},
                   {"image_size", c.imageSize}, {"patch", c.patch},
                   {"channels", c.channels},    {"dim", c.dim},

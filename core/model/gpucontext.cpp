@@ -7,17 +7,6 @@
 namespace qmpp::gpu {
 
 namespace kv = kernels::vit;
-using kernels::CudaError;
-
-namespace {
-
-void cublasCheck(cublasStatus_t st, const char* expr) {
-    if (st != CUBLAS_STATUS_SUCCESS)
-        throw CudaError(std::string("cuBLAS: ") + expr + " failed: " + cublasGetStatusString(st));
-}
-#define QMPP_CUBLAS(expr) cublasCheck((expr), #expr)
-
-} // namespace
 
 Context::Context(bool fp16) {
     std::string why;
@@ -28,16 +17,16 @@ Context::Context(bool fp16) {
     dtype = fp16 ? CUDA_R_16F : CUDA_R_32F;
     deviceName = kernels::currentDeviceInfo().name;
     QMPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    QMPP_CUBLAS(cublasCreate(&blas));
-    QMPP_CUBLAS(cublasSetStream(blas, stream));
+    QMPP_CUBLAS_CHECK(kernels::cublas().create(&blas));
+    QMPP_CUBLAS_CHECK(kernels::cublas().setStream(blas, stream));
     // FP32 means FP32: no TF32 in the products (SPEC: GPU FP32 equals the CPU within 1e-4)
-    QMPP_CUBLAS(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+    QMPP_CUBLAS_CHECK(kernels::cublas().setMathMode(blas, CUBLAS_DEFAULT_MATH));
     for (Tensor* t : {&qkv, &q, &k, &v, &probs, &o})
         t->elem = elem;
 }
 
 Context::~Context() {
-    if (blas) cublasDestroy(blas);
+    if (blas) kernels::cublas().destroy(blas);
     if (stream) QMPP_CUDA_CHECK_PRINT(cudaStreamDestroy(stream));
 }
 
@@ -74,9 +63,9 @@ void Context::gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int
                    cudaDataType_t bt, int ldb, long long sb, void* c, cudaDataType_t ct, int ldc,
                    long long sc, int batch) {
     const float beta = 0.0f;
-    QMPP_CUBLAS(cublasGemmStridedBatchedEx(blas, ta, tb, m, n, kk, &alpha, a, at, lda, sa, b, bt,
-                                           ldb, sb, &beta, c, ct, ldc, sc, batch,
-                                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    QMPP_CUBLAS_CHECK(kernels::cublas().gemmBatched(blas, ta, tb, m, n, kk, &alpha, a, at, lda, sa,
+                                                    b, bt, ldb, sb, &beta, c, ct, ldc, sc, batch,
+                                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void Context::linear(const DevLinear& l, const Tensor& in, int rows, Tensor& out) {

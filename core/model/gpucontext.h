@@ -6,9 +6,8 @@
 #include "vitmodel.h"
 
 #include "qmpp/kernels/common.h"
+#include "qmpp/kernels/cublas.h"
 #include "qmpp/kernels/vit.h"
-
-#include <cublas_v2.h>
 
 #include <string>
 #include <vector>

@@ -2,6 +2,7 @@
 #include "qmpp/lm.h"
 
 #include "qmpp/error.h"
+#include "qmpp/io.h"
 #include "qmpp/vitgpu.h"
 
 #include <nlohmann/json.hpp>
@@ -127,6 +128,8 @@ std::string lmEvalJson(const LmEvalRun& run, const LmConfig& c, const PrefixMerg
                        const std::string& modelPath, const std::string& textPath) {
     nlohmann::ordered_json j;
     j["tool"] = "qmpp eval";
+    j["version"] = QMPP_VERSION;
+    j["created"] = isoTimeNow();
     j["model"] = {{"path", modelPath}, {"name", c.name},      {"kind", "causal-lm"},
                   {"depth", c.depth},  {"dim", c.dim},        {"heads", c.heads},
                   {"vocab", c.vocab},  {"context", c.context}};

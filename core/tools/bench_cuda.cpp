@@ -12,8 +12,7 @@
 #include "qmpp/kernels/ops.h"
 #include "qmpp/kernels/params.h"
 
-#include <cublas_v2.h>
-#include <dlfcn.h>
+#include "qmpp/kernels/cublas.h"
 
 #include <chrono>
 #include <cmath>
@@ -32,54 +31,19 @@ using kk::DeviceBuffer;
 
 namespace {
 
-#define QMPP_CUBLAS_CHECK(expr)                                                                    \
-    do {                                                                                           \
-        const cublasStatus_t st_ = (expr);                                                         \
-        if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-            throw kk::CudaError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +    \
-                                #expr + " failed (" + std::to_string(int(st_)) + ")");             \
-    } while (0)
-
-// cuBLAS is loaded only when a benchmark needs it: linking it would add a third of a second to
-// every start of qmpp (its libraries are over half a gigabyte).
+// A cuBLAS handle on a stream; the library comes from kernels::cublas() (loaded on first use).
 struct Cublas {
-    void* lib = nullptr;
-    decltype(&cublasCreate_v2) create = nullptr;
-    decltype(&cublasDestroy_v2) destroy = nullptr;
-    decltype(&cublasSetStream_v2) setStream = nullptr;
-    // the C entry points (C++ sees overloads of these names)
-    cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
-                           const void*, const void*, cudaDataType, int, const void*, cudaDataType,
-                           int, const void*, void*, cudaDataType, int, cublasComputeType_t,
-                           cublasGemmAlgo_t) = nullptr;
-    cublasStatus_t (*gemmBatched)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
-                                  int, const void*, const void*, cudaDataType, int, long long,
-                                  const void*, cudaDataType, int, long long, const void*, void*,
-                                  cudaDataType, int, long long, int, cublasComputeType_t,
-                                  cublasGemmAlgo_t) = nullptr;
+    const kk::CublasApi& api = kk::cublas();
+    decltype(kk::CublasApi::gemm) gemm = api.gemm;
+    decltype(kk::CublasApi::gemmBatched) gemmBatched = api.gemmBatched;
     cublasHandle_t handle = nullptr;
 
     explicit Cublas(cudaStream_t s) {
-        const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
-        for (const std::string& path : {name, std::string(QMPP_CUDA_LIBDIR) + "/" + name})
-            if ((lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
-        if (!lib)
-            throw kk::CudaError("cannot load " + name + " for the cuBLAS references: " + dlerror());
-        auto sym = [&](auto& fn, const char* n) {
-            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, n));
-            if (!fn) throw kk::CudaError(std::string("cuBLAS lacks ") + n);
-        };
-        sym(create, "cublasCreate_v2");
-        sym(destroy, "cublasDestroy_v2");
-        sym(setStream, "cublasSetStream_v2");
-        sym(gemm, "cublasGemmEx");
-        sym(gemmBatched, "cublasGemmStridedBatchedEx");
-        QMPP_CUBLAS_CHECK(create(&handle));
-        QMPP_CUBLAS_CHECK(setStream(handle, s));
+        QMPP_CUBLAS_CHECK(api.create(&handle));
+        QMPP_CUBLAS_CHECK(api.setStream(handle, s));
     }
     ~Cublas() {
-        if (handle) destroy(handle);
-        if (lib) dlclose(lib);
+        if (handle) api.destroy(handle);
     }
     Cublas(const Cublas&) = delete;
     Cublas& operator=(const Cublas&) = delete;

@@ -18,15 +18,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string nowIso() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::ostringstream os;
-    os << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-    return os.str();
-}
-
 // Means of the scalar losses or metrics over a batch.
 json meanOf(const std::vector<MergeResult>& rs, bool losses) {
     json acc;
@@ -73,7 +64,7 @@ json runReport(const RunRecord& run, const std::vector<std::string>& files) {
     json rep;
     rep["tool"] = "qmpp";
     rep["version"] = kVersion;
-    rep["created"] = nowIso();
+    rep["created"] = isoTimeNow();
     auto& jin = rep["input"];
     jin["path"] = run.inputPath;
     jin["kind"] = in.kind == InputKind::Image ? "image" : "embeddings";

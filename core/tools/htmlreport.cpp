@@ -1,6 +1,7 @@
 // The HTML report of an output folder: tables from report.json, figures as inline SVG or the
 // folder's PNGs, the token strip of a text run, and checks of the arrays against the report.
 #include "qmpp/htmlreport.h"
+#include "evalreport.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
 #include "qmpp/overlay.h"
@@ -405,6 +406,7 @@ ReportDoc loadReportUnchecked(const std::string& dir) {
     doc.dir = dir;
     const fs::path d(dir);
     if (!fs::is_directory(d)) throw InputError(dir + ": no such folder");
+    if (!fs::exists(d / "report.json") && loadEvalFolder(doc)) return doc;
     if (fs::exists(d / "report.json")) {
         doc.report = readJson((d / "report.json").string());
         if (!doc.report.contains("input") || !doc.report.contains("parameters"))
@@ -463,10 +465,12 @@ namespace {
 std::string renderHtmlUnchecked(const ReportDoc& doc, bool embed) {
     const json& rep = doc.report;
     std::ostringstream h;
+    const bool eval = doc.kind.rfind("eval", 0) == 0;
     const std::string title =
         "QuickMerge++ report — " +
-        (doc.kind == "sweep" ? std::string("budget sweep")
-                             : fs::path(rep.at("input").value("path", "")).filename().string());
+        (eval                  ? evalTitle(doc)
+         : doc.kind == "sweep" ? std::string("budget sweep")
+                               : fs::path(rep.at("input").value("path", "")).filename().string());
     h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << htmlEscape(title)
       << "</title>\n";
     if (embed)
@@ -490,7 +494,9 @@ std::string renderHtmlUnchecked(const ReportDoc& doc, bool embed) {
                        [](const ReportCheck& c) { return c.ok; })
       << " of " << doc.checks.size() << " checks of this folder passed)</p>\n";
 
-    if (doc.kind == "sweep") {
+    if (eval) {
+        renderEvalBody(doc, embed, h);
+    } else if (doc.kind == "sweep") {
         if (rep.contains("input")) h << "<h2>Input</h2>" << table(rowsOf(rep.at("input")), embed);
         if (rep.contains("parameters"))
             h << "<h2>Parameters</h2>" << table(rowsOf(rep.at("parameters")), embed);

@@ -99,10 +99,12 @@ json resultJson(const MergeResult& r) {
 
 const std::vector<std::string>& outputFileNames() {
     static const std::vector<std::string> names = {
-        "merged.npy",         "labels.npy",  "saliency.npy", "mask.npy",     "mass.npy",
-        "result.safetensors", "report.json", "saliency.png", "clusters.png", "merged.png",
-        "overlay.avi",        "sweep.csv",   "sweep.json",   "sweep.png",    "report.html",
-        "report.pdf",         "tokens.npy"};
+        "merged.npy", "labels.npy", "saliency.npy", "mask.npy", "mass.npy", "result.safetensors",
+        "report.json", "saliency.png", "clusters.png", "merged.png", "overlay.avi", "sweep.csv",
+        "sweep.json", "sweep.png", "report.html", "report.pdf", "tokens.npy",
+        // qmpp eval
+        "eval.json", "measures.csv", "predictions.csv", "logits_plain.npy", "logits_merged.npy",
+        "nll_plain.npy", "nll_merged.npy"};
     return names;
 }
 

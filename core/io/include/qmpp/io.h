@@ -39,6 +39,8 @@ void writeSafetensors(const std::string& path, const TensorFile& f);
 // directory, a named pipe, a device or a socket are refused before anything is opened, so no
 // read can block or run without end.
 void requireFile(const std::string& path);
+// The current UTC time as 2026-01-31T12:00:00Z (reports' "created").
+std::string isoTimeNow();
 // Reads a whole file; InputError naming the path when it is missing, a directory or unreadable.
 std::vector<std::uint8_t> readFileBytes(const std::string& path);
 // Writes a whole file; RuntimeFailure when it cannot be written completely (disk full...).
@@ -46,7 +48,7 @@ void writeFileBytes(const std::string& path, const std::vector<std::uint8_t>& by
 
 // Temporary files and folders that a signal must not leave behind: SIGINT, SIGTERM or SIGHUP
 // remove every registered path, then end the process (128 + signal), once installSignalCleanup
-// has run (call it first in main, before any thread starts).
+// has run (call it first in main). A signal taken by any thread, ours or a library's, counts.
 void registerTemporary(const std::string& path);
 void unregisterTemporary(const std::string& path);
 void installSignalCleanup();
