@@ -58,6 +58,37 @@ void Context::upload(DevNorm& dst, const Norm& src) {
     dst.eps = static_cast<float>(src.eps);
 }
 
+void Context::upload(DevBlock& dst, const Norm& norm1, const Norm& norm2, const Linear& qkv,
+                     const Linear& proj, const Linear& fc1, const Linear& fc2) {
+    upload(dst.norm1, norm1);
+    upload(dst.norm2, norm2);
+    upload(dst.qkv, qkv);
+    upload(dst.proj, proj);
+    upload(dst.fc1, fc1);
+    upload(dst.fc2, fc2);
+}
+
+void appendMembers(const MergePlan& plan, std::vector<int>& offsets, std::vector<int>& members,
+                   std::vector<float>& weights) {
+    std::vector<int> start(static_cast<std::size_t>(plan.tOut) + 1, 0);
+    for (i64 i = 0; i < plan.tIn; ++i)
+        if (plan.newRow[i] >= 0) ++start[plan.newRow[i] + 1];
+    for (i64 g = 0; g < plan.tOut; ++g)
+        start[g + 1] += start[g];
+    const int base = int(members.size());
+    for (i64 g = 0; g < plan.tOut; ++g)
+        offsets.push_back(base + start[g]);
+    members.resize(members.size() + std::size_t(start[plan.tOut]));
+    weights.resize(members.size());
+    std::vector<int> fill(start.begin(), start.end() - 1);
+    for (i64 i = 0; i < plan.tIn; ++i)
+        if (plan.newRow[i] >= 0) {
+            const int at = base + fill[plan.newRow[i]]++;
+            members[at] = int(i);
+            weights[at] = plan.weight[i];
+        }
+}
+
 void Context::gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int kk, float alpha,
                    const void* a, cudaDataType_t at, int lda, long long sa, const void* b,
                    cudaDataType_t bt, int ldb, long long sb, void* c, cudaDataType_t ct, int ldc,

@@ -3,6 +3,7 @@
 // data.
 #pragma once
 
+#include "hook.h"
 #include "vitmodel.h"
 
 #include "qmpp/kernels/common.h"
@@ -35,6 +36,19 @@ struct DevNorm {
     float eps = 1e-6f;
 };
 
+// A pre-LayerNorm transformer block's weights on the device (the ViT's and the language
+// model's have the same parts).
+struct DevBlock {
+    DevNorm norm1, norm2;
+    DevLinear qkv, proj, fc1, fc2;
+};
+
+// A merge plan as the kernels read it: for each output row, its members (in token order) and
+// their weights. Appends one item's rows: offsets (absolute, into members) for plan.tOut rows;
+// the caller closes the list with members.size().
+void appendMembers(const MergePlan& plan, std::vector<int>& offsets, std::vector<int>& members,
+                   std::vector<float>& weights);
+
 class Context {
   public:
     explicit Context(bool fp16); // throws when there is no device
@@ -54,6 +68,8 @@ class Context {
     void upload(Tensor& dst, const std::vector<float>& host);
     void upload(DevLinear& dst, const Linear& src);
     void upload(DevNorm& dst, const Norm& src);
+    void upload(DevBlock& dst, const Norm& norm1, const Norm& norm2, const Linear& qkv,
+                const Linear& proj, const Linear& fc1, const Linear& fc2);
     // C = alpha op(A) op(B), column-major, strided-batched, FP32 accumulation (no TF32).
     void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
               const void* a, cudaDataType_t at, int lda, long long sa, const void* b,

@@ -2,6 +2,7 @@
 #include "qmpp/lm.h"
 
 #include "lmmodel.h"
+#include "weights.h"
 
 #include "qmpp/error.h"
 #include "qmpp/io.h"
@@ -19,53 +20,6 @@
 namespace qmpp {
 
 namespace {
-
-struct LmReader {
-    const std::string& file;
-    const TensorFile& tf;
-    std::set<std::string> used;
-    [[noreturn]] void fail(const std::string& what) const { throw InputError(file + ": " + what); }
-    std::vector<float> values(const std::string& name, const std::vector<i64>& shape) {
-        for (const auto& [n, a] : tf.tensors)
-            if (n == name) {
-                used.insert(name);
-                if (a.shape != shape) {
-                    NdArray want;
-                    want.shape = shape;
-                    fail("tensor '" + name + "' has shape " + a.shapeString() + ", expected " +
-                         want.shapeString());
-                }
-                if (a.dtype == DType::I32 || a.dtype == DType::I64)
-                    fail("tensor '" + name + "' holds integers; weights are floats");
-                std::vector<float> v = a.toFloat();
-                for (float f : v)
-                    if (!std::isfinite(f)) fail("tensor '" + name + "' holds a NaN or infinity");
-                return v;
-            }
-        fail("missing tensor '" + name +
-             "' (scripts/train-text-model.py --weights-out writes "
-             "this model's file)");
-    }
-    const NdArray& shapeOf(const std::string& name) const {
-        for (const auto& [n, a] : tf.tensors)
-            if (n == name) return a;
-        fail("missing tensor '" + name + "'");
-    }
-    Linear linear(const std::string& w, const std::string& b, i64 out, i64 in) {
-        Linear l;
-        l.in = in;
-        l.out = out;
-        const std::vector<float> wv = values(w, {out, in});
-        l.w = packRows(wv.data(), out, in);
-        l.b = values(b, {out});
-        return l;
-    }
-    Norm norm(const std::string& base, i64 d, double eps) {
-        Norm n{values(base + ".weight", {d}), values(base + ".bias", {d})};
-        n.eps = eps;
-        return n;
-    }
-};
 
 const std::string* metaOf(const TensorFile& tf, const char* key) {
     auto it = tf.metadata.find(key);
@@ -97,14 +51,20 @@ bool isLanguageModel(const std::string& path) {
 
 std::shared_ptr<const LmModel> loadLm(const std::string& path) {
     const TensorFile tf = readSafetensors(path);
-    LmReader rd{path, tf, {}};
+    WeightReader rd{
+        path, tf, "scripts/train-text-model.py --weights-out writes this model's file", {}};
+    const auto shapeOf = [&](const std::string& name) -> const NdArray& {
+        const NdArray* a = rd.find(name);
+        if (!a) rd.fail("missing tensor '" + name + "' (" + rd.missingHint + ")");
+        return *a;
+    };
     auto m = std::make_shared<LmModel>();
     LmConfig& c = m->cfg;
     const std::string* kind = metaOf(tf, "kind");
     if (!kind || *kind != "causal-lm")
         rd.fail("metadata 'kind' is not 'causal-lm': not a language model file");
-    const NdArray& tok = rd.shapeOf("tok.weight");
-    const NdArray& pos = rd.shapeOf("pos.weight");
+    const NdArray& tok = shapeOf("tok.weight");
+    const NdArray& pos = shapeOf("pos.weight");
     if (tok.ndim() != 2 || tok.shape[0] < 2 || tok.shape[1] < 1)
         rd.fail("tensor 'tok.weight' has shape " + tok.shapeString() + ", expected [V, D]");
     if (pos.ndim() != 2 || pos.shape[1] != tok.shape[1] || pos.shape[0] < 2)
@@ -174,7 +134,7 @@ std::shared_ptr<const LmModel> loadLm(const std::string& path) {
         blk.ln2 = rd.norm(b + "ln2", d, c.eps);
         blk.qkv = rd.linear(b + "attn.in_proj_weight", b + "attn.in_proj_bias", 3 * d, d);
         blk.proj = rd.linear(b + "attn.out_proj.weight", b + "attn.out_proj.bias", d, d);
-        const NdArray& ff = rd.shapeOf(b + "ff.0.weight");
+        const NdArray& ff = shapeOf(b + "ff.0.weight");
         if (ff.ndim() != 2 || ff.shape[1] != d || ff.shape[0] < 1)
             rd.fail("tensor '" + b + "ff.0.weight' has shape " + ff.shapeString() +
                     ", expected [hidden, " + std::to_string(d) + "]");
@@ -184,8 +144,7 @@ std::shared_ptr<const LmModel> loadLm(const std::string& path) {
         m->blocks.push_back(std::move(blk));
     }
     m->ln = rd.norm("ln", d, c.eps);
-    for (const auto& [n, a] : tf.tensors)
-        if (!rd.used.count(n)) rd.fail("unknown tensor '" + n + "' (not part of this model)");
+    rd.requireAllUsed("not part of this model");
     return m;
 }
 

@@ -18,22 +18,13 @@ using gpu::DevLinear;
 using gpu::DevNorm;
 using gpu::Tensor;
 
-namespace {
-
-struct DevLmBlock {
-    DevNorm ln1, ln2;
-    DevLinear qkv, proj, fc1, fc2;
-};
-
-} // namespace
-
 struct LmGpu::Impl {
     explicit Impl(bool fp16) : ctx(fp16) {}
     gpu::Context ctx;
     std::shared_ptr<const LmModel> model;
     DevLinear out; // the tied embedding: tok [V, D], zero bias
     DeviceBuffer<float> pos;
-    std::vector<DevLmBlock> blocks;
+    std::vector<gpu::DevBlock> blocks;
     DevNorm ln;
     DeviceBuffer<int> ids, positions, offsets, members;
     DeviceBuffer<float> counts, entropy, keys, weight, logitsF;
@@ -52,14 +43,8 @@ LmGpu::LmGpu(std::shared_ptr<const LmModel> model, bool fp16) : m_impl(new Impl(
     ctx.upload(g.ln, m.ln);
     g.blocks.resize(m.blocks.size());
     for (std::size_t l = 0; l < m.blocks.size(); ++l) {
-        DevLmBlock& db = g.blocks[l];
         const LmBlock& hb = m.blocks[l];
-        ctx.upload(db.ln1, hb.ln1);
-        ctx.upload(db.ln2, hb.ln2);
-        ctx.upload(db.qkv, hb.qkv);
-        ctx.upload(db.proj, hb.proj);
-        ctx.upload(db.fc1, hb.fc1);
-        ctx.upload(db.fc2, hb.fc2);
+        ctx.upload(g.blocks[l], hb.ln1, hb.ln2, hb.qkv, hb.proj, hb.fc1, hb.fc2);
     }
     ctx.sync();
 }
@@ -99,13 +84,13 @@ LmResult LmGpu::forward(const std::vector<i64>& ids64, const PrefixMerge& pm, i6
     bool merged = false;
     int t = n;
     for (i64 l = 0; l < c.depth; ++l) {
-        const DevLmBlock& blk = g.blocks[static_cast<std::size_t>(l)];
+        const gpu::DevBlock& blk = g.blocks[static_cast<std::size_t>(l)];
         const bool here = merging && l == pm.block;
         const double td = double(t);
         res.flops += 2.0 * td * d * 3 * d + 2.0 * td * td * d + 2.0 * td * d * d;
         g.h.resize(std::size_t(t) * d);
-        kv::layerNorm(ctx.prec, g.x.get(), d, t, d, blk.ln1.w.get(), blk.ln1.b.get(), blk.ln1.eps,
-                      g.h.get(), ctx.stream);
+        kv::layerNorm(ctx.prec, g.x.get(), d, t, d, blk.norm1.w.get(), blk.norm1.b.get(),
+                      blk.norm1.eps, g.h.get(), ctx.stream);
         ctx.linear(blk.qkv, g.h, t, ctx.qkv);
         kv::biasAct(ctx.prec, ctx.qkv.get(), t, 3 * d, blk.qkv.b.get(), false, ctx.stream);
         const bool wantEntropy = here && pm.method == ModelMethod::QuickMerge;
@@ -128,22 +113,10 @@ LmResult LmGpu::forward(const std::vector<i64>& ids64, const PrefixMerge& pm, i6
                               ent.data());
             }
             const MergePlan plan = prefixPlan(c, pm, item, t, ent, km.data());
-            // members grouped by output row, in token order
-            std::vector<int> offs(static_cast<std::size_t>(plan.tOut) + 1, 0), mem;
+            std::vector<int> offs, mem;
             std::vector<float> w;
-            for (i64 i = 0; i < plan.tIn; ++i)
-                if (plan.newRow[i] >= 0) ++offs[plan.newRow[i] + 1];
-            for (i64 r = 0; r < plan.tOut; ++r)
-                offs[r + 1] += offs[r];
-            mem.resize(static_cast<std::size_t>(offs.back()));
-            w.resize(mem.size());
-            std::vector<int> fill(offs.begin(), offs.end() - 1);
-            for (i64 i = 0; i < plan.tIn; ++i)
-                if (plan.newRow[i] >= 0) {
-                    const int at = fill[plan.newRow[i]]++;
-                    mem[at] = int(i);
-                    w[at] = plan.weight[i];
-                }
+            gpu::appendMembers(plan, offs, mem, w);
+            offs.push_back(int(mem.size()));
             if (counts.empty()) counts.assign(static_cast<std::size_t>(t), 1.0f);
             movePositions(plan, pos, counts);
             g.offsets.upload(offs.data(), offs.size(), ctx.stream);
@@ -162,8 +135,8 @@ LmResult LmGpu::forward(const std::vector<i64>& ids64, const PrefixMerge& pm, i6
         }
         res.flops += 4.0 * double(t) * d * double(c.hidden);
         g.h.resize(std::size_t(t) * d);
-        kv::layerNorm(ctx.prec, g.x.get(), d, t, d, blk.ln2.w.get(), blk.ln2.b.get(), blk.ln2.eps,
-                      g.h.get(), ctx.stream);
+        kv::layerNorm(ctx.prec, g.x.get(), d, t, d, blk.norm2.w.get(), blk.norm2.b.get(),
+                      blk.norm2.eps, g.h.get(), ctx.stream);
         ctx.linear(blk.fc1, g.h, t, g.mlp);
         kv::biasAct(ctx.prec, g.mlp.get(), t, int(c.hidden), blk.fc1.b.get(), true, ctx.stream);
         ctx.linear(blk.fc2, g.mlp, t, g.y);

@@ -16,19 +16,11 @@
 namespace qmpp {
 
 namespace kv = kernels::vit;
+using gpu::DevBlock;
 using gpu::DeviceBuffer;
 using gpu::DevLinear;
 using gpu::DevNorm;
 using gpu::Tensor;
-
-namespace {
-
-struct DevBlock {
-    DevNorm norm1, norm2;
-    DevLinear qkv, proj, fc1, fc2;
-};
-
-} // namespace
 
 struct VitGpu::Impl {
     explicit Impl(bool fp16) : ctx(fp16) {}
@@ -94,24 +86,7 @@ struct VitGpu::Impl {
             const MergePlan p =
                 states[b].plan(block, r, km.data() + std::size_t(b) * t * dh, e, ca);
             tOut = int(p.tOut);
-            // members grouped by output row, in token order
-            std::vector<int> start(std::size_t(tOut) + 1, 0);
-            for (i64 i = 0; i < p.tIn; ++i)
-                if (p.newRow[i] >= 0) ++start[p.newRow[i] + 1];
-            for (int g = 0; g < tOut; ++g)
-                start[g + 1] += start[g];
-            const int base = int(mem.size());
-            for (int g = 0; g < tOut; ++g)
-                offs.push_back(base + start[g]);
-            mem.resize(mem.size() + start[tOut]);
-            w.resize(mem.size());
-            std::vector<int> fill(start.begin(), start.end() - 1);
-            for (i64 i = 0; i < p.tIn; ++i)
-                if (p.newRow[i] >= 0) {
-                    const int at = base + fill[p.newRow[i]]++;
-                    mem[at] = int(i);
-                    w[at] = p.weight[i];
-                }
+            gpu::appendMembers(p, offs, mem, w);
             states[b].commit(p);
             cnt.insert(cnt.end(), states[b].counts().begin(), states[b].counts().end());
         }
@@ -149,14 +124,8 @@ VitGpu::VitGpu(std::shared_ptr<const VitModel> model, bool fp16) : m_impl(new Im
     ctx.upload(g.norm, m.norm);
     g.blocks.resize(m.blocks.size());
     for (std::size_t l = 0; l < m.blocks.size(); ++l) {
-        DevBlock& db = g.blocks[l];
         const VitBlock& hb = m.blocks[l];
-        ctx.upload(db.norm1, hb.norm1);
-        ctx.upload(db.norm2, hb.norm2);
-        ctx.upload(db.qkv, hb.qkv);
-        ctx.upload(db.proj, hb.proj);
-        ctx.upload(db.fc1, hb.fc1);
-        ctx.upload(db.fc2, hb.fc2);
+        ctx.upload(g.blocks[l], hb.norm1, hb.norm2, hb.qkv, hb.proj, hb.fc1, hb.fc2);
     }
     ctx.sync();
 }

@@ -1,5 +1,5 @@
 // loadVit (vit.h): a timm-layout ViT from .safetensors, every tensor and metadata field checked.
-#include "vitmodel.h"
+#include "weights.h"
 
 #include "qmpp/error.h"
 #include "qmpp/io.h"
@@ -13,52 +13,6 @@
 namespace qmpp {
 
 namespace {
-
-struct Reader {
-    std::string file;
-    TensorFile& tf;
-    std::set<std::string> used;
-
-    [[noreturn]] void fail(const std::string& what) const { throw InputError(file + ": " + what); }
-    const NdArray& get(const std::string& name) {
-        for (const auto& [n, a] : tf.tensors)
-            if (n == name) {
-                used.insert(name);
-                return a;
-            }
-        fail("missing tensor '" + name +
-             "' (a timm VisionTransformer state_dict is expected; "
-             "scripts/convert-timm.py converts one)");
-    }
-    std::vector<float> values(const std::string& name, const std::vector<i64>& shape) {
-        const NdArray& a = get(name);
-        if (a.shape != shape) {
-            NdArray want;
-            want.shape = shape;
-            fail("tensor '" + name + "' has shape " + a.shapeString() + ", expected " +
-                 want.shapeString());
-        }
-        if (a.dtype == DType::I32 || a.dtype == DType::I64)
-            fail("tensor '" + name + "' holds integers (" + dtypeName(a.dtype) +
-                 "); weights are F32, F16, BF16 or F64");
-        std::vector<float> v = a.toFloat();
-        for (float f : v)
-            if (!std::isfinite(f)) fail("tensor '" + name + "' holds a NaN or infinite value");
-        return v;
-    }
-    Linear linear(const std::string& base, i64 out, i64 in) {
-        Linear l;
-        l.in = in;
-        l.out = out;
-        const std::vector<float> w = values(base + ".weight", {out, in});
-        l.w = packRows(w.data(), out, in);
-        l.b = values(base + ".bias", {out});
-        return l;
-    }
-    Norm norm(const std::string& base, i64 d) {
-        return {values(base + ".weight", {d}), values(base + ".bias", {d})};
-    }
-};
 
 const std::string* meta(const TensorFile& tf, const char* key) {
     auto it = tf.metadata.find(key);
@@ -109,7 +63,11 @@ const VitConfig& config(const VitModel& m) {
 
 std::shared_ptr<const VitModel> loadVit(const std::string& path, i64 heads) {
     TensorFile tf = readSafetensors(path);
-    Reader rd{path, tf, {}};
+    WeightReader rd{path,
+                    tf,
+                    "a timm VisionTransformer state_dict is expected; scripts/convert-timm.py "
+                    "converts one",
+                    {}};
     auto m = std::make_shared<VitModel>();
     VitConfig& c = m->cfg;
 
