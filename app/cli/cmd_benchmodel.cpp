@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <random>
@@ -82,10 +83,37 @@ int benchModel(const BenchModelArgs& a) {
     std::cout << "  " << c.name << ", "
               << (gpu ? std::string(dev->device()) + " " + dev->precision() : "CPU fp32")
               << ", r = " << a.r << " per block\n";
+    bool anyFailed = false;
     for (ModelMethod m : methods) {
         HookParams hp;
         hp.method = m;
         if (m != ModelMethod::None) hp.schedule = constantSchedule(a.r);
+        // on the GPU, checked before timed: two images against the CPU forward
+        double verifyErr = 0;
+        if (gpu) {
+            const i64 nv = std::min<i64>(2, a.batch), px = c.channels * c.imageSize * c.imageSize;
+            const std::vector<ForwardResult> got = dev->forward(items.pixels.data(), nv, hp);
+            for (i64 i = 0; i < nv; ++i) {
+                const ForwardResult want = vitForward(*model, items.pixels.data() + i * px, hp, i);
+                double err = 0, scale = 0;
+                for (std::size_t k = 0; k < want.logits.size(); ++k) {
+                    err = std::max(err, double(std::fabs(got[i].logits[k] - want.logits[k])));
+                    scale = std::max(scale, double(std::fabs(want.logits[k])));
+                }
+                verifyErr = std::max(verifyErr, scale > 0 ? err / scale : err);
+            }
+            const double tol = a.precision == "fp16" ? 5e-2 : 1e-4;
+            if (!(verifyErr <= tol)) {
+                std::cout << "  " << std::left << std::setw(11) << toString(m) << std::right
+                          << " FAILED verification against the CPU: logits differ by " << verifyErr
+                          << " (tolerance " << tol << "); not timed\n";
+                rows.push_back({{"method", toString(m)},
+                                {"verified", false},
+                                {"max_rel_error_vs_cpu", verifyErr}});
+                anyFailed = true;
+                continue;
+            }
+        }
         // one image, the studio's case: every core on the one forward
         std::vector<double> one;
         ForwardResult last;
@@ -112,7 +140,9 @@ int benchModel(const BenchModelArgs& a) {
                   << *std::min_element(one.begin(), one.end()) << ")   batch " << a.batch << ": "
                   << std::setw(8) << ips << " images/s   GFLOPs " << std::setprecision(3)
                   << last.flops / 1e9 << std::setprecision(2) << "  tokens left "
-                  << last.blocks.back().tokensOut << "\n";
+                  << last.blocks.back().tokensOut;
+        if (gpu) std::cout << std::scientific << "  (vs CPU " << verifyErr << ")" << std::fixed;
+        std::cout << "\n";
         rows.push_back({{"method", toString(m)},
                         {"schedule", hp.schedule.describe()},
                         {"one_image_ms_median", ms1},
@@ -121,6 +151,9 @@ int benchModel(const BenchModelArgs& a) {
                         {"batch_ms_median", msB},
                         {"batch_images_per_s", ips},
                         {"gflops", last.flops / 1e9},
+                        {"verified", true},
+                        {"max_rel_error_vs_cpu",
+                         gpu ? nlohmann::ordered_json(verifyErr) : nlohmann::ordered_json()},
                         {"tokens_left", last.blocks.back().tokensOut}});
     }
     j["rows"] = rows;
@@ -129,7 +162,7 @@ int benchModel(const BenchModelArgs& a) {
         writeFileAtomic(a.json, std::vector<std::uint8_t>(text.begin(), text.end()));
         std::cout << "  wrote " << a.json << "\n";
     }
-    return kOk;
+    return anyFailed ? kRuntime : kOk;
 }
 
 } // namespace qmpp::cli
