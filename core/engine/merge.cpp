@@ -39,7 +39,7 @@ void mergeWeighted(const float* x, i64 n, i64 d, const std::vector<float>& mass,
     for (i64 g = 0; g < k; ++g) {
         const bool weighted = msum[g] > 0;
         const double den = weighted ? msum[g] : double(std::max<i64>(sizes[g], 1));
-        const double* src = weighted ? &acc[g * d] : &plain[g * d];
+        const double* src = (weighted ? acc.data() : plain.data()) + g * d; // d may be 0
         for (i64 j = 0; j < d; ++j)
             merged[g * d + j] = static_cast<float>(src[j] / den);
     }

@@ -193,7 +193,7 @@ void applyPlan(const MergePlan& plan, const float* x, i64 d, std::vector<float>&
     for (i64 g = 0; g < plan.tOut; ++g) {
         const bool weighted = wsum[g] > 0;
         const double den = weighted ? wsum[g] : double(std::max<i64>(members[g], 1));
-        const double* src = weighted ? &acc[g * d] : &plain[g * d];
+        const double* src = (weighted ? acc.data() : plain.data()) + g * d; // d may be 0
         for (i64 f = 0; f < d; ++f)
             out[g * d + f] = static_cast<float>(src[f] / den);
     }
