@@ -2,6 +2,7 @@
 #include "qmpp/lm.h"
 
 #include "qmpp/error.h"
+#include "qmpp/evaluate.h"
 #include "qmpp/io.h"
 #include "qmpp/vitgpu.h"
 
@@ -26,23 +27,6 @@ double mean(const std::vector<double>& v) {
     for (double x : v)
         s += x;
     return v.empty() ? 0.0 : s / double(v.size());
-}
-
-// KL(softmax(a) || softmax(b)) of one row, and whether the argmax agrees
-double rowKl(const float* a, const float* b, i64 n, bool& same) {
-    const float ma = *std::max_element(a, a + n), mb = *std::max_element(b, b + n);
-    double za = 0, zb = 0;
-    for (i64 v = 0; v < n; ++v) {
-        za += std::exp(double(a[v]) - ma);
-        zb += std::exp(double(b[v]) - mb);
-    }
-    double kl = 0;
-    for (i64 v = 0; v < n; ++v) {
-        const double la = double(a[v]) - ma - std::log(za), lb = double(b[v]) - mb - std::log(zb);
-        kl += std::exp(la) * (la - lb);
-    }
-    same = std::max_element(a, a + n) - a == std::max_element(b, b + n) - b;
-    return std::max(0.0, kl);
 }
 
 } // namespace
@@ -105,9 +89,11 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
             if (w == 0) run.flopsMerged = r.flops;
             for (std::size_t q = 0; q < r.nll.size(); ++q) {
                 es.nll.push_back(r.nll[q]);
-                bool agree = false;
-                kl += rowKl(&plainRows[w][q * c.vocab], &r.logits[q * c.vocab], c.vocab, agree);
-                same += agree;
+                const float* a = &plainRows[w][q * c.vocab];
+                const float* b = &r.logits[q * c.vocab];
+                kl += klDivergence(a, b, c.vocab);
+                same +=
+                    std::max_element(a, a + c.vocab) - a == std::max_element(b, b + c.vocab) - b;
             }
         }
         es.ceMerged = mean(es.nll);

@@ -19,19 +19,13 @@ namespace qmpp {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
+using html::jsonText;
 using svg::num;
 
 namespace {
 
 void check(ReportDoc& doc, const std::string& what, bool ok, const std::string& detail) {
     doc.checks.push_back({what, ok, detail});
-}
-
-std::string jsonText(const json& v) {
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_number_float()) return num(v.get<double>(), 6);
-    if (v.is_null()) return "–";
-    return v.dump();
 }
 
 bool near(double a, double b, double tol = 1e-5) {
@@ -225,22 +219,6 @@ bool loadEvalFolder(ReportDoc& doc) {
 
 namespace {
 
-std::string tableOf(const std::vector<std::pair<std::string, std::string>>& rows, bool embed) {
-    std::ostringstream h;
-    h << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">");
-    for (const auto& [k, v] : rows)
-        h << "<tr><th>" << htmlEscape(k) << "</th><td>" << htmlEscape(v) << "</td></tr>";
-    h << "</table>\n";
-    return h.str();
-}
-
-std::vector<std::pair<std::string, std::string>> flat(const json& j) {
-    std::vector<std::pair<std::string, std::string>> rows;
-    for (auto it = j.begin(); it != j.end(); ++it)
-        rows.emplace_back(it.key(), jsonText(it.value()));
-    return rows;
-}
-
 std::string grid(const std::vector<std::string>& head,
                  const std::vector<std::vector<std::string>>& rows, bool embed) {
     std::ostringstream h;
@@ -291,10 +269,10 @@ void renderEvalBody(const ReportDoc& doc, bool embed, std::ostream& h) {
               << "</p>\n";
         return;
     }
-    h << "<h2>Model</h2>" << tableOf(flat(r.at("model")), embed);
-    h << "<h2>Input</h2>" << tableOf(flat(r.at("input")), embed);
+    h << "<h2>Model</h2>" << html::table(html::rowsOf(r.at("model")), embed);
+    h << "<h2>Input</h2>" << html::table(html::rowsOf(r.at("input")), embed);
     if (doc.kind == "eval-lm") {
-        h << "<h2>Prefix compression</h2>" << tableOf(flat(r.at("merge")), embed);
+        h << "<h2>Prefix compression</h2>" << html::table(html::rowsOf(r.at("merge")), embed);
         h << "<p>" << htmlEscape(jsonText(r.at("rule"))) << ".</p>";
         h << "<h2>Measures</h2>";
         std::vector<std::vector<std::string>> rows;
@@ -306,7 +284,7 @@ void renderEvalBody(const ReportDoc& doc, bool embed, std::ostream& h) {
                             num(s.at("kl_mean").get<double>(), 4)});
         h << grid({"seed", "cross-entropy plain", "merged", "change", "top-1 agreement", "KL"},
                   rows, embed);
-        h << tableOf(
+        h << html::table(
             {{"backend", jsonText(r.value("backend", json("cpu")))},
              {"precision", jsonText(r.value("precision", json("fp32")))},
              {"positions scored", jsonText(r.at("positions"))},
@@ -320,13 +298,13 @@ void renderEvalBody(const ReportDoc& doc, bool embed, std::ostream& h) {
         return;
     }
     h << "<h2>Merge</h2>"
-      << tableOf({{"method", jsonText(r.at("method"))},
-                  {"schedule", jsonText(r.at("schedule"))},
-                  {"backend", jsonText(r.value("backend", json("cpu")))},
-                  {"precision", jsonText(r.value("precision", json("fp32")))},
-                  {"FLOPs ratio", num(r.at("flops").at("ratio").get<double>(), 4)}},
-                 embed);
-    h << tableOf(flat(r.at("parameters")), embed);
+      << html::table({{"method", jsonText(r.at("method"))},
+                      {"schedule", jsonText(r.at("schedule"))},
+                      {"backend", jsonText(r.value("backend", json("cpu")))},
+                      {"precision", jsonText(r.value("precision", json("fp32")))},
+                      {"FLOPs ratio", num(r.at("flops").at("ratio").get<double>(), 4)}},
+                     embed);
+    h << html::table(html::rowsOf(r.at("parameters")), embed);
     h << "<h2>Measures</h2>";
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : r.at("per_seed")) {
@@ -345,7 +323,7 @@ void renderEvalBody(const ReportDoc& doc, bool embed, std::ostream& h) {
                                      "largest logit change"};
     if (!rows.empty() && rows[0].size() > 4) head.push_back("accuracy [95 %]");
     h << grid(head, rows, embed);
-    if (r.contains("time")) h << "<h2>Time</h2>" << tableOf(flat(r.at("time")), embed);
+    if (r.contains("time")) h << "<h2>Time</h2>" << html::table(html::rowsOf(r.at("time")), embed);
 }
 
 } // namespace qmpp

@@ -6,8 +6,18 @@
 
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace qmpp {
+
+// htmlreport.cpp's pieces that the eval report shares: a JSON value as text, a two-column
+// table, and an object's fields as its rows.
+namespace html {
+std::string jsonText(const nlohmann::ordered_json& v);
+std::string table(const std::vector<std::pair<std::string, std::string>>& rows, bool embed);
+std::vector<std::pair<std::string, std::string>> rowsOf(const nlohmann::ordered_json& j);
+} // namespace html
 
 // Fills doc (kind "eval", "eval-lm" or "eval-sweep", report, figures, checks) when doc.dir is
 // an eval folder; false when it is not. The checks recompute agreement, KL and losses from the

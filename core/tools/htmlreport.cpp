@@ -21,6 +21,9 @@ namespace qmpp {
 
 using json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
+using html::jsonText;
+using html::rowsOf;
+using html::table;
 using svg::hex;
 using svg::num;
 using svg::svgBars;
@@ -66,14 +69,14 @@ std::string base64(const std::vector<std::uint8_t>& b) {
     return o;
 }
 
-namespace {
-
-std::string jsonText(const json& v) {
+std::string html::jsonText(const json& v) {
     if (v.is_string()) return v.get<std::string>();
     if (v.is_number_float()) return num(v.get<double>(), 6);
     if (v.is_null()) return "–";
     return v.dump();
 }
+
+namespace {
 
 // --- the folder --------------------------------------------------------------------------------
 
@@ -354,7 +357,9 @@ void addFigures(ReportDoc& doc, const RunArrays& arrays) {
     }
 }
 
-std::string table(const std::vector<std::pair<std::string, std::string>>& rows, bool embed) {
+} // namespace
+
+std::string html::table(const std::vector<std::pair<std::string, std::string>>& rows, bool embed) {
     std::ostringstream s;
     s << (embed ? "<table>" : "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">");
     for (const auto& [k, v] : rows)
@@ -363,7 +368,7 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& rows, 
     return s.str();
 }
 
-std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
+std::vector<std::pair<std::string, std::string>> html::rowsOf(const json& j) {
     std::vector<std::pair<std::string, std::string>> rows;
     if (!j.is_object()) return rows;
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -378,8 +383,6 @@ std::vector<std::pair<std::string, std::string>> rowsOf(const json& j) {
     }
     return rows;
 }
-
-} // namespace
 
 std::string viridisHex(double v) {
     char buf[8];
