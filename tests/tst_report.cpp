@@ -6,6 +6,7 @@
 #include "qmpp/htmlreport.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
+#include "qmpp/ops.h"
 #include "qmpp/overlay.h"
 #include "qmpp/plotting.h"
 #include "qmpp/videoexport.h"

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 namespace qmpp {
 
@@ -91,6 +93,43 @@ void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r)
         if (m.groupSizeHistogram.size() <= b) m.groupSizeHistogram.resize(b + 1, 0);
         ++m.groupSizeHistogram[b];
     }
+}
+
+namespace {
+
+std::vector<double> ranks(const std::vector<double>& v) {
+    std::vector<std::size_t> idx(v.size());
+    std::iota(idx.begin(), idx.end(), std::size_t(0));
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+    std::vector<double> r(v.size());
+    for (std::size_t i = 0; i < idx.size();) {
+        std::size_t j = i;
+        while (j + 1 < idx.size() && v[idx[j + 1]] == v[idx[i]])
+            ++j;
+        const double mean = 0.5 * double(i + j) + 1.0;
+        for (std::size_t t = i; t <= j; ++t)
+            r[idx[t]] = mean;
+        i = j + 1;
+    }
+    return r;
+}
+
+} // namespace
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+    const std::size_t n = std::min(a.size(), b.size());
+    if (n < 3) return std::numeric_limits<double>::quiet_NaN();
+    const std::vector<double> ra = ranks({a.begin(), a.begin() + n}),
+                              rb = ranks({b.begin(), b.begin() + n});
+    const double mean = 0.5 * double(n + 1);
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        ab += (ra[i] - mean) * (rb[i] - mean);
+        aa += (ra[i] - mean) * (ra[i] - mean);
+        bb += (rb[i] - mean) * (rb[i] - mean);
+    }
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : std::numeric_limits<double>::quiet_NaN();
 }
 
 } // namespace qmpp

@@ -174,33 +174,9 @@ double blockFlops(const VitConfig& c, i64 tIn, i64 tOut) {
            4.0 * double(tOut) * dd * double(c.hidden);
 }
 
-void applyPlan(const MergePlan& plan, const float* x, i64 d, std::vector<float>& out) {
-    std::vector<double> acc(static_cast<std::size_t>(plan.tOut * d), 0.0), plain(acc.size(), 0.0);
-    std::vector<double> wsum(static_cast<std::size_t>(plan.tOut), 0.0);
-    std::vector<i64> members(wsum.size(), 0);
-    for (i64 i = 0; i < plan.tIn; ++i) {
-        const i64 g = plan.newRow[static_cast<std::size_t>(i)];
-        if (g < 0) continue;
-        const double w = plan.weight[static_cast<std::size_t>(i)];
-        wsum[g] += w;
-        ++members[g];
-        for (i64 f = 0; f < d; ++f) {
-            acc[g * d + f] += w * x[i * d + f];
-            plain[g * d + f] += x[i * d + f];
-        }
-    }
-    out.resize(acc.size());
-    for (i64 g = 0; g < plan.tOut; ++g) {
-        const bool weighted = wsum[g] > 0;
-        const double den = weighted ? wsum[g] : double(std::max<i64>(members[g], 1));
-        const double* src = (weighted ? acc.data() : plain.data()) + g * d; // d may be 0
-        for (i64 f = 0; f < d; ++f)
-            out[g * d + f] = static_cast<float>(src[f] / den);
-    }
-}
-
-void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
-                      const std::vector<double>& entropy, const std::vector<double>& clsAttn) {
+MergePlan HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
+                           const std::vector<double>& entropy,
+                           const std::vector<double>& clsAttn) {
     const i64 t = m_tokens, d = m_cfg.dim, nh = m_cfg.heads, dh = d / nh;
     // ToMe's metric: the keys averaged over heads [T, dh]
     std::vector<float> km(static_cast<std::size_t>(t * dh), 0.0f);
@@ -215,6 +191,19 @@ void HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector
     applyPlan(p, x.data(), d, nx);
     x.swap(nx);
     commit(p);
+    return p;
+}
+
+std::vector<float> entropySaliency(const std::vector<double>& entropy) {
+    const i64 nl = i64(entropy.size()) - 1;
+    std::vector<float> s(static_cast<std::size_t>(std::max<i64>(nl, 0)), 0.0f);
+    if (nl <= 0) return s;
+    const double lo = *std::min_element(entropy.begin() + 1, entropy.end());
+    const double hi = *std::max_element(entropy.begin() + 1, entropy.end());
+    if (hi > lo)
+        for (i64 i = 0; i < nl; ++i)
+            s[i] = static_cast<float>(1.0 - (entropy[i + 1] - lo) / (hi - lo));
+    return s;
 }
 
 MergePlan HookState::plan(i64 block, i64 r, const float* km, const std::vector<double>& entropy,
@@ -240,13 +229,7 @@ MergePlan HookState::plan(i64 block, i64 r, const float* km, const std::vector<d
         break;
     }
     case ModelMethod::QuickMerge: {
-        // saliency: 1 - minmax of the non-class queries' entropies (a constant row gives 0)
-        std::vector<float> s(static_cast<std::size_t>(nl), 0.0f);
-        const double lo = *std::min_element(entropy.begin() + 1, entropy.end());
-        const double hi = *std::max_element(entropy.begin() + 1, entropy.end());
-        if (hi > lo)
-            for (i64 i = 0; i < nl; ++i)
-                s[i] = static_cast<float>(1.0 - (entropy[i + 1] - lo) / (hi - lo));
+        const std::vector<float> s = entropySaliency(entropy);
         const std::vector<float> u = blockUniforms(block, nl);
         std::vector<float> pi;
         std::vector<double> keys;

@@ -10,6 +10,7 @@
 #include "qmpp/error.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 
@@ -131,9 +132,11 @@ namespace {
 // Multi-head attention of norm1(x) [T, D] -> out [T, D], before the projection.
 // qkv [T, 3D] is kept: the hook reads the keys. Logit bias ln c_j for each key (counts null:
 // none). Fills, when asked, each query's entropy averaged over heads (entropy [T]) and the
-// class token's attention over the keys averaged over heads (clsAttn [T]).
+// class token's attention over the keys averaged over heads (clsAttn [T]), and every head's
+// attention (probs [heads, T, T]).
 void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, const float* counts,
-               std::vector<float>& qkv, std::vector<float>& out, double* entropy, double* clsAttn) {
+               std::vector<float>& qkv, std::vector<float>& out, double* entropy, double* clsAttn,
+               float* probs) {
     const i64 d = c.dim, nh = c.heads, dh = d / nh;
     qkv.resize(static_cast<std::size_t>(t * 3 * d));
     linear(blk.qkv, x, t, qkv.data(), Epilogue::Bias, &blk.norm1);
@@ -188,6 +191,7 @@ void attention(const VitBlock& blk, const VitConfig& c, const float* x, i64 t, c
                     if (i0 + r == 0 && clsAttn)
                         for (i64 j = 0; j < t; ++j)
                             cls[hd * t + j] = row[j];
+                    if (probs) std::copy(row, row + t, probs + (hd * t + i0 + r) * t);
                 }
                 gemmPacked(s, rows, vp[hd], o);
                 for (i64 r = 0; r < rows; ++r)
@@ -235,23 +239,45 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
     for (std::size_t i = 0; i < x.size(); ++i)
         x[i] += m.pos[i];
 
-    HookState st(c, hp, item, opt.keepSources);
+    HookState st(c, hp, item, opt.keepSources || opt.trace);
     std::vector<float> qkv, att, mlp;
     std::vector<double> entropy, clsAttn;
+    if (opt.trace) opt.trace->blocks.clear();
     for (i64 l = 0; l < c.depth; ++l) {
+        const auto t0 = std::chrono::steady_clock::now();
         const VitBlock& blk = m.blocks[static_cast<std::size_t>(l)];
         const i64 t = st.tokens();
         BlockStat bs;
         bs.tokensIn = t;
         const i64 r = st.mergeCount(l);
         const HookNeeds needs = hookNeeds(hp.method, r);
-        entropy.assign(needs.entropy ? static_cast<std::size_t>(t) : 0, 0.0);
+        const bool wantEntropy = needs.entropy || opt.trace;
+        entropy.assign(wantEntropy ? static_cast<std::size_t>(t) : 0, 0.0);
         clsAttn.assign(needs.clsAttn ? static_cast<std::size_t>(t) : 0, 0.0);
+        BlockTrace* bt = nullptr;
+        if (opt.trace) {
+            bt = &opt.trace->blocks.emplace_back();
+            bt->tokens = t;
+            bt->owner = st.owner();
+            bt->counts = st.counts();
+            bt->attention.assign(static_cast<std::size_t>(c.heads * t * t), 0.0f);
+        }
         attention(blk, c, x.data(), t, st.countsOrNull(), qkv, att,
-                  needs.entropy ? entropy.data() : nullptr,
-                  needs.clsAttn ? clsAttn.data() : nullptr);
+                  wantEntropy ? entropy.data() : nullptr, needs.clsAttn ? clsAttn.data() : nullptr,
+                  bt ? bt->attention.data() : nullptr);
         linear(blk.proj, att.data(), t, x.data(), Epilogue::BiasAddTo);
-        if (r > 0) st.apply(l, r, x, qkv, entropy, clsAttn);
+        if (r > 0) {
+            MergePlan p = st.apply(l, r, x, qkv, entropy, clsAttn);
+            if (bt) {
+                bt->newRow = std::move(p.newRow);
+                bt->weight = std::move(p.weight);
+            }
+        } else if (bt) {
+            bt->newRow.resize(static_cast<std::size_t>(t));
+            for (i64 i = 0; i < t; ++i)
+                bt->newRow[i] = static_cast<std::int32_t>(i);
+            bt->weight.assign(static_cast<std::size_t>(t), 1.0f);
+        }
         const i64 t2 = st.tokens();
         bs.tokensOut = t2;
         mlp.resize(static_cast<std::size_t>(t2 * c.hidden));
@@ -259,11 +285,17 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
         linear(blk.fc2, mlp.data(), t2, x.data(), Epilogue::BiasAddTo);
         bs.flops = blockFlops(c, t, t2);
         res.blocks.push_back(bs);
+        if (bt) {
+            bt->entropy = entropy;
+            bt->tokensOut = t2;
+            bt->ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                         .count();
+        }
     }
     res.logits.resize(static_cast<std::size_t>(c.classes));
     linear(m.head, x.data(), 1, res.logits.data(), Epilogue::Bias, &m.norm); // the class token
     res.flops = vitFlops(c, res.blocks);
-    if (opt.keepSources) {
+    if (opt.keepSources || opt.trace) {
         res.owner = st.owner();
         res.counts = st.counts();
     }

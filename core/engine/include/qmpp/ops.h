@@ -101,6 +101,9 @@ double fidelityLossFromRows(const double* rowErr, i64 n, i64 d, double fro2, dou
 
 // Step 7. Every metric of SPEC step 7 that does not come from the AR heads.
 void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r);
+// Spearman's rho of two equally long series (ties: mean ranks); NaN below 3 items or if either
+// is constant.
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
 // The sums computeMetrics gathers (a GPU backend gathers them on the device), and the rest.
 struct MetricSums {
     double err2 = 0, x2 = 0, cosSum = 0; // sum ||x_i - u_i||^2, sum ||x_i||^2, sum cos(x_i, u_i)

@@ -78,9 +78,27 @@ struct BlockStat {
     double flops = 0; // 2 per multiply-add: qkv, attention, proj at tokensIn; MLP at tokensOut
 };
 
+// What a block saw and did, kept when ForwardOptions::trace asks (the studio's Model page and
+// explain.h read it): enough to draw sources, saliency, attention and rollout at any block.
+struct BlockTrace {
+    i64 tokens = 0;                   // T entering (class token included)
+    std::vector<std::int32_t> owner;  // [N] patch -> row at entry, -1 dropped earlier
+    std::vector<float> counts;        // [T] patches per row at entry
+    std::vector<float> attention;     // [heads, T, T] after softmax, ln-count bias included
+    std::vector<double> entropy;      // [T] each query's attention entropy, mean over heads
+    std::vector<std::int32_t> newRow; // [T] the merge: row -> row after it (-1 pruned)
+    std::vector<float> weight;        // [T] its weights (applyPlan's)
+    i64 tokensOut = 0;
+    double ms = 0; // wall clock of the block (attention, merge, MLP)
+};
+struct ForwardTrace {
+    std::vector<BlockTrace> blocks;
+};
+
 struct ForwardOptions {
     bool keepSources = false; // fill ForwardResult::owner
     int threads = 0;          // 1: this thread only (callers that run items in parallel)
+    ForwardTrace* trace = nullptr; // filled per block when given (implies keepSources)
 };
 
 struct ForwardResult {

@@ -29,8 +29,6 @@ struct MethodDiagnostics {
 
 MethodDiagnostics diagnose(const MergeResult& r, double epsilon);
 
-// Spearman's rho of two equally long series (ties: mean ranks); NaN if either is constant.
-double spearman(const std::vector<double>& a, const std::vector<double>& b);
 
 // One line per finding a user should act on (empty when none), for the studio and reports.
 std::vector<std::string> diagnosticWarnings(const MethodDiagnostics& d, double tau);
