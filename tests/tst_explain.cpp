@@ -3,8 +3,8 @@
 #include "testutil.h"
 
 #include "qmpp/explain.h"
-#include "qmpp/ops.h"
 #include "qmpp/io.h"
+#include "qmpp/ops.h"
 #include "qmpp/vit.h"
 
 #include <cmath>
@@ -91,7 +91,8 @@ class TestExplain : public QObject {
         const std::vector<double> mean = fuseHeads(b, 2, HeadFusion::Mean);
         const std::vector<double> mx = fuseHeads(b, 2, HeadFusion::Max);
         const std::vector<double> mn = fuseHeads(b, 2, HeadFusion::Min);
-        const double want[3][4] = {{0.4, 0.6, 0.3, 0.7}, {0.6, 0.8, 0.5, 0.9}, {0.2, 0.4, 0.1, 0.5}};
+        const double want[3][4] = {
+            {0.4, 0.6, 0.3, 0.7}, {0.6, 0.8, 0.5, 0.9}, {0.2, 0.4, 0.1, 0.5}};
         for (int k = 0; k < 4; ++k) {
             QVERIFY(std::fabs(mean[k] - want[0][k]) < 1e-7);
             QVERIFY(std::fabs(mx[k] - want[1][k]) < 1e-7);

@@ -92,19 +92,14 @@ struct SweepPoint {
     EvalRun run;
 };
 
-CurvePoint pointOf(const SweepPoint& p, double x, double (*value)(const EvalMeasures&),
-                   double (*lo)(const EvalMeasures&), double (*hi)(const EvalMeasures&)) {
-    // the mean over seeds; the interval spans every seed's interval
+CurvePoint pointOf(const SweepPoint& p, double x, EvalMeasure m) {
+    const SeedSummary v = overSeeds(p.run, m);
     CurvePoint c;
     c.x = x;
     c.interval = true;
-    c.lo = 1e300;
-    c.hi = -1e300;
-    for (const EvalMeasures& m : p.run.measures) {
-        c.y += value(m) / double(p.run.measures.size());
-        c.lo = std::min(c.lo, lo(m));
-        c.hi = std::max(c.hi, hi(m));
-    }
+    c.y = v.value;
+    c.lo = v.lo;
+    c.hi = v.hi;
     return c;
 }
 
@@ -173,21 +168,10 @@ void writeSweep(const std::vector<SweepPoint>& pts, bool budget, bool labelled, 
             }
             it->points.push_back(cp);
         };
-        auto agree = [](const EvalMeasures& m) { return m.agreement.value; };
-        auto agreeLo = [](const EvalMeasures& m) { return m.agreement.lo; };
-        auto agreeHi = [](const EvalMeasures& m) { return m.agreement.hi; };
-        add(panels[0], pointOf(p, ratio, agree, agreeLo, agreeHi));
-        add(panels[1], pointOf(
-                           p, ratio, [](const EvalMeasures& m) { return m.klMean; },
-                           [](const EvalMeasures& m) { return m.klLo; },
-                           [](const EvalMeasures& m) { return m.klHi; }));
-        add(panels[2], pointOf(p, p.run.msMerged, agree, agreeLo, agreeHi));
-        if (labelled)
-            add(panels[3],
-                pointOf(
-                    p, ratio, [](const EvalMeasures& m) { return m.accuracyMerged.value; },
-                    [](const EvalMeasures& m) { return m.accuracyMerged.lo; },
-                    [](const EvalMeasures& m) { return m.accuracyMerged.hi; }));
+        add(panels[0], pointOf(p, ratio, EvalMeasure::Agreement));
+        add(panels[1], pointOf(p, ratio, EvalMeasure::Kl));
+        add(panels[2], pointOf(p, p.run.msMerged, EvalMeasure::Agreement));
+        if (labelled) add(panels[3], pointOf(p, ratio, EvalMeasure::AccuracyMerged));
     }
     writeCurvePanels(panels, "model sweep: mean over seeds, bars = 95 % intervals",
                      out.path("sweep.png"));

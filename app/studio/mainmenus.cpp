@@ -27,6 +27,16 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open te&xt sample (Psalm 23, small LM)"), this,
                     [this] { openTextSample(); });
     file->addAction(tr("Open &timings (qmpp bench --json)…"), this, &MainWindow::openTimingsDialog);
+    file->addAction(tr("Open &model (ViT, .safetensors)…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open model"), QString(),
+                                                       tr("ViT weights (*.safetensors)"));
+        if (f.isEmpty()) return;
+        QString err;
+        if (openModel(f, &err))
+            m_pages->setCurrentWidget(m_model);
+        else
+            QMessageBox::warning(this, tr("Open model"), err);
+    });
     QMenu* extras = m_attach = file->addMenu(tr("&Attach to embeddings"));
     extras->setEnabled(false); // until token embeddings are open
     extras->setToolTipsVisible(true);

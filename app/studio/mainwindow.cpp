@@ -84,10 +84,20 @@ void MainWindow::buildPages() {
     m_tokens = new TokensPage(this);
     m_compare = new ComparePage(&m_jobs, this);
     m_profiler = new ProfilerPage(this);
+    m_model = new ModelPage(&m_jobs, this);
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
     m_pages->addTab(m_compare, tr("Compare"));
+    m_pages->addTab(m_model, tr("Model"));
     m_pages->addTab(m_profiler, tr("Profiler"));
+    // the bundled model loads when the page is first shown, not at start-up
+    connect(m_pages, &QTabWidget::currentChanged, this, [this](int) {
+        showDocksFor(m_pages->currentWidget());
+        if (m_pages->currentWidget() != m_model || m_model->hasModel()) return;
+        QString err;
+        if (!m_model->openBundledModel(&err)) showError(err);
+    });
+    connect(m_model, &ModelPage::message, this, &MainWindow::showError);
     setCentralWidget(m_pages);
 }
 
@@ -277,6 +287,10 @@ bool MainWindow::selectBatchItem(int item) {
                                  [this] { return loadFile(m_inputs->currentFile(), false); });
 }
 
+bool MainWindow::openModel(const QString& path, QString* error) {
+    return m_model->openModel(path, error);
+}
+
 bool MainWindow::openBundled(const QString& name) {
     const QString target = m_inputs->unpackSample(name);
     return !target.isEmpty() && openFile(target);
@@ -416,7 +430,25 @@ void MainWindow::saveSettings() const {
     ParamsPanel::writeSettings(s, m_params->params());
 }
 
+void MainWindow::showDocksFor(QWidget* page) {
+    // the Model page has its own controls: the input's docks step aside while it shows, and
+    // come back as they were
+    const bool model = page == m_model;
+    if (model && m_docksAside.isEmpty()) {
+        for (QDockWidget* d : findChildren<QDockWidget*>())
+            if (d->isVisible()) {
+                m_docksAside << d;
+                d->hide();
+            }
+    } else if (!model) {
+        for (QDockWidget* d : std::as_const(m_docksAside))
+            d->show();
+        m_docksAside.clear();
+    }
+}
+
 void MainWindow::closeEvent(QCloseEvent* e) {
+    showDocksFor(nullptr); // the saved layout is the input pages'
     saveSettings();
     QMainWindow::closeEvent(e);
 }

@@ -7,6 +7,7 @@
 #include "jobbar.h"
 #include "jobs.h"
 #include "keydialog.h"
+#include "modelpage.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
 #include "pincontroller.h"
@@ -94,6 +95,9 @@ class MainWindow : public QMainWindow {
     TokensPage* tokensPage() const { return m_tokens; }
     ProfilerPage* profilerPage() const { return m_profiler; }
     ComparePage* comparePage() const { return m_compare; }
+    // The Model page: the bundled ViT opens the first time the page is shown (or here).
+    ModelPage* modelPage() const { return m_model; }
+    bool openModel(const QString& path, QString* error = nullptr);
     QTabWidget* pages() const { return m_pages; }
     QString statusText() const;
     QString hoverText() const;
@@ -128,6 +132,7 @@ class MainWindow : public QMainWindow {
     void openTimingsDialog();
     void onJobFinished(quint64 id, const QString& lane, JobEnd end, const QString& message);
     void saveSettings() const;
+    void showDocksFor(QWidget* page);
     void showError(const QString& text);
 
     JobOwner m_jobs; // every long job of the studio (declared first: the others use it)
@@ -141,6 +146,8 @@ class MainWindow : public QMainWindow {
     TokensPage* m_tokens = nullptr;
     ProfilerPage* m_profiler = nullptr;
     ComparePage* m_compare = nullptr;
+    ModelPage* m_model = nullptr;
+    QList<QDockWidget*> m_docksAside; // hidden while the Model page shows
     ParamsPanel* m_params = nullptr;
     OverlayPanel* m_overlays = nullptr;
     PlotsPanel* m_plots = nullptr;

@@ -102,8 +102,8 @@ void legendBelow(QCustomPlot* plot, int columns) {
         plot->plotLayout()->setRowStretchFactor(plot->plotLayout()->rowCount() - 1, 0.001);
     }
     legend->setVisible(true);
+    legend->setWrap(columns); // before the fill order, which rearranges by it
     legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    legend->setWrap(columns);
     legend->setBorderPen(Qt::NoPen);
     legend->setBrush(Qt::NoBrush);
     legend->setFont(QFont(plot->font().family(), 8));

@@ -11,6 +11,21 @@
 
 namespace qmpp {
 
+SeedSummary overSeeds(const EvalRun& run, EvalMeasure m) {
+    SeedSummary out;
+    if (run.measures.empty()) return out;
+    out.lo = 1e300;
+    out.hi = -1e300;
+    for (const EvalMeasures& e : run.measures) {
+        const Proportion& p = m == EvalMeasure::Agreement ? e.agreement : e.accuracyMerged;
+        const double v = m == EvalMeasure::Kl ? e.klMean : p.value;
+        out.value += v / double(run.measures.size());
+        out.lo = std::min(out.lo, m == EvalMeasure::Kl ? e.klLo : p.lo);
+        out.hi = std::max(out.hi, m == EvalMeasure::Kl ? e.klHi : p.hi);
+    }
+    return out;
+}
+
 Proportion wilson(i64 hits, i64 total) {
     Proportion p;
     p.hits = hits;

@@ -39,7 +39,7 @@ std::vector<double> fuseHeads(const BlockTrace& b, i64 heads, HeadFusion f) {
         double v = b.attention[static_cast<std::size_t>(k)];
         for (i64 h = 1; h < heads; ++h) {
             const double a = b.attention[static_cast<std::size_t>(h * tt + k)];
-            v = f == HeadFusion::Mean ? v + a
+            v = f == HeadFusion::Mean  ? v + a
                 : f == HeadFusion::Max ? std::max(v, a)
                                        : std::min(v, a);
         }

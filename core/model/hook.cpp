@@ -175,8 +175,7 @@ double blockFlops(const VitConfig& c, i64 tIn, i64 tOut) {
 }
 
 MergePlan HookState::apply(i64 block, i64 r, std::vector<float>& x, const std::vector<float>& qkv,
-                           const std::vector<double>& entropy,
-                           const std::vector<double>& clsAttn) {
+                           const std::vector<double>& entropy, const std::vector<double>& clsAttn) {
     const i64 t = m_tokens, d = m_cfg.dim, nh = m_cfg.heads, dh = d / nh;
     // ToMe's metric: the keys averaged over heads [T, dh]
     std::vector<float> km(static_cast<std::size_t>(t * dh), 0.0f);

@@ -35,8 +35,7 @@ struct MergePlan {
 };
 // x [tIn, d] -> out [tOut, d], sums in double (float rows: the residual stream; double rows:
 // the rollout's product, explain.cpp)
-template <class T>
-void applyPlan(const MergePlan& plan, const T* x, i64 d, std::vector<T>& out) {
+template <class T> void applyPlan(const MergePlan& plan, const T* x, i64 d, std::vector<T>& out) {
     std::vector<double> acc(static_cast<std::size_t>(plan.tOut * d), 0.0), plain(acc.size(), 0.0);
     std::vector<double> wsum(static_cast<std::size_t>(plan.tOut), 0.0);
     std::vector<i64> members(wsum.size(), 0);

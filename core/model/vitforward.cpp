@@ -288,8 +288,9 @@ ForwardResult vitForward(const VitModel& m, const float* pixels, const HookParam
         if (bt) {
             bt->entropy = entropy;
             bt->tokensOut = t2;
-            bt->ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                         .count();
+            bt->ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count();
         }
     }
     res.logits.resize(static_cast<std::size_t>(c.classes));

@@ -39,6 +39,14 @@ struct EvalRun {
     std::string backend = "cpu", precision = "fp32", device; // where the forwards ran
 };
 
+// One measure of a run over its seeds: the mean, and an interval spanning every seed's 95 %
+// interval (what sweeps plot as bands).
+enum class EvalMeasure { Agreement, Kl, AccuracyMerged };
+struct SeedSummary {
+    double value = 0, lo = 0, hi = 0;
+};
+SeedSummary overSeeds(const EvalRun& run, EvalMeasure m);
+
 class VitGpu;
 // Where the forwards run: the CPU (gpu null), or a GPU in batches of `batch` items.
 struct EvalDevice {

@@ -26,7 +26,8 @@ std::vector<double> fuseHeads(const BlockTrace& b, i64 heads, HeadFusion f);
 // same plan the residual stream took), so the product stays [T_b, 1 + N] at every block.
 struct Rollout {
     std::vector<std::vector<double>> patches; // [block][N]: the class token's row after block b
-    std::vector<std::vector<double>> tokens;  // [block][T_b]: the same summed over each row's patches
+    std::vector<std::vector<double>>
+        tokens; // [block][T_b]: the same summed over each row's patches
 };
 Rollout rollout(const ForwardTrace& tr, i64 heads, i64 patches, HeadFusion f, double discard);
 
@@ -37,8 +38,8 @@ std::vector<double> blockSaliency(const BlockTrace& b);
 // Values per row [T] to values per patch [N] through the block's source map (dropped: NaN).
 std::vector<double> toPatches(const BlockTrace& b, const std::vector<double>& perRow);
 
-// Per block, over the non-class rows: Spearman (qmpp/ops.h) of QuickMerge++'s saliency with the class token's
-// attention (mean over heads), and with the rollout's per-token relevance.
+// Per block, over the non-class rows: Spearman (qmpp/ops.h) of QuickMerge++'s saliency with the
+// class token's attention (mean over heads), and with the rollout's per-token relevance.
 struct SaliencyAgreement {
     std::vector<double> withClassAttention, withRollout; // [block]
 };

@@ -96,8 +96,8 @@ struct ForwardTrace {
 };
 
 struct ForwardOptions {
-    bool keepSources = false; // fill ForwardResult::owner
-    int threads = 0;          // 1: this thread only (callers that run items in parallel)
+    bool keepSources = false;      // fill ForwardResult::owner
+    int threads = 0;               // 1: this thread only (callers that run items in parallel)
     ForwardTrace* trace = nullptr; // filled per block when given (implies keepSources)
 };
 

@@ -29,7 +29,6 @@ struct MethodDiagnostics {
 
 MethodDiagnostics diagnose(const MergeResult& r, double epsilon);
 
-
 // One line per finding a user should act on (empty when none), for the studio and reports.
 std::vector<std::string> diagnosticWarnings(const MethodDiagnostics& d, double tau);
 
