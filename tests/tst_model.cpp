@@ -423,6 +423,25 @@ class TestModel : public QObject {
         }
     }
 
+    // A stopped job (its thread's stop flag set, as the studio's jobs set it) ends the
+    // evaluation with Cancelled, though the engine throws it inside the items' parallel loop.
+    void evaluationStopsWithItsJob() {
+        const auto m = loadVit(kModel);
+        const EvalItems items = loadEvalItems(kFix + "fmnist16_pixels.npy", config(*m), false);
+        for (ModelMethod meth : {ModelMethod::QuickMerge, ModelMethod::ToMe}) {
+            std::atomic<int> flag{1};
+            const StopScope scope(&flag);
+            bool cancelled = false;
+            try {
+                evaluate(*m, items, hook(meth, constantSchedule(8)), {0},
+                         [meth](i64, i64) { return meth == ModelMethod::QuickMerge; });
+            } catch (const Cancelled&) {
+                cancelled = true;
+            }
+            QVERIFY(cancelled);
+        }
+    }
+
     void measuresAreRight() {
         // KL of equal logits is 0; of a known pair, by hand
         const float a[2] = {0.0f, 0.0f}, b[2] = {std::log(3.0f), 0.0f};

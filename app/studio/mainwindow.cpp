@@ -85,6 +85,8 @@ void MainWindow::buildPages() {
     m_compare = new ComparePage(&m_jobs, this);
     m_profiler = new ProfilerPage(this);
     m_model = new ModelPage(&m_jobs, this);
+    m_lm = new LmPanel(&m_jobs, this);
+    m_tokens->addView(m_lm, tr("Language model in the loop"));
     m_pages->addTab(m_canvas, tr("Canvas"));
     m_pages->addTab(m_tokens, tr("Tokens"));
     m_pages->addTab(m_compare, tr("Compare"));
@@ -246,6 +248,10 @@ void MainWindow::setInputEverywhere(StudioInput in) {
     m_runner.setInput(in);
     m_canvas->setInput(in);
     m_tokens->setInput(in, m_inputs->options().batch);
+    QStringList words; // a text input: the language model measures its words
+    for (const std::string& w : in.tokens().labels)
+        words << QString::fromStdString(w);
+    m_lm->setWords(words, in.path);
     m_compare->setInput(in);
     m_params->setTokenCount(in.tokens().n);
     m_overlays->setInputDescription(InputController::describe(in, m_inputs->options().batch));

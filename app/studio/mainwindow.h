@@ -7,6 +7,7 @@
 #include "jobbar.h"
 #include "jobs.h"
 #include "keydialog.h"
+#include "lmpanel.h"
 #include "modelpage.h"
 #include "overlaypanel.h"
 #include "paramspanel.h"
@@ -97,6 +98,8 @@ class MainWindow : public QMainWindow {
     ComparePage* comparePage() const { return m_compare; }
     // The Model page: the bundled ViT opens the first time the page is shown (or here).
     ModelPage* modelPage() const { return m_model; }
+    // The Tokens page's language model view (measures the open text, else Psalm 23).
+    LmPanel* lmPanel() const { return m_lm; }
     bool openModel(const QString& path, QString* error = nullptr);
     QTabWidget* pages() const { return m_pages; }
     QString statusText() const;
@@ -147,6 +150,7 @@ class MainWindow : public QMainWindow {
     ProfilerPage* m_profiler = nullptr;
     ComparePage* m_compare = nullptr;
     ModelPage* m_model = nullptr;
+    LmPanel* m_lm = nullptr;
     QList<QDockWidget*> m_docksAside; // hidden while the Model page shows
     ParamsPanel* m_params = nullptr;
     OverlayPanel* m_overlays = nullptr;

@@ -14,6 +14,7 @@
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -68,7 +69,10 @@ TokensPage::TokensPage(QWidget* parent) : QWidget(parent) {
     plots->addWidget(m_simPlot);
     plots->addWidget(m_pcaPlot);
     plots->addWidget(m_layerPlot);
-    split->addWidget(plots);
+    m_views = new QTabWidget(split);
+    m_views->setDocumentMode(true);
+    m_views->addTab(plots, tr("Similarity, PCA, layers"));
+    split->addWidget(m_views);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 2);
     for (int i = 0; i < 3; ++i)
@@ -268,6 +272,10 @@ void TokensPage::setInput(const StudioInput& in, qmpp::i64 batchItem) {
     m_batchLabel->setVisible(batch);
     if (batch) m_batchLabel->setText(tr("Batch item (of %1)").arg(shape[0]));
     m_strip->clear();
+}
+
+void TokensPage::addView(QWidget* view, const QString& title) {
+    m_views->addTab(view, title);
 }
 
 void TokensPage::selectLayer(int layer) {

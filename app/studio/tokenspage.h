@@ -16,6 +16,7 @@ class QCPGraph;
 class QMouseEvent;
 class QRubberBand;
 class QSplitter;
+class QTabWidget;
 
 namespace studio {
 
@@ -25,6 +26,9 @@ class TokensPage : public QWidget {
     Q_OBJECT
   public:
     explicit TokensPage(QWidget* parent = nullptr);
+    // A view beside the token plots (the language model's), as a tab under the strip.
+    void addView(QWidget* view, const QString& title);
+    QTabWidget* views() const { return m_views; }
 
     // batchItem: the item of a [B, N, D] input shown (-1: the whole batch was loaded, item 0).
     void setInput(const StudioInput& in, qmpp::i64 batchItem = -1);
@@ -83,6 +87,7 @@ class TokensPage : public QWidget {
     TokenSelection* m_selection = nullptr;
     QRubberBand* m_band = nullptr;
     QSplitter* m_plotsSplit = nullptr;
+    QTabWidget* m_views = nullptr;
     bool m_plotsSized = false; // the user set the plots' widths
     QPoint m_bandOrigin;
     std::vector<qmpp::i64> m_orderPos; // each token's position in the heatmap's group order

@@ -28,6 +28,8 @@ void TokenStrip::setTokens(const QStringList& text, const std::vector<float>& sa
             m_text << QString::number(i);
     m_saliency = saliency;
     m_labels = labels;
+    m_colours.clear();
+    m_notes.clear();
     m_groupSize.assign(std::size_t(*std::max_element(labels.begin(), labels.end()) + 1), 0);
     for (qmpp::i64 l : labels)
         if (l >= 0) ++m_groupSize[std::size_t(l)];
@@ -42,8 +44,16 @@ void TokenStrip::setTokens(const QStringList& text, const std::vector<float>& sa
     update();
 }
 
+void TokenStrip::setBackgrounds(const std::vector<QRgb>& colours, const QStringList& notes) {
+    m_colours = colours;
+    m_notes = notes;
+    update();
+}
+
 void TokenStrip::clear() {
     m_text.clear();
+    m_colours.clear();
+    m_notes.clear();
     m_saliency.clear();
     m_labels.clear();
     m_spans.clear();
@@ -54,15 +64,18 @@ void TokenStrip::clear() {
 
 QColor TokenStrip::background(qmpp::i64 i) const {
     if (m_labels[std::size_t(i)] < 0) return QColor(40, 40, 40); // dropped
+    if (std::size_t(i) < m_colours.size()) return QColor(m_colours[std::size_t(i)]);
     return QColor(viridisAt(m_saliency[std::size_t(i)]));
 }
 
 QString TokenStrip::describe(qmpp::i64 i) const {
     const qmpp::i64 g = m_labels[std::size_t(i)];
-    QString s = tr("token %1 “%2” · saliency %3")
-                    .arg(i)
-                    .arg(m_text.at(int(i)))
-                    .arg(m_saliency[std::size_t(i)], 0, 'f', 3);
+    QString s = i < m_notes.size()
+                    ? tr("token %1 “%2” · %3").arg(i).arg(m_text.at(int(i)), m_notes.at(int(i)))
+                    : tr("token %1 “%2” · saliency %3")
+                          .arg(i)
+                          .arg(m_text.at(int(i)))
+                          .arg(m_saliency[std::size_t(i)], 0, 'f', 3);
     if (g < 0) return s + tr(" · dropped");
     return s + tr(" · group %1 (%2 tokens)").arg(g).arg(m_groupSize[std::size_t(g)]);
 }

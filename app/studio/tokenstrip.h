@@ -26,6 +26,9 @@ class TokenStrip : public QWidget {
     void setTokens(const QStringList& text, const std::vector<float>& saliency,
                    const std::vector<qmpp::i64>& labels);
     void clear();
+    // Backgrounds of one's own instead of saliency (the language model's change in loss), with
+    // what hovering each token adds; setTokens clears them.
+    void setBackgrounds(const std::vector<QRgb>& colours, const QStringList& notes);
 
     qmpp::i64 count() const { return qmpp::i64(m_text.size()); }
     const std::vector<qmpp::TextSpan>& spans() const { return m_spans; }
@@ -58,6 +61,8 @@ class TokenStrip : public QWidget {
 
     QStringList m_text;
     std::vector<float> m_saliency;
+    std::vector<QRgb> m_colours; // setBackgrounds (empty: saliency)
+    QStringList m_notes;
     std::vector<qmpp::i64> m_labels;
     std::vector<qmpp::i64> m_groupSize;
     std::vector<qmpp::TextSpan> m_spans;

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <mutex>
 
 namespace qmpp {
 
@@ -133,18 +135,31 @@ double runAll(const VitModel& m, const EvalItems& items, const HookParams& hp,
     one.threads = 1;
     const auto t0 = std::chrono::steady_clock::now();
     par::useThreadsFor(items.count > 1 ? 1e12 : 0.0);
+    // nothing may leave the parallel region: the engine's loops throw Cancelled on a thread
+    // whose stop flag is set (a superseded or cancelled job), and the first error is kept
+    std::exception_ptr error;
+    std::mutex errorLock;
 #pragma omp parallel for schedule(dynamic, 1)
     for (i64 i = 0; i < items.count; ++i) {
         if (stop.load()) continue;
-        const ForwardResult r = vitForward(m, items.pixels.data() + i * px, hp, i, one);
-        std::copy(r.logits.begin(), r.logits.end(), logits.begin() + i * c.classes);
-        if (i == 0) {
-            blocks = r.blocks;
-            flops = r.flops;
+        try {
+            const ForwardResult r = vitForward(m, items.pixels.data() + i * px, hp, i, one);
+            std::copy(r.logits.begin(), r.logits.end(), logits.begin() + i * c.classes);
+            if (i == 0) {
+                blocks = r.blocks;
+                flops = r.flops;
+            }
+            const i64 now = ++done;
+            if (progress && par::threadId() == 0 && !progress(now, total)) stop = true;
+        } catch (const Cancelled&) {
+            stop = true;
+        } catch (...) {
+            const std::lock_guard<std::mutex> lock(errorLock);
+            if (!error) error = std::current_exception();
+            stop = true;
         }
-        const i64 now = ++done;
-        if (progress && par::threadId() == 0 && !progress(now, total)) stop = true;
     }
+    if (error) std::rethrow_exception(error);
     if (stop) throw Cancelled();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -49,7 +49,10 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
     std::vector<std::vector<i64>> wins;
     for (std::size_t s = 0; s < ids.size(); s += std::size_t(window)) {
         std::vector<i64> w(ids.begin() + s, ids.begin() + std::min(ids.size(), s + window));
-        if (i64(w.size()) >= merge.prefix + 2) wins.push_back(std::move(w)); // a scored position
+        if (i64(w.size()) >= merge.prefix + 2) { // a scored position
+            wins.push_back(std::move(w));
+            run.windowStart.push_back(i64(s));
+        }
     }
     if (wins.empty())
         throw InputError("the text has " + std::to_string(ids.size()) +
@@ -66,6 +69,7 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
         const i64 n = i64(wins[w].size());
         for (i64 p = merge.prefix; p + 1 < n; ++p) {
             run.nllPlain.push_back(r.nll[p]);
+            run.scoredWord.push_back(run.windowStart[w] + p + 1);
             plainRows[w].insert(plainRows[w].end(), r.logits.begin() + p * c.vocab,
                                 r.logits.begin() + (p + 1) * c.vocab);
         }
@@ -87,6 +91,7 @@ LmEvalRun evaluateLm(const LmModel& m, const std::vector<i64>& ids, i64 window,
         for (std::size_t w = 0; w < wins.size(); ++w) {
             const LmResult r = forward(wins[w], pm, i64(w));
             if (w == 0) run.flopsMerged = r.flops;
+            if (run.seeds.empty()) run.prefixGroups.push_back(r.groupOf);
             for (std::size_t q = 0; q < r.nll.size(); ++q) {
                 es.nll.push_back(r.nll[q]);
                 const float* a = &plainRows[w][q * c.vocab];

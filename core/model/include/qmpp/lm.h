@@ -76,6 +76,10 @@ struct LmEvalRun {
     i64 window = 0, prefix = 0, groups = 0;
     double cePlain = 0;           // the same positions, unmerged
     std::vector<double> nllPlain; // [positions]
+    std::vector<i64> scoredWord;  // [positions] the text's word each loss predicts
+    // the first seed's groups: per window, its prefix tokens' groups (what the studio draws)
+    std::vector<std::vector<i64>> prefixGroups;
+    std::vector<i64> windowStart; // per window, its first word in the text
     std::vector<LmEvalSeed> seeds;
     double flopsPlain = 0, flopsMerged = 0; // per window (the first)
     double msPlain = 0, msMerged = 0;       // per window
