@@ -18,6 +18,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -399,6 +400,50 @@ class TestModelPage : public QObject {
         w.resize(1920, 1080);
         QCoreApplication::processEvents();
         shot(w, "tokens-lm-1920");
+    }
+
+    // The Compare page's model column: each method inside the bundled model at the compared
+    // budget, its agreement and KL those of qmpp::evaluate at that setting.
+    void compareHasTheModelColumn() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(30000));
+        ComparePage* page = w.comparePage();
+        w.pages()->setCurrentWidget(page);
+        emit page->compareRequested(); // the model page opens the bundled model for it
+        QTRY_VERIFY_WITH_TIMEOUT(!page->modelCells().empty() && !w.jobs()->busy("comparemodel"),
+                                 120000);
+        QCOMPARE(page->modelCells().size(), page->outputs().size());
+        QCoreApplication::processEvents();
+        QCOMPARE(w.size(), QSize(1280, 800));
+        const int rows = page->metricsTable()->rowCount();
+        QVERIFY(page->metricsTable()->verticalHeaderItem(rows - 2)->text().contains("agreement"));
+        const auto model = qmpp::loadVit(kModel.toStdString());
+        for (std::size_t c = 0; c < page->outputs().size(); ++c) {
+            const auto& cell = page->modelCells()[c];
+            const qmpp::MergeResult& r = page->outputs()[c]->result;
+            QCOMPARE(cell.hp.schedule.kind, qmpp::Schedule::Kind::Budget);
+            QCOMPARE(cell.hp.schedule.budget, double(r.k) / double(r.labels.size()));
+            QCOMPARE(cell.items, qmpp::i64(200));
+            if (r.method != "tome") continue;
+            qmpp::EvalItems first = *w.modelPage()->set();
+            first.count = 200;
+            first.pixels.resize(200 * 56 * 56);
+            first.labels.resize(200);
+            first.names.resize(200);
+            const qmpp::EvalRun direct = qmpp::evaluate(*model, first, cell.hp, {cell.hp.seed});
+            QCOMPARE(cell.measures.agreement.hits, direct.measures[0].agreement.hits);
+            QCOMPARE(cell.measures.klMean, direct.measures[0].klMean);
+            QVERIFY(
+                page->metricsTable()
+                    ->item(rows - 2, int(c))
+                    ->text()
+                    .contains(QString::number(100 * direct.measures[0].agreement.value, 'f', 1)));
+        }
+        shot(w, "compare-model-1280");
     }
 };
 

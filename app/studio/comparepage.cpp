@@ -72,6 +72,8 @@ ComparePage::ComparePage(JobOwner* jobs, QWidget* parent) : QWidget(parent), m_j
     g->setContentsMargins(0, 0, 0, 0);
     for (int i = 0; i < kSlots; ++i) {
         m_title[i] = new QLabel(grid);
+        // a long title elides instead of widening the window past the screen
+        m_title[i]->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
         m_canvas[i] = new ImageCanvas(grid);
         m_canvas[i]->setMinimumSize(90, 80);
         // what tells methods apart: their groups, not the (shared) saliency
@@ -194,11 +196,80 @@ void ComparePage::showOutputs(const std::vector<std::shared_ptr<const RunOutput>
                                 .arg(m_method[i]->currentText())
                                 .arg(r.k)
                                 .arg(formatDuration(r.timings.back().ms)));
+        m_title[i]->setToolTip(m_title[i]->text());
     }
     // the views start aligned
     for (int i = 1; i < kSlots; ++i)
         m_canvas[i]->setView(m_canvas[0]->zoom(), m_canvas[0]->offset());
+    m_modelCells.clear();
     showTable();
+    measureInModel();
+}
+
+void ComparePage::setModel(std::shared_ptr<const qmpp::VitModel> model,
+                           std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock,
+                           qmpp::i64 limit) {
+    m_model = std::move(model);
+    m_atBlock = atBlock;
+    m_modelSet.reset();
+    if (set && set->count > limit) { // the first `limit` images
+        auto sub = std::make_shared<qmpp::EvalItems>(*set);
+        const qmpp::i64 each = qmpp::i64(set->pixels.size()) / set->count;
+        sub->count = limit;
+        sub->pixels.resize(std::size_t(limit * each));
+        sub->labels.resize(std::size_t(limit));
+        sub->names.resize(std::size_t(limit));
+        m_modelSet = sub;
+    } else {
+        m_modelSet = std::move(set);
+    }
+}
+
+void ComparePage::measureInModel() {
+    if (!m_model || !m_modelSet || m_modelSet->count == 0 || m_outputs.empty()) return;
+    const qmpp::i64 depth = config(*m_model).depth;
+    std::vector<qmpp::HookParams> hps;
+    for (const auto& o : m_outputs) {
+        const qmpp::MergeResult& r = o->result;
+        qmpp::HookParams hp;
+        qmpp::parse(r.method, hp.method); // the one-shot methods have namesakes in the model
+        const double n = double(std::max<std::size_t>(r.labels.size(), 1));
+        hp.schedule = qmpp::budgetSchedule(std::clamp(double(r.k) / n, 1e-6, 1.0),
+                                           std::clamp<qmpp::i64>(m_atBlock, 0, depth - 1));
+        hp.temperature = o->params.temperature;
+        hp.epsilon = o->params.epsilon;
+        hp.seed = o->params.seed;
+        hps.push_back(hp);
+    }
+    auto model = m_model;
+    auto set = m_modelSet;
+    m_modelJob = m_jobs->start(
+        QStringLiteral("comparemodel"), tr("Compare: %1 methods inside the model").arg(hps.size()),
+        [this, model, set, hps](JobContext& c) -> JobOwner::Then {
+            auto cells = std::make_shared<std::vector<ModelCell>>();
+            const qmpp::EvalRun* plain = nullptr;
+            qmpp::EvalRun first;
+            for (std::size_t i = 0; i < hps.size(); ++i) {
+                ModelCell cell;
+                cell.hp = hps[i];
+                cell.items = set->count;
+                if (hps[i].method != qmpp::ModelMethod::None) {
+                    qmpp::EvalRun run =
+                        qmpp::evaluate(*model, *set, hps[i], {hps[i].seed}, c.reporter(), plain);
+                    cell.measures = run.measures[0];
+                    if (!plain) {
+                        first = std::move(run);
+                        plain = &first;
+                    }
+                }
+                cells->push_back(cell);
+                c.check();
+            }
+            return [this, cells] {
+                m_modelCells = std::move(*cells);
+                showTable();
+            };
+        });
 }
 
 void ComparePage::paramsChanged(const qmpp::MergeParams& now) {
@@ -277,7 +348,35 @@ void ComparePage::showTable() {
                              new QTableWidgetItem(QString::number(
                                  rows[r].get(m_outputs[std::size_t(c)]->result), 'g', 5)));
     }
+    // the model column: each method inside the model at this budget
+    if (m_modelCells.size() == m_outputs.size() && !m_modelCells.empty()) {
+        const int at = m_table->rowCount();
+        m_table->setRowCount(at + 2);
+        names << tr("model agreement") << tr("model KL");
+        for (int c = 0; c < int(m_modelCells.size()); ++c) {
+            const ModelCell& cell = m_modelCells[std::size_t(c)];
+            const qmpp::Proportion& a = cell.measures.agreement;
+            const bool none = cell.hp.method == qmpp::ModelMethod::None;
+            m_table->setItem(at, c,
+                             new QTableWidgetItem(none ? QStringLiteral("–")
+                                                       : QStringLiteral("%1 % [%2, %3]")
+                                                             .arg(100 * a.value, 0, 'f', 1)
+                                                             .arg(100 * a.lo, 0, 'f', 1)
+                                                             .arg(100 * a.hi, 0, 'f', 1)));
+            m_table->setItem(
+                at + 1, c,
+                new QTableWidgetItem(none ? QStringLiteral("–")
+                                          : QString::number(cell.measures.klMean, 'g', 4)));
+        }
+    }
     m_table->setVerticalHeaderLabels(names);
+    if (m_modelCells.size() == m_outputs.size() && !m_modelCells.empty())
+        for (int r = m_table->rowCount() - 2; r < m_table->rowCount(); ++r)
+            m_table->verticalHeaderItem(r)->setToolTip(
+                tr("Inside the bundled model (Model page): %1 images, the budget K / N merged "
+                   "once at block %2")
+                    .arg(m_modelCells.front().items)
+                    .arg(m_modelCells.front().hp.schedule.atBlock));
     m_table->resizeColumnsToContents();
 }
 

@@ -7,6 +7,7 @@
 #include "jobs.h"
 #include "runner.h"
 
+#include "qmpp/evaluate.h"
 #include "qmpp/sweep.h"
 
 #include <QWidget>
@@ -40,6 +41,21 @@ class ComparePage : public QWidget {
     // for each method. Cancelled, the previous curves stay.
     quint64 sweep(const qmpp::MergeParams& base, std::vector<double> budgets = {},
                   QString* error = nullptr);
+    // The model column: after each comparison, every method also runs inside `model` on the
+    // set's first `limit` images, at the comparison's budget (K / N) merged once at block
+    // `atBlock` (lane "comparemodel"); the table gains its agreement and KL. Null: no column.
+    void setModel(std::shared_ptr<const qmpp::VitModel> model,
+                  std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock,
+                  qmpp::i64 limit = 200);
+    struct ModelCell {
+        qmpp::HookParams hp;
+        qmpp::EvalMeasures measures;
+        qmpp::i64 items = 0;
+    };
+    // Per output (same order), once measured.
+    const std::vector<ModelCell>& modelCells() const { return m_modelCells; }
+    quint64 modelJob() const { return m_modelJob; }
+
     // The parameters changed: on screen the comparison refreshes; off screen it is marked stale.
     void paramsChanged(const qmpp::MergeParams& now);
     bool stale() const;
@@ -80,6 +96,12 @@ class ComparePage : public QWidget {
     QComboBox* m_metric;
     std::vector<std::shared_ptr<const RunOutput>> m_outputs;
     std::vector<qmpp::SweepRow> m_rows;
+    std::shared_ptr<const qmpp::VitModel> m_model;
+    std::shared_ptr<const qmpp::EvalItems> m_modelSet;
+    qmpp::i64 m_atBlock = 0;
+    std::vector<ModelCell> m_modelCells;
+    quint64 m_modelJob = 0;
+    void measureInModel();
 };
 
 } // namespace studio

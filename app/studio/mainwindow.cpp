@@ -100,6 +100,9 @@ void MainWindow::buildPages() {
         if (!m_model->openBundledModel(&err)) showError(err);
     });
     connect(m_model, &ModelPage::message, this, &MainWindow::showError);
+    connect(m_model, &ModelPage::sourceChanged, this, [this] {
+        m_compare->setModel(m_model->model(), m_model->set(), m_model->params().schedule.atBlock);
+    });
     setCentralWidget(m_pages);
 }
 
@@ -133,6 +136,7 @@ void MainWindow::buildDocks() {
 
 void MainWindow::connectParts() {
     connect(m_compare, &ComparePage::compareRequested, this, [this] {
+        if (!m_model->hasModel()) m_model->openBundledModel(); // for the model column
         QString error;
         if (!m_compare->compare(m_params->params(), &error))
             showError(tr("Compare: %1").arg(error));

@@ -401,6 +401,7 @@ bool ModelPage::openModel(const QString& path, QString* error) {
         m_pixels.reset();
     }
     m_sweep->setSource(m_model, m_set, QFileInfo(m_setPath).fileName());
+    emit sourceChanged();
     if (!m_set && openBundledSet(500)) return true; // it shows its first item
     if (m_pixels)
         rerun();
@@ -432,6 +433,7 @@ bool ModelPage::openSet(const QString& path, bool dataset, qmpp::i64 limit, QStr
     }
     m_setPath = path;
     m_sweep->setSource(m_model, m_set, QFileInfo(path).fileName());
+    emit sourceChanged();
     m_quiet = true;
     m_item->setRange(0, int(std::max<qmpp::i64>(m_set->count - 1, 0)));
     m_quiet = false;

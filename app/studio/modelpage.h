@@ -51,6 +51,7 @@ class ModelPage : public QWidget {
     bool openModel(const QString& path, QString* error = nullptr);
     bool openBundledModel(QString* error = nullptr);
     bool hasModel() const { return bool(m_model); }
+    std::shared_ptr<const qmpp::VitModel> model() const { return m_model; }
     const qmpp::VitConfig* modelConfig() const;
     QString modelPath() const { return m_modelPath; }
 
@@ -110,6 +111,7 @@ class ModelPage : public QWidget {
 
   signals:
     void message(const QString& text); // for the status bar
+    void sourceChanged();              // another model or set
 
   private:
     QWidget* buildImageView();
