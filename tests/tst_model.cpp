@@ -454,6 +454,63 @@ class TestModel : public QObject {
         QCOMPARE(wilson(0, 0).total, i64(0));
     }
 
+    // --overlays: the pictures overlays.json lists, per-block agreement for every block, the
+    // report showing and checking them; replaced whole with --force; refused where meaningless.
+    void cliEvalDrawsOverlays() {
+        QTemporaryDir dir;
+        const QString out = dir.path() + "/o";
+        const QStringList base = {"eval",
+                                  "--model",
+                                  QString::fromStdString(kModel),
+                                  QString::fromStdString(kFix + "fmnist16_pixels.npy"),
+                                  "--method",
+                                  "quickmerge",
+                                  "--r",
+                                  "16"};
+        const auto r = test::runQmpp(base + QStringList{"--overlays", "3", "--out", out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile f(out + "/overlays.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject j = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(j["block"].toInt(), 5);
+        const QJsonArray items = j["items"].toArray();
+        QCOMPARE(items.size(), 3);
+        for (const auto& it : items) {
+            const QJsonObject o = it.toObject();
+            QCOMPARE(o["spearman_class_attention"].toArray().size(), 6);
+            QCOMPARE(o["spearman_rollout"].toArray().size(), 6);
+            const QJsonObject files = o["files"].toObject();
+            QCOMPARE(files.size(), 4);
+            for (const auto& name : files) {
+                const QImage img(out + "/" + name.toString());
+                QCOMPARE(img.size(), QSize(224, 224)); // 56 px drawn 4 times as large
+            }
+        }
+        const auto rep = test::runQmpp({"report", out});
+        QVERIFY2(rep.code == 0 && rep.out.contains("verified: 6 of 6"), qPrintable(rep.out));
+        QFile::remove(out + "/overlays/item1_rollout.png");
+        const auto bad = test::runQmpp({"report", out, "--out", dir.path() + "/bad.html"});
+        QCOMPARE(bad.code, 4);
+        QVERIFY2(bad.out.contains("11 of 12 found"), qPrintable(bad.out));
+        // --force replaces the folder of pictures whole: no stale picture stays
+        const auto again =
+            test::runQmpp(base + QStringList{"--overlays", "1", "--out", out, "--force"});
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        QCOMPARE(QDir(out + "/overlays").entryList(QDir::Files).size(), 4);
+        for (const QStringList& wrong :
+             {QStringList{"--overlays", "65"}, QStringList{"--overlays", "-1"},
+              QStringList{"--sweep", "--overlays", "2"}}) {
+            QStringList args = {"eval",
+                                "--model",
+                                QString::fromStdString(kModel),
+                                QString::fromStdString(kFix + "fmnist16_pixels.npy"),
+                                "--out",
+                                dir.path() + "/w"};
+            const auto b = test::runQmpp(args + wrong);
+            QVERIFY2(b.code == 2, qPrintable(wrong.join(' ') + ": " + b.err));
+        }
+    }
+
     void cliEvalWritesWhatItMeasured() {
         QTemporaryDir dir;
         const QString out = dir.path() + "/e";

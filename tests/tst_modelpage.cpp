@@ -8,12 +8,14 @@
 #include "modelsweep.h"
 #include "modelview.h"
 
+#include "qmpp/htmlreport.h"
 #include "qmpp/io.h"
 #include "testutil.h"
 
 #include <QComboBox>
 #include <QDockWidget>
 #include <QFile>
+#include <QFileInfo>
 #include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
@@ -444,6 +446,54 @@ class TestModelPage : public QObject {
                     .contains(QString::number(100 * direct.measures[0].agreement.value, 'f', 1)));
         }
         shot(w, "compare-model-1280");
+    }
+
+    // The studio's report carries the model: the shown image's evaluation with its overlays
+    // and the labelled set's sweep, each verified by `qmpp report` like any eval folder.
+    void reportHasTheModelSection() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+        QVERIFY(w.openSample());
+        QVERIFY(ready.wait(30000));
+        w.pages()->setCurrentWidget(w.modelPage());
+        ModelPage* page = w.modelPage();
+        const qmpp::HookParams hp = hook(qmpp::ModelMethod::ToMe, 12);
+        page->setParams(hp);
+        QVERIFY(waitShown(w, hp));
+        QString error;
+        QVERIFY(page->openBundledSet(24, &error));
+        QVERIFY(waitShown(w, hp));
+        ModelSweepPanel* sw = page->sweepPanel();
+        sw->setMethods({"tome", "topk"});
+        sw->setSettings("4,12", false);
+        QCOMPARE(waitJob(w.jobs(), sw->run(&error)), JobEnd::Done);
+        const QString dir = m_dir.filePath("report");
+        QVERIFY2(w.exportReport(dir, false), qPrintable(w.lastError()));
+        for (const char* f : {"model/eval.json", "model/overlays.json", "model/predictions.csv",
+                              "model/overlays/item0_sources.png", "model-sweep/sweep.json",
+                              "report.html", "report.pdf"})
+            QVERIFY2(QFileInfo::exists(dir + "/" + f), f);
+        const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
+        QCOMPARE(doc.sections.size(), std::size_t(2));
+        QVERIFY(doc.verified());
+        int modelChecks = 0;
+        for (const auto& c : doc.checks)
+            modelChecks += QString::fromStdString(c.what).startsWith("model");
+        QVERIFY(modelChecks >= 4);
+        QFile html(dir + "/report.html");
+        QVERIFY(html.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(html.readAll());
+        QVERIFY(text.contains("Model in the loop"));
+        QVERIFY(text.contains("Predictions"));
+        // the model's own logits: the shown prediction
+        const std::vector<float> merged =
+            qmpp::readNpy((dir + "/model/logits_merged.npy").toStdString()).toFloat();
+        QCOMPARE(merged, page->shown()->merged.logits);
+        // again without --force: refused, the folder as it was
+        QVERIFY(!w.exportReport(dir, false));
+        QVERIFY(QFileInfo::exists(dir + "/model/eval.json"));
     }
 };
 

@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "qmpp/error.h"
+#include "qmpp/evalout.h"
 #include "qmpp/evaluate.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
@@ -83,98 +84,6 @@ Schedule scheduleFrom(const std::string& r, const std::string& sched, const std:
         return budgetSchedule(budget, atBlock);
     }
     return Schedule{};
-}
-
-// One (method, setting) of a sweep, over its seeds.
-struct SweepPoint {
-    std::string method;
-    double setting = 0; // r per block, or the budget
-    EvalRun run;
-};
-
-CurvePoint pointOf(const SweepPoint& p, double x, EvalMeasure m) {
-    const SeedSummary v = overSeeds(p.run, m);
-    CurvePoint c;
-    c.x = x;
-    c.interval = true;
-    c.y = v.value;
-    c.lo = v.lo;
-    c.hi = v.hi;
-    return c;
-}
-
-// --sweep: every method at every setting; sweep.csv, sweep.json, sweep.png.
-void writeSweep(const std::vector<SweepPoint>& pts, bool budget, bool labelled, OutputDir& out) {
-    std::ostringstream csv;
-    csv << std::setprecision(9);
-    csv << "method," << (budget ? "budget" : "r") << ",seed,agreement,agreement_lo,agreement_hi,"
-        << "kl_mean,kl_lo,kl_hi,max_logit_change,accuracy_plain,accuracy_merged,flops_ratio,"
-           "ms_per_image\n";
-    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    for (const SweepPoint& p : pts)
-        for (std::size_t s = 0; s < p.run.measures.size(); ++s) {
-            const EvalMeasures& m = p.run.measures[s];
-            const double ratio = p.run.flopsMerged / p.run.flopsPlain;
-            csv << p.method << "," << p.setting << "," << p.run.seeds[s] << "," << m.agreement.value
-                << "," << m.agreement.lo << "," << m.agreement.hi << "," << m.klMean << ","
-                << m.klLo << "," << m.klHi << "," << m.maxLogitChange << ",";
-            if (labelled)
-                csv << m.accuracyPlain.value << "," << m.accuracyMerged.value;
-            else
-                csv << ",";
-            csv << "," << ratio << "," << p.run.msMerged << "\n";
-            rows.push_back(
-                {{"method", p.method},
-                 {budget ? "budget" : "r", p.setting},
-                 {"seed", p.run.seeds[s]},
-                 {"agreement", m.agreement.value},
-                 {"agreement_ci95", {m.agreement.lo, m.agreement.hi}},
-                 {"kl", m.klMean},
-                 {"kl_ci95", {m.klLo, m.klHi}},
-                 {"max_logit_change", m.maxLogitChange},
-                 {"accuracy_merged", labelled ? nlohmann::ordered_json(m.accuracyMerged.value)
-                                              : nlohmann::ordered_json()},
-                 {"flops_ratio", ratio},
-                 {"ms_per_image", p.run.msMerged},
-                 {"tokens_left", p.run.blocks.back().tokensOut}});
-        }
-    const std::string c = csv.str();
-    writeFileBytes(out.path("sweep.csv"), std::vector<std::uint8_t>(c.begin(), c.end()));
-    nlohmann::ordered_json j;
-    j["tool"] = "qmpp eval --sweep";
-    j["x"] = budget ? "budget" : "r";
-    j["accuracy_plain"] = labelled && !pts.empty()
-                              ? nlohmann::ordered_json(pts[0].run.measures[0].accuracyPlain.value)
-                              : nlohmann::ordered_json();
-    j["rows"] = rows;
-    const std::string t = j.dump(2) + "\n";
-    writeFileBytes(out.path("sweep.json"), std::vector<std::uint8_t>(t.begin(), t.end()));
-    if (!haveImageSupport()) return;
-    std::vector<CurvePanel> panels(labelled ? 4 : 3);
-    panels[0].title = "top-1 agreement";
-    panels[1].title = "KL(plain || merged)";
-    panels[2].title = "top-1 agreement";
-    panels[0].xLabel = panels[1].xLabel = "FLOPs / plain FLOPs";
-    panels[2].xLabel = "ms per image (CPU)";
-    if (labelled) panels[3].title = "accuracy", panels[3].xLabel = "FLOPs / plain FLOPs";
-    for (const SweepPoint& p : pts) {
-        const double ratio = p.run.flopsMerged / p.run.flopsPlain;
-        auto add = [&](CurvePanel& pan, const CurvePoint& cp) {
-            auto it = std::find_if(pan.series.begin(), pan.series.end(),
-                                   [&](const CurveSeries& s) { return s.method == p.method; });
-            if (it == pan.series.end()) {
-                pan.series.push_back({p.method, {}});
-                it = pan.series.end() - 1;
-            }
-            it->points.push_back(cp);
-        };
-        add(panels[0], pointOf(p, ratio, EvalMeasure::Agreement));
-        add(panels[1], pointOf(p, ratio, EvalMeasure::Kl));
-        add(panels[2], pointOf(p, p.run.msMerged, EvalMeasure::Agreement));
-        if (labelled) add(panels[3], pointOf(p, ratio, EvalMeasure::AccuracyMerged));
-    }
-    writeCurvePanels(panels, "model sweep: mean over seeds, bars = 95 % intervals",
-                     out.path("sweep.png"));
 }
 
 struct LmArgs {
@@ -282,7 +191,8 @@ Runner addEval(CLI::App& app) {
         std::string model, input, dataset, out, method = "quickmerge", r, schedule, list;
         std::string seeds = "0,1,2", backend = "cpu", precision = "fp32";
         double budget = 0;
-        i64 atBlock = 0, heads = 0, limit = 0, batch = 64, prefix = 0, groups = 0, window = 0;
+        i64 atBlock = 0, heads = 0, limit = 0, batch = 64, prefix = 0, groups = 0, window = 0,
+            overlays = 0;
         HookParams hp;
         bool force = false, sweep = false;
         std::vector<std::string> methods = {"quickmerge", "tome", "topk", "random"};
@@ -326,6 +236,10 @@ Runner addEval(CLI::App& app) {
     c->add_option("--refine", a->hp.refine, "QuickMerge++ refinement rounds (default 3)");
     c->add_option("--seeds", a->seeds, "seeds of the random methods (default 0,1,2)");
     c->add_option("--limit", a->limit, "the first N items only")->check(atLeast(1, "--limit"));
+    c->add_option("--overlays", a->overlays,
+                  "ViT: overlays.json and overlays/*.png (sources, saliency, class attention, "
+                  "rollout at the last block) for the first N items, at most 64")
+        ->check(CLI::Range(i64(0), i64(64)));
     c->add_option("--backend", a->backend,
                   "cpu (default) | cuda | auto (cuda when a device is there, else cpu)")
         ->check(CLI::IsMember({"cpu", "auto", "cuda"}));
@@ -348,9 +262,11 @@ Runner addEval(CLI::App& app) {
         if (isLanguageModel(a->model)) {
             if (a->input.empty() || !a->dataset.empty())
                 throw UsageError("a language model reads a text file: give INPUT");
-            if (a->sweep || !a->r.empty() || !a->schedule.empty() || !a->list.empty())
+            if (a->sweep || !a->r.empty() || !a->schedule.empty() || !a->list.empty() ||
+                a->overlays)
                 throw UsageError("the language model takes --prefix, --groups or --budget and "
-                                 "--at-block (not --r, --schedule, --list or --sweep)");
+                                 "--at-block (not --r, --schedule, --list, --sweep or "
+                                 "--overlays)");
             std::string why;
             const bool haveGpu = gpuForwardAvailable(&why);
             if (a->backend == "cuda" && !haveGpu)
@@ -406,6 +322,8 @@ Runner addEval(CLI::App& app) {
             dev.batch = a->batch;
         }
         if (a->sweep) {
+            if (a->overlays)
+                throw UsageError("--overlays draws one evaluation's items, not a --sweep");
             if (!a->r.empty() || !a->schedule.empty() || !a->list.empty() || a->budget > 0)
                 throw UsageError("--sweep takes --r-list or --budgets, not --r, --schedule, "
                                  "--list or --budget");
@@ -449,7 +367,7 @@ Runner addEval(CLI::App& app) {
                     pts.push_back(std::move(p));
                 }
             OutputDir out(a->out, a->force);
-            writeSweep(pts, byBudget, items.hasLabels(), out);
+            writeSweepFiles(out.tempDir(), pts, byBudget, items.hasLabels());
             out.commit();
             std::cout << "  outputs in " << a->out << ": sweep.csv sweep.json"
                       << (haveImageSupport() ? " sweep.png" : "") << "\n";
@@ -478,20 +396,10 @@ Runner addEval(CLI::App& app) {
                       << items.count * (1 + run.seeds.size()) << "\n";
 
         OutputDir out(a->out, a->force);
-        auto write = [&](const std::string& name, const std::string& text) {
-            writeFileBytes(out.path(name), std::vector<std::uint8_t>(text.begin(), text.end()));
-        };
-        writeNpy(out.path("logits_plain.npy"),
-                 NdArray::fromFloat(run.plainLogits, {items.count, cfg.classes}));
-        std::vector<float> merged;
-        for (const auto& l : run.mergedLogits)
-            merged.insert(merged.end(), l.begin(), l.end());
-        writeNpy(
-            out.path("logits_merged.npy"),
-            NdArray::fromFloat(merged, {i64(run.mergedLogits.size()), items.count, cfg.classes}));
-        write("eval.json", evalJson(run, cfg, items, hp, a->model));
-        write("measures.csv", measuresCsv(run));
-        write("predictions.csv", predictionsCsv(run, cfg, items));
+        writeEvalFiles(out.tempDir(), run, cfg, items, hp, a->model);
+        std::vector<std::string> pictures;
+        if (a->overlays > 0)
+            pictures = writeEvalOverlays(out.tempDir(), *model, items, hp, a->overlays);
         out.commit();
 
         std::cout << std::fixed << std::setprecision(4);
@@ -522,7 +430,9 @@ Runner addEval(CLI::App& app) {
             std::cout << " (" << run.threads << " thread(s), items in parallel)\n";
         std::cout << "  outputs in " << a->out
                   << ": eval.json measures.csv predictions.csv logits_plain.npy "
-                     "logits_merged.npy\n";
+                     "logits_merged.npy"
+                  << (pictures.empty() ? "" : " overlays.json")
+                  << (pictures.size() > 1 ? " overlays/" : "") << "\n";
         return kOk;
     };
 }

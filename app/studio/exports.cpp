@@ -74,9 +74,11 @@ bool exportResults(const QString& dir, bool force, const RunOutput& out, const S
 }
 
 bool exportReport(const QString& dir, bool force, const RunOutput& out, const StudioInput& in,
-                  const qmpp::InputOptions& options, QString* error) {
+                  const qmpp::InputOptions& options, QString* error,
+                  const std::function<void(const QString&)>& extra) {
     if (!exportResults(dir, force, out, in, options, error)) return false;
     try {
+        if (extra) extra(dir);
         const qmpp::ReportDoc doc = qmpp::loadReport(dir.toStdString());
         qmpp::writeHtmlReport(doc);
         QString why;

@@ -2,6 +2,8 @@
 // the current view as a `qmpp run` command line.
 #pragma once
 
+#include <functional>
+
 #include "runner.h"
 
 #include "qmpp/inputs.h"
@@ -22,8 +24,11 @@ QString exportFolderProblem(const QString& dir, bool force);
 bool exportResults(const QString& dir, bool force, const RunOutput& out, const StudioInput& in,
                    const qmpp::InputOptions& options, QString* error);
 // The same plus report.html (the CLI's `qmpp report`) and report.pdf (printed by Qt).
+// `extra(dir)`, when given, writes more result folders (the Model page's model/ and
+// model-sweep/) before the report reads the folder.
 bool exportReport(const QString& dir, bool force, const RunOutput& out, const StudioInput& in,
-                  const qmpp::InputOptions& options, QString* error);
+                  const qmpp::InputOptions& options, QString* error,
+                  const std::function<void(const QString&)>& extra = {});
 
 // The `qmpp run` command that reproduces the view: the input with its options, and every
 // parameter (a shell-quoted single line; the output folder is `out`).

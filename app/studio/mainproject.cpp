@@ -125,7 +125,8 @@ bool MainWindow::exportResults(const QString& dir, bool force) {
 bool MainWindow::exportReport(const QString& dir, bool force) {
     if (!m_last || !m_runner.input().loaded) return fail({}, tr("Nothing to export yet"), true);
     QString error;
-    if (!studio::exportReport(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error))
+    if (!studio::exportReport(dir, force, *m_last, m_runner.input(), m_inputs->options(), &error,
+                              [this](const QString& d) { m_model->writeReportSection(d); }))
         return fail({}, tr("Report failed: %1").arg(error), true);
     statusBar()->showMessage(tr("Exported results, report.html and report.pdf to %1").arg(dir),
                              5000);

@@ -4,6 +4,8 @@
 #include "plotstyle.h"
 
 #include "qmpp/error.h"
+#include "qmpp/evalout.h"
+#include "qmpp/report.h"
 
 #include <QComboBox>
 #include <QCoreApplication>
@@ -613,6 +615,34 @@ void ModelPage::clickPatch(int patch) {
     m_patch = patch;
     if (overlay() != ModelOverlay::HeadAttention) setOverlay(ModelOverlay::HeadAttention);
     refreshOverlay();
+}
+
+void ModelPage::writeReportSection(const QString& dir) const {
+    if (!m_model) return;
+    const qmpp::VitConfig& c = config(*m_model);
+    if (m_shown && m_pixels) {
+        qmpp::EvalItems one;
+        one.count = 1;
+        one.pixels = *m_pixels;
+        one.labels = {m_imageLabel};
+        one.names = {m_imageName.toStdString()};
+        one.source = m_imageName.toStdString();
+        const qmpp::EvalRun run = qmpp::evaluate(*m_model, one, m_shown->hp, {m_shown->hp.seed});
+        qmpp::OutputDir out((dir + "/model").toStdString(), true);
+        qmpp::writeEvalFiles(out.tempDir(), run, c, one, m_shown->hp, m_modelPath.toStdString());
+        qmpp::writeEvalOverlays(out.tempDir(), *m_model, one, m_shown->hp, 1);
+        out.commit();
+    }
+    const auto& pts = m_sweep->points();
+    if (!pts.empty() && m_set) {
+        std::vector<qmpp::SweepPoint> sp;
+        for (const auto& p : pts)
+            sp.push_back({p.method.toStdString(), p.setting, p.run});
+        const bool budget = pts.front().hp.schedule.kind == qmpp::Schedule::Kind::Budget;
+        qmpp::OutputDir out((dir + "/model-sweep").toStdString(), true);
+        qmpp::writeSweepFiles(out.tempDir(), sp, budget, m_set->hasLabels());
+        out.commit();
+    }
 }
 
 QImage ModelPage::overlayImage() const {

@@ -97,6 +97,10 @@ class ModelPage : public QWidget {
     // Runs the image through the model with the current parameters (superseding the last run).
     quint64 rerun();
     QImage overlayImage() const; // what the canvas shows
+    // The report's model section: `dir`/model (the shown image at the shown setting, as `qmpp
+    // eval --overlays 1` writes it) and `dir`/model-sweep (the labelled set's sweep), each
+    // written whole or not at all. Nothing without a model; throws with the file on failure.
+    void writeReportSection(const QString& dir) const;
 
     QTabWidget* views() const { return m_views; }
     ModelSweepPanel* sweepPanel() const { return m_sweep; }

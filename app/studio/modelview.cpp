@@ -1,6 +1,6 @@
 #include "modelview.h"
 
-#include "colormap.h"
+#include "qmpp/overlay.h"
 
 #include <QObject>
 #include <QPainter>
@@ -31,88 +31,29 @@ QImage modelInputImage(const qmpp::VitConfig& c, const float* pixels) {
 
 namespace {
 
-// The patch of an (upscaled) pixel.
-int patchAt(int x, int y, int cell, int grid) {
-    return std::min(y / cell, grid - 1) * grid + std::min(x / cell, grid - 1);
+qmpp::RgbImage toRgb(const QImage& img) {
+    const QImage src = img.convertToFormat(QImage::Format_RGB888);
+    qmpp::RgbImage out(src.width(), src.height());
+    for (int y = 0; y < src.height(); ++y)
+        std::copy(src.constScanLine(y), src.constScanLine(y) + 3 * src.width(), out.at(0, y));
+    return out;
+}
+
+QImage toQImage(const qmpp::RgbImage& img) {
+    return QImage(img.rgb.data(), img.width, img.height, 3 * img.width, QImage::Format_RGB888)
+        .convertToFormat(QImage::Format_RGB32); // a deep copy
 }
 
 } // namespace
 
 QImage sourcesImage(const QImage& input, const std::vector<std::int32_t>& owner, int grid,
                     int scale) {
-    const QImage big = input.scaled(input.width() * scale, input.height() * scale,
-                                    Qt::IgnoreAspectRatio, Qt::FastTransformation);
-    const int w = big.width(), h = big.height(), cell = std::max(1, w / grid);
-    // each token's mean colour over its patches' pixels
-    const int tokens = owner.empty() ? 0 : *std::max_element(owner.begin(), owner.end()) + 1;
-    std::vector<double> sum(std::size_t(std::max(tokens, 1)) * 3, 0.0);
-    std::vector<double> n(std::size_t(std::max(tokens, 1)), 0.0);
-    std::vector<int> tokenOf(std::size_t(w) * std::size_t(h), -1);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const int t = owner[std::size_t(patchAt(x, y, cell, grid))];
-            tokenOf[std::size_t(y) * w + x] = t;
-            if (t < 0) continue;
-            const QRgb p = big.pixel(x, y);
-            sum[std::size_t(t) * 3] += qRed(p);
-            sum[std::size_t(t) * 3 + 1] += qGreen(p);
-            sum[std::size_t(t) * 3 + 2] += qBlue(p);
-            n[std::size_t(t)] += 1;
-        }
-    QImage out(w, h, QImage::Format_RGB32);
-    auto at = [&](int x, int y) {
-        return x < 0 || y < 0 || x >= w || y >= h ? -2 : tokenOf[std::size_t(y) * w + x];
-    };
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const int t = at(x, y);
-            if (t < 0) {
-                out.setPixel(x, y, qRgb(0, 0, 0));
-                continue;
-            }
-            // binary_erosion with a cross: an edge pixel has a 4-neighbour outside its token
-            // (or the image border)
-            const bool edge =
-                at(x - 1, y) != t || at(x + 1, y) != t || at(x, y - 1) != t || at(x, y + 1) != t;
-            if (edge) {
-                out.setPixel(x, y, groupColour(t).rgb());
-            } else {
-                const double k = n[std::size_t(t)];
-                out.setPixel(x, y,
-                             qRgb(int(sum[std::size_t(t) * 3] / k),
-                                  int(sum[std::size_t(t) * 3 + 1] / k),
-                                  int(sum[std::size_t(t) * 3 + 2] / k)));
-            }
-        }
-    return out;
+    return toQImage(qmpp::tokenSourcesImage(toRgb(input), owner, grid, scale));
 }
 
 QImage heatImage(const QImage& input, const std::vector<double>& perPatch, int grid, int scale,
                  double alpha) {
-    const QImage big = input
-                           .scaled(input.width() * scale, input.height() * scale,
-                                   Qt::IgnoreAspectRatio, Qt::FastTransformation)
-                           .convertToFormat(QImage::Format_RGB32);
-    double lo = 1e300, hi = -1e300;
-    for (double v : perPatch)
-        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-    QImage out = big;
-    const int w = big.width(), h = big.height(), cell = std::max(1, w / grid);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const double v = perPatch[std::size_t(patchAt(x, y, cell, grid))];
-            const QRgb p = big.pixel(x, y);
-            if (!std::isfinite(v)) {
-                out.setPixel(x, y, qRgb(qRed(p) / 5, qGreen(p) / 5, qBlue(p) / 5));
-                continue;
-            }
-            const QRgb c = viridisAt(hi > lo ? (v - lo) / (hi - lo) : 0.5);
-            auto mix = [&](int a, int b) { return int(std::lround(a * (1 - alpha) + b * alpha)); };
-            out.setPixel(
-                x, y,
-                qRgb(mix(qRed(p), qRed(c)), mix(qGreen(p), qGreen(c)), mix(qBlue(p), qBlue(c))));
-        }
-    return out;
+    return toQImage(qmpp::patchHeatImage(toRgb(input), perPatch, grid, scale, alpha));
 }
 
 std::vector<std::pair<int, double>> topProbabilities(const std::vector<float>& logits, int k) {

@@ -102,6 +102,46 @@ void vitEval(ReportDoc& doc) {
         tm.push_back(b.at("tokens_out").get<double>());
         xs.push_back(b.at("block").get<double>());
     }
+    // overlays.json (qmpp eval --overlays): every picture it lists is there, and shown
+    if (fs::exists(d / "overlays.json")) {
+        const json o = [&] {
+            std::ifstream f(d / "overlays.json");
+            try {
+                return json::parse(f);
+            } catch (const json::exception&) {
+                throw InputError((d / "overlays.json").string() + ": not valid JSON");
+            }
+        }();
+        i64 listed = 0, missing = 0;
+        for (const auto& item : o.value("items", json::array())) {
+            if (!item.contains("files")) continue;
+            for (auto it = item.at("files").begin(); it != item.at("files").end(); ++it) {
+                ++listed;
+                const fs::path f = d / it.value().get<std::string>();
+                if (!fs::exists(f)) {
+                    ++missing;
+                    continue;
+                }
+                const json& sc = item.at("spearman_class_attention");
+                const json& sr = item.at("spearman_rollout");
+                doc.figures.push_back(
+                    {"overlay-" + jsonText(item.at("item")) + "-" + it.key(),
+                     jsonText(item.at("name")) + ": " + it.key(),
+                     "Block " + jsonText(o.at("block")) + " of the merged model (" +
+                         jsonText(o.at("method")) + " " + jsonText(o.at("schedule")) + "): label " +
+                         jsonText(item.value("label_name", json("?"))) + ", merged prediction " +
+                         jsonText(item.value("merged_name", json("?"))) + ", " +
+                         jsonText(item.at("tokens_at_block")) +
+                         " tokens. Spearman of the saliency with class attention " +
+                         (sc.empty() ? "–" : jsonText(sc.back())) + ", with rollout " +
+                         (sr.empty() ? "–" : jsonText(sr.back())) + ".",
+                     {},
+                     readFileBytes(f.string())});
+            }
+        }
+        check(doc, "overlays.json's pictures exist", missing == 0,
+              std::to_string(listed - missing) + " of " + std::to_string(listed) + " found");
+    }
     doc.figures.push_back(
         {"tokens",
          "Tokens per block",
@@ -296,6 +336,36 @@ void renderEvalBody(const ReportDoc& doc, bool embed, std::ostream& h) {
              {"ms per window, merged", num(r.at("ms_per_window").at("merged").get<double>())}},
             embed);
         return;
+    }
+    {
+        // the first predictions, as predictions.csv has them
+        std::ifstream csv(fs::path(doc.dir) / "predictions.csv");
+        std::string line;
+        std::vector<std::vector<std::string>> rows;
+        std::vector<std::string> head;
+        for (int n = 0; std::getline(csv, line) && n <= 20; ++n) {
+            std::vector<std::string> cells;
+            std::string cell;
+            bool quoted = false;
+            for (char ch : line) {
+                if (ch == '"')
+                    quoted = !quoted;
+                else if (ch == ',' && !quoted)
+                    cells.push_back(cell), cell.clear();
+                else
+                    cell += ch;
+            }
+            cells.push_back(cell);
+            if (n == 0)
+                head = cells;
+            else
+                rows.push_back(cells);
+        }
+        if (!head.empty()) {
+            h << "<h2>Predictions</h2><p>The first " << rows.size()
+              << " items (all of them in predictions.csv).</p>";
+            h << grid(head, rows, embed);
+        }
     }
     h << "<h2>Merge</h2>"
       << html::table({{"method", jsonText(r.at("method"))},

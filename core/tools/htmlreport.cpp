@@ -432,6 +432,21 @@ ReportDoc loadReportUnchecked(const std::string& dir) {
     }
     addFigures(doc, arrays);
     addChecks(doc, arrays);
+    // the model in the loop, when the folder holds its evaluation (the studio's report)
+    for (const char* sub : {"model", "model-sweep"}) {
+        ReportDoc s;
+        s.dir = (d / sub).string();
+        if (!fs::is_directory(d / sub) || !loadEvalFolder(s)) continue;
+        for (ReportFigure f : s.figures) {
+            f.id = std::string(sub) + "-" + f.id;
+            doc.figures.push_back(std::move(f));
+        }
+        for (ReportCheck c : s.checks) {
+            c.what = std::string(sub) + "/: " + c.what;
+            doc.checks.push_back(std::move(c));
+        }
+        doc.sections.push_back(std::move(s));
+    }
     return doc;
 }
 
@@ -576,6 +591,11 @@ std::string renderHtmlUnchecked(const ReportDoc& doc, bool embed) {
             h << "<li>(" << g.at("size").get<i64>() << ") "
               << htmlEscape(g.at("text").get<std::string>()) << "</li>";
         h << "</ol>\n";
+    }
+    for (const ReportDoc& s : doc.sections) {
+        h << "<h2>" << (s.kind == "eval-sweep" ? "Model in the loop: sweep" : "Model in the loop")
+          << "</h2><p>From " << htmlEscape(s.dir) << " (figures below).</p>\n";
+        renderEvalBody(s, embed, h);
     }
     if (!doc.figures.empty()) h << "<h2>Figures</h2>\n";
     for (const auto& f : doc.figures) {

@@ -58,11 +58,16 @@ void OutputDir::checkTarget(const std::string& target, bool force) {
     const fs::path t(target);
     if (fs::exists(t, ec)) {
         if (!fs::is_directory(t, ec)) throw InputError(target + ": exists and is not a folder");
-        if (!force)
+        if (!force) {
             for (const auto& name : outputFileNames())
                 if (fs::exists(t / name, ec))
                     throw InputError(target + ": already holds results (" + name +
                                      "); use --force to replace them");
+            for (const auto& name : outputFolderNames())
+                if (fs::is_directory(fs::symlink_status(t / name, ec)))
+                    throw InputError(target + ": already holds results (" + name +
+                                     "/); use --force to replace them");
+        }
     }
 }
 
@@ -116,13 +121,25 @@ void OutputDir::commit() {
     std::vector<std::string> fresh;
     for (const auto& entry : fs::directory_iterator(m_temp))
         fresh.push_back(entry.path().filename().string());
+    const auto& folders = outputFolderNames();
+    auto ourFolder = [&](const std::string& name) {
+        return std::find(folders.begin(), folders.end(), name) != folders.end();
+    };
     for (const auto& name : fresh) {
         const fs::file_status st = fs::symlink_status(t / name, ec);
-        if (st.type() != fs::file_type::not_found && st.type() != fs::file_type::regular)
+        const bool replaceable = st.type() == fs::file_type::not_found ||
+                                 st.type() == fs::file_type::regular ||
+                                 (st.type() == fs::file_type::directory && ourFolder(name) &&
+                                  fs::is_directory(fs::path(m_temp) / name));
+        if (!replaceable)
             throw OutputError((t / name).string() +
                               ": is not a regular file, so the results cannot replace it; the "
                               "folder was left as it was");
     }
+    // our own folders (a real folder, never a link) go whole, new or stale
+    for (const auto& name : folders)
+        if (fs::symlink_status(t / name, ec).type() == fs::file_type::directory)
+            fs::remove_all(t / name, ec);
     // the old results this run does not write again (an image run's PNGs under a token run)
     // would be stale beside the new ones: only qmpp's own output names are removed
     for (const auto& name : outputFileNames())

@@ -190,4 +190,84 @@ GroupPictures renderGroups(const RgbImage& base, const TokenGrid& g, const Merge
     return out;
 }
 
+namespace {
+
+// The patch of a pixel of an image drawn `cell` pixels per patch.
+int patchOf(int x, int y, int cell, int grid) {
+    return std::min(y / cell, grid - 1) * grid + std::min(x / cell, grid - 1);
+}
+
+std::uint32_t pixelOf(const RgbImage& in, int x, int y, int scale) {
+    const std::uint8_t* p = in.at(x / scale, y / scale);
+    return (std::uint32_t(p[0]) << 16) | (std::uint32_t(p[1]) << 8) | p[2];
+}
+
+} // namespace
+
+RgbImage tokenSourcesImage(const RgbImage& in, const std::vector<std::int32_t>& owner, int grid,
+                           int scale) {
+    const int w = in.width * scale, h = in.height * scale, cell = std::max(1, w / grid);
+    const int tokens =
+        owner.empty() ? 1 : std::max(1, *std::max_element(owner.begin(), owner.end()) + 1);
+    std::vector<double> sum(std::size_t(tokens) * 3, 0.0), n(std::size_t(tokens), 0.0);
+    std::vector<int> tokenOf(std::size_t(w) * std::size_t(h), -1);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int t = owner[std::size_t(patchOf(x, y, cell, grid))];
+            tokenOf[std::size_t(y) * w + x] = t;
+            if (t < 0) continue;
+            const std::uint8_t* p = in.at(x / scale, y / scale);
+            for (int c = 0; c < 3; ++c)
+                sum[std::size_t(t) * 3 + c] += p[c];
+            n[std::size_t(t)] += 1;
+        }
+    auto at = [&](int x, int y) {
+        return x < 0 || y < 0 || x >= w || y >= h ? -2 : tokenOf[std::size_t(y) * w + x];
+    };
+    RgbImage out(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int t = at(x, y);
+            if (t < 0) continue; // dropped: black
+            // binary_erosion with a cross: an edge pixel has a 4-neighbour outside its token
+            const bool edge =
+                at(x - 1, y) != t || at(x + 1, y) != t || at(x, y - 1) != t || at(x, y + 1) != t;
+            if (edge) {
+                out.set(x, y, groupRgb(t));
+                continue;
+            }
+            std::uint8_t* q = out.at(x, y);
+            for (int c = 0; c < 3; ++c)
+                q[c] = std::uint8_t(sum[std::size_t(t) * 3 + c] / n[std::size_t(t)]);
+        }
+    return out;
+}
+
+RgbImage patchHeatImage(const RgbImage& in, const std::vector<double>& perPatch, int grid,
+                        int scale, double alpha) {
+    const int w = in.width * scale, h = in.height * scale, cell = std::max(1, w / grid);
+    double lo = 1e300, hi = -1e300;
+    for (double v : perPatch)
+        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    RgbImage out(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const double v = perPatch[std::size_t(patchOf(x, y, cell, grid))];
+            const std::uint32_t p = pixelOf(in, x, y, scale);
+            std::uint8_t* q = out.at(x, y);
+            if (!std::isfinite(v)) {
+                for (int c = 0; c < 3; ++c)
+                    q[c] = std::uint8_t(((p >> (16 - 8 * c)) & 0xff) / 5);
+                continue;
+            }
+            const std::uint32_t col = viridisRgb(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+            for (int c = 0; c < 3; ++c) {
+                const double a = double((p >> (16 - 8 * c)) & 0xff);
+                const double b = double((col >> (16 - 8 * c)) & 0xff);
+                q[c] = std::uint8_t(std::lround(a * (1 - alpha) + b * alpha));
+            }
+        }
+    return out;
+}
+
 } // namespace qmpp

@@ -29,6 +29,10 @@ void writePng(const std::string& path, const cv::Mat& m, cv::Size size, int inte
 
 } // namespace
 
+void writeRgbPng(const RgbImage& img, const std::string& path) {
+    writePng(path, cvio::toMat(img), cv::Size(img.width, img.height), cv::INTER_NEAREST);
+}
+
 namespace cvio {
 
 cv::Mat toMat(const RgbImage& img) {

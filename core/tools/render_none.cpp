@@ -13,6 +13,10 @@ std::vector<std::string> writeImageOverlays(const ImageInput& img, const TokenSe
     throw InputError(img.path + ": overlay images need OpenCV, which this build lacks");
 }
 
+void writeRgbPng(const RgbImage&, const std::string& path) {
+    throw InputError(path + ": images are written with OpenCV, which this build lacks");
+}
+
 void writeCurvePanels(const std::vector<CurvePanel>&, const std::string&, const std::string& path) {
     throw InputError(
         path +

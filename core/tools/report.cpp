@@ -104,7 +104,13 @@ const std::vector<std::string>& outputFileNames() {
         "sweep.json", "sweep.png", "report.html", "report.pdf", "tokens.npy",
         // qmpp eval
         "eval.json", "measures.csv", "predictions.csv", "logits_plain.npy", "logits_merged.npy",
-        "nll_plain.npy", "nll_merged.npy"};
+        "overlays.json", "nll_plain.npy", "nll_merged.npy"};
+    return names;
+}
+
+const std::vector<std::string>& outputFolderNames() {
+    // qmpp eval --overlays's pictures; a studio report's model evaluation and its sweep
+    static const std::vector<std::string> names = {"overlays", "model", "model-sweep"};
     return names;
 }
 

@@ -30,6 +30,9 @@ struct ReportDoc {
     nlohmann::ordered_json report; // report.json (or sweep.json)
     std::vector<ReportFigure> figures;
     std::vector<ReportCheck> checks;
+    // A run folder's model/ and model-sweep/ (the studio's report of the Model page): eval
+    // folders rendered as sections; their figures and checks are also in the lists above.
+    std::vector<ReportDoc> sections;
     bool verified() const; // every check passed
 };
 

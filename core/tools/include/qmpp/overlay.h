@@ -67,4 +67,15 @@ struct GroupPictures {
 GroupPictures renderGroups(const RgbImage& base, const TokenGrid& g, const MergeResult& r,
                            const PixelTokens& px);
 
+// A model's input split into grid x grid patches, drawn `scale` times as large (the Model
+// page, `qmpp eval --overlays`): ToMe's visualization of sources (tome/vis.py: each token's
+// patches filled with their mean colour, the pixels on its edge after one erosion in the
+// token's own colour, dropped patches black; owner[p] is patch p's token, -1 dropped), and a
+// heat map of per-patch values (min-max normalized viridis over `in` with `alpha`; NaN: the
+// input darkened to a fifth).
+RgbImage tokenSourcesImage(const RgbImage& in, const std::vector<std::int32_t>& owner, int grid,
+                           int scale);
+RgbImage patchHeatImage(const RgbImage& in, const std::vector<double>& perPatch, int grid,
+                        int scale, double alpha);
+
 } // namespace qmpp

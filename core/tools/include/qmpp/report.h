@@ -30,6 +30,9 @@ std::vector<std::string> writeResultArrays(const std::string& dir,
 
 // The names a run may write into its output folder.
 const std::vector<std::string>& outputFileNames();
+// The folders of results qmpp writes (an eval's overlays/, a report's model/ and model-sweep/):
+// refused without --force like the files, and replaced whole with it.
+const std::vector<std::string>& outputFolderNames();
 
 // Output-folder protocol. Files are written into tempDir() (a fresh folder beside the target);
 // commit() moves them into the target. Without commit() (an exception), the temporary folder
