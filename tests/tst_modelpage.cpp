@@ -206,19 +206,20 @@ class TestModelPage : public QObject {
         QVERIFY2(page->openBundledSet(40, &error), qPrintable(error));
         ModelSweepPanel* sw = page->sweepPanel();
         page->views()->setCurrentWidget(sw);
-        sw->setMethods({"tome", "random"});
-        sw->setSettings("4,8", false);
+        sw->setMethods({"tome", "random", "quickmerge"});
+        sw->setSettings("4,8,16", false);
         sw->setSeeds(2);
         const quint64 id = sw->run(&error);
         QVERIFY2(id, qPrintable(error));
         QCOMPARE(waitJob(w.jobs(), id), JobEnd::Done);
-        QCOMPARE(sw->points().size(), std::size_t(4));
-        QCOMPARE(sw->table()->rowCount(), 4);
-        QCOMPARE(sw->curvePlot()->graphCount(), 6); // band low, band high, mean per method
-        QCOMPARE(sw->paretoPlot()->graphCount(), 3);
+        QCOMPARE(sw->points().size(), std::size_t(9));
+        QCOMPARE(sw->progressBar()->value(), sw->progressBar()->maximum());
+        QCOMPARE(sw->table()->rowCount(), 9);
+        QCOMPARE(sw->curvePlot()->graphCount(), 9); // band low, band high, mean per method
+        QCOMPARE(sw->paretoPlot()->graphCount(), 4);
         const auto model = qmpp::loadVit(kModel.toStdString());
         for (const auto& p : sw->points()) {
-            QCOMPARE(p.run.seeds.size(), std::size_t(p.method == "random" ? 2 : 1));
+            QCOMPARE(p.run.seeds.size(), std::size_t(p.method == "tome" ? 1 : 2));
             if (p.method != "tome" || p.setting != 8) continue;
             const qmpp::EvalRun direct = qmpp::evaluate(*model, *page->set(), p.hp, {0});
             QCOMPARE(p.run.measures[0].agreement.hits, direct.measures[0].agreement.hits);
@@ -226,15 +227,19 @@ class TestModelPage : public QObject {
             QCOMPARE(p.run.mergedLogits[0], direct.mergedLogits[0]);
         }
         // the misclassified list of the selected point
-        sw->selectPoint(3);
-        const std::vector<int> wrong = sw->misclassified(3);
+        sw->selectPoint(5);
+        const std::vector<int> wrong = sw->misclassified(5);
         QCOMPARE(sw->misclassifiedList()->count(), int(wrong.size()));
-        const auto& pt = sw->points()[3];
+        const auto& pt = sw->points()[5];
         for (int i : wrong) {
             const float* l = pt.run.mergedLogits[0].data() + i * 10;
             QVERIFY(std::max_element(l, l + 10) - l != page->set()->labels[std::size_t(i)]);
         }
         shot(w, "model-sweep-1280");
+        w.resize(1920, 1080);
+        QCoreApplication::processEvents();
+        shot(w, "model-sweep-1920");
+        w.resize(1280, 800);
         // a table row opens its setting on the image view
         emit sw->table()->cellClicked(1, 0);
         QCOMPARE(page->views()->currentIndex(), 0);
@@ -242,7 +247,7 @@ class TestModelPage : public QObject {
         QCOMPARE(page->params().schedule.r, sw->points()[1].hp.schedule.r);
         if (!wrong.empty()) {
             page->views()->setCurrentWidget(sw);
-            sw->selectPoint(3);
+            sw->selectPoint(5);
             emit sw->misclassifiedList()->itemClicked(sw->misclassifiedList()->item(0));
             QCOMPARE(page->imageName(),
                      QString::fromStdString(page->set()->names[std::size_t(wrong[0])]));
@@ -257,7 +262,7 @@ class TestModelPage : public QObject {
                              if (which == again && done >= 60) w.jobs()->cancel(again);
                          });
         QCOMPARE(waitJob(w.jobs(), again), JobEnd::Cancelled);
-        QCOMPARE(sw->points().size(), std::size_t(4));
+        QCOMPARE(sw->points().size(), std::size_t(9));
         QVERIFY(sw->runButton()->isEnabled());
         QVERIFY(!sw->cancelButton()->isEnabled());
         // bad values say so and start nothing

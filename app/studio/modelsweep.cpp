@@ -149,6 +149,7 @@ ModelSweepPanel::ModelSweepPanel(JobOwner* jobs, QWidget* parent) : QWidget(pare
                 m_running = 0;
                 m_runButton->setEnabled(true);
                 m_cancelButton->setEnabled(false);
+                if (end == JobEnd::Done) m_progress->setValue(m_progress->maximum());
                 if (end == JobEnd::Cancelled)
                     m_status->setText(tr("Cancelled; the previous results stay."));
                 else if (end == JobEnd::Failed)
