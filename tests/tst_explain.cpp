@@ -1,5 +1,6 @@
 // What the Model page draws (explain.h): rollout through merges against cases computed by hand,
 // head fusion, Spearman's rank correlation, and the forward's trace against the forward itself.
+#include "modeltest.h"
 #include "testutil.h"
 
 #include "qmpp/explain.h"
@@ -10,6 +11,7 @@
 #include <cmath>
 
 using namespace qmpp;
+using test::hook;
 
 namespace {
 
@@ -38,14 +40,6 @@ ForwardTrace handTrace() {
                               {0, 1, 1}, {1.0f, 1.0f, 3.0f}, 2));
     tr.blocks.push_back(block(2, {0.4f, 0.6f, 0.3f, 0.7f}, {1, 1}, {0, 1}, {1.0f, 1.0f}, 2));
     return tr;
-}
-
-HookParams hook(ModelMethod m, Schedule s, std::uint64_t seed = 0) {
-    HookParams h;
-    h.method = m;
-    h.schedule = std::move(s);
-    h.seed = seed;
-    return h;
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // The model in the loop: the ViT forward against timm, ToMe inside the model against its
 // published algorithm, every method's bookkeeping, schedules, bad model files, IDX input and
 // `qmpp eval`. Reference files: tests/fixtures/model (scripts/make-model-fixtures.py).
+#include "modeltest.h"
 #include "testutil.h"
 
 #include "../core/model/fastmath.h"
@@ -25,6 +26,7 @@
 #include <fstream>
 
 using namespace qmpp;
+using test::hook;
 
 namespace {
 
@@ -44,14 +46,6 @@ double relErr(const float* a, const double* b, i64 n) {
         scale = std::max(scale, std::fabs(b[i]));
     }
     return err / scale;
-}
-
-HookParams hook(ModelMethod m, Schedule s, std::uint64_t seed = 0) {
-    HookParams h;
-    h.method = m;
-    h.schedule = std::move(s);
-    h.seed = seed;
-    return h;
 }
 
 // The bundled model's tensors, to build broken variants from.

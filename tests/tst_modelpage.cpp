@@ -7,6 +7,7 @@
 #include "modelpage.h"
 #include "modelsweep.h"
 #include "modelview.h"
+#include "studiotest.h"
 
 #include "qmpp/htmlreport.h"
 #include "qmpp/io.h"
@@ -34,17 +35,7 @@ namespace {
 
 const QString kModel = QStringLiteral(QMPP_SOURCE_DIR "/resources/models/vit-fmnist.safetensors");
 
-JobEnd waitJob(JobOwner* jobs, quint64 id, int ms = 120000) {
-    JobEnd end = JobEnd::Failed;
-    bool over = false;
-    QObject guard;
-    QObject::connect(jobs, &JobOwner::finished, &guard,
-                     [&](quint64 which, const QString&, JobEnd e, const QString&) {
-                         if (which == id) end = e, over = true;
-                     });
-    QTRY_LOOP_IMPL(over, ms, 10);
-    return over ? end : JobEnd::Failed;
-}
+using test::waitJob;
 
 // Waits until the page shows a result of `hp`'s method and schedule with no run pending.
 bool waitShown(MainWindow& w, const qmpp::HookParams& hp, int ms = 60000) {
@@ -68,6 +59,14 @@ qmpp::HookParams hook(qmpp::ModelMethod m, qmpp::i64 r, std::uint64_t seed = 0) 
 
 QRgb groupColourRgb(long long g) {
     return groupColour(g).rgb();
+}
+
+// The window at 1280 x 800 with the sample photo merged once.
+bool openWithSample(MainWindow& w) {
+    w.resize(1280, 800);
+    w.show();
+    QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
+    return w.openSample() && ready.wait(30000);
 }
 
 void shot(QWidget& w, const QString& name) {
@@ -413,11 +412,7 @@ class TestModelPage : public QObject {
     // budget, its agreement and KL those of qmpp::evaluate at that setting.
     void compareHasTheModelColumn() {
         MainWindow w;
-        w.resize(1280, 800);
-        w.show();
-        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
-        QVERIFY(w.openSample());
-        QVERIFY(ready.wait(30000));
+        QVERIFY(openWithSample(w));
         ComparePage* page = w.comparePage();
         w.pages()->setCurrentWidget(page);
         emit page->compareRequested(); // the model page opens the bundled model for it
@@ -457,11 +452,7 @@ class TestModelPage : public QObject {
     // and the labelled set's sweep, each verified by `qmpp report` like any eval folder.
     void reportHasTheModelSection() {
         MainWindow w;
-        w.resize(1280, 800);
-        w.show();
-        QSignalSpy ready(w.runner(), &MergeRunner::resultReady);
-        QVERIFY(w.openSample());
-        QVERIFY(ready.wait(30000));
+        QVERIFY(openWithSample(w));
         w.pages()->setCurrentWidget(w.modelPage());
         ModelPage* page = w.modelPage();
         const qmpp::HookParams hp = hook(qmpp::ModelMethod::ToMe, 12);

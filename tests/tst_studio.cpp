@@ -10,6 +10,7 @@
 #include "qmpp/views.h"
 #include "runner.h"
 #include "selection.h"
+#include "studiotest.h"
 #include "textformat.h"
 
 #include "qmpp/benchfile.h"
@@ -80,18 +81,7 @@ class FakeGpuBackend final : public qmpp::Backend {
     qmpp::Precision m_prec;
 };
 
-// Waits for job `id` of `jobs` to end; its end (Failed when it did not end in time).
-JobEnd waitJob(JobOwner* jobs, quint64 id, int ms = 60000) {
-    JobEnd end = JobEnd::Failed;
-    bool over = false;
-    QObject guard;
-    QObject::connect(jobs, &JobOwner::finished, &guard,
-                     [&](quint64 which, const QString&, JobEnd e, const QString&) {
-                         if (which == id) end = e, over = true;
-                     });
-    QTRY_LOOP_IMPL(over, ms, 10);
-    return over ? end : JobEnd::Failed;
-}
+using test::waitJob;
 
 // Cancels job `id` once it reports `steps` steps done (the user pressing Cancel mid-way).
 void cancelAfter(JobOwner* jobs, quint64 id, qint64 steps) {

@@ -372,24 +372,7 @@ void LmPanel::plotSweep() {
         QVector<double> x, y, lo, hi;
         for (const SweepPoint& s : m_points)
             if (s.method == m) x << s.budget, y << s.change, lo << s.lo, hi << s.hi;
-        const QColor col = methodColour(m);
-        QCPGraph* gl = p->addGraph();
-        gl->setData(x, lo);
-        gl->setPen(Qt::NoPen);
-        gl->removeFromLegend();
-        QCPGraph* gh = p->addGraph();
-        gh->setData(x, hi);
-        gh->setPen(Qt::NoPen);
-        QColor band = col;
-        band.setAlpha(50);
-        gh->setBrush(band);
-        gh->setChannelFillGraph(gl);
-        gh->removeFromLegend();
-        QCPGraph* g = p->addGraph();
-        g->setData(x, y);
-        g->setPen(QPen(col, 2));
-        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, col, col, 6));
-        g->setName(m);
+        bandCurve(p, x, y, lo, hi, methodColour(m), m);
     }
     p->xAxis->setLabel(tr("K / T (budget)"));
     p->xAxis->setScaleType(QCPAxis::stLogarithmic);

@@ -385,24 +385,7 @@ void ModelSweepPanel::plotCurves() {
             lo << v.lo * s;
             hi << v.hi * s;
         }
-        const QColor col = methodColour(m);
-        QCPGraph* gLo = p->addGraph();
-        gLo->setData(xs, lo, true);
-        gLo->setPen(Qt::NoPen);
-        gLo->removeFromLegend();
-        QCPGraph* gHi = p->addGraph();
-        gHi->setData(xs, hi, true);
-        gHi->setPen(Qt::NoPen);
-        QColor band = col;
-        band.setAlpha(50);
-        gHi->setBrush(band);
-        gHi->setChannelFillGraph(gLo);
-        gHi->removeFromLegend();
-        QCPGraph* g = p->addGraph();
-        g->setData(xs, ys, true);
-        g->setPen(QPen(col, 2));
-        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, col, col, 7));
-        g->setName(m);
+        QCPGraph* g = bandCurve(p, xs, ys, lo, hi, methodColour(m), m);
         g->setSelectable(QCP::stSingleData);
         m_graphPoints[{p, p->graphCount() - 1}] = idx;
     }

@@ -82,6 +82,29 @@ QCustomPlot* makePlot(QWidget* parent) {
     return p;
 }
 
+QCPGraph* bandCurve(QCustomPlot* plot, const QVector<double>& x, const QVector<double>& y,
+                    const QVector<double>& lo, const QVector<double>& hi, const QColor& colour,
+                    const QString& name) {
+    QCPGraph* gLo = plot->addGraph();
+    gLo->setData(x, lo, true);
+    gLo->setPen(Qt::NoPen);
+    gLo->removeFromLegend();
+    QCPGraph* gHi = plot->addGraph();
+    gHi->setData(x, hi, true);
+    gHi->setPen(Qt::NoPen);
+    QColor band = colour;
+    band.setAlpha(50);
+    gHi->setBrush(band);
+    gHi->setChannelFillGraph(gLo);
+    gHi->removeFromLegend();
+    QCPGraph* g = plot->addGraph();
+    g->setData(x, y, true);
+    g->setPen(QPen(colour, 2));
+    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, colour, colour, 6));
+    g->setName(name);
+    return g;
+}
+
 QColor seriesColour(int i) {
     return QColor(QRgb(qmpp::seriesRgb(std::size_t(std::max(0, i)))));
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 class QCustomPlot;
+class QCPGraph;
 class QPalette;
 class QWidget;
 
@@ -34,6 +35,12 @@ QColor methodColour(const QString& method);
 // Puts the legend in a row under the axis rect (it never covers data), `columns` entries wide,
 // and shows it. Calling it again keeps it there.
 void legendBelow(QCustomPlot* plot, int columns = 4);
+
+// A curve with a band (lo to hi, filled in `colour` at low alpha, out of the legend) and its
+// points; returns the curve's graph (the last one added).
+QCPGraph* bandCurve(QCustomPlot* plot, const QVector<double>& x, const QVector<double>& y,
+                    const QVector<double>& lo, const QVector<double>& hi, const QColor& colour,
+                    const QString& name);
 
 // Figures: .svg and .pdf as vectors, .png at `dpi` (the plot's on-screen size in inches at
 // 96 dpi, so 300 dpi is 3.125 times the pixels). False with a message naming the file.
