@@ -8,8 +8,9 @@
 
 namespace studio::test {
 
-// Waits for job `id` of `jobs` to end; its end (Failed when it did not end in time).
-inline JobEnd waitJob(JobOwner* jobs, quint64 id, int ms = 120000) {
+// Waits for job `id` of `jobs` to end; its end (Failed when it did not end in time: ten
+// minutes, for the sanitizer build).
+inline JobEnd waitJob(JobOwner* jobs, quint64 id, int ms = 600000) {
     JobEnd end = JobEnd::Failed;
     bool over = false;
     QObject guard;

@@ -207,8 +207,8 @@ void ComparePage::showOutputs(const std::vector<std::shared_ptr<const RunOutput>
 }
 
 void ComparePage::setModel(std::shared_ptr<const qmpp::VitModel> model,
-                           std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock,
-                           qmpp::i64 limit) {
+                           std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock) {
+    const qmpp::i64 limit = m_modelLimit;
     m_model = std::move(model);
     m_atBlock = atBlock;
     m_modelSet.reset();

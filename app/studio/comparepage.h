@@ -45,8 +45,9 @@ class ComparePage : public QWidget {
     // set's first `limit` images, at the comparison's budget (K / N) merged once at block
     // `atBlock` (lane "comparemodel"); the table gains its agreement and KL. Null: no column.
     void setModel(std::shared_ptr<const qmpp::VitModel> model,
-                  std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock,
-                  qmpp::i64 limit = 200);
+                  std::shared_ptr<const qmpp::EvalItems> set, qmpp::i64 atBlock);
+    // How many of the set's images the model column uses (default 200; from the next setModel).
+    void setModelLimit(qmpp::i64 limit) { m_modelLimit = std::max<qmpp::i64>(1, limit); }
     struct ModelCell {
         qmpp::HookParams hp;
         qmpp::EvalMeasures measures;
@@ -98,7 +99,7 @@ class ComparePage : public QWidget {
     std::vector<qmpp::SweepRow> m_rows;
     std::shared_ptr<const qmpp::VitModel> m_model;
     std::shared_ptr<const qmpp::EvalItems> m_modelSet;
-    qmpp::i64 m_atBlock = 0;
+    qmpp::i64 m_atBlock = 0, m_modelLimit = 200;
     std::vector<ModelCell> m_modelCells;
     quint64 m_modelJob = 0;
     void measureInModel();
