@@ -404,7 +404,11 @@ bool ModelPage::openModel(const QString& path, QString* error) {
     }
     m_sweep->setSource(m_model, m_set, QFileInfo(m_setPath).fileName());
     emit sourceChanged();
-    if (!m_set && openBundledSet(500)) return true; // it shows its first item
+    // the bundled set, as many images as fit in 64 MiB (500 of the bundled model's 56 x 56)
+    const qmpp::i64 perImage = c.channels * c.imageSize * c.imageSize * qmpp::i64(sizeof(float));
+    const qmpp::i64 fit =
+        std::clamp<qmpp::i64>((qmpp::i64(64) << 20) / std::max<qmpp::i64>(perImage, 1), 16, 500);
+    if (!m_set && openBundledSet(fit)) return true; // it shows its first item
     if (m_pixels)
         rerun();
     else if (m_set && m_set->count > 0)
