@@ -213,12 +213,13 @@ void ComparePage::setModel(std::shared_ptr<const qmpp::VitModel> model,
     m_atBlock = atBlock;
     m_modelSet.reset();
     if (set && set->count > limit) { // the first `limit` images
-        auto sub = std::make_shared<qmpp::EvalItems>(*set);
+        auto sub = std::make_shared<qmpp::EvalItems>();
         const qmpp::i64 each = qmpp::i64(set->pixels.size()) / set->count;
-        sub->count = limit;
-        sub->pixels.resize(std::size_t(limit * each));
-        sub->labels.resize(std::size_t(limit));
-        sub->names.resize(std::size_t(limit));
+        sub->count = limit; // the first images only, without copying the rest first
+        sub->pixels.assign(set->pixels.begin(), set->pixels.begin() + limit * each);
+        sub->labels.assign(set->labels.begin(), set->labels.begin() + limit);
+        sub->names.assign(set->names.begin(), set->names.begin() + limit);
+        sub->source = set->source;
         m_modelSet = sub;
     } else {
         m_modelSet = std::move(set);

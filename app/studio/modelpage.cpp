@@ -713,7 +713,6 @@ void ModelPage::plotPrediction() {
         classes << k;
     for (const auto& [k, v] : merged)
         if (!classes.contains(k)) classes << k;
-    std::vector<double> pp = {}, pm = {};
     auto probsOf = [&](const std::vector<float>& logits) {
         const auto all = topProbabilities(logits, int(logits.size()));
         std::vector<double> out(logits.size(), 0.0);
@@ -721,8 +720,8 @@ void ModelPage::plotPrediction() {
             out[std::size_t(k)] = v;
         return out;
     };
-    pp = probsOf(m_shown->plain.logits);
-    pm = probsOf(m_shown->merged.logits);
+    const std::vector<double> pp = probsOf(m_shown->plain.logits);
+    const std::vector<double> pm = probsOf(m_shown->merged.logits);
     QVector<double> ticks, vp, vm;
     QVector<QString> names;
     for (int i = 0; i < classes.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "modelview.h"
 
+#include "qmpp/evalout.h"
 #include "qmpp/overlay.h"
 
 #include <QObject>
@@ -10,24 +11,6 @@
 #include <numeric>
 
 namespace studio {
-
-QImage modelInputImage(const qmpp::VitConfig& c, const float* pixels) {
-    const int s = int(c.imageSize);
-    QImage img(s, s, QImage::Format_RGB32);
-    const qmpp::i64 plane = c.imageSize * c.imageSize;
-    auto byte = [&](qmpp::i64 ch, qmpp::i64 i) {
-        const double v = pixels[ch * plane + i] * c.std[std::size_t(ch)] + c.mean[std::size_t(ch)];
-        return int(std::lround(std::clamp(v, 0.0, 1.0) * 255.0));
-    };
-    for (int y = 0; y < s; ++y)
-        for (int x = 0; x < s; ++x) {
-            const qmpp::i64 i = qmpp::i64(y) * s + x;
-            const int r = byte(0, i);
-            const int g = c.channels >= 3 ? byte(1, i) : r, b = c.channels >= 3 ? byte(2, i) : r;
-            img.setPixel(x, y, qRgb(r, g, b));
-        }
-    return img;
-}
 
 namespace {
 
@@ -45,6 +28,10 @@ QImage toQImage(const qmpp::RgbImage& img) {
 }
 
 } // namespace
+
+QImage modelInputImage(const qmpp::VitConfig& c, const float* pixels) {
+    return toQImage(qmpp::modelInputPicture(c, pixels));
+}
 
 QImage sourcesImage(const QImage& input, const std::vector<std::int32_t>& owner, int grid,
                     int scale) {

@@ -24,24 +24,6 @@ void writeText(const std::string& path, const std::string& text) {
     writeFileBytes(path, std::vector<std::uint8_t>(text.begin(), text.end()));
 }
 
-// The model's input [C, H, W] (normalized) back to 8-bit RGB (grey for one channel).
-RgbImage inputPicture(const VitConfig& c, const float* pixels) {
-    const int s = int(c.imageSize);
-    RgbImage img(s, s);
-    const i64 plane = c.imageSize * c.imageSize;
-    for (int y = 0; y < s; ++y)
-        for (int x = 0; x < s; ++x) {
-            std::uint8_t* q = img.at(x, y);
-            for (int ch = 0; ch < 3; ++ch) {
-                const i64 k = c.channels >= 3 ? ch : 0;
-                const double v = pixels[k * plane + i64(y) * s + x] * c.std[std::size_t(k)] +
-                                 c.mean[std::size_t(k)];
-                q[ch] = std::uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255.0));
-            }
-        }
-    return img;
-}
-
 nlohmann::ordered_json numbers(const std::vector<double>& v) {
     nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (double x : v)
@@ -61,6 +43,23 @@ CurvePoint pointOf(const SweepPoint& p, double x, EvalMeasure m) {
 }
 
 } // namespace
+
+RgbImage modelInputPicture(const VitConfig& c, const float* pixels) {
+    const int s = int(c.imageSize);
+    RgbImage img(s, s);
+    const i64 plane = c.imageSize * c.imageSize;
+    for (int y = 0; y < s; ++y)
+        for (int x = 0; x < s; ++x) {
+            std::uint8_t* q = img.at(x, y);
+            for (int ch = 0; ch < 3; ++ch) {
+                const i64 k = c.channels >= 3 ? ch : 0;
+                const double v = pixels[k * plane + i64(y) * s + x] * c.std[std::size_t(k)] +
+                                 c.mean[std::size_t(k)];
+                q[ch] = std::uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255.0));
+            }
+        }
+    return img;
+}
 
 void writeEvalFiles(const std::string& dir, const EvalRun& run, const VitConfig& c,
                     const EvalItems& items, const HookParams& hp, const std::string& modelPath) {
@@ -116,7 +115,7 @@ std::vector<std::string> writeEvalOverlays(const std::string& dir, const VitMode
         e["spearman_class_attention"] = numbers(ag.withClassAttention);
         e["spearman_rollout"] = numbers(ag.withRollout);
         if (pictures) {
-            const RgbImage in = inputPicture(c, px);
+            const RgbImage in = modelInputPicture(c, px);
             const int grid = int(c.grid);
             const std::pair<const char*, RgbImage> pics[] = {
                 {"sources", tokenSourcesImage(in, b.owner, grid, scale)},

@@ -3,11 +3,16 @@
 #pragma once
 
 #include "qmpp/evaluate.h"
+#include "qmpp/overlay.h"
 
 #include <string>
 #include <vector>
 
 namespace qmpp {
+
+// The model's input [C, H, W] (normalized) back to 8-bit RGB (grey for one channel): what the
+// overlays are drawn on, here and on the studio's Model page.
+RgbImage modelInputPicture(const VitConfig& c, const float* pixels);
 
 // eval.json, measures.csv, predictions.csv, logits_plain.npy and logits_merged.npy into `dir`.
 void writeEvalFiles(const std::string& dir, const EvalRun& run, const VitConfig& c,
