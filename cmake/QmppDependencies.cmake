@@ -83,3 +83,29 @@ elseif(QMPP_BUILD_TESTS)
     message(STATUS "Qt 6 Test not found: the test suite is skipped (use `qmpp check` on GPU hosts)")
   endif()
 endif()
+
+# Python (the `qmpp` module, app/python): pybind11 over the engine. AUTO builds it when Python's
+# headers and pybind11 are found. On Debian, /usr/bin/python3 is the Python that has numpy and
+# pytest from Debian's packages; a developer's PATH may hold another, so it is the default. Pass
+# -DPython3_EXECUTABLE=... for another (the GPU machine's own Python).
+set(QMPP_HAVE_PYTHON OFF)
+if(NOT QMPP_WITH_PYTHON STREQUAL "OFF")
+  if(NOT DEFINED Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+    set(Python3_EXECUTABLE /usr/bin/python3)
+  endif()
+  find_package(Python3 COMPONENTS Interpreter Development.Module)
+  if(Python3_FOUND)
+    # Debian's pybind11-dev, or its headers and CMake files copied into QMPP_DEPS_DIR
+    find_package(pybind11 2.6 CONFIG QUIET HINTS "${QMPP_DEPS_DIR}/share/cmake/pybind11")
+  endif()
+  if(Python3_FOUND AND pybind11_FOUND)
+    set(QMPP_HAVE_PYTHON ON)
+  elseif(QMPP_WITH_PYTHON STREQUAL "ON")
+    message(FATAL_ERROR "QMPP_WITH_PYTHON=ON but Python's headers or pybind11 were not found "
+                        "(Debian: apt install python3-dev pybind11-dev)")
+  endif()
+endif()
+if(QMPP_HAVE_PYTHON)
+  # the static libraries go into the module, a shared object
+  set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+endif()

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
-cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQMPP_WITH_PYTHON=OFF -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_C_COMPILER=clang-14 -DQMPP_BUILD_FUZZERS=ON -DQMPP_WITH_QT=OFF -DQMPP_WITH_CUDA=OFF \
   -DQMPP_BUILD_TESTS=OFF -DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v ccache || true)" > build-fuzz.log 2>&1 \
   || { tail -30 build-fuzz.log; exit 1; }

@@ -11,6 +11,7 @@ $SUDO apt-get install -y --no-install-recommends \
   qt6-base-dev qt6-svg-dev libqcustomplot-dev \
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev \
   nlohmann-json3-dev libcli11-dev zlib1g-dev dataset-fashion-mnist \
+  python3-dev python3-numpy python3-pytest pybind11-dev libdlpack-dev python3-torch \
   xvfb xauth
 if [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "note: no CUDA toolkit at /usr/local/cuda: the build is CPU only (the studio, the CLI and" \

@@ -26,66 +26,6 @@ namespace qmpp::cli {
 
 namespace {
 
-std::vector<std::uint64_t> parseSeeds(const std::string& s) {
-    std::vector<std::uint64_t> out;
-    std::stringstream in(s);
-    std::string part;
-    while (std::getline(in, part, ',')) {
-        if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos ||
-            part.size() > 19)
-            throw UsageError("--seeds takes comma-separated whole numbers, got '" + s + "'");
-        out.push_back(std::stoull(part));
-    }
-    if (out.empty()) throw UsageError("--seeds needs at least one seed");
-    return out;
-}
-
-Schedule scheduleFrom(const std::string& r, const std::string& sched, const std::string& list,
-                      double budget, i64 atBlock, i64 depth) {
-    const int given = !r.empty() + !sched.empty() + !list.empty() + (budget > 0);
-    if (given > 1) throw UsageError("give one of --r, --schedule, --list and --budget");
-    auto whole = [](const std::string& v, const char* opt) {
-        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 9)
-            throw UsageError(std::string(opt) + " takes whole numbers >= 0, got '" + v + "'");
-        return static_cast<i64>(std::stoll(v));
-    };
-    if (!r.empty()) return constantSchedule(whole(r, "--r"));
-    if (!sched.empty()) {
-        const auto comma = sched.find(',');
-        if (comma == std::string::npos)
-            throw UsageError("--schedule takes r,inflection (ToMe's schedule), e.g. 8,-0.5");
-        double infl = 0;
-        try {
-            std::size_t used = 0;
-            infl = std::stod(sched.substr(comma + 1), &used);
-            if (used != sched.size() - comma - 1) throw std::invalid_argument("tail");
-        } catch (const std::exception&) {
-            throw UsageError("--schedule: the inflection must be a number, got '" + sched + "'");
-        }
-        if (!std::isfinite(infl) || infl < -1 || infl > 1)
-            throw UsageError("--schedule: the inflection lies in [-1, 1]");
-        return inflectSchedule(whole(sched.substr(0, comma), "--schedule"), infl);
-    }
-    if (!list.empty()) {
-        std::vector<i64> v;
-        std::stringstream in(list);
-        std::string part;
-        while (std::getline(in, part, ','))
-            v.push_back(whole(part, "--list"));
-        if (i64(v.size()) > depth)
-            throw UsageError("--list gives " + std::to_string(v.size()) +
-                             " values for a model of " + std::to_string(depth) + " blocks");
-        return listSchedule(v);
-    }
-    if (budget > 0) {
-        if (budget > 1) throw UsageError("--budget lies in (0, 1]");
-        if (atBlock < 0 || atBlock >= depth)
-            throw UsageError("--at-block lies in 0.." + std::to_string(depth - 1));
-        return budgetSchedule(budget, atBlock);
-    }
-    return Schedule{};
-}
-
 struct LmArgs {
     std::string model, text, out, method;
     i64 prefix = 0, groups = 0, window = 0, atBlock = 0;
@@ -304,12 +244,7 @@ Runner addEval(CLI::App& app) {
             throw UsageError("--precision fp16 needs --backend cuda; the CPU forward runs fp32");
         HookParams hp = a->hp;
         parse(a->method, hp.method);
-        if (!(hp.temperature > 0) || !std::isfinite(hp.temperature))
-            throw UsageError("--temperature must be positive");
-        if (!(hp.epsilon >= 0 && hp.epsilon <= 1)) throw UsageError("--epsilon lies in [0, 1]");
-        if (!(hp.gumbelScale >= 0) || !std::isfinite(hp.gumbelScale))
-            throw UsageError("--gumbel-scale must be >= 0");
-        if (hp.refine < 0 || hp.refine > 100) throw UsageError("--refine lies in 0..100");
+        validate(hp);
         const std::vector<std::uint64_t> seeds = parseSeeds(a->seeds);
         OutputDir::checkTarget(a->out, a->force);
         const auto model = loadVit(a->model, a->heads);

@@ -254,6 +254,81 @@ void attachOwnTensors(const std::string& path, InputOptions& opt) {
     }
 }
 
+LoadedInput tokenSets(const NdArray& a, const std::string& path, i64 batch) {
+    LoadedInput in;
+    in.kind = InputKind::Embeddings;
+    in.sourceShape = a.shape;
+    // a zero anywhere in the shape holds no tokens, whatever the other sides claim (a header
+    // of (1e17, 0, 5) is 128 bytes): refused before anything is sized from it
+    for (std::size_t i = 0; i < a.shape.size(); ++i)
+        if (a.shape[i] == 0)
+            throw InputError(path + ": holds no tokens (shape " + a.shapeString() +
+                             " has a zero side)");
+    const std::vector<float> v = floats(a, path, "tokens");
+    if (a.ndim() == 2) {
+        if (batch > 0)
+            throw UsageError("--batch " + std::to_string(batch) + ": " + path +
+                             " holds one token set [N, D], not a batch");
+        TokenSet t;
+        t.n = a.shape[0];
+        t.d = a.shape[1];
+        t.x = v;
+        in.items.push_back(std::move(t));
+    } else if (a.ndim() == 3) {
+        const i64 b = a.shape[0], n = a.shape[1], d = a.shape[2];
+        if (batch >= b)
+            throw UsageError("--batch " + std::to_string(batch) + " is out of range: " + path +
+                             " holds " + std::to_string(b) + " items");
+        for (i64 i = 0; i < b; ++i) {
+            if (batch >= 0 && i != batch) continue;
+            TokenSet t;
+            t.n = n;
+            t.d = d;
+            t.x.assign(v.begin() + i * n * d, v.begin() + (i + 1) * n * d);
+            in.items.push_back(std::move(t));
+        }
+        in.batched = batch < 0;
+        if (b == 0) throw InputError(path + ": the batch is empty (B = 0)");
+    } else {
+        throw InputError(path + ": tokens must be [N, D] or [B, N, D], got " +
+                         std::to_string(a.ndim()) + "-D " + a.shapeString());
+    }
+    if (in.items[0].n == 0) throw InputError(path + ": no tokens (N = 0)");
+    if (in.items[0].d == 0) throw InputError(path + ": tokens have no features (D = 0)");
+    return in;
+}
+
+void attachHidden(TokenSet& t, const NdArray& h, const std::string& name) {
+    if (h.ndim() != 3 || h.shape[1] != t.n || h.shape[2] != t.d)
+        throw InputError(name + ": hidden states must be [L, " + std::to_string(t.n) + ", " +
+                         std::to_string(t.d) + "] to match the tokens, got " + h.shapeString());
+    if (h.shape[0] < 1) throw InputError(name + ": no layers (L = 0)");
+    t.hiddenLayers = h.shape[0];
+    t.hidden = floats(h, name, "hidden states");
+}
+
+void attachAttention(TokenSet& t, const NdArray& m, const std::string& name) {
+    const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
+    const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
+    if (!ok3 && !ok4)
+        throw InputError(name + ": attention maps must be [L, N, N] or [L, H, N, N] with N = " +
+                         std::to_string(t.n) + ", got " + m.shapeString());
+    if (m.shape[0] < 1 || (ok4 && m.shape[1] < 1)) throw InputError(name + ": no layers or heads");
+    t.attnLayers = m.shape[0];
+    t.attnHeads = ok4 ? m.shape[1] : 1;
+    t.attention = floats(m, name, "attention maps");
+}
+
+void attachLabels(std::vector<TokenSet>& items, const std::vector<std::string>& labels,
+                  const std::string& source) {
+    for (auto& t : items) {
+        if (static_cast<i64>(labels.size()) != t.n)
+            throw InputError(source + ": " + std::to_string(labels.size()) +
+                             " labels for N = " + std::to_string(t.n) + " tokens");
+        t.labels = labels;
+    }
+}
+
 LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
     LoadedInput in;
     std::vector<std::string> metadataLabels;
@@ -292,44 +367,10 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
         } else {
             a = loadArray(path, opt.key);
         }
-        in.sourceShape = a.shape;
-        // a zero anywhere in the shape holds no tokens, whatever the other sides claim (a header
-        // of (1e17, 0, 5) is 128 bytes): refused before anything is sized from it
-        for (std::size_t i = 0; i < a.shape.size(); ++i)
-            if (a.shape[i] == 0)
-                throw InputError(path + ": holds no tokens (shape " + a.shapeString() +
-                                 " has a zero side)");
-        const std::vector<float> v = floats(a, path, "tokens");
-        if (a.ndim() == 2) {
-            if (opt.batch > 0)
-                throw UsageError("--batch " + std::to_string(opt.batch) + ": " + path +
-                                 " holds one token set [N, D], not a batch");
-            TokenSet t;
-            t.n = a.shape[0];
-            t.d = a.shape[1];
-            t.x = v;
-            in.items.push_back(std::move(t));
-        } else if (a.ndim() == 3) {
-            const i64 b = a.shape[0], n = a.shape[1], d = a.shape[2];
-            if (opt.batch >= b)
-                throw UsageError("--batch " + std::to_string(opt.batch) + " is out of range: " +
-                                 path + " holds " + std::to_string(b) + " items");
-            for (i64 i = 0; i < b; ++i) {
-                if (opt.batch >= 0 && i != opt.batch) continue;
-                TokenSet t;
-                t.n = n;
-                t.d = d;
-                t.x.assign(v.begin() + i * n * d, v.begin() + (i + 1) * n * d);
-                in.items.push_back(std::move(t));
-            }
-            in.batched = opt.batch < 0;
-            if (b == 0) throw InputError(path + ": the batch is empty (B = 0)");
-        } else {
-            throw InputError(path + ": tokens must be [N, D] or [B, N, D], got " +
-                             std::to_string(a.ndim()) + "-D " + a.shapeString());
-        }
-        if (in.items[0].n == 0) throw InputError(path + ": no tokens (N = 0)");
-        if (in.items[0].d == 0) throw InputError(path + ": tokens have no features (D = 0)");
+        const LoadedInput arr = tokenSets(a, path, opt.batch);
+        in.items = arr.items;
+        in.batched = arr.batched;
+        in.sourceShape = arr.sourceShape;
         break;
     }
     }
@@ -339,31 +380,10 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
             throw UsageError("hidden states and attention maps belong to one token set: pick an "
                              "item of the batch with --batch");
         TokenSet& t = in.items[0];
-        if (!opt.hidden.empty()) {
-            const NdArray h = extra(opt.hidden, opt.hiddenKey, "hidden_states");
-            if (h.ndim() != 3 || h.shape[1] != t.n || h.shape[2] != t.d)
-                throw InputError(opt.hidden + ": hidden states must be [L, " + std::to_string(t.n) +
-                                 ", " + std::to_string(t.d) + "] to match the tokens, got " +
-                                 h.shapeString());
-            if (h.shape[0] < 1) throw InputError(opt.hidden + ": no layers (L = 0)");
-            t.hiddenLayers = h.shape[0];
-            t.hidden = floats(h, opt.hidden, "hidden states");
-        }
-        if (!opt.attention.empty()) {
-            const NdArray m = extra(opt.attention, opt.attentionKey, "attentions");
-            const bool ok3 = m.ndim() == 3 && m.shape[1] == t.n && m.shape[2] == t.n;
-            const bool ok4 = m.ndim() == 4 && m.shape[2] == t.n && m.shape[3] == t.n;
-            if (!ok3 && !ok4)
-                throw InputError(opt.attention +
-                                 ": attention maps must be [L, N, N] or [L, H, N, N]"
-                                 " with N = " +
-                                 std::to_string(t.n) + ", got " + m.shapeString());
-            if (m.shape[0] < 1 || (ok4 && m.shape[1] < 1))
-                throw InputError(opt.attention + ": no layers or heads");
-            t.attnLayers = m.shape[0];
-            t.attnHeads = ok4 ? m.shape[1] : 1;
-            t.attention = floats(m, opt.attention, "attention maps");
-        }
+        if (!opt.hidden.empty())
+            attachHidden(t, extra(opt.hidden, opt.hiddenKey, "hidden_states"), opt.hidden);
+        if (!opt.attention.empty())
+            attachAttention(t, extra(opt.attention, opt.attentionKey, "attentions"), opt.attention);
     }
     if (!opt.labels.empty() || !metadataLabels.empty()) {
         std::vector<std::string> labels = std::move(metadataLabels);
@@ -372,12 +392,7 @@ LoadedInput loadInput(const std::string& path, const InputOptions& opt) {
         if (!opt.labels.empty()) {
             labels = readLabels(opt.labels);
         }
-        for (auto& t : in.items) {
-            if (static_cast<i64>(labels.size()) != t.n)
-                throw InputError(source + ": " + std::to_string(labels.size()) +
-                                 " labels for N = " + std::to_string(t.n) + " tokens");
-            t.labels = labels;
-        }
+        attachLabels(in.items, labels, source);
     }
     // each loaded token set gets its own revision: device copies of its hidden states are
     // reused while it is re-run (the studio's sliders), never across two loads

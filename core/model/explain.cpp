@@ -1,7 +1,7 @@
 // explain.h: class attention, rollout through merges, saliency and its rank agreement.
 #include "qmpp/explain.h"
 
-#include "hook.h"
+#include "qmpp/hook.h"
 #include "qmpp/ops.h"
 
 #include <algorithm>

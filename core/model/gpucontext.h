@@ -3,7 +3,7 @@
 // data.
 #pragma once
 
-#include "hook.h"
+#include "qmpp/hook.h"
 #include "vitmodel.h"
 
 #include "qmpp/kernels/common.h"

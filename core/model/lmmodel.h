@@ -2,7 +2,7 @@
 // shared by the CPU forward (lm.cpp) and the GPU one (lmgpu.cpp), so both merge alike.
 #pragma once
 
-#include "hook.h"
+#include "qmpp/hook.h"
 #include "vitmodel.h"
 
 #include "qmpp/lm.h"

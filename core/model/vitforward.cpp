@@ -2,8 +2,8 @@
 // hook.cpp between attention and MLP. Products go through the engine's packed GEMM; every
 // output element is one sequential sum, so logits do not depend on the thread count.
 #include "clones.h"
-#include "hook.h"
 #include "parallel.h"
+#include "qmpp/hook.h"
 #include "vitmodel.h"
 
 #include "fastmath.h"

@@ -5,7 +5,7 @@
 // the entropies or class attention it needs come back, then the plan goes down.
 #include "qmpp/vitgpu.h"
 
-#include "hook.h"
+#include "qmpp/hook.h"
 #include "vitmodel.h"
 
 #include "gpucontext.h"

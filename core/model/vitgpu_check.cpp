@@ -2,7 +2,7 @@
 // forward against the CPU's, every method, both precisions.
 #include "qmpp/vitgpu.h"
 
-#include "hook.h"
+#include "qmpp/hook.h"
 
 #include "qmpp/kernels/common.h"
 #include "qmpp/kernels/vit.h"

@@ -79,6 +79,18 @@ struct LoadedInput {
 };
 LoadedInput loadInput(const std::string& path, const InputOptions& opt);
 
+struct NdArray;
+// The steps of loadInput for arrays already in memory (the Python package's), with the same
+// checks and messages; `name` stands where a message names the file.
+// Tokens [N, D] or [B, N, D] (batch >= 0 picks one item) as token sets.
+LoadedInput tokenSets(const NdArray& tokens, const std::string& name, i64 batch = -1);
+// Hidden states [L, N, D] and attention maps [L, N, N] or [L, H, N, N] of one token set.
+void attachHidden(TokenSet& t, const NdArray& hidden, const std::string& name);
+void attachAttention(TokenSet& t, const NdArray& attention, const std::string& name);
+// One label per token for every item; `source` names where they came from.
+void attachLabels(std::vector<TokenSet>& items, const std::vector<std::string>& labels,
+                  const std::string& source);
+
 // The tensors of a .safetensors file (names, dtypes, shapes; the data is not read), for
 // choosing keys. InputError as readSafetensors for a bad file.
 struct TensorInfo {

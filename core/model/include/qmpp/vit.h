@@ -56,6 +56,13 @@ Schedule constantSchedule(i64 r);
 Schedule inflectSchedule(i64 r, double inflection);
 Schedule listSchedule(std::vector<i64> r);
 Schedule budgetSchedule(double budget, i64 atBlock);
+// The CLI's spellings, with its messages (UsageError): r "8", schedule "8,-0.5" (ToMe's r and
+// inflection), list "4,4,0", or budget in (0, 1] at block atBlock; at most one given (empty
+// strings and budget <= 0 are not given). None given: Kind::None.
+Schedule scheduleFrom(const std::string& r, const std::string& schedule, const std::string& list,
+                      double budget, i64 atBlock, i64 depth);
+// "0,1,2": comma-separated whole numbers, at least one.
+std::vector<std::uint64_t> parseSeeds(const std::string& s);
 
 enum class ModelMethod { None, QuickMerge, ToMe, TopK, Random };
 const char* toString(ModelMethod m);
@@ -71,6 +78,8 @@ struct HookParams {
     int refine = 3;
     std::uint64_t seed = 0;
 };
+// UsageError unless temperature > 0, epsilon in [0, 1], gumbelScale >= 0 and refine in 0..100.
+void validate(const HookParams& hp);
 
 // Per block: tokens (class token included) entering, and after the merge.
 struct BlockStat {

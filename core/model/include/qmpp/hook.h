@@ -1,6 +1,6 @@
-// The merge hook between attention and MLP (SPEC "Model in the loop"), internal to core/model:
-// which block merges how many tokens, and each method's merge of the residual stream, with the
-// tokens' counts and the source map.
+// The merge hook between attention and MLP (SPEC "Model in the loop"): which block merges how
+// many tokens, and each method's merge of the residual stream, with the tokens' counts and the
+// source map. vitForward, the GPU forward and the Python package's timm patch all decide by it.
 #pragma once
 
 #include "qmpp/vit.h"
