@@ -95,8 +95,21 @@ if(NOT QMPP_WITH_PYTHON STREQUAL "OFF")
   endif()
   find_package(Python3 COMPONENTS Interpreter Development.Module)
   if(Python3_FOUND)
-    # Debian's pybind11-dev, or its headers and CMake files copied into QMPP_DEPS_DIR
-    find_package(pybind11 2.6 CONFIG QUIET HINTS "${QMPP_DEPS_DIR}/share/cmake/pybind11")
+    # The interpreter's own pybind11 first (pip's, as on the GPU machine: it matches that
+    # Python and its numpy), then Debian's pybind11-dev, then a copy in QMPP_DEPS_DIR.
+    execute_process(COMMAND ${Python3_EXECUTABLE} -c "import pybind11; print(pybind11.get_cmake_dir())"
+                    OUTPUT_VARIABLE _qmpp_pybind11_dir OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    find_package(pybind11 2.6 CONFIG QUIET HINTS ${_qmpp_pybind11_dir} "${QMPP_DEPS_DIR}/share/cmake/pybind11")
+    # numpy 2 changed the array descriptor that pybind11 reads (2.12 follows it); Python 3.12
+    # needs 2.11. An older pybind11 would build a module that misreads dtypes or crashes.
+    execute_process(COMMAND ${Python3_EXECUTABLE} -c "import numpy; print(numpy.__version__.split('.')[0])"
+                    OUTPUT_VARIABLE _qmpp_numpy_major OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    if(pybind11_FOUND AND ((_qmpp_numpy_major GREATER_EQUAL 2 AND pybind11_VERSION VERSION_LESS 2.12)
+                           OR (Python3_VERSION VERSION_GREATER_EQUAL 3.12 AND pybind11_VERSION VERSION_LESS 2.11)))
+      message(WARNING "pybind11 ${pybind11_VERSION} is too old for Python ${Python3_VERSION} with numpy "
+                      "${_qmpp_numpy_major}.x (pip install pybind11, or -DQMPP_WITH_PYTHON=OFF); the Python module is not built")
+      set(pybind11_FOUND OFF)
+    endif()
   endif()
   if(Python3_FOUND AND pybind11_FOUND)
     set(QMPP_HAVE_PYTHON ON)

@@ -70,7 +70,7 @@ def main():
                "top1_equal_vs_qmpp_eval": float((got.argmax(1) == want.argmax(1)).float().mean()),
                "plain_max_abs_diff_timm_vs_qmpp_eval": float((plain_gpu - plain).abs().max()),
                "agreement_patched": float((got.argmax(1) == plain_gpu.argmax(1)).float().mean()),
-               "agreement_qmpp_eval": ev["measures"][0]["agreement"]["value"],
+               "agreement_qmpp_eval": ev["per_seed"][0]["agreement"]["value"],
                "seconds_qmpp_eval_cpu": t_eval, "seconds_patched": t_patch}
         if method == "tome":
             with torch.no_grad():

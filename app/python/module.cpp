@@ -47,25 +47,31 @@ NdArray toNdArray(const py::array& in, const std::string& name) {
     const py::array a = py::array::ensure(in, py::array::c_style);
     if (!a) throw UsageError(name + ": not an array");
     NdArray out;
-    const char kind = a.dtype().kind();
-    const auto size = a.dtype().itemsize();
-    if (kind == 'f' && size == 4)
+    // the dtype's kind and size through Python's attributes: the C descriptor's layout changed
+    // in numpy 2, and older pybind11 builds read it at the old offsets
+    const py::object dt = a.attr("dtype");
+    const auto kind = dt.attr("kind").cast<std::string>();
+    const auto size = dt.attr("itemsize").cast<std::size_t>();
+    if (kind == "f" && size == 4)
         out.dtype = DType::F32;
-    else if (kind == 'f' && size == 8)
+    else if (kind == "f" && size == 8)
         out.dtype = DType::F64;
-    else if (kind == 'f' && size == 2)
+    else if (kind == "f" && size == 2)
         out.dtype = DType::F16;
-    else if (kind == 'i' && size == 4)
+    else if (kind == "i" && size == 4)
         out.dtype = DType::I32;
-    else if (kind == 'i' && size == 8)
+    else if (kind == "i" && size == 8)
         out.dtype = DType::I64;
     else
-        throw InputError(name + ": dtype " + std::string(py::str(a.dtype())) +
+        throw InputError(name + ": dtype " + py::str(dt).cast<std::string>() +
                          " is not supported (float16, float32 or float64)");
-    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    std::size_t count = 1;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
         out.shape.push_back(static_cast<std::int64_t>(a.shape(i)));
+        count *= static_cast<std::size_t>(a.shape(i));
+    }
     const auto* p = static_cast<const std::uint8_t*>(a.data());
-    out.bytes.assign(p, p + a.nbytes());
+    out.bytes.assign(p, p + count * size);
     return out;
 }
 
@@ -116,14 +122,17 @@ py::array fromDlpack(py::capsule cap) {
         py::ssize_t count = 1;
         for (auto s : shape)
             count *= s;
-        py::array host(dt, shape); // C order; the producer's strides must be compact
+        std::vector<py::ssize_t> compact(shape.size());
         py::ssize_t s = static_cast<py::ssize_t>(item);
         for (int i = t.ndim - 1; i >= 0; --i) {
-            if (shape[i] > 1 && strides[i] != s)
-                throw UsageError("from_dlpack: a CUDA tensor must be contiguous (call "
-                                 ".contiguous() first)");
+            compact[i] = s;
             s *= shape[i];
         }
+        for (int i = 0; i < t.ndim; ++i)
+            if (shape[i] > 1 && strides[i] != compact[i])
+                throw UsageError("from_dlpack: a CUDA tensor must be contiguous (call "
+                                 ".contiguous() first)");
+        py::array host(dt, shape, compact);
         int prev = 0;
         cudaGetDevice(&prev);
         cudaSetDevice(t.device.device_id);
@@ -161,6 +170,12 @@ py::object jsonToPython(const nlohmann::ordered_json& j) {
 
 // ---- merge --------------------------------------------------------------------------------
 
+std::uint64_t seedFrom(const py::dict& d) {
+    const auto seed = d["seed"].cast<long long>();
+    if (seed < 0) throw UsageError("seed: a Philox seed is a whole number >= 0");
+    return static_cast<std::uint64_t>(seed);
+}
+
 MergeParams paramsFrom(const py::dict& d) {
     MergeParams p;
     auto str = [&](const char* k) { return d[k].cast<std::string>(); };
@@ -172,9 +187,7 @@ MergeParams paramsFrom(const py::dict& d) {
     p.alpha = d["alpha"].cast<double>();
     p.layers = d["layers"].cast<int>();
     p.refine = d["refine"].cast<int>();
-    const auto seed = d["seed"].cast<long long>();
-    if (seed < 0) throw UsageError("seed: a Philox seed is a whole number >= 0");
-    p.seed = static_cast<std::uint64_t>(seed);
+    p.seed = seedFrom(d);
     if (p.k < 0) throw UsageError("k (--tokens): K must be at least 1");
     if (!parse(str("method"), p.method))
         throw UsageError("method: '" + str("method") +
@@ -215,6 +228,16 @@ struct PyResult {
         return run;
     }
 };
+
+// A read-only attribute `name` of the result: a view of one of its vectors, shaped by `shape`.
+template <class T, class ShapeOf>
+void viewProperty(py::class_<PyResult>& cls, const char* name, std::vector<T> MergeResult::*field,
+                  ShapeOf shape) {
+    cls.def_property_readonly(name, [field, shape](py::object self) {
+        const MergeResult& r = self.cast<const PyResult&>().r;
+        return view(self, r.*field, shape(r));
+    });
+}
 
 // Runs every item (the GIL released) into results that share the input.
 std::vector<PyResult> mergeAll(std::shared_ptr<LoadedInput> in, const MergeParams& p,
@@ -292,23 +315,6 @@ std::vector<PyResult> mergeArrays(const py::array& tokens, const py::object& hid
     }
     p.arHeads = arHeadsFor(arWeights, in->items[0].d);
     return mergeAll(in, p, "<array>", InputOptions{}, "");
-}
-
-py::dict metricsDict(const Metrics& m) {
-    py::dict d;
-    d["reconstruction_error"] = m.reconstructionError;
-    d["mean_cosine"] = m.meanCosine;
-    d["norm_mass_top_k"] = m.normMassTopK;
-    d["norm_mass_retention"] = m.normMassRetention;
-    d["fidelity_ok"] = m.fidelityOk;
-    d["saliency_retention"] = m.saliencyRetention;
-    d["group_size_min"] = m.groupSizeMin;
-    d["group_size_median"] = m.groupSizeMedian;
-    d["group_size_max"] = m.groupSizeMax;
-    d["group_size_histogram"] = m.groupSizeHistogram;
-    d["ar_error_forward"] = m.arErrorForward;
-    d["ar_error_backward"] = m.arErrorBackward;
-    return d;
 }
 
 // ---- tensors to and from our files --------------------------------------------------------
@@ -395,9 +401,7 @@ HookParams hookParamsFrom(const py::dict& d, i64 depth) {
     hp.epsilon = d["epsilon"].cast<double>();
     hp.gumbelScale = d["gumbel_scale"].cast<double>();
     hp.refine = d["refine"].cast<int>();
-    const auto seed = d["seed"].cast<long long>();
-    if (seed < 0) throw UsageError("seed: a Philox seed is a whole number >= 0");
-    hp.seed = static_cast<std::uint64_t>(seed);
+    hp.seed = seedFrom(d);
     validate(hp);
     hp.schedule = scheduleFrom(d["r"].cast<std::string>(), d["schedule"].cast<std::string>(),
                                d["list"].cast<std::string>(), d["budget"].cast<double>(),
@@ -406,27 +410,6 @@ HookParams hookParamsFrom(const py::dict& d, i64 depth) {
         throw UsageError("--method " + method +
                          " needs how much to merge: --r, --schedule, --list or --budget");
     return hp;
-}
-
-py::dict measuresDict(const EvalMeasures& m) {
-    auto prop = [](const Proportion& p) {
-        py::dict d;
-        d["value"] = p.value;
-        d["lo"] = p.lo;
-        d["hi"] = p.hi;
-        d["hits"] = p.hits;
-        d["total"] = p.total;
-        return d;
-    };
-    py::dict d;
-    d["agreement"] = prop(m.agreement);
-    d["kl_mean"] = m.klMean;
-    d["kl_lo"] = m.klLo;
-    d["kl_hi"] = m.klHi;
-    d["max_logit_change"] = m.maxLogitChange;
-    d["accuracy_plain"] = prop(m.accuracyPlain);
-    d["accuracy_merged"] = prop(m.accuracyMerged);
-    return d;
 }
 
 py::dict evalModel(const std::string& modelPath, const std::string& input, bool dataset,
@@ -465,7 +448,9 @@ py::dict evalModel(const std::string& modelPath, const std::string& input, bool 
             dir.commit();
         }
     }
-    py::dict d;
+    // eval.json's document, with the logits and labels as arrays
+    py::dict d =
+        jsonToPython(nlohmann::ordered_json::parse(evalJson(run, cfg, items, hp, modelPath)));
     const i64 count = items.count, classes = cfg.classes;
     py::array_t<float> plain({count, classes});
     std::copy(run.plainLogits.begin(), run.plainLogits.end(), plain.mutable_data());
@@ -477,24 +462,6 @@ py::dict evalModel(const std::string& modelPath, const std::string& input, bool 
     d["logits_merged"] = merged;
     d["labels"] =
         py::array_t<i64>(static_cast<py::ssize_t>(items.labels.size()), items.labels.data());
-    d["seeds"] = run.seeds;
-    py::list measures;
-    for (const auto& x : run.measures)
-        measures.append(measuresDict(x));
-    d["measures"] = measures;
-    py::list tokens;
-    for (const auto& b : run.blocks)
-        tokens.append(b.tokensOut);
-    d["tokens_per_block"] = tokens;
-    d["flops_plain"] = run.flopsPlain;
-    d["flops_merged"] = run.flopsMerged;
-    d["ms_plain"] = run.msPlain;
-    d["ms_merged"] = run.msMerged;
-    d["backend"] = run.backend;
-    d["schedule"] = hp.schedule.describe();
-    d["method"] = toString(hp.method);
-    d["model"] = cfg.name;
-    d["count"] = count;
     return d;
 }
 
@@ -689,72 +656,36 @@ PYBIND11_MODULE(_qmpp, m) {
         }
     });
 
-    py::class_<PyResult>(m, "_Result")
-        .def_property_readonly("n", [](const PyResult& r) { return r.r.n; })
+    py::class_<PyResult> result(m, "_Result");
+    using Shape = std::vector<py::ssize_t>;
+    auto flat = [](auto field) {
+        return [field](const MergeResult& r) {
+            return Shape{static_cast<py::ssize_t>((r.*field).size())};
+        };
+    };
+    viewProperty(result, "merged", &MergeResult::merged, [](const MergeResult& r) {
+        return Shape{r.k, r.d};
+    });
+    viewProperty(result, "labels", &MergeResult::labels, flat(&MergeResult::labels));
+    viewProperty(result, "saliency", &MergeResult::saliency, flat(&MergeResult::saliency));
+    viewProperty(result, "mask", &MergeResult::pi, flat(&MergeResult::pi));
+    viewProperty(result, "uniforms", &MergeResult::uniforms, flat(&MergeResult::uniforms));
+    viewProperty(result, "mass", &MergeResult::mass, flat(&MergeResult::mass));
+    viewProperty(result, "foreground", &MergeResult::foreground, flat(&MergeResult::foreground));
+    viewProperty(result, "group_sizes", &MergeResult::groupSizes, flat(&MergeResult::groupSizes));
+    viewProperty(result, "layer_entropy", &MergeResult::layerEntropy, [](const MergeResult& r) {
+        const i64 l = r.n ? static_cast<i64>(r.layerEntropy.size()) / r.n : 0;
+        return Shape{l, r.n};
+    });
+    result.def_property_readonly("n", [](const PyResult& r) { return r.r.n; })
         .def_property_readonly("d", [](const PyResult& r) { return r.r.d; })
         .def_property_readonly("k", [](const PyResult& r) { return r.r.k; })
         .def_property_readonly("item", [](const PyResult& r) { return r.item; })
         .def_property_readonly("batched", [](const PyResult& r) { return r.input->batched; })
-        .def_property_readonly("merged",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.merged, {r.k, r.d});
-                               })
-        .def_property_readonly("labels",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.labels, {r.n});
-                               })
-        .def_property_readonly("saliency",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.saliency, {r.n});
-                               })
-        .def_property_readonly("mask",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.pi, {r.n});
-                               })
-        .def_property_readonly("uniforms",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.uniforms, {r.n});
-                               })
-        .def_property_readonly("mass",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.mass, {r.n});
-                               })
-        .def_property_readonly("foreground",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.foreground,
-                                               {static_cast<py::ssize_t>(r.foreground.size())});
-                               })
-        .def_property_readonly("group_sizes",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   return view(self, r.groupSizes, {r.k});
-                               })
-        .def_property_readonly("layer_entropy",
-                               [](py::object self) {
-                                   const auto& r = self.cast<const PyResult&>().r;
-                                   const i64 l =
-                                       r.n ? static_cast<i64>(r.layerEntropy.size()) / r.n : 0;
-                                   return view(self, r.layerEntropy, {l, r.n});
-                               })
-        .def_property_readonly("metrics",
-                               [](const PyResult& r) { return metricsDict(r.r.metrics); })
-        .def_property_readonly("losses",
-                               [](const PyResult& r) {
-                                   py::dict d;
-                                   d["ar_forward"] = r.r.losses.arForward;
-                                   d["ar_backward"] = r.r.losses.arBackward;
-                                   d["ar"] = r.r.losses.ar;
-                                   d["fidelity"] = r.r.losses.fidelity;
-                                   d["total"] = r.r.losses.total;
-                                   return d;
-                               })
+        .def_property_readonly(
+            "metrics", [](const PyResult& r) { return jsonToPython(metricsJson(r.r.metrics)); })
+        .def_property_readonly(
+            "losses", [](const PyResult& r) { return jsonToPython(lossesJson(r.r.losses)); })
         .def_property_readonly("timings",
                                [](const PyResult& r) {
                                    py::dict d;

@@ -248,12 +248,13 @@ def eval_model(model: Union[str, os.PathLike], input: Any = None, *, dataset: An
     images, pixels .npy) or ``dataset`` (an IDX folder), with and without merging inside it.
 
     Give one of r (constant), schedule=(r, inflection) (ToMe's), list (r per block) or budget
-    (keep this share at ``at_block``). Returns logits_plain [count, classes], logits_merged
+    (keep this share at ``at_block``). Returns eval.json's document as a dict (``per_seed``:
+    agreement with its 95 % interval, KL, accuracy per seed; ``summary``; ``tokens`` per block;
+    ``flops``; ``time``...) with the arrays ``logits_plain`` [count, classes], ``logits_merged``
     [seeds, count, classes] (the random methods run once per seed, 0, 1 and 2 by default; the
-    others once), labels, measures (one dict per seed: agreement with its 95 % interval, KL,
-    accuracy), tokens_per_block, flops and ms per image. backend: cpu (default, as the CLI),
-    cuda or auto. With ``out``, writes the
-    CLI's files there (eval.json, measures.csv, predictions.csv, logits; ``overlays`` pictures).
+    others once) and ``labels``. backend: cpu (default, as the CLI), cuda or auto. With
+    ``out``, writes the CLI's files there (eval.json, measures.csv, predictions.csv, logits;
+    ``overlays`` pictures).
     """
     if (input is None) == (dataset is None):
         raise UsageError("give INPUT (an image, a folder or pixels .npy) or --dataset DIR, "
