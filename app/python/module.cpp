@@ -1,6 +1,7 @@
 // _qmpp: the engine for Python (pybind11). The package qmpp (qmpp/__init__.py) wraps it; this
 // file converts: arrays in (NumPy, or any DLPack producer), views of the result's vectors out,
 // the engine's errors to Python exceptions. The GIL is released while the engine works.
+#include "qmpp/batch.h"
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/evalout.h"
@@ -20,6 +21,8 @@
 #include <dlpack/dlpack.h>
 #endif
 #ifdef QMPP_PY_CUDA
+#include "qmpp/cuda_backend.h"
+
 #include <cuda_runtime_api.h>
 #endif
 
@@ -465,6 +468,63 @@ py::dict evalModel(const std::string& modelPath, const std::string& input, bool 
     return d;
 }
 
+// One merge step on a batch in place in the caller's memory (qmpp.merge_step): host arrays or a
+// CUDA device's tensors, given as addresses the package took from them after checking their
+// shapes, dtypes and devices. Outputs are the caller's too, so a CUDA tensor never leaves its
+// device. `a` holds the addresses and sizes, `p` the method's parameters.
+void mergeStepAt(const py::dict& a, const py::dict& p) {
+    auto ptr = [&](const char* key) {
+        return reinterpret_cast<void*>(a[key].cast<std::uintptr_t>());
+    };
+    TokenBatch in;
+    in.b = a["b"].cast<i64>();
+    in.n = a["n"].cast<i64>();
+    in.d = a["d"].cast<i64>();
+    const bool device = a["device"].cast<int>() >= 0;
+    in.memory = device ? Memory::Device : Memory::Host;
+    in.precision = a["fp16"].cast<bool>() ? Precision::FP16 : Precision::FP32;
+    in.x = ptr("x");
+    in.metric = ptr("metric");
+    in.metricDim = a["metric_dim"].cast<i64>();
+    in.counts = static_cast<const float*>(ptr("counts"));
+    in.saliency = static_cast<const float*>(ptr("saliency"));
+    in.entropy = static_cast<const float*>(ptr("entropy"));
+    in.itemN = a["item_n"].cast<std::vector<i64>>();
+    in.keepFirst = a["keep_first"].cast<i64>();
+    StepParams sp;
+    const std::string method = p["method"].cast<std::string>();
+    if (!parse(method, sp.method))
+        throw UsageError("method: '" + method + "' is not one of quickmerge, tome, topk, random");
+    sp.k = a["k"].cast<std::vector<i64>>();
+    sp.temperature = p["temperature"].cast<double>();
+    sp.epsilon = p["epsilon"].cast<double>();
+    sp.gumbelScale = p["gumbel_scale"].cast<double>();
+    sp.seed = seedFrom(p);
+    sp.offset = p["offsets"].cast<std::vector<std::uint64_t>>();
+    sp.refine = p["refine"].cast<int>();
+    StepOutput out;
+    out.merged = ptr("out_merged");
+    out.counts = static_cast<float*>(ptr("out_counts"));
+    out.labels = static_cast<std::int32_t*>(ptr("out_labels"));
+    out.saliency = static_cast<float*>(ptr("out_saliency"));
+    out.mass = static_cast<float*>(ptr("out_mass"));
+    std::unique_ptr<BatchStages> stages;
+    if (device) {
+#ifdef QMPP_PY_CUDA
+        const cudaError_t e = cudaSetDevice(a["device"].cast<int>());
+        if (e != cudaSuccess)
+            throw RuntimeFailure(std::string("merge_step: ") + cudaGetErrorString(e));
+        stages = makeCudaBatchStages(true);
+#else
+        throw UsageError("merge_step: this build of qmpp has no CUDA; move the tensors to the CPU");
+#endif
+    } else {
+        stages = makeCpuBatchStages();
+    }
+    py::gil_scoped_release nogil;
+    mergeStep(*stages, in, sp, out);
+}
+
 // One image through the model with the forward's trace: per block, the tokens entering, each
 // query's attention entropy (mean over heads), the merge (newRow, weight), counts and sources.
 py::dict traceForward(const std::string& modelPath, const py::array& pixels,
@@ -719,6 +779,7 @@ PYBIND11_MODULE(_qmpp, m) {
     m.def("_save", &saveFile);
     m.def("_eval_model", &evalModel);
     m.def("_trace", &traceForward);
+    m.def("_merge_step", &mergeStepAt);
 #ifdef QMPP_HAVE_DLPACK
     m.def("_from_dlpack", &fromDlpack);
 #endif

@@ -19,7 +19,8 @@ from . import _qmpp
 from ._qmpp import InputError, UsageError
 
 __all__ = [
-    "merge", "saliency", "tome", "topk", "random", "load", "save", "eval_model", "trace_model",
+    "merge", "merge_step", "saliency", "tome", "topk", "random", "load", "save", "eval_model",
+    "trace_model",
     "MergeResult", "Loaded", "UsageError", "InputError", "gpu_available", "patch", "capture",
 ]
 __version__ = "0.1.0"
@@ -297,6 +298,102 @@ def _hook_args(method: str, r: Optional[int], schedule: Optional[Sequence[float]
                 schedule="" if schedule is None else f"{int(schedule[0])},{float(schedule[1])!r}",
                 list="" if list_ is None else ",".join(str(int(v)) for v in list_),
                 budget=0.0 if budget is None else float(budget), at_block=int(at_block))
+
+
+def merge_step(x: Any, k: Union[int, Sequence[int]], *, metric: Any = None, counts: Any = None,
+               entropy: Any = None, saliency: Any = None, method: str = "quickmerge",
+               keep_first: int = 0, item_tokens: Optional[Sequence[int]] = None,
+               temperature: float = 0.1, epsilon: float = 0.01, gumbel_scale: float = 1.0,
+               seed: int = 0, offsets: Optional[Sequence[int]] = None,
+               refine: int = 3) -> Dict[str, Any]:
+    """One merge step on a batch, as a transformer calls it between blocks, where the tensors
+    live: NumPy arrays or CPU tensors on the CPU, CUDA tensors on their own device (no copy to
+    the host; the outputs are allocated there). The engine's batch step (qmpp/batch.h).
+
+    x [B, N, D] float32 (float16 on CUDA); k: tokens each item keeps (an int, or one per item,
+    kept-first ones included). metric [B, N, M]: what clustering compares (default x); counts
+    [B, N]: tokens each row already holds; entropy [B, N]: attention entropies (saliency
+    1 - minmax) or saliency [B, N] given; keep_first: leading rows never merged (a class
+    token); item_tokens: each item's own N; offsets: each item's Philox offset.
+
+    Returns merged [B, kMax, D] (rows past k_i zero), counts [B, kMax], labels [B, N] int32
+    (-1: dropped or past n_i), saliency and mass [B, N], all on x's device and of x's kind.
+    """
+    torch_in = _is_torch(x)
+    if torch_in:
+        import torch
+        dev = x.device
+        on_cuda = dev.type == "cuda"
+        if on_cuda:
+            torch.cuda.current_stream(dev).synchronize()  # x is written before we read it
+
+        def prep(t: Any, name: str, dtypes: tuple) -> Any:
+            if t is None:
+                return None
+            if not _is_torch(t):
+                t = torch.as_tensor(np.asarray(t))
+            t = t.detach().to(dev)
+            if t.dtype not in dtypes:
+                t = t.to(dtypes[0])
+            return t.contiguous()
+
+        def empty(shape: tuple, dtype: Any) -> Any:
+            return torch.zeros(shape, dtype=dtype, device=dev)
+
+        def addr(t: Any) -> int:
+            return 0 if t is None else int(t.data_ptr())
+        float_types = (torch.float32, torch.float16) if on_cuda else (torch.float32,)
+        f32, i32 = torch.float32, torch.int32
+        device_index = (dev.index if dev.index is not None else torch.cuda.current_device()) \
+            if on_cuda else -1
+    else:
+        def prep(t: Any, name: str, dtypes: tuple) -> Any:
+            if t is None:
+                return None
+            return np.ascontiguousarray(_as_array(t, name), dtype=dtypes[0])
+
+        def empty(shape: tuple, dtype: Any) -> Any:
+            return np.zeros(shape, dtype=dtype)
+
+        def addr(t: Any) -> int:
+            return 0 if t is None else int(t.ctypes.data)
+        float_types = (np.float32,)
+        f32, i32 = np.float32, np.int32
+        device_index = -1
+    xs = prep(x, "x", float_types)
+    if xs.ndim != 3:
+        raise UsageError(f"merge_step: x must be [B, N, D], got {list(xs.shape)}")
+    b, n, d = (int(v) for v in xs.shape)
+    ks = [int(k)] * b if isinstance(k, (int, np.integer)) else [int(v) for v in k]
+    ms = prep(metric, "metric", float_types)
+    if ms is not None and (ms.ndim != 3 or tuple(ms.shape[:2]) != (b, n)):
+        raise UsageError(f"merge_step: metric must be [{b}, {n}, M], got {list(ms.shape)}")
+    if ms is not None and xs.dtype != ms.dtype:
+        ms = ms.to(xs.dtype) if torch_in else ms.astype(xs.dtype)
+    extras = {}
+    for name, t in (("counts", counts), ("entropy", entropy), ("saliency", saliency)):
+        t = prep(t, name, (f32,))
+        if t is not None and tuple(t.shape) != (b, n):
+            raise UsageError(f"merge_step: {name} must be [{b}, {n}], got {list(t.shape)}")
+        extras[name] = t
+    kmax = max(ks) if ks else 0
+    out = {"merged": empty((b, kmax, d), xs.dtype), "counts": empty((b, kmax), f32),
+           "labels": empty((b, n), i32), "saliency": empty((b, n), f32),
+           "mass": empty((b, n), f32)}
+    fp16 = torch_in and str(xs.dtype) == "torch.float16"
+    a = dict(b=b, n=n, d=d, device=device_index, fp16=fp16, x=addr(xs), metric=addr(ms),
+             metric_dim=0 if ms is None else int(ms.shape[2]), counts=addr(extras["counts"]),
+             saliency=addr(extras["saliency"]), entropy=addr(extras["entropy"]),
+             item_n=[] if item_tokens is None else [int(v) for v in item_tokens],
+             keep_first=int(keep_first), k=ks,
+             out_merged=addr(out["merged"]), out_counts=addr(out["counts"]),
+             out_labels=addr(out["labels"]), out_saliency=addr(out["saliency"]),
+             out_mass=addr(out["mass"]))
+    p = dict(method=method, temperature=float(temperature), epsilon=float(epsilon),
+             gumbel_scale=float(gumbel_scale), seed=int(seed), refine=int(refine),
+             offsets=[] if offsets is None else [int(v) for v in offsets])
+    _qmpp._merge_step(a, p)
+    return out
 
 
 def gpu_available() -> bool:

@@ -79,6 +79,11 @@ def trace_model(model: PathLike, pixels: Any, *, item: int = ..., method: str = 
                 list: Optional[Sequence[int]] = ..., budget: Optional[float] = ...,
                 at_block: int = ..., temperature: float = ..., epsilon: float = ...,
                 gumbel_scale: float = ..., refine: int = ..., seed: int = ...) -> Dict[str, Any]: ...
+def merge_step(x: Any, k: Union[int, Sequence[int]], *, metric: Any = ..., counts: Any = ...,
+               entropy: Any = ..., saliency: Any = ..., method: str = ..., keep_first: int = ...,
+               item_tokens: Optional[Sequence[int]] = ..., temperature: float = ...,
+               epsilon: float = ..., gumbel_scale: float = ..., seed: int = ...,
+               offsets: Optional[Sequence[int]] = ..., refine: int = ...) -> Dict[str, Any]: ...
 def gpu_available() -> bool: ...
 def capture(model: Any, inputs: Any, path: PathLike, *, item: int = ...,
             labels: Optional[Sequence[str]] = ..., tokenizer: Any = ...,

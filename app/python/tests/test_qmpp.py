@@ -300,3 +300,36 @@ def test_eval_model_equals_cli(cli, tmp_path, method):
         qmpp.eval_model(model, dataset=FASHION, limit=2, r=4, budget=0.5)
     with pytest.raises(qmpp.InputError):
         qmpp.eval_model(tmp_path / "missing.safetensors", dataset=FASHION, r=4)
+
+
+# ---- the batch step, as a model calls it between blocks --------------------------------------
+
+def test_merge_step_weighted_means_and_counts():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 40, 12)).astype(np.float32)
+    counts = rng.integers(1, 4, (2, 40)).astype(np.float32)
+    ent = rng.random((2, 40)).astype(np.float32)
+    out = qmpp.merge_step(x, [10, 7], counts=counts, entropy=ent, keep_first=1, seed=3)
+    assert out["merged"].shape == (2, 10, 12) and out["labels"].dtype == np.int32
+    for b, k in enumerate((10, 7)):
+        lab = out["labels"][b]
+        assert lab[0] == 0 and set(lab) == set(range(k))  # the class row stays first
+        w = out["mass"][b] * counts[b]
+        for g in range(k):
+            m = lab == g
+            if g == 0:  # the kept-first row stays as it is
+                assert m.sum() == 1 and m[0]
+                want = x[b, 0]
+            else:
+                want = (w[m, None] * x[b, m]).sum(0) / w[m].sum()
+            assert np.allclose(out["merged"][b, g], want, atol=1e-5)
+            assert out["counts"][b, g] == counts[b, m].sum()
+        assert not out["merged"][b, k:].any()
+    tome = qmpp.merge_step(x, 30, counts=counts, method="tome")
+    assert np.allclose(tome["counts"].sum(1), counts.sum(1))
+    with pytest.raises(qmpp.UsageError, match="merge step: k has 3 entries for B = 2"):
+        qmpp.merge_step(x, [4, 4, 4], entropy=ent)
+    with pytest.raises(qmpp.UsageError, match="needs a saliency or the attention entropies"):
+        qmpp.merge_step(x, 4)
+    with pytest.raises(qmpp.UsageError, match=r"metric must be \[2, 40, M\]"):
+        qmpp.merge_step(x, 4, metric=np.ones((2, 3, 5), np.float32))

@@ -60,6 +60,24 @@ def test_dlpack_round_trip_of_every_dtype():
         qmpp.merge(torch.tensor([[1.0, float("nan")], [2.0, 3.0]]), k=1, backend="cpu")
 
 
+def test_merge_step_on_torch_tensors_equals_numpy():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 50, 16)).astype(np.float32)
+    ent = rng.random((3, 50)).astype(np.float32)
+    ref = qmpp.merge_step(x, 12, entropy=ent, keep_first=1, seed=1)
+    got = qmpp.merge_step(torch.from_numpy(x), 12, entropy=torch.from_numpy(ent), keep_first=1,
+                          seed=1)
+    for name in ("merged", "counts", "labels", "saliency", "mass"):
+        assert isinstance(got[name], torch.Tensor)
+        assert np.array_equal(got[name].numpy(), ref[name]), name
+    if torch.cuda.is_available():  # on the device, with no copy to the host
+        xc = torch.from_numpy(x).cuda()
+        dev = qmpp.merge_step(xc, 12, entropy=torch.from_numpy(ent).cuda(), keep_first=1, seed=1)
+        assert dev["merged"].device == xc.device
+        assert torch.equal(dev["labels"].cpu(), got["labels"])
+        assert torch.allclose(dev["merged"].cpu(), got["merged"], atol=1e-5)
+
+
 # ---- a ViT with timm's names and structure (timm 1.0's VisionTransformer, trimmed) ---------
 
 class Attention(nn.Module):
