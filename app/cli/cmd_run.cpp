@@ -129,8 +129,12 @@ int doRun(const RunArgs& a) {
                   << std::setprecision(4) << "  reconstruction_error "
                   << r0.metrics.reconstructionError << "  mean_cosine " << r0.metrics.meanCosine
                   << "  norm_mass_retention " << r0.metrics.normMassRetention
-                  << (r0.metrics.fidelityOk ? " (>= gamma)" : " (< gamma)") << "\n  outputs in "
-                  << a.out << ":";
+                  << (r0.metrics.fidelityOk ? " (>= gamma)" : " (< gamma)") << "\n";
+        if (r0.metrics.meanCosineNearestKept != r0.metrics.meanCosine)
+            std::cout << "  with each dropped token as its nearest kept one: reconstruction_error "
+                      << r0.metrics.reconstructionErrorNearestKept << "  mean_cosine "
+                      << r0.metrics.meanCosineNearestKept << "\n";
+        std::cout << "  outputs in " << a.out << ":";
         for (const auto& f : files)
             std::cout << " " << f;
         std::cout << "\n";

@@ -313,9 +313,14 @@ void ComparePage::showTable() {
     };
     static const RowDef rows[] = {
         {tr("K"), [](const qmpp::MergeResult& r) { return double(r.k); }},
-        {tr("reconstruction error"),
+        {tr("recon. error, dropped = 0"),
          [](const qmpp::MergeResult& r) { return r.metrics.reconstructionError; }},
-        {tr("mean cosine"), [](const qmpp::MergeResult& r) { return r.metrics.meanCosine; }},
+        {tr("recon. error, nearest kept"),
+         [](const qmpp::MergeResult& r) { return r.metrics.reconstructionErrorNearestKept; }},
+        {tr("mean cosine, dropped = 0"),
+         [](const qmpp::MergeResult& r) { return r.metrics.meanCosine; }},
+        {tr("mean cosine, nearest kept"),
+         [](const qmpp::MergeResult& r) { return r.metrics.meanCosineNearestKept; }},
         {tr("norm-mass retention"),
          [](const qmpp::MergeResult& r) { return r.metrics.normMassRetention; }},
         {tr("norm-mass top-K (γ actual)"),

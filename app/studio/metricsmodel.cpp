@@ -12,8 +12,15 @@ void MetricsModel::setOutput(std::shared_ptr<const RunOutput> out) {
             m_rows.push_back({n, std::move(v), h});
         };
         add("K", qlonglong(r.k), tr("merged tokens"));
-        add("reconstruction_error", m.reconstructionError, tr("‖X − U(X̃)‖_F / ‖X‖_F"));
-        add("mean_cosine", m.meanCosine, tr("mean cosine of each token to its merged vector"));
+        add("reconstruction_error", m.reconstructionError,
+            tr("‖X − U(X̃)‖_F / ‖X‖_F; a dropped token reconstructs as zero"));
+        add("mean_cosine", m.meanCosine,
+            tr("mean cosine of each token to its merged vector; 0 for a dropped token"));
+        add("reconstruction_error_nearest_kept", m.reconstructionErrorNearestKept,
+            tr("the same with each dropped token as its most similar kept token (pruning's "
+               "fair figure; equal when nothing is dropped)"));
+        add("mean_cosine_nearest_kept", m.meanCosineNearestKept,
+            tr("mean cosine with each dropped token as its most similar kept token"));
         add("norm_mass_top_k", m.normMassTopK,
             tr("γ_actual: share of the norm mass in the largest tokens"));
         add("norm_mass_retention", m.normMassRetention, tr("Σ|G_k|‖x̃_k‖ / Σ‖x_i‖"));

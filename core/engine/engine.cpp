@@ -39,6 +39,7 @@ MergeResult runStages(Stages& st, const TokenSet& t, const MergeParams& p, i64 k
     st.metrics(r); // 7. label-free metrics and the seed's fidelity loss
     next();
     st.finish(r);
+    nearestKeptMetrics(t, r); // pruning's fair figure, beside the zero-fill one
     r.losses.total = p.alpha * r.losses.ar + r.losses.fidelity;
     return r;
 }

@@ -56,6 +56,60 @@ void computeMetrics(const TokenSet& t, const MergeParams& p, MergeResult& r) {
     finishMetrics(sums, p, r);
 }
 
+void nearestKeptMetrics(const TokenSet& t, MergeResult& r) {
+    Metrics& m = r.metrics;
+    const i64 n = t.n, d = t.d, k = r.k;
+    m.reconstructionErrorNearestKept = m.reconstructionError;
+    m.meanCosineNearestKept = m.meanCosine;
+    if (k < 1 || std::none_of(r.labels.begin(), r.labels.end(), [](i64 g) { return g < 0; }))
+        return;
+    const float* x = t.x.data();
+    std::vector<double> mnorm(static_cast<std::size_t>(k));
+    for (i64 g = 0; g < k; ++g) {
+        double s = 0;
+        for (i64 j = 0; j < d; ++j)
+            s += double(r.merged[g * d + j]) * r.merged[g * d + j];
+        mnorm[g] = std::sqrt(s);
+    }
+    std::vector<double> err2(static_cast<std::size_t>(n)), x2(err2.size()), cos(err2.size());
+#pragma omp parallel for schedule(dynamic, 16)
+    for (i64 i = 0; i < n; ++i) {
+        const float* xi = x + i * d;
+        i64 g = r.labels[i];
+        if (g < 0) { // the kept token of largest cosine (first one on ties)
+            double best = -std::numeric_limits<double>::infinity();
+            for (i64 c = 0; c < k; ++c) {
+                const float* mc = &r.merged[c * d];
+                double dot = 0;
+                for (i64 j = 0; j < d; ++j)
+                    dot += double(xi[j]) * mc[j];
+                const double score = mnorm[c] > 0 ? dot / mnorm[c] : 0.0;
+                if (score > best) {
+                    best = score;
+                    g = c;
+                }
+            }
+        }
+        double e = 0, nx = 0;
+        for (i64 j = 0; j < d; ++j) {
+            const double u = r.merged[g * d + j];
+            e += (xi[j] - u) * (xi[j] - u);
+            nx += double(xi[j]) * xi[j];
+        }
+        err2[i] = e;
+        x2[i] = nx;
+        cos[i] = cosine(xi, &r.merged[g * d], d);
+    }
+    double e = 0, nx = 0, c = 0;
+    for (i64 i = 0; i < n; ++i) {
+        e += err2[i];
+        nx += x2[i];
+        c += cos[i];
+    }
+    m.reconstructionErrorNearestKept = nx > 0 ? std::sqrt(e / nx) : 0.0;
+    m.meanCosineNearestKept = c / double(n);
+}
+
 void finishMetrics(const MetricSums& sums, const MergeParams& p, MergeResult& r) {
     Metrics& m = r.metrics;
     const i64 n = static_cast<i64>(sums.norms.size()), k = r.k;

@@ -43,6 +43,8 @@ json metricsJson(const Metrics& m) {
     json j;
     j["reconstruction_error"] = m.reconstructionError;
     j["mean_cosine"] = m.meanCosine;
+    j["reconstruction_error_nearest_kept"] = m.reconstructionErrorNearestKept;
+    j["mean_cosine_nearest_kept"] = m.meanCosineNearestKept;
     j["norm_mass_top_k"] = m.normMassTopK;
     j["norm_mass_retention"] = m.normMassRetention;
     j["fidelity_ok"] = m.fidelityOk;

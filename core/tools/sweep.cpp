@@ -51,6 +51,10 @@ const std::vector<std::pair<std::string, double (*)(const SweepRow&)>>& sweepCol
     static const std::vector<std::pair<std::string, double (*)(const SweepRow&)>> cols = {
         {"reconstruction_error", [](const SweepRow& r) { return r.metrics.reconstructionError; }},
         {"mean_cosine", [](const SweepRow& r) { return r.metrics.meanCosine; }},
+        {"reconstruction_error_nearest_kept",
+         [](const SweepRow& r) { return r.metrics.reconstructionErrorNearestKept; }},
+        {"mean_cosine_nearest_kept",
+         [](const SweepRow& r) { return r.metrics.meanCosineNearestKept; }},
         {"norm_mass_retention", [](const SweepRow& r) { return r.metrics.normMassRetention; }},
         {"saliency_retention", [](const SweepRow& r) { return r.metrics.saliencyRetention; }},
         {"ar_loss", [](const SweepRow& r) { return r.losses.ar; }},

@@ -333,3 +333,31 @@ def test_merge_step_weighted_means_and_counts():
         qmpp.merge_step(x, 4)
     with pytest.raises(qmpp.UsageError, match=r"metric must be \[2, 40, M\]"):
         qmpp.merge_step(x, 4, metric=np.ones((2, 3, 5), np.float32))
+
+
+# ---- pruning measured fairly: each dropped token as its nearest kept one ---------------------
+
+@pytest.mark.parametrize("method", ["quickmerge", "tome", "topk", "random"])
+def test_nearest_kept_reconstruction(method):
+    x = np.load(TOKENS).astype(np.float64)
+    r = qmpp.merge(np.load(TOKENS), k=40, method=method, backend="cpu", seed=2)
+    m = r.metrics
+    merged, labels = r.merged.astype(np.float64), r.labels.copy()
+    dropped = labels < 0
+    if method in ("topk", "random"):
+        assert dropped.sum() == 532 - 40
+        unit = merged / np.linalg.norm(merged, axis=1, keepdims=True)
+        labels[dropped] = np.argmax(x[dropped] @ unit.T, axis=1)
+    else:
+        assert not dropped.any()
+    u = merged[labels]
+    err = np.linalg.norm(x - u) / np.linalg.norm(x)
+    cos = np.mean((x * u).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(u, axis=1))
+    assert m["reconstruction_error_nearest_kept"] == pytest.approx(err, rel=1e-6)
+    assert m["mean_cosine_nearest_kept"] == pytest.approx(cos, rel=1e-6)
+    if dropped.any():  # the zero-fill figure is the strawman: mean_cosine is exactly K/N there
+        assert m["mean_cosine"] == pytest.approx(40 / 532, rel=1e-6)
+        assert m["mean_cosine_nearest_kept"] > 0.5
+    else:
+        assert m["mean_cosine_nearest_kept"] == m["mean_cosine"]
+        assert m["reconstruction_error_nearest_kept"] == m["reconstruction_error"]

@@ -115,6 +115,9 @@ double normMassTopKFromNorms(std::vector<double> norms, i64 k);
 
 // Cosine similarity, 0 when either norm is 0.
 double cosine(const float* a, const float* b, i64 d);
+// Metrics::reconstructionErrorNearestKept and meanCosineNearestKept of a finished result (the
+// zero-fill figures copied when no token was dropped).
+void nearestKeptMetrics(const TokenSet& t, MergeResult& r);
 // The rows of b [N, D] packed into 16-column panels [ceil(N/16), D, 16] for gemmPacked.
 struct PackedRows {
     i64 n = 0, d = 0;

@@ -87,12 +87,16 @@ struct Losses {
 
 // The label-free metrics of SPEC step 7.
 struct Metrics {
-    double reconstructionError = 0; // ||X - U(merged)||_F / ||X||_F
-    double meanCosine = 0;          // mean_i cos(x_i, merged[label_i])
-    double normMassTopK = 0;        // gamma_actual
-    double normMassRetention = 0;   // sum_k |G_k| ||merged_k|| / sum_i ||x_i||
-    bool fidelityOk = false;        // normMassRetention >= gamma
-    double saliencyRetention = 0;   // sum_{i in F} s_i / sum_i s_i
+    double reconstructionError = 0; // ||X - U(merged)||_F / ||X||_F; a dropped token as zero
+    double meanCosine = 0;          // mean_i cos(x_i, merged[label_i]); a dropped token as 0
+    // The same with each dropped token reconstructed by its most similar kept token (cosine),
+    // the fair figure for pruning; equal to the two above when nothing was dropped.
+    double reconstructionErrorNearestKept = 0;
+    double meanCosineNearestKept = 0;
+    double normMassTopK = 0;      // gamma_actual
+    double normMassRetention = 0; // sum_k |G_k| ||merged_k|| / sum_i ||x_i||
+    bool fidelityOk = false;      // normMassRetention >= gamma
+    double saliencyRetention = 0; // sum_{i in F} s_i / sum_i s_i
     i64 groupSizeMin = 0, groupSizeMax = 0;
     double groupSizeMedian = 0;
     std::vector<i64> groupSizeHistogram; // bin b: groups of size in [2^b, 2^(b+1))
