@@ -1,5 +1,6 @@
 // The qmpp CLI end to end: outputs on the bundled photo, batches, and every error path with
 // its exit code (2 usage, 3 bad input, 4 runtime), the output folder left as it was.
+#include "qmpp/benchfile.h"
 #include "qmpp/engine.h"
 #include "qmpp/inputs.h"
 #include "qmpp/io.h"
@@ -623,6 +624,101 @@ class TestCli : public QObject {
             const Result b = qmppRun({"bench", "--backend", "cuda"});
             QCOMPARE(b.code, 4);
         }
+    }
+
+    // --baseline: a rerun of the same build is within noise (one retry, for a load spike on a
+    // shared machine); against a baseline made 3x faster (a slowdown no load spike hides) it
+    // exits 5 with SLOWER rows; a bad baseline stops before any work. The 20 % rule itself is
+    // checked on fixed numbers in compareBenchRule.
+    void benchBaselineGate() {
+        const QStringList bench{"bench", "--backend", "cpu", "--tokens-list", "384", "--dim",
+                                "256",   "--layers",  "1",   "--repeats",     "25"};
+        const Result a = qmppRun(bench + QStringList{"--json", path("base.json")});
+        QVERIFY2(a.code == 0, qPrintable(a.err));
+        Result again = qmppRun(bench + QStringList{"--baseline", path("base.json")});
+        if (again.code == 5) again = qmppRun(bench + QStringList{"--baseline", path("base.json")});
+        QVERIFY2(again.code == 0, qPrintable(again.out + again.err));
+        QVERIFY(again.out.contains("0 slower"));
+        QVERIFY(again.out.contains("pipeline cpu fp32 N=384 D=256"));
+
+        QFile f(path("base.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QJsonObject doc = QJsonDocument::fromJson(f.readAll()).object();
+        QJsonArray rows = doc["results"].toArray();
+        for (int i = 0; i < rows.size(); ++i) {
+            QJsonObject o = rows[i].toObject();
+            for (const char* key : {"median", "min", "max", "p10", "p90"})
+                o[key] = o[key].toDouble() / 3; // the old build was 3x faster
+            rows[i] = o;
+        }
+        doc["results"] = rows;
+        QFile g(path("faster.json"));
+        QVERIFY(g.open(QIODevice::WriteOnly));
+        g.write(QJsonDocument(doc).toJson());
+        g.close();
+        const Result slow = qmppRun(bench + QStringList{"--baseline", path("faster.json")});
+        QVERIFY2(slow.code == 5, qPrintable(slow.out + slow.err));
+        QVERIFY(slow.out.contains("SLOWER"));
+        QVERIFY(!slow.out.contains("0 slower"));
+
+        QFile bad(path("bad-base.json"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write("{\"results\": []}");
+        bad.close();
+        const Result b = qmppRun(bench + QStringList{"--baseline", path("bad-base.json")});
+        QCOMPARE(b.code, 3);
+        QVERIFY(b.err.contains("bad-base.json: not a `qmpp bench --json` file"));
+        QVERIFY(!b.out.contains("pipeline")); // refused before any work
+        const Result t =
+            qmppRun(bench + QStringList{"--baseline", path("base.json"), "--threshold", "-1"});
+        QCOMPARE(t.code, 2);
+    }
+
+    // The gate's rule on fixed numbers: 20 % slower with p10..p90 apart is SLOWER; 20 % slower
+    // with the ranges overlapping is noise; 4 % slower with the ranges apart stays under the 5 %
+    // threshold; 20 % faster apart is faster; new and gone cases are listed.
+    void compareBenchRule() {
+        auto row = [](const char* kernel, double median, double spread) {
+            qmpp::TimingStats t;
+            t.kernel = kernel;
+            t.version = "cpu";
+            t.precision = "fp32";
+            t.n = 196;
+            t.d = 768;
+            t.l = 1;
+            t.repeats = 20;
+            t.median = median;
+            t.p10 = median * (1 - spread);
+            t.p90 = median * (1 + spread);
+            t.min = t.p10;
+            t.max = t.p90;
+            return t;
+        };
+        qmpp::BenchFile old;
+        for (const auto& t :
+             {row("slower", 1.0, 0.03), row("noisy", 1.0, 0.15), row("small", 1.0, 0.01),
+              row("faster", 1.0, 0.03), row("gone", 1.0, 0.03)})
+            old.rows.push_back({t, -1});
+        const std::vector<qmpp::TimingStats> now = {
+            row("slower", 1.2, 0.03), row("noisy", 1.2, 0.15), row("small", 1.04, 0.01),
+            row("faster", 0.8, 0.03), row("new", 1, 0)};
+        const auto changes = qmpp::compareBench(old, now, 0.05);
+        std::map<std::string, qmpp::BenchChange::Verdict> v;
+        for (const auto& c : changes)
+            v[c.verdict == qmpp::BenchChange::Verdict::Gone ? c.before.kernel : c.after.kernel] =
+                c.verdict;
+        using V = qmpp::BenchChange::Verdict;
+        QCOMPARE(int(v["slower"]), int(V::Slower));
+        QCOMPARE(int(v["noisy"]), int(V::Same));
+        QCOMPARE(int(v["small"]), int(V::Same));
+        QCOMPARE(int(v["faster"]), int(V::Faster));
+        QCOMPARE(int(v["new"]), int(V::New));
+        QCOMPARE(int(v["gone"]), int(V::Gone));
+        QVERIFY(qmpp::anySlower(changes));
+        QCOMPARE(changes.front().after.kernel, std::string("slower")); // sorted by ratio
+        const std::string table = qmpp::benchChangeTable(changes, 0.05);
+        QVERIFY(table.find("1 slower and 1 faster beyond noise") != std::string::npos);
+        QVERIFY(!qmpp::anySlower(qmpp::compareBench(old, {row("noisy", 1.2, 0.15)}, 0.05)));
     }
 
     void benchWritesSchema() {

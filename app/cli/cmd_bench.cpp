@@ -3,20 +3,25 @@
 #include "commands.h"
 
 #include "qmpp/bench.h"
+#include "qmpp/benchfile.h"
 #include "qmpp/engine.h"
 #include "qmpp/error.h"
 #include "qmpp/io.h"
 #include "qmpp/videoexport.h"
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace qmpp::cli {
 
 Runner addBench(CLI::App& app) {
     struct Args {
         BenchOptions o;
+        std::string baseline;
+        double threshold = 0.05;
         std::string backend = "cpu", json, cluster = "seeded", frames, video, precision = "fp32",
                     trace, csv;
         i64 play = 300;
@@ -38,6 +43,12 @@ Runner addBench(CLI::App& app) {
     c->add_option("--cluster", a->cluster, "seeded | agglomerative | reference (default seeded)")
         ->check(CLI::IsMember({"seeded", "agglomerative", "reference"}));
     c->add_option("--json", a->json, "write the statistics as JSON");
+    c->add_option("--baseline", a->baseline,
+                  "compare with an earlier --json file: a table per case; exit 5 when a case "
+                  "got slower beyond noise");
+    c->add_option("--threshold", a->threshold,
+                  "--baseline: the median ratio that counts, past the p10..p90 ranges (default "
+                  "0.05: 5 %)");
     c->add_option("--csv", a->csv, "write the statistics as CSV");
     c->add_option("--trace", a->trace, "write a Chrome trace JSON (Perfetto, chrome://tracing)");
     c->add_option(
@@ -65,6 +76,14 @@ Runner addBench(CLI::App& app) {
     c->add_option("--r", a->model.r, "--model: tokens merged per block (default 8)");
     c->add_option("--heads", a->model.heads, "--model: heads, when the metadata lacks them");
     return [a] {
+        if (!(a->threshold >= 0) || !std::isfinite(a->threshold))
+            throw UsageError("--threshold must be a number >= 0");
+        std::optional<BenchFile> baseline;
+        if (!a->baseline.empty()) {
+            if (!a->model.model.empty())
+                throw UsageError("--baseline compares the kernel and pipeline bench, not --model");
+            baseline = loadBenchFile(a->baseline); // a bad file stops before any work
+        }
         if (!a->model.model.empty()) {
             BenchModelArgs m = a->model;
             m.json = a->json;
@@ -135,6 +154,12 @@ Runner addBench(CLI::App& app) {
         }
         for (const auto& s : stats)
             if (!s.verified) return kRuntime;
+        if (baseline) {
+            const auto changes = compareBench(*baseline, stats, a->threshold);
+            std::cout << "against " << a->baseline << ":\n"
+                      << benchChangeTable(changes, a->threshold);
+            if (anySlower(changes)) return kSlower;
+        }
         return kOk;
     };
 }

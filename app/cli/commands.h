@@ -46,6 +46,6 @@ inline CLI::Validator atLeast(long long lo, const std::string& what) {
 }
 
 // Exit codes of the CLI contract.
-enum Exit { kOk = 0, kUsage = 2, kBadInput = 3, kRuntime = 4 };
+enum Exit { kOk = 0, kUsage = 2, kBadInput = 3, kRuntime = 4, kSlower = 5 };
 
 } // namespace qmpp::cli

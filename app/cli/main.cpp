@@ -1,5 +1,5 @@
 // qmpp: the headless QuickMerge++ CLI. Exit codes: 0 ok, 2 usage, 3 bad input or unwritable output,
-// 4 runtime failure.
+// 4 runtime failure, 5 bench --baseline found a case slower beyond noise.
 #include "commands.h"
 
 #include "qmpp/engine.h"
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.footer("Exit codes: 0 ok, 2 usage error, 3 bad input or an output that cannot be written, "
                "4 runtime\n"
-               "failure.\n"
+               "failure, 5 `bench --baseline` found a case slower beyond noise.\n"
                "Run `qmpp COMMAND --help` for a command's options.");
     const Runner run = addRun(app);
     const Runner tokenize = addTokenize(app);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 namespace qmpp {
 
@@ -123,6 +125,105 @@ double arithmeticIntensity(const TimingStats& t) {
 
 double roofline(double intensity, double peakTflops, double gbps) {
     return std::min(peakTflops, intensity * gbps * 1e-3);
+}
+
+namespace {
+
+bool sameRow(const TimingStats& a, const TimingStats& b) {
+    return a.kernel == b.kernel && a.version == b.version && a.precision == b.precision &&
+           a.n == b.n && a.d == b.d && a.l == b.l && a.k == b.k;
+}
+
+const char* verdictName(BenchChange::Verdict v) {
+    switch (v) {
+    case BenchChange::Verdict::Slower:
+        return "SLOWER";
+    case BenchChange::Verdict::Faster:
+        return "faster";
+    case BenchChange::Verdict::New:
+        return "new";
+    case BenchChange::Verdict::Gone:
+        return "gone";
+    case BenchChange::Verdict::Same:
+        break;
+    }
+    return "within noise";
+}
+
+} // namespace
+
+std::vector<BenchChange> compareBench(const BenchFile& baseline,
+                                      const std::vector<TimingStats>& now, double threshold) {
+    std::vector<BenchChange> out;
+    std::vector<bool> matched(baseline.rows.size(), false);
+    for (const TimingStats& t : now) {
+        BenchChange c;
+        c.after = t;
+        c.verdict = BenchChange::Verdict::New;
+        for (std::size_t i = 0; i < baseline.rows.size(); ++i)
+            if (!matched[i] && sameRow(baseline.rows[i].t, t)) {
+                matched[i] = true;
+                c.before = baseline.rows[i].t;
+                c.ratio = t.median / c.before.median;
+                const bool apart = t.p10 > c.before.p90 || t.p90 < c.before.p10;
+                c.verdict = apart && c.ratio > 1 + threshold         ? BenchChange::Verdict::Slower
+                            : apart && c.ratio < 1 / (1 + threshold) ? BenchChange::Verdict::Faster
+                                                                     : BenchChange::Verdict::Same;
+                break;
+            }
+        out.push_back(c);
+    }
+    for (std::size_t i = 0; i < baseline.rows.size(); ++i)
+        if (!matched[i]) {
+            BenchChange c;
+            c.before = baseline.rows[i].t;
+            c.verdict = BenchChange::Verdict::Gone;
+            out.push_back(c);
+        }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const BenchChange& a, const BenchChange& b) { return a.ratio > b.ratio; });
+    return out;
+}
+
+bool anySlower(const std::vector<BenchChange>& changes) {
+    return std::any_of(changes.begin(), changes.end(), [](const BenchChange& c) {
+        return c.verdict == BenchChange::Verdict::Slower;
+    });
+}
+
+std::string benchChangeTable(const std::vector<BenchChange>& changes, double threshold) {
+    std::ostringstream os;
+    os << std::left << std::setw(40) << "case" << std::right << std::setw(12) << "old ms"
+       << std::setw(12) << "new ms" << std::setw(9) << "ratio"
+       << "  verdict\n";
+    int slower = 0, faster = 0;
+    for (const BenchChange& c : changes) {
+        const TimingStats& t = c.verdict == BenchChange::Verdict::Gone ? c.before : c.after;
+        std::ostringstream name;
+        name << t.kernel << " " << t.version << " " << t.precision << " N=" << t.n;
+        if (t.d) name << " D=" << t.d;
+        if (t.l > 1) name << " L=" << t.l;
+        os << std::left << std::setw(40) << name.str() << std::right << std::fixed
+           << std::setprecision(4);
+        if (c.verdict != BenchChange::Verdict::New)
+            os << std::setw(12) << c.before.median;
+        else
+            os << std::setw(12) << "-";
+        if (c.verdict != BenchChange::Verdict::Gone)
+            os << std::setw(12) << c.after.median;
+        else
+            os << std::setw(12) << "-";
+        if (c.ratio > 0)
+            os << std::setw(9) << std::setprecision(3) << c.ratio;
+        else
+            os << std::setw(9) << "-";
+        os << "  " << verdictName(c.verdict) << "\n";
+        slower += c.verdict == BenchChange::Verdict::Slower;
+        faster += c.verdict == BenchChange::Verdict::Faster;
+    }
+    os << slower << " slower and " << faster << " faster beyond noise (p10..p90 apart and the "
+       << "median ratio past " << std::setprecision(1) << 100 * threshold << " %)\n";
+    return os.str();
 }
 
 } // namespace qmpp

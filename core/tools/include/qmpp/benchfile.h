@@ -45,4 +45,19 @@ double arithmeticIntensity(const TimingStats& t);
 // The roofline: attainable TFLOP/s at an intensity, min(peak, intensity x bandwidth).
 double roofline(double intensity, double peakTflops, double gbps);
 
+// A row of a new bench run against the same case (kernel, version, precision, N, D, L, K) in a
+// baseline file: a regression gate. "Beyond noise" means the two runs' p10..p90 ranges do not
+// overlap and the ratio of medians passes the threshold (new/old > 1 + threshold: slower;
+// < 1 / (1 + threshold): faster).
+struct BenchChange {
+    TimingStats before, after; // before.repeats == 0: the case is new (no baseline row)
+    double ratio = 0;          // after.median / before.median
+    enum class Verdict { Same, Slower, Faster, New, Gone } verdict = Verdict::Same;
+};
+std::vector<BenchChange> compareBench(const BenchFile& baseline,
+                                      const std::vector<TimingStats>& now, double threshold);
+// The comparison as a table: one line per case, sorted by ratio (slowest first), and a summary.
+std::string benchChangeTable(const std::vector<BenchChange>& changes, double threshold);
+bool anySlower(const std::vector<BenchChange>& changes);
+
 } // namespace qmpp
