@@ -267,19 +267,25 @@ std::shared_ptr<const ArHeads> arHeadsFor(const std::string& path, i64 d) {
     return path.empty() ? nullptr : loadArHeads(path, d);
 }
 
+// What qmpp.load and qmpp.merge on a file share of the CLI's input options.
+InputOptions fileOptions(const py::dict& opts) {
+    InputOptions opt;
+    opt.patch = opts["patch"].cast<int>();
+    opt.key = opts["key"].cast<std::string>();
+    opt.labels = opts["labels"].cast<std::string>();
+    opt.projection = opts["projection"].cast<std::string>();
+    return opt;
+}
+
 // qmpp run on a file: the CLI's loading (its own hidden states and attentions unless
 // tokens_only), then the engine.
 std::vector<PyResult> mergeFile(const std::string& path, const py::dict& opts,
                                 const py::dict& params) {
     MergeParams p = paramsFrom(params);
-    InputOptions opt;
-    opt.patch = opts["patch"].cast<int>();
-    opt.key = opts["key"].cast<std::string>();
+    InputOptions opt = fileOptions(opts);
     opt.batch = opts["batch"].cast<i64>();
     opt.hidden = opts["hidden_states"].cast<std::string>();
     opt.attention = opts["attention"].cast<std::string>();
-    opt.labels = opts["labels"].cast<std::string>();
-    opt.projection = opts["projection"].cast<std::string>();
     if (!opts["tokens_only"].cast<bool>()) attachOwnTensors(path, opt);
     const std::string uniforms = opts["uniforms"].cast<std::string>();
     auto in = std::make_shared<LoadedInput>(loadInput(path, opt));
@@ -323,11 +329,7 @@ std::vector<PyResult> mergeArrays(const py::array& tokens, const py::object& hid
 // ---- tensors to and from our files --------------------------------------------------------
 
 py::dict loadFile(const std::string& path, const py::dict& opts) {
-    InputOptions opt;
-    opt.patch = opts["patch"].cast<int>();
-    opt.key = opts["key"].cast<std::string>();
-    opt.projection = opts["projection"].cast<std::string>();
-    opt.labels = opts["labels"].cast<std::string>();
+    InputOptions opt = fileOptions(opts);
     if (!opts["tokens_only"].cast<bool>()) attachOwnTensors(path, opt);
     LoadedInput in;
     {
